@@ -1,0 +1,284 @@
+"""Chat clients built on the openai SDK: pool sized to the concurrency, attempts and 429s counted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import httpx2
+import openai
+
+from bench.workload import MAX_TOKENS, Call, parse_answer
+
+CALL_ID_HEADER: Final = "x-bench-call-id"
+RETRY_COUNT_HEADER: Final = "x-stainless-retry-count"
+PROCESSING_MS_HEADER: Final = "openai-processing-ms"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Where calls go. The key is kept out of ``repr`` so it cannot leak into logs."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    model: str = "gpt-4o-mini"
+    is_mock: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestSettings:
+    max_tokens: int = MAX_TOKENS
+    timeout_s: float = 600.0
+    max_retries: int = 2
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What one logical call came back with, whatever happened on the way."""
+
+    ok: bool
+    http_status: int | None
+    error: str = ""
+    attempts: int = 1
+    http_429s: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    answer: str = ""
+    server_s: float | None = None
+
+
+class AsyncChatClient(Protocol):
+    async def complete(self, call: Call) -> Outcome: ...
+    async def aclose(self) -> None: ...
+
+
+class SyncChatClient(Protocol):
+    def complete(self, call: Call) -> Outcome: ...
+    def close(self) -> None: ...
+
+
+def scrub(text: str, secret: str) -> str:
+    """Remove the API key from text that may be shown or stored (servers sometimes echo it)."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _attempts_from_request(request: httpx2.Request | None) -> int:
+    if request is None:
+        return 1
+    try:
+        return int(request.headers.get(RETRY_COUNT_HEADER, "0")) + 1
+    except ValueError:
+        return 1
+
+
+def _processing_s(headers: httpx2.Headers) -> float | None:
+    value = headers.get(PROCESSING_MS_HEADER)
+    if value is None:
+        return None
+    try:
+        return float(value) / 1000.0
+    except ValueError:
+        return None
+
+
+def _is_quota_error(response: httpx2.Response) -> bool:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and "insufficient_quota" in (error.get("code"), error.get("type"))
+
+
+class _Counting:
+    """Counts 429 answers per call id across the SDK's hidden retries (an httpx2 response hook).
+
+    It also marks ``insufficient_quota`` 429s with ``x-should-retry: false``, which the SDK
+    obeys: an empty quota does not refill in seconds, so retrying only multiplies the errors.
+    """
+
+    def __init__(self) -> None:
+        self._429s: dict[str, int] = {}
+
+    def _count(self, response: httpx2.Response) -> None:
+        call_id = response.request.headers.get(CALL_ID_HEADER, "")
+        self._429s[call_id] = self._429s.get(call_id, 0) + 1
+        if _is_quota_error(response):
+            response.headers["x-should-retry"] = "false"
+
+    def note(self, response: httpx2.Response) -> None:
+        if response.status_code == 429:
+            response.read()
+            self._count(response)
+
+    async def anote(self, response: httpx2.Response) -> None:
+        if response.status_code == 429:
+            await response.aread()
+            self._count(response)
+
+    def take(self, call_id: str) -> int:
+        return self._429s.pop(call_id, 0)
+
+
+def outcome_from_raw(raw: Any, http_429s: int) -> Outcome:
+    """Parse a ``with_raw_response`` result into an Outcome (the answer must be our JSON)."""
+    completion = raw.parse()
+    if not hasattr(completion, "choices"):  # the SDK hands back text when the body is not JSON
+        return Outcome(
+            ok=False, http_status=raw.status_code, error="malformed_response", attempts=raw.retries_taken + 1,
+            http_429s=http_429s, server_s=_processing_s(raw.headers),
+        )  # fmt: skip
+    usage = completion.usage
+    content = completion.choices[0].message.content if completion.choices else None
+    vote = parse_answer(content)
+    return Outcome(
+        ok=vote is not None,
+        http_status=raw.status_code,
+        error="" if vote is not None else "malformed_answer",
+        attempts=raw.retries_taken + 1,
+        http_429s=http_429s,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        answer=vote or "",
+        server_s=_processing_s(raw.headers),
+    )
+
+
+def outcome_from_error(exc: Exception, http_429s: int, secret: str) -> Outcome:
+    """Classify an exception from the SDK (or anything else) without letting it escape."""
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        detail = exc.code or body.get("type") or exc.type or ""
+        return Outcome(
+            ok=False,
+            http_status=exc.status_code,
+            error=scrub(f"{type(exc).__name__}: {detail}".strip().rstrip(":"), secret),
+            attempts=_attempts_from_request(exc.response.request),
+            http_429s=http_429s,
+            server_s=_processing_s(exc.response.headers),
+        )
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        cause = exc.__cause__
+        name = type(exc).__name__
+        if cause is not None and not isinstance(exc, openai.APITimeoutError):
+            name = f"{name}: {type(cause).__name__}"
+        return Outcome(
+            ok=False,
+            http_status=None,
+            error=name,
+            attempts=_attempts_from_request(exc.request),
+            http_429s=http_429s,
+        )
+    return Outcome(
+        ok=False,
+        http_status=None,
+        error=scrub(f"{type(exc).__name__}: {exc}", secret)[:200],
+        attempts=1,
+        http_429s=http_429s,
+    )
+
+
+def settle(result: Any, http_429s: int, secret: str) -> Outcome:
+    """The Outcome of a finished SDK call: a raw response, or the exception it raised."""
+    if isinstance(result, Exception):
+        return outcome_from_error(result, http_429s, secret)
+    try:
+        return outcome_from_raw(result, http_429s)
+    except Exception as exc:  # e.g. a 200 whose body is not a chat completion
+        return outcome_from_error(exc, http_429s, secret)
+
+
+def _limits(pool_size: int) -> httpx2.Limits:
+    # The SDK's default pool (1000 connections, 100 kept alive) would quietly cap or churn
+    # connections at other concurrency levels; size it to what is being measured.
+    size = max(1, pool_size)
+    return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
+
+
+def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": endpoint.model,
+        "messages": list(call.messages),
+        "response_format": {"type": "json_object"},
+        "max_tokens": settings.max_tokens,
+        "extra_headers": {CALL_ID_HEADER: call.call_id},
+    }
+    if settings.temperature is not None:
+        kwargs["temperature"] = settings.temperature
+    return kwargs
+
+
+class OpenAIAsyncClient:
+    """``AsyncOpenAI`` with a pool of ``pool_size`` connections (``transport`` is for tests)."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: RequestSettings,
+        pool_size: int,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._endpoint, self._settings = endpoint, settings
+        self._counting = _Counting()
+        self._http = openai.DefaultAsyncHttpx2Client(
+            limits=_limits(pool_size), event_hooks={"response": [self._counting.anote]}, transport=transport
+        )
+        self._sdk = openai.AsyncOpenAI(
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout_s,
+            http_client=self._http,
+        )
+
+    async def complete(self, call: Call) -> Outcome:
+        result: Any
+        try:
+            result = await self._sdk.chat.completions.with_raw_response.create(
+                **_request_kwargs(self._endpoint, self._settings, call)
+            )
+        except Exception as exc:  # one row per call, whatever went wrong
+            result = exc
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+
+    async def aclose(self) -> None:
+        await self._sdk.close()
+
+
+class OpenAISyncClient:
+    """The blocking ``OpenAI`` client, shared by a thread pool of ``pool_size`` workers."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: RequestSettings,
+        pool_size: int,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> None:
+        self._endpoint, self._settings = endpoint, settings
+        self._counting = _Counting()
+        self._http = openai.DefaultHttpx2Client(
+            limits=_limits(pool_size), event_hooks={"response": [self._counting.note]}, transport=transport
+        )
+        self._sdk = openai.OpenAI(
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout_s,
+            http_client=self._http,
+        )
+
+    def complete(self, call: Call) -> Outcome:
+        result: Any
+        try:
+            result = self._sdk.chat.completions.with_raw_response.create(
+                **_request_kwargs(self._endpoint, self._settings, call)
+            )
+        except Exception as exc:  # one row per call, whatever went wrong
+            result = exc
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+
+    def close(self) -> None:
+        self._sdk.close()

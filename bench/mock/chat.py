@@ -1,0 +1,74 @@
+"""A chat completion request as the mock reads it (only the fields it uses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.mock import responses as r
+from bench.mock.answers import persona_key, repeat_from_call_id
+from bench.workload import estimate_prompt_tokens
+
+
+class BadRequest(Exception):
+    """The request body is not a usable chat completion request (message as OpenAI words it)."""
+
+
+def retry_count_of(value: str | None) -> int:
+    """The ``x-stainless-retry-count`` header as an int (0 when absent or garbled)."""
+    if not value:
+        return 0
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatRequest:
+    request_id: str
+    call_id: str | None
+    retry_count: int
+    model: str
+    messages: list[dict[str, Any]]
+    prompt_tokens: int
+    max_tokens: int
+    stream: bool
+    include_usage: bool
+
+    @classmethod
+    def parse(cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int) -> ChatRequest:
+        try:
+            body = r.loads(raw)
+        except ValueError:
+            raise BadRequest(
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+                "using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
+            ) from None
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("you must provide a model parameter")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            raise BadRequest("Missing required parameter: 'messages'.")
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+        options = body.get("stream_options")
+        return cls(
+            request_id=request_id,
+            call_id=call_id,
+            retry_count=retry_count,
+            model=model,
+            messages=messages,
+            prompt_tokens=estimate_prompt_tokens(messages),
+            max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
+            stream=body.get("stream") is True,
+            include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        )
+
+    def persona_key(self) -> str:
+        return persona_key(self.messages)
+
+    def repeat(self) -> int:
+        return repeat_from_call_id(self.call_id)

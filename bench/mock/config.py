@@ -1,0 +1,80 @@
+"""The mock server's configuration, validated on construction and turned back into CLI flags."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Final
+
+from bench.mock.latency import LatencyModel
+
+API_KEY_ENV: Final = "MOCK_API_KEY"
+FAULT_FIELDS: Final = ("error_rate", "timeout_rate", "reset_rate", "malformed_rate")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MockConfig:
+    """How the mock behaves; every field has a CLI flag of the same name (``--error-rate`` …)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    latency: str = "lognormal:2.6,0.25"
+    seed: int = 0
+    rpm: int | None = None
+    tpm: int | None = None
+    burst_seconds: float = 1.0
+    max_concurrency: int | None = None
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    reset_rate: float = 0.0
+    malformed_rate: float = 0.0
+    api_key: str | None = None
+    models: tuple[str, ...] = ()
+    quota: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("host must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, got {self.port}")
+        LatencyModel.parse(self.latency)
+        for name in ("rpm", "tpm", "max_concurrency"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or unset), got {value}")
+        if self.quota is not None and self.quota < 0:
+            raise ValueError(f"quota must be 0 or more (or unset), got {self.quota}")
+        if not (math.isfinite(self.burst_seconds) and self.burst_seconds > 0):
+            raise ValueError(f"burst_seconds must be a positive number, got {self.burst_seconds}")
+        for name in FAULT_FIELDS:
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        total = sum(getattr(self, name) for name in FAULT_FIELDS)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"fault rates add up to {total:g}; they must add up to at most 1")
+        if self.api_key is not None and not self.api_key:
+            raise ValueError("api_key must not be empty (leave it unset to accept any key)")
+        if any(not isinstance(m, str) or not m for m in self.models):
+            raise ValueError("models must be non-empty names")
+
+    def latency_model(self) -> LatencyModel:
+        return LatencyModel.parse(self.latency, seed=self.seed)
+
+    def to_args(self, *, api_key_env: str = API_KEY_ENV) -> list[str]:
+        """CLI flags reproducing this config; the API key itself travels in ``api_key_env``."""
+        args: list[str] = []
+        defaults = MockConfig()
+        for field in fields(self):
+            value = getattr(self, field.name)
+            flag = "--" + field.name.replace("_", "-")
+            if field.name == "api_key":
+                if value is not None:
+                    args += ["--api-key-required", api_key_env]
+            elif field.name == "models":
+                if value:
+                    args += [flag, ",".join(value)]
+            elif field.name in ("host", "port", "latency", "seed") or value != getattr(defaults, field.name):
+                if value is not None:
+                    args += [flag, str(value)]
+        return args

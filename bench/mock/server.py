@@ -1,0 +1,116 @@
+"""Run the mock on aiohttp's low-level server: one process, one event loop (uvloop when installed).
+
+aiohttp.web because it is a well-kept asyncio server, fast on uvloop, streams SSE natively, and is
+the same library the harness uses as a raw client driver. The low-level ``web.Server`` skips the
+router and middleware machinery; access logging is off (it would cost more than the handler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from bench.mock.config import MockConfig
+from bench.mock.service import MockService
+
+BACKLOG: Final = 4096
+SHUTDOWN_TIMEOUT_S: Final = 0.5
+
+
+def raise_open_file_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard limit, so 10,000 connections fit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory when uvloop is importable, else None (asyncio's default)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Set ``stop`` when stdin closes: the parent that started us has exited or let go."""
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            stop.set()
+
+    loop.add_reader(fd, readable)
+
+
+async def serve(
+    config: MockConfig,
+    on_ready: Callable[[str], None],
+    stop: asyncio.Event | None = None,
+    *,
+    watch_stdin: bool = False,
+) -> None:
+    """Serve until ``stop`` is set or SIGTERM/SIGINT arrives, calling ``on_ready(url)`` once bound."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    if watch_stdin:
+        _stop_on_stdin_eof(loop, stop)
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    service = MockService(config)
+    # handler_cancellation: a client that disconnects (timeout, reset) cancels its handler, which
+    # frees its capacity slot and in-flight count instead of sleeping on.
+    server = web.Server(service.handle, handler_cancellation=True, access_log=None)
+    runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port, backlog=BACKLOG, reuse_address=True)
+        await site.start()
+        port: int = runner.addresses[0][1]
+        # Long-lived startup objects need no scanning by the cyclic GC on every collection.
+        gc.collect()
+        gc.freeze()
+        on_ready(_url(config.host, port))
+        await stop.wait()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+
+
+def run(config: MockConfig, on_ready: Callable[[str], None], *, watch_stdin: bool = False) -> None:
+    """Run the server in this process until SIGTERM/SIGINT (blocking)."""
+    raise_open_file_limit()
+    kwargs: dict[str, Any] = {}
+    factory = loop_factory()
+    if factory is not None:
+        kwargs["loop_factory"] = factory
+    with asyncio.Runner(**kwargs) as runner:
+        runner.run(serve(config, on_ready, watch_stdin=watch_stdin))

@@ -1,0 +1,277 @@
+"""The request handler: auth, validation, quota, rate limits, capacity, latency, faults, answers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+from bench.mock import responses as r
+from bench.mock.answers import AnswerBook
+from bench.mock.chat import BadRequest, ChatRequest, retry_count_of
+from bench.mock.config import MockConfig
+from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
+from bench.mock.limits import RateLimiter
+from bench.mock.sse import stream_answer
+from bench.mock.stats import Stats
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+Headers = dict[str, str]
+JSON: Final = "application/json"
+HANG_SECONDS: Final = 600.0
+_LINGER_RESET: Final = struct.pack("ii", 1, 0)
+
+
+class MockService:
+    """One server's state and its HTTP handler (``handle``), for aiohttp's low-level server."""
+
+    def __init__(self, config: MockConfig) -> None:
+        self.config = config
+        self.latency = config.latency_model()
+        self.answers = AnswerBook(config.seed)
+        self.faults = FaultPlan(
+            seed=config.seed,
+            error_rate=config.error_rate,
+            timeout_rate=config.timeout_rate,
+            reset_rate=config.reset_rate,
+            malformed_rate=config.malformed_rate,
+        )
+        self.limiter = RateLimiter(rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds)
+        self.slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
+        self.stats = Stats()
+        self.quota_used = 0
+        self._auth = f"Bearer {config.api_key}" if config.api_key else None
+        self._models = frozenset(config.models)
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+        chat = self.chat_completions
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/chat/completions"): chat,
+            ("POST", "/chat/completions"): chat,
+            ("GET", "/v1/models"): self.list_models,
+            ("GET", "/health"): self.health,
+            ("GET", "/stats"): self.get_stats,
+            ("POST", "/stats/reset"): self.reset_stats,
+        }
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        route = self._routes.get((request.method, request.path))
+        if route is not None:
+            return await route(request)
+        if request.method == "GET" and request.path.startswith("/v1/models/"):
+            return await self.get_model(request)
+        message = f"Invalid URL ({request.method} {request.path})"
+        return self._json(404, r.error_body(message, "invalid_request_error"), self._request_id())
+
+    def _request_id(self) -> str:
+        return f"req_{self._id_prefix}{next(self._ids):024x}"
+
+    def _json(
+        self, status: int, body: bytes, request_id: str, delay: float = 0.0, headers: Headers | None = None
+    ) -> web.Response:
+        out = {"x-request-id": request_id, "openai-processing-ms": f"{delay * 1000:.3f}"}
+        if headers:
+            out.update(headers)
+        return web.Response(status=status, body=body, content_type=JSON, headers=out)
+
+    async def health(self, request: web.BaseRequest) -> web.StreamResponse:
+        return self._json(200, b'{"status":"ok"}', self._request_id())
+
+    async def get_stats(self, request: web.BaseRequest) -> web.StreamResponse:
+        detail = request.query.get("detail", "") not in ("", "0", "false")
+        return self._json(200, r.dumps(self.stats.snapshot(detail=detail)), self._request_id())
+
+    async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Zero the counters and refill the rate limits and quota: each cell starts like a fresh server."""
+        self.stats.reset()
+        self.limiter.refill()
+        self.quota_used = 0
+        return self._json(200, b'{"status":"reset"}', self._request_id())
+
+    def _unauthorized(self, request: web.BaseRequest, request_id: str) -> web.Response | None:
+        if self._auth is None:
+            return None
+        presented = request.headers.get("Authorization", "")
+        if presented == self._auth:
+            return None
+        if not presented.startswith("Bearer ") or not presented[7:].strip():
+            body = r.error_body(r.MISSING_KEY_MESSAGE, "invalid_request_error")
+        else:
+            message = r.incorrect_key_message(presented[7:])
+            body = r.error_body(message, "invalid_request_error", "invalid_api_key")
+        return self._json(401, body, request_id)
+
+    async def list_models(self, request: web.BaseRequest) -> web.StreamResponse:
+        request_id = self._request_id()
+        denied = self._unauthorized(request, request_id)
+        return denied or self._json(200, r.models_body(self.config.models or r.DEFAULT_MODELS), request_id)
+
+    async def get_model(self, request: web.BaseRequest) -> web.StreamResponse:
+        request_id = self._request_id()
+        denied = self._unauthorized(request, request_id)
+        if denied is not None:
+            return denied
+        model = request.path.removeprefix("/v1/models/")
+        if self._models and model not in self._models:
+            return self._model_not_found(model, request_id)
+        return self._json(200, r.model_body(model), request_id)
+
+    def _model_not_found(self, model: str, request_id: str) -> web.Response:
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        return self._json(404, r.error_body(message, "invalid_request_error", "model_not_found"), request_id)
+
+    async def chat_completions(self, request: web.BaseRequest) -> web.StreamResponse:
+        headers = request.headers
+        call_id = headers.get("x-bench-call-id")
+        retry_count = retry_count_of(headers.get("x-stainless-retry-count"))
+        stats = self.stats
+        stats.request_started(retry_count, call_id)
+        try:
+            response = await self._chat(request, call_id, retry_count)
+        except asyncio.CancelledError:
+            stats.dropped += 1
+            raise
+        finally:
+            stats.in_flight -= 1
+        stats.responded(response.status)
+        if response.status == 200 and call_id is not None:
+            stats.completed_keys.add(call_id)
+        return response
+
+    async def _chat(self, request: web.BaseRequest, call_id: str | None, retry: int) -> web.StreamResponse:
+        request_id = self._request_id()
+        denied = self._unauthorized(request, request_id)
+        if denied is not None:
+            return denied
+        try:
+            chat = ChatRequest.parse(await request.read(), request_id, call_id, retry)
+        except BadRequest as exc:
+            return self._json(400, r.error_body(str(exc), "invalid_request_error"), request_id)
+        if self._models and chat.model not in self._models:
+            return self._model_not_found(chat.model, request_id)
+        refused = self._admit(chat)
+        if refused is not None:
+            return refused
+        slots = self.slots
+        if slots is None:
+            return await self._answer(request, chat)
+        stats = self.stats
+        stats.slot_waiting()
+        try:
+            await slots.acquire()
+        except asyncio.CancelledError:
+            stats.queued -= 1
+            raise
+        stats.slot_acquired()
+        try:
+            return await self._answer(request, chat)
+        finally:
+            stats.active -= 1
+            slots.release()
+
+    def _admit(self, chat: ChatRequest) -> web.Response | None:
+        """Charge the quota and the rate limits, or answer 429 (charging nothing)."""
+        stats = self.stats
+        quota = self.config.quota
+        if quota is not None and self.quota_used >= quota:
+            stats.http_429 += 1
+            stats.http_429_quota += 1
+            body = r.error_body(r.QUOTA_MESSAGE, "insufficient_quota", "insufficient_quota")
+            return self._json(429, body, chat.request_id)
+        limiter = self.limiter
+        if limiter.enabled:
+            rejection = limiter.admit(chat.prompt_tokens + chat.max_tokens, chat.model)
+            if rejection is not None:
+                stats.http_429 += 1
+                if rejection.kind == "tokens":
+                    stats.http_429_tokens += 1
+                headers = rejection.headers()
+                headers.update(limiter.headers())
+                body = r.error_body(rejection.message, rejection.kind, "rate_limit_exceeded")
+                return self._json(429, body, chat.request_id, headers=headers)
+        self.quota_used += 1
+        stats.request_admitted()
+        return None
+
+    async def _answer(self, request: web.BaseRequest, chat: ChatRequest) -> web.StreamResponse:
+        key, repeat = chat.persona_key(), chat.repeat()
+        call_key = f"{key}:{repeat}"
+        delay = self.latency.delay(call_key)
+        fault = self.faults.draw(call_key, chat.retry_count)
+        if fault is not None:
+            self.stats.injected[fault] += 1
+            if fault is Fault.TIMEOUT:
+                await asyncio.sleep(HANG_SECONDS)  # until the client gives up and disconnects
+                error = r.error_body(SERVER_ERROR_MESSAGE, "server_error")
+                return self._json(500, error, chat.request_id, HANG_SECONDS)
+            if fault is Fault.RESET:
+                await reset_connection(request)
+        if delay > 0 and not chat.stream:
+            await asyncio.sleep(delay)
+        if fault is Fault.ERROR:
+            status = self.faults.error_status(call_key, chat.retry_count)
+            return self._json(
+                status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay
+            )
+
+        if fault is Fault.MALFORMED:
+            content = self.answers.malformed(key, repeat)
+        else:
+            content = self.answers.answer(key, repeat).content()
+        completion_tokens = len(content) // 4 + 1
+        finish_reason = "stop"
+        if 0 < chat.max_tokens < completion_tokens:
+            content, completion_tokens, finish_reason = (
+                content[: chat.max_tokens * 4],
+                chat.max_tokens,
+                "length",
+            )
+        completion_id = f"chatcmpl-{chat.request_id[4:]}"
+        created = int(time.time())
+        headers = self.limiter.headers() if self.limiter.enabled else None
+        if chat.stream:
+            out = {"x-request-id": chat.request_id, "openai-processing-ms": f"{delay * 1000:.3f}"}
+            out.update(headers or {})
+            usage = r.usage(chat.prompt_tokens, completion_tokens) if chat.include_usage else None
+            chunk = {"completion_id": completion_id, "created": created, "model": chat.model}
+            return await stream_answer(
+                request,
+                headers=out,
+                chunk=chunk,
+                content=content,
+                finish_reason=finish_reason,
+                delay=delay,
+                usage=usage,
+            )
+        payload = r.completion_body(
+            completion_id=completion_id,
+            created=created,
+            model=chat.model,
+            content=content,
+            finish_reason=finish_reason,
+            prompt_tokens=chat.prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+        return self._json(200, payload, chat.request_id, delay, headers)
+
+
+async def reset_connection(request: web.BaseRequest) -> None:
+    """Drop the connection without a response (RST), then wait to be cancelled by the disconnect."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            except OSError:
+                pass  # a plain close still ends the connection without a response
+        transport.abort()
+    # aiohttp cancels this handler when it sees the connection go (handler_cancellation=True).
+    await asyncio.sleep(HANG_SECONDS)

@@ -1,0 +1,47 @@
+"""Server-sent events: a chat completion streamed as ``chat.completion.chunk`` events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from bench.mock import responses as r
+
+
+async def stream_answer(
+    request: web.BaseRequest,
+    *,
+    headers: dict[str, str],
+    chunk: dict[str, Any],
+    content: str,
+    finish_reason: str,
+    delay: float,
+    usage: dict[str, Any] | None,
+) -> web.StreamResponse:
+    """Send the answer as SSE ``chat.completion.chunk`` events, the delay spread across the pieces."""
+    response = web.StreamResponse(status=200, headers=headers)
+    response.content_type = "text/event-stream"
+    response.headers["Cache-Control"] = "no-cache"
+    await response.prepare(request)
+    with_usage = usage is not None
+    await response.write(
+        r.chunk_event(
+            delta={"role": "assistant", "content": "", "refusal": None}, with_usage_field=with_usage, **chunk
+        )
+    )
+    pieces = r.split_content(content)
+    step = delay / len(pieces)
+    for piece in pieces:
+        if step > 0:
+            await asyncio.sleep(step)
+        await response.write(r.chunk_event(delta={"content": piece}, with_usage_field=with_usage, **chunk))
+    await response.write(
+        r.chunk_event(delta={}, finish_reason=finish_reason, with_usage_field=with_usage, **chunk)
+    )
+    if usage is not None:
+        await response.write(r.chunk_event(delta=None, usage_value=usage, with_usage_field=True, **chunk))
+    await response.write(r.DONE_EVENT)
+    await response.write_eof()
+    return response

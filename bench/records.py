@@ -1,0 +1,92 @@
+"""One record per logical call, and the streaming CSV writer for ``calls.csv``."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final, Literal
+
+Status = Literal["ok", "error"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRecord:
+    """What happened to one logical call (all SDK retries folded in).
+
+    Times are seconds from the cell's start. The columns after ``answer`` extend the
+    DESIGN.md contract: ``server_s`` is the processing time the endpoint reported
+    (``openai-processing-ms``), ``http_429s`` the 429 answers this call got including the
+    SDK's hidden retries, ``scenario`` the experiment the cell belongs to.
+    """
+
+    run_id: str
+    strategy: str
+    concurrency: int
+    call_id: str
+    persona_id: int
+    repeat: int
+    scheduled_s: float
+    start_s: float
+    end_s: float
+    latency_s: float
+    status: Status
+    http_status: int | None
+    error: str
+    attempts: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    answer: str
+    server_s: float | None = None
+    http_429s: int = 0
+    scenario: str = ""
+
+
+CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return value
+
+
+class CallsWriter:
+    """Append records to ``calls.csv`` as they complete; thread-safe, flushed per row.
+
+    Flushing every row costs little next to an HTTP round trip and means an interrupted
+    run keeps every call that finished.
+    """
+
+    def __init__(self, path: Path, *, append: bool = False) -> None:
+        self.path = path
+        exists = append and path.exists() and path.stat().st_size > 0
+        self._file: IO[str] = path.open("a" if exists else "w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        self._lock = threading.Lock()
+        self.rows = 0
+        if not exists:
+            self._writer.writerow(CALL_COLUMNS)
+            self._file.flush()
+
+    def write(self, record: CallRecord) -> None:
+        row = [_cell(getattr(record, name)) for name in CALL_COLUMNS]
+        with self._lock:
+            self._writer.writerow(row)
+            self._file.flush()
+            self.rows += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+    def __enter__(self) -> CallsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,181 @@
+"""The persona workload: personas × repeats → Calls, and the answers they come back with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+DEFAULT_PERSONAS_FILE: Final = Path(__file__).resolve().parent.parent / "fixtures" / "personas.jsonl"
+QUESTION: Final = (
+    "The 2024 US presidential election is tomorrow. Who would you vote for, "
+    "Kamala Harris or Donald Trump? Answer only with a JSON object: "
+    '{"vote": "Harris" or "Trump", "reason": "<one sentence, in your own voice>"}.'
+)
+VOTES: Final = ("Harris", "Trump")
+MAX_TOKENS: Final = 120
+REQUIRED_FIELDS: Final = ("id", "name", "age", "gender", "occupation", "city", "state", "education")
+
+
+class WorkloadError(ValueError):
+    """The persona file or the workload shape is unusable (message is one line for the user)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Persona:
+    id: int
+    name: str
+    age: int
+    gender: str
+    occupation: str
+    city: str
+    state: str
+    education: str
+    media_diet: tuple[str, ...] = ()
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        """The persona in the second person, as the system prompt."""
+        text = (
+            f"You are {self.name}, a {self.age}-year-old {self.gender} {self.occupation} "
+            f"living in {self.city}, {self.state}. Education: {self.education}."
+        )
+        if self.media_diet:
+            text += f" You get your news mostly from {', '.join(self.media_diet)}."
+        for key, value in self.extra:
+            text += f" {key.replace('_', ' ').capitalize()}: {value}."
+        return text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """One logical request: a persona asked the question for the ``repeat``-th time."""
+
+    call_id: str
+    persona_id: int
+    repeat: int
+    messages: tuple[dict[str, str], ...]
+
+
+def call_id_for(persona_id: int, repeat: int) -> str:
+    return f"p{persona_id:05d}-r{repeat:03d}"
+
+
+def _persona_from_json(obj: Any, where: str) -> Persona:
+    if not isinstance(obj, dict):
+        raise WorkloadError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    missing = [f for f in REQUIRED_FIELDS if f not in obj]
+    if missing:
+        raise WorkloadError(f"{where}: missing field(s) {', '.join(missing)}")
+    pid, age = obj["id"], obj["age"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (pid, age)):
+        raise WorkloadError(f"{where}: 'id' and 'age' must be integers")
+    media = obj.get("media_diet") or []
+    if isinstance(media, str):
+        media = [media]
+    known = set(REQUIRED_FIELDS) | {"media_diet"}
+    extra = tuple((k, str(v)) for k, v in obj.items() if k not in known and isinstance(v, str | int | float))
+    return Persona(
+        id=pid,
+        name=str(obj["name"]),
+        age=age,
+        gender=str(obj["gender"]),
+        occupation=str(obj["occupation"]),
+        city=str(obj["city"]),
+        state=str(obj["state"]),
+        education=str(obj["education"]),
+        media_diet=tuple(str(m) for m in media),
+        extra=extra,
+    )
+
+
+def load_personas(path: Path = DEFAULT_PERSONAS_FILE, limit: int | None = None) -> list[Persona]:
+    """Read a JSONL persona file, naming the file and line of the first bad entry."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise WorkloadError(f"cannot read personas file {path}: {exc.strerror or exc}") from None
+    personas: list[Persona] = []
+    seen: set[int] = set()
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise WorkloadError(f"{where}: not valid JSON ({exc.msg})") from None
+            persona = _persona_from_json(obj, where)
+            if persona.id in seen:
+                raise WorkloadError(f"{where}: duplicate persona id {persona.id}")
+            seen.add(persona.id)
+            personas.append(persona)
+            if limit is not None and len(personas) >= limit:
+                break
+    if not personas:
+        raise WorkloadError(f"{path}: no personas in file")
+    return personas
+
+
+def messages_for(persona: Persona) -> tuple[dict[str, str], ...]:
+    return (
+        {"role": "system", "content": persona.describe()},
+        {"role": "user", "content": QUESTION},
+    )
+
+
+def build_calls(personas: Sequence[Persona], repeats: int = 1) -> list[Call]:
+    """Every persona asked ``repeats`` times, persona-major, with stable call ids."""
+    if repeats < 1:
+        raise WorkloadError("repeats must be at least 1")
+    calls: list[Call] = []
+    for persona in personas:
+        messages = messages_for(persona)
+        for repeat in range(repeats):
+            calls.append(
+                Call(
+                    call_id=call_id_for(persona.id, repeat),
+                    persona_id=persona.id,
+                    repeat=repeat,
+                    messages=messages,
+                )
+            )
+    return calls
+
+
+def calls_for_count(personas: Sequence[Persona], n_calls: int) -> list[Call]:
+    """``n_calls`` calls: each persona once, cycling with more repeats when N exceeds the file."""
+    if n_calls < 1:
+        raise WorkloadError("--calls must be at least 1")
+    repeats = -(-n_calls // len(personas))
+    calls = build_calls(personas, repeats)
+    # Repeat-major order so that N ≤ len(personas) asks N distinct personas once each.
+    calls.sort(key=lambda c: (c.repeat, c.persona_id))
+    return calls[:n_calls]
+
+
+def parse_answer(content: str | None) -> str | None:
+    """The vote in a JSON answer ("Harris"/"Trump"), or None when it cannot be read."""
+    if not content:
+        return None
+    try:
+        obj = json.loads(content)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    vote = obj.get("vote")
+    if not isinstance(vote, str):
+        return None
+    for name in VOTES:
+        if name.lower() in vote.strip().lower():
+            return name
+    return vote.strip()[:40] or None
+
+
+def estimate_prompt_tokens(messages: Sequence[dict[str, str]]) -> int:
+    """A cheap token estimate (≈4 characters a token, plus per-message overhead)."""
+    return sum(4 + len(m.get("content", "")) // 4 for m in messages) + 3

@@ -1,0 +1,46 @@
+"""The one interface every strategy implements, and what the runner hands it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from bench.records import CallRecord
+from bench.workload import Call
+
+
+@dataclass(frozen=True, kw_only=True)
+class Knobs:
+    """A strategy's settings for one cell."""
+
+    concurrency: int
+    rpm: float | None = None
+    tpm: float | None = None
+    max_tokens: int = 0
+
+
+class Sender(Protocol):
+    """Issues one call and records it; the runner implements it.
+
+    ``send``/``send_blocking`` return None (sending nothing) once the run is stopping, so a
+    strategy never needs its own interrupt handling; ``stopping`` lets loops end early.
+    """
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def now(self) -> float: ...
+
+    async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
+
+    def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
+
+
+class Strategy(Protocol):
+    """Decides *when* each call is issued; never writes, prints or aggregates."""
+
+    name: ClassVar[str]
+    blocking: ClassVar[bool]  # True: calls go through ``send_blocking`` (sync SDK client)
+
+    async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None: ...

@@ -1,0 +1,18 @@
+"""Every call at once with ``asyncio.gather``: no bound but the endpoint's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import ClassVar
+
+from bench.workload import Call
+from strategies.base import Knobs, Sender
+
+
+class Gather:
+    name: ClassVar[str] = "gather"
+    blocking: ClassVar[bool] = False
+
+    async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
+        await asyncio.gather(*(sender.send(call) for call in calls))

@@ -1,0 +1,20 @@
+"""One call at a time: the baseline every speedup is measured against."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from bench.workload import Call
+from strategies.base import Knobs, Sender
+
+
+class Sequential:
+    name: ClassVar[str] = "sequential"
+    blocking: ClassVar[bool] = False
+
+    async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
+        for call in calls:
+            if sender.stopping:
+                return
+            await sender.send(call)

@@ -1,0 +1,22 @@
+"""A pool of C worker threads, each calling the blocking ``OpenAI`` client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
+
+from bench.workload import Call
+from strategies.base import Knobs, Sender
+
+
+class Threads:
+    name: ClassVar[str] = "threads"
+    blocking: ClassVar[bool] = True
+
+    async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
+        with ThreadPoolExecutor(max_workers=knobs.concurrency, thread_name_prefix="bench-call") as pool:
+            futures = [pool.submit(sender.send_blocking, call) for call in calls]
+            # Waiting in the event loop (not blocking it) keeps interrupts and progress responsive.
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
