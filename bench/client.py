@@ -8,6 +8,7 @@ from typing import Any, Final, Protocol
 import httpx2
 import openai
 
+from bench.feedback import RateLimitFeedback
 from bench.workload import MAX_TOKENS, Call, parse_answer
 
 CALL_ID_HEADER: Final = "x-bench-call-id"
@@ -101,6 +102,7 @@ class _Counting:
 
     def __init__(self) -> None:
         self._429s: dict[str, int] = {}
+        self.feedback = RateLimitFeedback()  # rate-limit headers, for strategies that adapt
 
     def _count(self, response: httpx2.Response) -> None:
         call_id = response.request.headers.get(CALL_ID_HEADER, "")
@@ -108,12 +110,18 @@ class _Counting:
         if _is_quota_error(response):
             response.headers["x-should-retry"] = "false"
 
+    def _observe(self, response: httpx2.Response) -> None:
+        retry = _attempts_from_request(response.request) > 1
+        self.feedback.observe(response.status_code, response.headers, retry)
+
     def note(self, response: httpx2.Response) -> None:
+        self._observe(response)
         if response.status_code == 429:
             response.read()
             self._count(response)
 
     async def anote(self, response: httpx2.Response) -> None:
+        self._observe(response)
         if response.status_code == 429:
             await response.aread()
             self._count(response)
@@ -211,7 +219,11 @@ def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -
 
 
 class OpenAIAsyncClient:
-    """``AsyncOpenAI`` with a pool of ``pool_size`` connections (``transport`` is for tests)."""
+    """``AsyncOpenAI`` with a pool of ``pool_size`` connections (``transport`` is for tests).
+
+    ``aiohttp=True`` sends through the SDK's official aiohttp backend (``DefaultAioHttpClient``)
+    instead of its default httpx2 transport.
+    """
 
     def __init__(
         self,
@@ -219,10 +231,14 @@ class OpenAIAsyncClient:
         settings: RequestSettings,
         pool_size: int,
         transport: httpx2.AsyncBaseTransport | None = None,
+        *,
+        aiohttp: bool = False,
     ) -> None:
         self._endpoint, self._settings = endpoint, settings
         self._counting = _Counting()
-        self._http = openai.DefaultAsyncHttpx2Client(
+        self.rate_limits = self._counting.feedback
+        make_http = openai.DefaultAioHttpClient if aiohttp else openai.DefaultAsyncHttpx2Client
+        self._http = make_http(
             limits=_limits(pool_size), event_hooks={"response": [self._counting.anote]}, transport=transport
         )
         self._sdk = openai.AsyncOpenAI(
@@ -259,6 +275,7 @@ class OpenAISyncClient:
     ) -> None:
         self._endpoint, self._settings = endpoint, settings
         self._counting = _Counting()
+        self.rate_limits = self._counting.feedback
         self._http = openai.DefaultHttpx2Client(
             limits=_limits(pool_size), event_hooks={"response": [self._counting.note]}, transport=transport
         )

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.plans import RunPlan
 from bench.records import CallRecord, CallsWriter
-from bench.runner import CellMeta, Runner
+from bench.runner import CellMeta, CellSpec, Runner
 from bench.summary import read_calls, summarize, tally
 
 CALLS_FILE, CELLS_FILE, SUMMARY_FILE, TALLY_FILE, RUN_FILE = (
@@ -78,14 +78,17 @@ async def execute(
     run_dir: Path,
     on_record: Callable[[CallRecord], None] | None = None,
     done_ids: frozenset[str] = frozenset(),
+    on_cell: Callable[[CellSpec], None] | None = None,
+    append: bool = False,
 ) -> list[CellMeta]:
     """Run every cell in order; rows and cell meta reach disk as they happen.
 
     ``done_ids`` holds ``scenario/strategy/concurrency/call_id`` keys already in calls.csv
-    (a resumed run): those calls are not sent again.
+    (a resumed run): those calls are not sent again. ``on_cell`` hears of each cell as it
+    starts; ``append`` adds to an existing calls.csv (a suite runs one plan per mock server).
     """
     metas: list[CellMeta] = []
-    with CallsWriter(run_dir / CALLS_FILE, append=bool(done_ids)) as writer:
+    with CallsWriter(run_dir / CALLS_FILE, append=append or bool(done_ids)) as writer:
 
         def emit(record: CallRecord) -> None:
             writer.write(record)
@@ -100,6 +103,8 @@ async def execute(
             todo = [call for call in spec.calls if prefix + call.call_id not in done_ids]
             if not todo:
                 continue
+            if on_cell is not None:
+                on_cell(spec)
             meta = await runner.run_cell(spec, todo)
             metas.append(meta)
             with (run_dir / CELLS_FILE).open("a", encoding="utf-8") as cells:

@@ -17,7 +17,9 @@ from bench.client import (
     Outcome,
     RequestSettings,
     SyncChatClient,
+    scrub,
 )
+from bench.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.records import CallRecord
 from bench.workload import Call
 from strategies import STRATEGIES, Knobs
@@ -73,6 +75,12 @@ FATAL_STATUSES: dict[int, str] = {
 }
 
 
+def internal_error(exc: Exception, secret: str) -> Outcome:
+    """The Outcome of a call whose client raised (a bug): an error row rather than a lost call."""
+    error = scrub(f"internal_error: {type(exc).__name__}: {exc}", secret)[:200]
+    return Outcome(ok=False, http_status=None, error=error)
+
+
 class CellSender:
     """Implements ``strategies.base.Sender``: times one call, counts in-flight, emits its row."""
 
@@ -86,22 +94,38 @@ class CellSender:
         client: AsyncChatClient | None = None,
         sync_client: SyncChatClient | None = None,
         on_fatal: Callable[[str], None] | None = None,
+        secret: str = "",
     ) -> None:
         self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
         self._on_fatal = on_fatal
         self._client, self._sync_client = client, sync_client
+        self._secret = secret
         self._lock = threading.Lock()
         self.t0 = time.perf_counter()
         self.in_flight = 0
         self.peak_in_flight = 0
         self.sent = 0
+        # Set once the cell is cancelled: calls still finishing in threads write no row, so
+        # that every row on disk was written before the cell ended (and resume resends them).
+        self.abandoned = False
+        self.dropped = 0
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def abandon(self) -> None:
+        """From now on, calls that finish write no row (the cell is over)."""
+        with self._lock:
+            self.abandoned = True
+
     def now(self) -> float:
         return time.perf_counter() - self.t0
+
+    @property
+    def rate_limits(self) -> RateLimitFeedback | None:
+        client = self._client if self._client is not None else self._sync_client
+        return client.rate_limits if isinstance(client, ReportsRateLimits) else None
 
     def _begin(self) -> float:
         with self._lock:
@@ -138,7 +162,11 @@ class CellSender:
             http_429s=outcome.http_429s,
             scenario=spec.scenario,
         )
-        self._emit(record)
+        with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
+            if self.abandoned:
+                self.dropped += 1
+                return record
+            self._emit(record)
         if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None:
             self._on_fatal(FATAL_STATUSES[outcome.http_status])
         return record
@@ -150,7 +178,9 @@ class CellSender:
         start = self._begin()
         try:
             outcome = await self._client.complete(call)
-        except BaseException:
+        except Exception as exc:  # a bug in one call is that call's error row; the run goes on
+            outcome = internal_error(exc, self._secret)
+        except BaseException:  # cancelled (interrupt): no row, so a resume sends the call again
             with self._lock:
                 self.in_flight -= 1
             raise
@@ -161,7 +191,10 @@ class CellSender:
             return None
         assert self._sync_client is not None, "blocking strategy given no sync client"
         start = self._begin()
-        outcome = self._sync_client.complete(call)
+        try:
+            outcome = self._sync_client.complete(call)
+        except Exception as exc:  # a bug in one call is that call's error row; the run goes on
+            outcome = internal_error(exc, self._secret)
         return self._finish(call, outcome, start, scheduled_s)
 
 
@@ -199,10 +232,10 @@ class Runner:
             await asyncio.to_thread(self.probe.reset_stats)
         sender = CellSender(
             run_id=self.run_id, spec=spec, emit=self.emit, stop=self.stop, client=client,
-            sync_client=sync_client, on_fatal=self._set_fatal,
+            sync_client=sync_client, on_fatal=self._set_fatal, secret=self.endpoint.api_key,
         )  # fmt: skip
         try:
-            await self._run_until_stopped(strategy.run(todo, sender, knobs))
+            await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
         finally:
             wall = sender.now()
             if client is not None:
@@ -222,8 +255,12 @@ class Runner:
             interrupted=self.stop.is_set(),
         )
 
-    async def _run_until_stopped(self, work: Any) -> None:
-        """Await the strategy; once stopping, give calls in flight ``grace_s`` then cancel them."""
+    async def _run_until_stopped(self, work: Any, sender: CellSender) -> None:
+        """Await the strategy; once stopping, give calls in flight ``grace_s`` then cancel them.
+
+        Cancelled calls write no row (a resume sends them again); calls still running in
+        threads are abandoned: they may finish later but write nothing.
+        """
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         while not task.done():
             await asyncio.wait({task}, timeout=0.1)
@@ -231,6 +268,7 @@ class Runner:
                 await asyncio.wait({task}, timeout=self.grace_s)
                 if not task.done():
                     task.cancel()
+                    sender.abandon()
                     await asyncio.gather(task, return_exceptions=True)
         if not task.cancelled():
             task.result()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,7 +19,7 @@ SUMMARY_COLUMNS: Final = (
     # Extensions to the DESIGN.md contract, after its columns so readers of it keep working.
     "scenario", "expected_calls", "ideal_wall_s", "efficiency", "sched_latency_p50_s",
     "sched_latency_p99_s", "server_peak_in_flight", "server_http_429", "server_retries",
-    "server_received", "interrupted",
+    "server_received", "interrupted", "utilisation",
 )  # fmt: skip
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
 ERROR_ANSWER: Final = "(error)"
@@ -36,32 +37,52 @@ def read_calls(path: Path) -> pd.DataFrame:
     return frame
 
 
+def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
+    """When the last call ends if each starts as soon as one of ``slots`` is free (and not before
+    ``earliest``), in the given order, with zero overhead."""
+    free = [0.0] * max(1, min(slots, len(latencies)))
+    finish = 0.0
+    for index, latency in enumerate(latencies):
+        start = heapq.heappop(free)
+        if earliest is not None:
+            start = max(start, earliest[index])
+        heapq.heappush(free, start + latency)
+        finish = max(finish, start + latency)
+    return finish
+
+
 def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapping[str, Any]) -> float:
     """The wall time this strategy could not beat, given the latencies it actually observed.
 
-    Sliding windows: max(ΣL/C, max L). Batches wait for their slowest call: Σ max per batch
-    (batches recovered by start time, since no call of a batch starts before the last
-    batch ended). A rate limit of R per minute: ≥ 60·N/R.
+    The strategy's own schedule replayed with zero overhead, calls in the order they started:
+    sequential ΣL; gather max L; sliding windows (semaphore, workers, threads) start each call
+    as a slot frees, ≥ max(ΣL/C, max L); batches wait for their straggler, Σ max per batch
+    (no call of a batch starts before the last batch ended, so start order recovers them).
+    Only ``rate_limited`` obeys ``meta``'s rpm/tpm: its k-th call starts ≥ k·60/R (≈ 60·N/R
+    in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM (prompt only: a lower bound).
+    Pass every row, failed ones too: a failed call held its slot for its latency.
     """
-    latencies = cell["latency_s"].to_numpy()
-    if len(latencies) == 0:
+    if len(cell) == 0:
         return math.nan
-    total, longest = float(latencies.sum()), float(latencies.max())
+    ordered = cell.sort_values("start_s", kind="stable")
+    latencies = [float(x) for x in ordered["latency_s"]]
     if strategy == "sequential":
-        return total
+        return float(sum(latencies))
     if strategy == "gather":
-        return longest
+        return max(latencies)
     if strategy == "batched":
-        ordered = cell.sort_values("start_s")["latency_s"].to_numpy()
-        return float(sum(ordered[i : i + concurrency].max() for i in range(0, len(ordered), concurrency)))
-    bound = max(total / max(1, concurrency), longest)
-    rpm, tpm = meta.get("rpm"), meta.get("tpm")
-    if rpm:
-        bound = max(bound, 60.0 * len(latencies) / float(rpm))
-    if tpm:
-        tokens = (cell["prompt_tokens"].fillna(0) + cell["completion_tokens"].fillna(0)).sum()
-        bound = max(bound, 60.0 * float(tokens) / float(tpm))
-    return bound
+        return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
+    earliest = None
+    if strategy == "rate_limited":
+        earliest = [0.0] * len(latencies)
+        rpm, tpm = meta.get("rpm"), meta.get("tpm")
+        if rpm:
+            earliest = [max(at, 60.0 * k / float(rpm)) for k, at in enumerate(earliest)]
+        if tpm:
+            prompts = ordered["prompt_tokens"].fillna(0).astype(float)
+            past_burst = (prompts.cumsum() - prompts.max()).clip(lower=0) * 60.0 / float(tpm)
+            earliest = [max(at, float(t)) for at, t in zip(earliest, past_burst, strict=True)]
+    return window_makespan(latencies, concurrency, earliest)
 
 
 def _merge_meta(metas: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
@@ -72,18 +93,37 @@ def _merge_meta(metas: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, int]
         server = meta.get("server") or {}
         entry = merged.setdefault(
             key, {**meta, "wall_s": 0.0, "max_in_flight": 0, "server_peak": None, "server_429": None,
-                  "server_retries": None, "server_received": None, "interrupted": False},
+                  "server_retries": None, "server_received": None, "interrupted": False,
+                  "server_admitted": None, "server_admitted_tokens": None},
         )  # fmt: skip
         entry["wall_s"] += float(meta["wall_s"])
         entry["max_in_flight"] = max(entry["max_in_flight"], int(meta["max_in_flight"]))
         entry["interrupted"] = bool(meta.get("interrupted"))
         for field, stat in (("server_429", "http_429"), ("server_retries", "retries_seen"),
-                            ("server_received", "received")):  # fmt: skip
+                            ("server_received", "received"), ("server_admitted", "admitted"),
+                            ("server_admitted_tokens", "admitted_tokens")):  # fmt: skip
             if stat in server:
                 entry[field] = (entry[field] or 0) + int(server[stat])
+        if server.get("limits"):
+            entry["limits"] = server["limits"]
         if "peak_in_flight" in server:
             entry["server_peak"] = max(entry["server_peak"] or 0, int(server["peak_in_flight"]))
     return merged
+
+
+def utilisation(meta: Mapping[str, Any], wall_s: float) -> float:
+    """The share of the endpoint's rate limit a cell used: what it admitted a minute over the limit.
+
+    The larger of the requests and tokens shares; NaN unless the endpoint (the mock) stated its limits.
+    """
+    limits = meta.get("limits") or {}
+    shares = [
+        60.0 * float(used) / wall_s / float(limit)
+        for limit, used in ((limits.get("rpm"), meta.get("server_admitted")),
+                            (limits.get("tpm"), meta.get("server_admitted_tokens")))
+        if limit and used is not None and wall_s > 0
+    ]  # fmt: skip
+    return max(shares) if shares else math.nan
 
 
 def _quantile(series: pd.Series, q: float) -> float:
@@ -100,7 +140,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         ok = cell[cell["status"] == "ok"]
         timed = ok if len(ok) else cell
         wall = float(meta["wall_s"])
-        ideal = ideal_wall_s(timed, strategy, concurrency, meta)
+        ideal = ideal_wall_s(cell, strategy, concurrency, meta)
         from_schedule = timed["end_s"] - timed["scheduled_s"]
         rows.append({
             "run_id": run_id, "strategy": strategy, "concurrency": concurrency, "calls": len(cell),
@@ -119,7 +159,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
             "sched_latency_p99_s": _quantile(from_schedule, 0.99),
             "server_peak_in_flight": meta["server_peak"], "server_http_429": meta["server_429"],
             "server_retries": meta["server_retries"], "server_received": meta["server_received"],
-            "interrupted": meta["interrupted"],
+            "interrupted": meta["interrupted"], "utilisation": utilisation(meta, wall),
         })  # fmt: skip
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     # Speedup compares throughput with the sequential cell of the same scenario (same calls).

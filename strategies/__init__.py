@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from strategies.adaptive import Adaptive
 from strategies.base import Knobs, Sender, Strategy
 from strategies.batched import Batched
 from strategies.gather import Gather
@@ -14,7 +15,7 @@ from strategies.threads import Threads
 from strategies.workers import Workers
 
 STRATEGIES: Final[dict[str, type[Strategy]]] = {
-    cls.name: cls for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited)
+    cls.name: cls for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive)
 }
 
 __all__ = ["STRATEGIES", "Knobs", "Sender", "Strategy"]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from bench.feedback import RateLimitFeedback
 from bench.records import CallRecord
 from bench.workload import Call
 
@@ -31,6 +32,11 @@ class Sender(Protocol):
     def stopping(self) -> bool: ...
 
     def now(self) -> float: ...
+
+    @property
+    def rate_limits(self) -> RateLimitFeedback | None:
+        """The endpoint's latest rate-limit headers and 429 count (None when the client keeps none)."""
+        ...
 
     async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
 

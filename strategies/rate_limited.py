@@ -1,21 +1,26 @@
 """A steady request (and token) rate with aiolimiter, optionally capped at C in flight.
 
 aiolimiter's bucket starts empty and holds ``max_rate`` units, so ``AsyncLimiter(R, 60)``
-lets a whole minute's worth through at once. Here each bucket holds one request (or one
-request's tokens): the rate is spread evenly from the first call, and the endpoint's own
-bucket never sees a burst.
+lets a whole minute's worth through at once and the endpoint answers most of it 429. Here
+each limiter holds only ``BURST_S`` seconds of its rate and is primed full before the first
+call, so calls leave one interval apart from the very start. A strategy that falls behind (a
+full window, a busy event loop) catches up by at most that burst, which an OpenAI-style
+bucket (about a second of its rate) absorbs; without the burst, every late wake-up would be
+lost and the rate would drift below the target.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from aiolimiter import AsyncLimiter
 
 from bench.workload import Call, estimate_prompt_tokens
 from strategies.base import Knobs, Sender
+
+BURST_S: Final = 0.25
 
 
 def call_tokens(call: Call, max_tokens: int) -> int:
@@ -24,18 +29,27 @@ def call_tokens(call: Call, max_tokens: int) -> int:
 
 
 def intended_schedule(calls: Sequence[Call], knobs: Knobs) -> list[float]:
-    """When each call should start if the limits alone decided (seconds from the start)."""
+    """When each call is meant to start (seconds from the first): call i waits i request
+    intervals, and for the tokens of calls 1..i (the first call's go at once)."""
     times: list[float] = []
-    tokens_before = 0
+    tokens = 0
     for index, call in enumerate(calls):
-        at = 0.0
-        if knobs.rpm:
-            at = index * 60.0 / knobs.rpm
+        if index:
+            tokens += call_tokens(call, knobs.max_tokens)
+        at = index * 60.0 / knobs.rpm if knobs.rpm else 0.0
         if knobs.tpm:
-            at = max(at, tokens_before * 60.0 / knobs.tpm)
+            at = max(at, tokens * 60.0 / knobs.tpm)
         times.append(at)
-        tokens_before += call_tokens(call, knobs.max_tokens)
     return times
+
+
+async def primed_limiter(per_minute: float, largest: float, first: float) -> AsyncLimiter:
+    """A limiter holding ``BURST_S`` of the rate (at least ``largest``), filled so only ``first`` fits."""
+    capacity = max(float(largest), per_minute / 60.0 * BURST_S)
+    limiter = AsyncLimiter(capacity, capacity * 60.0 / per_minute)
+    if capacity > first:
+        await limiter.acquire(capacity - first)  # the bucket is empty: this returns at once
+    return limiter
 
 
 class RateLimited:
@@ -45,25 +59,31 @@ class RateLimited:
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         if not knobs.rpm and not knobs.tpm:
             raise ValueError("rate_limited needs --rpm and/or --tpm")
-        requests = AsyncLimiter(1, 60.0 / knobs.rpm) if knobs.rpm else None
-        biggest = max(call_tokens(c, knobs.max_tokens) for c in calls) if calls else 1
-        tokens = AsyncLimiter(biggest, biggest * 60.0 / knobs.tpm) if knobs.tpm else None
+        if not calls:
+            return
+        costs = [call_tokens(call, knobs.max_tokens) for call in calls]
+        requests = await primed_limiter(knobs.rpm, 1, 1) if knobs.rpm else None
+        tokens = await primed_limiter(knobs.tpm, max(costs), costs[0]) if knobs.tpm else None
         window = asyncio.Semaphore(knobs.concurrency)
-        schedule = intended_schedule(calls, knobs)
         origin = sender.now()
+        schedule = intended_schedule(calls, knobs)
         in_progress: set[asyncio.Task[object]] = set()
 
-        for call, at in zip(calls, schedule, strict=True):
+        def done(task: asyncio.Task[object]) -> None:
+            in_progress.discard(task)
+            window.release()
+
+        for call, cost, at in zip(calls, costs, schedule, strict=True):
             await window.acquire()
             if requests is not None:
                 await requests.acquire()
             if tokens is not None:
-                await tokens.acquire(call_tokens(call, knobs.max_tokens))
+                await tokens.acquire(cost)
             if sender.stopping:
                 window.release()
                 break
             task = asyncio.create_task(sender.send(call, scheduled_s=origin + at))
             in_progress.add(task)
-            task.add_done_callback(lambda t: (in_progress.discard(t), window.release()))
+            task.add_done_callback(done)
         if in_progress:
             await asyncio.gather(*in_progress)

@@ -16,7 +16,12 @@ class Threads:
     blocking: ClassVar[bool] = True
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
-        with ThreadPoolExecutor(max_workers=knobs.concurrency, thread_name_prefix="bench-call") as pool:
+        pool = ThreadPoolExecutor(max_workers=knobs.concurrency, thread_name_prefix="bench-call")
+        try:
             futures = [pool.submit(sender.send_blocking, call) for call in calls]
             # Waiting in the event loop (not blocking it) keeps interrupts and progress responsive.
             await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        finally:
+            # Not ``with``: on cancel (an interrupt) its shutdown(wait=True) would block the event
+            # loop until every call in flight ended; the runner abandons those calls instead.
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -53,8 +53,10 @@ def persona_key(messages: Sequence[Any]) -> str:
     """The SHA-256 (hex) of the concatenated message contents."""
     digest = sha256()
     for message in messages:
-        content = message.get("content", "") if isinstance(message, dict) else message
-        if not isinstance(content, str):
+        content = message.get("content") if isinstance(message, dict) else message
+        if content is None:
+            content = ""
+        elif not isinstance(content, str):
             content = json.dumps(content, sort_keys=True)
         digest.update(content.encode())
     return digest.hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,13 @@ def retry_count_of(value: str | None) -> int:
         return max(0, int(value))
     except ValueError:
         return 0
+
+
+def _text(content: Any) -> str:
+    """Message content as text: strings as they are, content parts as JSON, null as nothing."""
+    if isinstance(content, str):
+        return content
+    return "" if content is None else json.dumps(content, sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +69,7 @@ class ChatRequest:
             retry_count=retry_count,
             model=model,
             messages=messages,
-            prompt_tokens=estimate_prompt_tokens(messages),
+            prompt_tokens=estimate_prompt_tokens([{"content": _text(m.get("content"))} for m in messages]),
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,

@@ -72,6 +72,13 @@ _RATE = click.FloatRange(0.0, 1.0)
     "--malformed-rate", type=_RATE, default=0.0, show_default=True, help="Fraction with non-JSON content."
 )
 @click.option(
+    "--rate-limit-rate",
+    type=_RATE,
+    default=0.0,
+    show_default=True,
+    help="Fraction of attempts answered 429 at admission (drawn apart from the other faults).",
+)
+@click.option(
     "--api-key-required",
     "api_key",
     metavar="ENV_VAR",

@@ -28,6 +28,7 @@ class MockConfig:
     timeout_rate: float = 0.0
     reset_rate: float = 0.0
     malformed_rate: float = 0.0
+    rate_limit_rate: float = 0.0
     api_key: str | None = None
     models: tuple[str, ...] = ()
     quota: int | None = None
@@ -50,6 +51,8 @@ class MockConfig:
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        if not 0.0 <= self.rate_limit_rate <= 1.0:
+            raise ValueError(f"rate_limit_rate must be between 0 and 1, got {self.rate_limit_rate}")
         total = sum(getattr(self, name) for name in FAULT_FIELDS)
         if total > 1.0 + 1e-9:
             raise ValueError(f"fault rates add up to {total:g}; they must add up to at most 1")

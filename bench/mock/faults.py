@@ -27,7 +27,7 @@ class Fault(Enum):
 class FaultPlan:
     """Which fault, if any, an attempt gets."""
 
-    __slots__ = ("_bands", "enabled", "seed")
+    __slots__ = ("_bands", "enabled", "rate_limit_rate", "seed")
 
     def __init__(
         self,
@@ -37,8 +37,10 @@ class FaultPlan:
         timeout_rate: float = 0.0,
         reset_rate: float = 0.0,
         malformed_rate: float = 0.0,
+        rate_limit_rate: float = 0.0,
     ) -> None:
         self.seed = seed
+        self.rate_limit_rate = rate_limit_rate
         bands: list[tuple[float, Fault]] = []
         edge = 0.0
         for rate, fault in (
@@ -61,6 +63,16 @@ class FaultPlan:
             if u < edge:
                 return fault
         return None
+
+    def rate_limited(self, call_key: str, attempt: int) -> bool:
+        """An injected 429 for this attempt, drawn apart from the bands above.
+
+        A real 429 comes at admission, before any work, so this draw is independent of the
+        other faults: an attempt that escapes the 429 then meets them at their own rates.
+        """
+        return self.rate_limit_rate > 0 and uniform(self.seed, "ratelimit", f"{call_key}:{attempt}") < (
+            self.rate_limit_rate
+        )
 
     def error_status(self, call_key: str, attempt: int) -> int:
         """500 or 503, drawn like the fault itself."""

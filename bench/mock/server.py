@@ -2,7 +2,8 @@
 
 aiohttp.web because it is a well-kept asyncio server, fast on uvloop, streams SSE natively, and is
 the same library the harness uses as a raw client driver. The low-level ``web.Server`` skips the
-router and middleware machinery; access logging is off (it would cost more than the handler).
+router and middleware machinery; access logging is off (it would cost more than the handler);
+connections are accepted by ``Listener`` (libuv alone starves new connections under load).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from bench.mock.config import MockConfig
+from bench.mock.listener import Listener
 from bench.mock.service import MockService
 
 BACKLOG: Final = 4096
@@ -90,18 +92,20 @@ async def serve(
     server = web.Server(service.handle, handler_cancellation=True, access_log=None)
     runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
+    listener: Listener | None = None
     try:
-        site = web.TCPSite(runner, config.host, config.port, backlog=BACKLOG, reuse_address=True)
-        await site.start()
-        port: int = runner.addresses[0][1]
+        # Our own accept loop rather than web.TCPSite: see bench.mock.listener.
+        listener = Listener(server, config.host, config.port, backlog=BACKLOG)
         # Long-lived startup objects need no scanning by the cyclic GC on every collection.
         gc.collect()
         gc.freeze()
-        on_ready(_url(config.host, port))
+        on_ready(_url(config.host, listener.port))
         await stop.wait()
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+        if listener is not None:
+            await listener.close()
         await runner.cleanup()
 
 

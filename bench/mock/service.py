@@ -26,6 +26,8 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 Headers = dict[str, str]
 JSON: Final = "application/json"
 HANG_SECONDS: Final = 600.0
+# An injected 429 asks for a short wait, so that retries (and tests) stay quick.
+INJECTED_429_HEADERS: Final = {"retry-after-ms": "50", "retry-after": "1"}
 _LINGER_RESET: Final = struct.pack("ii", 1, 0)
 
 
@@ -42,6 +44,7 @@ class MockService:
             timeout_rate=config.timeout_rate,
             reset_rate=config.reset_rate,
             malformed_rate=config.malformed_rate,
+            rate_limit_rate=config.rate_limit_rate,
         )
         self.limiter = RateLimiter(rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds)
         self.slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
@@ -86,7 +89,11 @@ class MockService:
 
     async def get_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         detail = request.query.get("detail", "") not in ("", "0", "false")
-        return self._json(200, r.dumps(self.stats.snapshot(detail=detail)), self._request_id())
+        snapshot = self.stats.snapshot(detail=detail)
+        config = self.config  # the limits, so that reports can say how close a run came to them
+        snapshot["limits"] = {"rpm": config.rpm, "tpm": config.tpm, "burst_seconds": config.burst_seconds,
+                              "max_concurrency": config.max_concurrency}  # fmt: skip
+        return self._json(200, r.dumps(snapshot), self._request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         """Zero the counters and refill the rate limits and quota: each cell starts like a fresh server."""
@@ -179,6 +186,11 @@ class MockService:
     def _admit(self, chat: ChatRequest) -> web.Response | None:
         """Charge the quota and the rate limits, or answer 429 (charging nothing)."""
         stats = self.stats
+        if self.faults.rate_limited(f"{chat.persona_key()}:{chat.repeat()}", chat.retry_count):
+            stats.http_429 += 1
+            message = f"Rate limit reached for {chat.model} (injected). Please try again in 50ms."
+            body = r.error_body(message, "requests", "rate_limit_exceeded")
+            return self._json(429, body, chat.request_id, headers=INJECTED_429_HEADERS)
         quota = self.config.quota
         if quota is not None and self.quota_used >= quota:
             stats.http_429 += 1
@@ -197,7 +209,7 @@ class MockService:
                 body = r.error_body(rejection.message, rejection.kind, "rate_limit_exceeded")
                 return self._json(429, body, chat.request_id, headers=headers)
         self.quota_used += 1
-        stats.request_admitted()
+        stats.request_admitted(chat.prompt_tokens + chat.max_tokens)
         return None
 
     async def _answer(self, request: web.BaseRequest, chat: ChatRequest) -> web.StreamResponse:

@@ -25,6 +25,7 @@ class Stats:
         "_started",
         "active",
         "admitted",
+        "admitted_tokens",
         "admitted_s",
         "attempts_by_retry_count",
         "completed",
@@ -58,6 +59,7 @@ class Stats:
         self.completed = 0
         self.dropped = 0
         self.admitted = 0
+        self.admitted_tokens = 0
         self.peak_in_flight = self.in_flight
         self.peak_active = self.active
         self.peak_queued = self.queued
@@ -84,8 +86,10 @@ class Stats:
         if call_id is not None:
             self.seen_keys.add(call_id)
 
-    def request_admitted(self) -> None:
+    def request_admitted(self, tokens: int = 0) -> None:
+        """Count an admission and the tokens it charged (prompt + max_tokens, as the TPM limit does)."""
         self.admitted += 1
+        self.admitted_tokens += tokens
         if len(self.admitted_s) < MAX_ADMITTED_TIMES:
             self.admitted_s.append(self._clock() - self._started)
 
@@ -110,6 +114,7 @@ class Stats:
             "completed": self.completed,
             "dropped": self.dropped,
             "admitted": self.admitted,
+            "admitted_tokens": self.admitted_tokens,
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
             "active": self.active,

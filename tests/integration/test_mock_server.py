@@ -74,6 +74,14 @@ def _body_message(error: openai.APIStatusError) -> str:
     return message
 
 
+def _wait_until_idle(server: MockServer, timeout: float = 5.0) -> dict[str, Any]:
+    """The server's stats once nothing is in flight (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (stats := server.stats())["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return stats
+
+
 def _assert_clean_exit(server: MockServer) -> None:
     server.stop()
     assert server.returncode == 0
@@ -343,9 +351,7 @@ def test_faults_surface_as_sdk_errors(
     if field == "reset_rate":
         assert not isinstance(info.value, openai.APITimeoutError)
     fault = field.removesuffix("_rate")
-    deadline = time.monotonic() + 5
-    while (stats := server.stats())["in_flight"] and time.monotonic() < deadline:
-        time.sleep(0.02)  # a hung handler ends when the server notices the disconnect
+    stats = _wait_until_idle(server)  # a hung handler ends when the server notices the disconnect
     assert stats["in_flight"] == 0
     assert stats["injected"][fault] == 1
     assert stats["dropped"] == (0 if field == "error_rate" else 1)
@@ -469,3 +475,48 @@ def test_startup_failure_is_a_clear_error() -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in str(info.value)
     assert "Traceback" not in str(info.value)
     assert not clash.running
+
+
+async def test_stream_abandoned_mid_way_is_cancelled_cleanly(mock_server_factory: MockServerFactory) -> None:
+    server = mock_server_factory(latency="fixed:4")
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
+        response = await client.chat.completions.with_raw_response.create(
+            model=MODEL,
+            messages=_messages(1),  # type: ignore[arg-type]
+            stream=True,
+        )
+        assert response.headers["openai-processing-ms"] == "4000.000"
+        assert response.headers["content-type"].startswith("text/event-stream")
+        stream = response.parse()
+        async for chunk in stream:
+            assert chunk.choices[0].delta.role == "assistant"  # the first chunk comes at once
+            break
+        await stream.close()  # hang up long before the 4 s answer is done
+    stats = await asyncio.to_thread(_wait_until_idle, server)
+    assert (stats["in_flight"], stats["dropped"], stats["completed"]) == (0, 1, 0)
+    assert stats["elapsed_s"] < 3
+    _assert_clean_exit(server)
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        pytest.param(
+            [{"role": "assistant", "content": None}, {"role": "user", "content": "hi"}], id="null-content"
+        ),
+        pytest.param([{"role": "user", "content": [{"type": "text", "text": "hi"}]}], id="content-parts"),
+        pytest.param([{"role": "user"}], id="no-content"),
+    ],
+)
+def test_unusual_message_contents_are_answered(
+    mock_server: MockServer, messages: list[dict[str, Any]]
+) -> None:
+    status, _, payload = _raw(
+        mock_server,
+        "POST",
+        "/v1/chat/completions",
+        json.dumps({"model": MODEL, "messages": messages}).encode(),
+    )
+    assert status == 200
+    assert parse_answer(payload["choices"][0]["message"]["content"]) in ("Harris", "Trump")
+    assert payload["usage"]["prompt_tokens"] > 0

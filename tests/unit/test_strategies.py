@@ -34,6 +34,8 @@ def expected_peak(strategy: str) -> tuple[int, int]:
         return N_CALLS, N_CALLS
     if strategy == "rate_limited":  # paced at 1 ms a call, 10 ms each: never more than C
         return 2, C
+    if strategy == "adaptive":  # no rate-limit headers here: it starts at 1 call a second, doubling
+        return 1, C
     return C, C
 
 

@@ -1,0 +1,145 @@
+"""Raw HTTP drivers (httpx2, aiohttp) and the ``--client`` registry.
+
+The raw drivers post the SDK's request (``bench.wire``) and retry and classify as the SDK does;
+they differ from the ``openai`` client only in the code that runs per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+import httpx2
+
+from bench.client import (
+    AsyncChatClient,
+    Endpoint,
+    OpenAIAsyncClient,
+    OpenAISyncClient,
+    Outcome,
+    RequestSettings,
+    SyncChatClient,
+)
+from bench.wire import RawRequest, Reply, session_headers
+from bench.workload import Call
+
+
+def _limits(pool_size: int) -> httpx2.Limits:
+    size = max(1, pool_size)
+    return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
+
+
+class HttpxDriver:
+    """A raw ``httpx2.AsyncClient`` (the SDK's transport, without the SDK), pool of ``pool_size``."""
+
+    def __init__(
+        self, endpoint: Endpoint, settings: RequestSettings, pool_size: int,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:  # fmt: skip
+        self._request = RawRequest(endpoint, settings)
+        self._http = httpx2.AsyncClient(
+            headers=session_headers(endpoint), limits=_limits(pool_size),
+            timeout=httpx2.Timeout(settings.timeout_s), transport=transport,
+        )  # fmt: skip
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        response = await self._http.post(self._request.url, content=body, headers=headers)
+        return Reply(response.status_code, response.headers, response.content)
+
+    async def complete(self, call: Call) -> Outcome:
+        return await self._request.run(call, self._post)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class SyncHttpxDriver:
+    """The blocking ``httpx2.Client`` form of ``HttpxDriver``, shared by the threads strategy."""
+
+    def __init__(
+        self, endpoint: Endpoint, settings: RequestSettings, pool_size: int,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> None:  # fmt: skip
+        self._request = RawRequest(endpoint, settings)
+        self._http = httpx2.Client(
+            headers=session_headers(endpoint), limits=_limits(pool_size),
+            timeout=httpx2.Timeout(settings.timeout_s), transport=transport,
+        )  # fmt: skip
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        response = self._http.post(self._request.url, content=body, headers=headers)
+        return Reply(response.status_code, response.headers, response.content)
+
+    def complete(self, call: Call) -> Outcome:
+        return self._request.run_blocking(call, self._post)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class AiohttpDriver:
+    """A raw ``aiohttp.ClientSession`` with ``TCPConnector(limit=pool_size)``."""
+
+    def __init__(self, endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> None:
+        self._request = RawRequest(endpoint, settings)
+        self._endpoint, self._pool_size = endpoint, max(1, pool_size)
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                headers=session_headers(self._endpoint), timeout=self._timeout,
+            )  # fmt: skip
+        async with self._session.post(self._request.url, data=body, headers=headers) as response:
+            return Reply(response.status, response.headers, await response.read())
+
+    async def complete(self, call: Call) -> Outcome:
+        return await self._request.run(call, self._post)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+AsyncFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
+SyncFactory = Callable[[Endpoint, RequestSettings, int], SyncChatClient]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientKind:
+    """A ``--client`` choice: its async factory and, if it has one, its blocking form (threads)."""
+
+    name: str
+    about: str
+    make: AsyncFactory
+    make_sync: SyncFactory | None
+
+    def runner_factories(self) -> dict[str, Any]:
+        """``Runner`` keyword arguments: ``client_factory``, and ``sync_client_factory`` if any."""
+        found: dict[str, Any] = {"client_factory": self.make}
+        if self.make_sync is not None:
+            found["sync_client_factory"] = self.make_sync
+        return found
+
+
+def _openai_aiohttp(endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> AsyncChatClient:
+    return OpenAIAsyncClient(endpoint, settings, pool_size, aiohttp=True)
+
+
+CLIENTS: Final[dict[str, ClientKind]] = {
+    kind.name: kind
+    for kind in (
+        ClientKind(name="openai", about="AsyncOpenAI, the SDK's default httpx2 transport",
+                   make=OpenAIAsyncClient, make_sync=OpenAISyncClient),
+        ClientKind(name="openai-aiohttp", about="AsyncOpenAI with the SDK's DefaultAioHttpClient",
+                   make=_openai_aiohttp, make_sync=None),
+        ClientKind(name="httpx", about="raw httpx2 client, no SDK",
+                   make=HttpxDriver, make_sync=SyncHttpxDriver),
+        ClientKind(name="aiohttp", about="raw aiohttp session, no SDK",
+                   make=AiohttpDriver, make_sync=None),
+    )
+}  # fmt: skip

@@ -1,0 +1,123 @@
+"""What responses say about the endpoint's rate limits (``x-ratelimit-*``, ``retry-after``), for strategies.
+
+The client's response hook feeds every HTTP answer, SDK retries included, to a
+``RateLimitFeedback``; the runner hands it to strategies read-only (``Sender.rate_limits``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol, runtime_checkable
+
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?)(ms|h|m|s)")
+_UNIT_S: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str | None) -> float | None:
+    """OpenAI's ``x-ratelimit-reset-*`` durations ("20ms", "1.5s", "6m0s", "1h2m3s", or bare seconds)."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            return None
+        seconds = sum(float(number) * _UNIT_S[unit] for number, unit in parts)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """``retry-after-ms``, else a numeric ``retry-after`` (the SDK prefers them in that order)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            value = float(headers[name]) * scale
+        except (KeyError, ValueError):
+            continue
+        if math.isfinite(value) and value >= 0:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitInfo:
+    """The rate-limit headers of one response (None where absent); ``at`` is when it arrived."""
+
+    at: float
+    status: int
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests_s: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens_s: float | None = None
+    retry_after_s: float | None = None
+
+    @classmethod
+    def from_headers(cls, at: float, status: int, headers: Mapping[str, str]) -> RateLimitInfo:
+        get = headers.get
+        return cls(
+            at=at,
+            status=status,
+            limit_requests=_int(get("x-ratelimit-limit-requests")),
+            remaining_requests=_int(get("x-ratelimit-remaining-requests")),
+            reset_requests_s=parse_duration(get("x-ratelimit-reset-requests")),
+            limit_tokens=_int(get("x-ratelimit-limit-tokens")),
+            remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
+            reset_tokens_s=parse_duration(get("x-ratelimit-reset-tokens")),
+            retry_after_s=_retry_after_s(headers),
+        )
+
+    @property
+    def debt_s(self) -> float | None:
+        """How far the client runs ahead of the server's refill: the longer ``reset-*`` wait."""
+        resets = [r for r in (self.reset_requests_s, self.reset_tokens_s) if r is not None]
+        return max(resets) if resets else None
+
+    @property
+    def informative(self) -> bool:
+        return self.debt_s is not None or self.limit_requests is not None or self.limit_tokens is not None
+
+
+class RateLimitFeedback:
+    """Running counts and the latest rate-limit headers, updated from any thread."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.responses = 0
+        self.http_429s = 0
+        self.fresh_429s = 0  # 429s to first attempts: a retry's 429 mostly echoes an earlier one
+        self.latest: RateLimitInfo | None = None  # the last answer carrying x-ratelimit-* headers
+        self.last_429: RateLimitInfo | None = None
+
+    def observe(self, status: int, headers: Mapping[str, str], retry: bool = False) -> None:
+        info = RateLimitInfo.from_headers(self._clock(), status, headers)
+        with self._lock:
+            self.responses += 1
+            if status == 429:
+                self.http_429s += 1
+                self.fresh_429s += not retry
+                self.last_429 = info
+            if info.informative:
+                self.latest = info
+
+
+@runtime_checkable
+class ReportsRateLimits(Protocol):
+    """A chat client whose response hook keeps a ``RateLimitFeedback``."""
+
+    rate_limits: RateLimitFeedback

@@ -1,0 +1,71 @@
+"""Learn an endpoint's rate limit from its answers and send just under it, at most C in flight.
+
+OpenAI-style limits are token buckets: the server refills ``limit/60`` a second into a bucket
+holding about a second of it, and says on every answer how long until the bucket is full
+again (``x-ratelimit-reset-*``): how far the client runs ahead of the refill, its *debt*.
+While the debt stays above zero no refill is wasted (100 % of the limit); while it stays below
+the bucket's depth nothing is refused. So the controller (``control.Controller``) steers the
+debt to a small setpoint, under the ceiling the server states (``x-ratelimit-limit-*``), and
+cuts its rate and pauses for ``retry-after`` on a 429. With no headers at all it falls back to
+slow start, then additive increase and multiplicative decrease on 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import ClassVar, Final
+
+from bench.workload import Call
+from strategies.base import Knobs, Sender
+from strategies.control import Controller
+from strategies.rate_limited import BURST_S, call_tokens
+
+POLL_S: Final = 0.05  # the longest a waiting send goes without looking at new feedback
+
+
+class Adaptive:
+    name: ClassVar[str] = "adaptive"
+    blocking: ClassVar[bool] = False
+
+    async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
+        if not calls:
+            return
+        costs = [call_tokens(call, knobs.max_tokens) for call in calls]
+        control = Controller(tokens_per_call=sum(costs) / len(costs))
+        feedback = sender.rate_limits
+        window = asyncio.Semaphore(knobs.concurrency)
+        in_progress: set[asyncio.Task[None]] = set()
+
+        async def send(call: Call, at: float) -> None:
+            try:
+                record = await sender.send(call, scheduled_s=at)
+            finally:
+                window.release()
+            if record is not None:
+                control.observe_latency(record.latency_s)
+                if feedback is None and record.http_429s:  # a client without a header hook
+                    control.on_429(sender.now(), None)
+
+        last = sender.now() - 1.0 / control.rate
+        for call in calls:
+            if window.locked():
+                control.window_limited = True
+            await window.acquire()
+            while True:
+                now = sender.now()
+                control.update(now, feedback)
+                at = max(last + 1.0 / control.rate, control.pause_until)
+                if at <= now or sender.stopping:
+                    break
+                await asyncio.sleep(min(at - now, POLL_S))
+            if sender.stopping:
+                window.release()
+                break
+            # Falling behind (a full window, a busy loop) is made up by at most BURST_S of sends.
+            last = max(at, now - BURST_S)
+            task = asyncio.create_task(send(call, at))
+            in_progress.add(task)
+            task.add_done_callback(in_progress.discard)
+        if in_progress:
+            await asyncio.gather(*in_progress)

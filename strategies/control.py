@@ -1,0 +1,142 @@
+"""The adaptive strategy's rate controller: rate-limit feedback in, a send rate out (no I/O, no clock).
+
+With ``debt`` the server's reported ``reset-*`` wait and ``τ = max(0.5 s, RTT, 2 / base)``:
+
+    rate = base × (1 + (setpoint − debt) / τ)              proportional, clamped to [¼, 1 + setpoint/τ]
+    base ← base × exp((setpoint − debt) × dt / (4 τ²))     integral (critically damped for a bucket)
+
+``base`` is capped at the limit the server states (``limit/60``; tokens over the mean call's
+tokens) and starts there as soon as one is seen; until then it doubles every RTT (slow start),
+leaving slow start halved once the debt passes the setpoint. A 429 cuts ``base`` by
+``DECREASE`` (once per RTT: one overshoot brings several), pauses sending for ``retry-after``
+and keeps the setpoint under half the debt it was refused at (the bucket's depth). Without
+``reset-*`` headers, ``base`` grows by ``INCREASE_PER_S`` of itself a second between 429s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from bench.feedback import RateLimitFeedback, RateLimitInfo
+
+START_RPS: Final = 1.0
+MIN_RPS: Final = 0.05
+SETPOINT_S: Final = 0.25  # a quarter of the ~1 s bucket OpenAI documents; lowered by 429s
+MIN_TAU_S: Final = 0.5
+DECREASE: Final = 0.7
+INCREASE_PER_S: Final = 0.02
+CUT_GAP_S: Final = 0.1  # 429s to sends made before a cut arrive just after it; they are not news
+MAX_STEP_S: Final = 1.0  # one update never integrates more than this (e.g. after a long pause)
+
+
+@dataclass(kw_only=True)
+class Controller:
+    """Call ``update`` before each send and ``observe_latency`` after each call; send at ``rate``."""
+
+    tokens_per_call: float
+    rate: float = START_RPS
+    base: float = START_RPS
+    setpoint_s: float = SETPOINT_S
+    ceiling: float | None = None
+    debt_s: float | None = None
+    rtt_s: float | None = None
+    slow_start: bool = True
+    pause_until: float = 0.0
+    window_limited: bool = False  # set by the strategy when C in flight held a send back
+    _seen_429s: int = 0
+    _seen_fresh_429s: int = 0
+    _info: RateLimitInfo | None = None
+    _last_cut: float = -math.inf
+    _last_step: float | None = None
+    _info_seen: float = -math.inf
+    _most_remaining: tuple[int, int] = (0, 0)  # requests, tokens
+
+    @property
+    def tau_s(self) -> float:
+        # Slower than the feedback arrives: the RTT, and the gap between two sends.
+        return max(MIN_TAU_S, self.rtt_s or 0.0, 2.0 / self.base)
+
+    def observe_latency(self, latency_s: float) -> None:
+        self.rtt_s = latency_s if self.rtt_s is None else 0.8 * self.rtt_s + 0.2 * latency_s
+
+    def update(self, now: float, feedback: RateLimitFeedback | None) -> None:
+        """Take in what arrived since the last call, then move ``rate`` on by the time elapsed."""
+        if feedback is not None:
+            if feedback.http_429s > self._seen_429s:
+                fresh = feedback.fresh_429s > self._seen_fresh_429s
+                self._seen_429s, self._seen_fresh_429s = feedback.http_429s, feedback.fresh_429s
+                self.on_429(now, feedback.last_429, fresh=fresh)
+            info = feedback.latest
+            if info is not None and info is not self._info:
+                self._info, self._info_seen = info, now
+                self._on_limits(info)
+        self._step(now)
+
+    def on_429(self, now: float, info: RateLimitInfo | None, *, fresh: bool = True) -> None:
+        """Pause for ``retry-after``; cut the rate unless it was a retry's 429 or just cut."""
+        if info is not None and info.retry_after_s is not None:
+            self.pause_until = max(self.pause_until, now + info.retry_after_s)
+        if info is not None and info.debt_s is not None:
+            self.setpoint_s = min(self.setpoint_s, info.debt_s / 2)
+        gap = CUT_GAP_S if info is not None else max(CUT_GAP_S, self.rtt_s or 0.0)  # a row: late news
+        if fresh and now - self._last_cut >= gap:
+            self._last_cut = now
+            # Slow start doubled the rate within the last RTT: leave it halved, as TCP does.
+            self.base = max(MIN_RPS, self.base * (0.5 if self.slow_start else DECREASE))
+            self.slow_start = False
+
+    def _on_limits(self, info: RateLimitInfo) -> None:
+        ceilings = []
+        if info.limit_requests:
+            ceilings.append(info.limit_requests / 60.0)
+        if info.limit_tokens:
+            ceilings.append(info.limit_tokens / 60.0 / max(1.0, self.tokens_per_call))
+        # No limit stated (some servers send only remaining-*): the most ever remaining will do.
+        most_requests = max(self._most_remaining[0], info.remaining_requests or 0)
+        most_tokens = max(self._most_remaining[1], info.remaining_tokens or 0)
+        self._most_remaining = (most_requests, most_tokens)
+        if most_requests and not info.limit_requests:
+            ceilings.append(most_requests / 60.0)
+        if most_tokens and not info.limit_tokens:
+            ceilings.append(most_tokens / 60.0 / max(1.0, self.tokens_per_call))
+        if ceilings:
+            self.ceiling = min(ceilings)
+            if self.slow_start:  # the server said where its limit is: no need to probe for it
+                self.base, self.slow_start = self.ceiling, False
+        if info.debt_s is not None:
+            self.debt_s = info.debt_s
+
+    def _target_s(self) -> float:
+        # An answer reports the debt just after its own admission, one request's worth (≈ 1/base) up.
+        return self.setpoint_s + 1.0 / self.base
+
+    def _step(self, now: float) -> None:
+        dt = 0.0 if self._last_step is None else min(MAX_STEP_S, now - self._last_step)
+        self._last_step = now
+        growing = not self.window_limited  # a rate the window cannot reach would only wind up
+        self.window_limited = False
+        tau, debt = self.tau_s, self.debt_s
+        if self.slow_start:
+            if debt is not None and debt > self._target_s():
+                self.base, self.slow_start = self.base / 2, False
+            elif growing:
+                self.base *= 2.0 ** (dt / max(self.rtt_s or 0.0, MIN_TAU_S))
+        elif debt is None:
+            if growing:
+                self.base *= 1.0 + INCREASE_PER_S * dt
+        else:
+            error = self._target_s() - debt
+            # No answer for a while: hold, rather than wind up on an old reading.
+            fresh = now - self._info_seen <= max(tau, 2.0 / self.rate)
+            if fresh and (error < 0 or growing):
+                self.base *= math.exp(error * dt / (4 * tau * tau))
+        if self.ceiling is not None:
+            self.base = min(self.base, self.ceiling)
+        self.base = max(MIN_RPS, self.base)
+        if debt is None or self.slow_start:
+            self.rate = self.base
+        else:
+            factor = 1.0 + (self._target_s() - debt) / tau
+            self.rate = self.base * min(1.0 + self.setpoint_s / tau, max(0.25, factor))

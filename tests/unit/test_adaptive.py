@@ -1,0 +1,159 @@
+"""adaptive learns a limit it is not told: rate-limit headers parsed, the controller, whole runs in virtual time."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import respx
+from fakes import completion_body
+from virtual_time import MAX_TOKENS, calls, run_strategy
+
+from bench.client import Endpoint, OpenAIAsyncClient, RequestSettings
+from bench.feedback import RateLimitFeedback, RateLimitInfo, parse_duration
+from bench.workload import build_calls, load_personas
+from strategies import Knobs
+from strategies.control import DECREASE, Controller
+
+URL = "http://fake.test/v1/chat/completions"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        pytest.param("0s", 0.0, id="zero"), pytest.param("20ms", 0.02, id="ms"),
+        pytest.param("1.5s", 1.5, id="s"), pytest.param("6m0s", 360.0, id="m-s"),
+        pytest.param("1h2m3.5s", 3723.5, id="h-m-s"), pytest.param("0.25", 0.25, id="bare"),
+        pytest.param("soon", None, id="words"), pytest.param("5x", None, id="unit"),
+        pytest.param("-1s", None, id="negative"), pytest.param(None, None, id="absent"),
+    ],
+)  # fmt: skip
+def test_parse_duration(text: str | None, seconds: float | None) -> None:
+    assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_info_reads_openai_headers() -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "1800", "x-ratelimit-remaining-requests": "1790",
+        "x-ratelimit-reset-requests": "333ms", "x-ratelimit-limit-tokens": "400000",
+        "x-ratelimit-remaining-tokens": "398000", "x-ratelimit-reset-tokens": "300ms", "retry-after-ms": "40",
+        "retry-after": "1",
+    }  # fmt: skip
+    info = RateLimitInfo.from_headers(1.0, 429, headers)
+    assert (info.limit_requests, info.remaining_requests, info.limit_tokens) == (1800, 1790, 400_000)
+    assert info.debt_s == pytest.approx(0.333) and info.retry_after_s == pytest.approx(0.04)
+    assert RateLimitInfo.from_headers(1.0, 429, {"retry-after": "2"}).retry_after_s == 2.0
+    assert not RateLimitInfo.from_headers(1.0, 200, {}).informative
+
+
+async def test_the_clients_hook_keeps_every_answers_headers(httpx2_mock: respx.Router) -> None:
+    limited = {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
+               "x-ratelimit-reset-requests": "1s", "retry-after-ms": "5"}  # fmt: skip
+    body = {"error": {"message": "Rate limit reached", "type": "requests", "param": None,
+                      "code": "rate_limit_exceeded"}}  # fmt: skip
+    ok = completion_body(json.dumps({"vote": "Harris", "reason": "r"}))
+    httpx2_mock.post(URL).mock(side_effect=[
+        httpx.Response(429, json=body, headers=limited), httpx.Response(429, json=body, headers=limited),
+        httpx.Response(200, json=ok, headers={**limited, "x-ratelimit-remaining-requests": "58",
+                                              "x-ratelimit-reset-requests": "2s"}),
+    ])  # fmt: skip
+    client = OpenAIAsyncClient(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 2)
+    outcome = await client.complete(build_calls(load_personas(limit=1))[0])
+    await client.aclose()
+    feedback = client.rate_limits
+    assert outcome.ok and outcome.attempts == 3 and outcome.http_429s == 2
+    assert (feedback.responses, feedback.http_429s, feedback.fresh_429s) == (3, 2, 1)  # one echo: a retry's
+    assert feedback.last_429 is not None and feedback.last_429.retry_after_s == pytest.approx(0.005)
+    assert feedback.latest is not None and feedback.latest.status == 200
+    assert (feedback.latest.remaining_requests, feedback.latest.debt_s) == (58, 2.0)
+
+
+def _feedback(status: int, retry: bool = False, **headers: str) -> RateLimitFeedback:
+    feedback = RateLimitFeedback(clock=lambda: 0.0)
+    feedback.observe(status, {f"x-ratelimit-{k.replace('_', '-')}": v for k, v in headers.items()}, retry)
+    return feedback
+
+
+def test_controller_starts_at_the_limit_the_server_states() -> None:
+    control = Controller(tokens_per_call=200)
+    control.update(0.0, _feedback(200, limit_requests="1800", remaining_requests="1799", reset_requests="33ms"))
+    assert control.ceiling == pytest.approx(30.0) and control.base == pytest.approx(30.0)
+    assert not control.slow_start
+    tokens = Controller(tokens_per_call=200)
+    tokens.update(0.0, _feedback(200, limit_tokens="120000", remaining_tokens="119800", reset_tokens="10ms"))
+    assert tokens.ceiling == pytest.approx(10.0)  # 2,000 tokens a second over 200 a call
+
+
+def test_controller_cuts_once_for_one_overshoot_and_not_for_a_retrys_429() -> None:
+    control = Controller(tokens_per_call=200, base=20.0, rate=20.0, slow_start=False)
+    feedback = RateLimitFeedback(clock=lambda: 0.0)
+    feedback.observe(429, {"retry-after-ms": "250"})
+    control.update(10.0, feedback)
+    assert control.base == pytest.approx(20.0 * DECREASE) and control.pause_until == pytest.approx(10.25)
+    feedback.observe(429, {"retry-after-ms": "250"})
+    control.update(10.01, feedback)  # the same overshoot, answered a moment later
+    assert control.base == pytest.approx(20.0 * DECREASE, rel=1e-3)
+    feedback.observe(429, {"retry-after-ms": "250"}, True)
+    control.update(11.0, feedback)  # a retry refused again is an echo, not news
+    assert control.base == pytest.approx(20.0 * DECREASE, rel=0.03) and control.pause_until == pytest.approx(11.25)
+
+
+def test_controller_does_not_wind_up_while_the_window_holds_it_back() -> None:
+    control = Controller(tokens_per_call=200)
+    for step in range(100):
+        control.window_limited = True
+        control.update(step * 0.1, None)
+    assert control.base == pytest.approx(1.0)
+
+
+LONG_S = 120  # simulated seconds: long enough for the average to mean something
+
+
+@pytest.mark.parametrize(
+    ("headers", "latency_s", "least", "most_429"),
+    [
+        pytest.param("openai", 0.05, 0.98, 0.0, id="openai-50ms"),
+        pytest.param("openai", 2.6, 0.98, 0.0, id="openai-2.6s"),
+        pytest.param("no-limit", 1.0, 0.97, 0.01, id="remaining-and-reset"),
+        pytest.param("reset-only", 1.0, 0.95, 0.01, id="reset-only"),
+        pytest.param("none", 0.05, 0.95, 0.01, id="429s-only-50ms"),
+        pytest.param("none", 1.0, 0.95, 0.01, id="429s-only-1s"),
+        # A client without the header hook (the raw drivers) learns only from finished rows: weaker.
+        pytest.param("no-hook", 1.0, 0.85, 0.05, id="rows-only"),
+    ],
+)  # fmt: skip
+def test_learns_an_untold_limit(headers: str, latency_s: float, least: float, most_429: float) -> None:
+    rpm, warm_up = 1800, 15.0
+    server, sender = run_strategy("adaptive", calls(rpm // 60 * LONG_S), Knobs(concurrency=200, max_tokens=MAX_TOKENS),
+                                  rpm=rpm, latency_s=latency_s, headers=headers)  # fmt: skip
+    assert len(sender.records) == rpm // 60 * LONG_S
+    admitted, _ = server.admitted_between(warm_up, LONG_S - 5)
+    utilisation = admitted / ((LONG_S - 5 - warm_up) * rpm / 60)
+    assert least <= utilisation <= 1.01
+    assert server.http_429s <= most_429 * server.attempts
+
+
+def test_learns_an_untold_token_limit() -> None:
+    tpm = 400_000
+    server, sender = run_strategy("adaptive", calls(2400), Knobs(concurrency=200, max_tokens=MAX_TOKENS), tpm=tpm)
+    _, tokens = server.admitted_between(15.0, 60.0)
+    assert 0.97 <= tokens / (45 * tpm / 60) <= 1.01
+    assert server.http_429s == 0
+
+
+def test_shares_the_limit_with_traffic_it_cannot_see() -> None:
+    """Another client already uses a third of the limit: the debt, not the stated limit, decides."""
+    rpm = 1800
+    server, sender = run_strategy("adaptive", calls(1500), Knobs(concurrency=200, max_tokens=MAX_TOKENS), rpm=rpm,
+                                  others_rps=10.0)  # fmt: skip
+    admitted, _ = server.admitted_between(15.0, 60.0)
+    assert 0.95 <= admitted / (45 * 20) <= 1.01  # 20 a second are left for us
+    assert server.http_429s <= 0.01 * server.attempts
+
+
+def test_a_window_too_small_for_the_limit_caps_the_calls_in_flight() -> None:
+    server, sender = run_strategy("adaptive", calls(300), Knobs(concurrency=4, max_tokens=MAX_TOKENS), rpm=1800,
+                                  latency_s=0.5)  # fmt: skip
+    assert server.peak_in_flight == 4 and server.http_429s == 0
+    assert len(sender.records) == 300
