@@ -133,7 +133,8 @@ class Estimate:
         if cost is None or self.price is None:
             money = f"no price known for {self.model} (pass --price-in/--price-out or --price-table)"
         else:
-            money = (f"≤ ${cost:,.2f} at ${self.price.input_per_m:g}/${self.price.output_per_m:g} "
+            shown = f"{cost:,.2f}" if cost >= 0.01 else f"{cost:.4f}"
+            money = (f"≤ ${shown} at ${self.price.input_per_m:g}/${self.price.output_per_m:g} "
                      "per 1M tokens in/out; SDK retries can add more")  # fmt: skip
         return f"{self.calls:,} calls to model {self.model}: {tokens}; {money}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -48,7 +49,7 @@ def figures_table(figures: list[Figure], title: str) -> Table:
 
 
 @click.command()
-@click.option("--calls", type=click.IntRange(min=10), default=None,
+@click.option("--calls", type=click.IntRange(min=200), default=None,
               help="N for (a)–(c); (d) and (e) scale from it [2000; --quick: 500].")
 @click.option("--rounds", type=click.IntRange(min=1), default=None,
               help="Interleaved rounds; each figure is the median [3; --quick: 1].")
@@ -67,6 +68,8 @@ def overhead_command(
     Starts its own mock servers (zero latency, fixed 0.2 s, lognormal 1 s) in separate
     processes. Takes about a minute per round at the default size; quiet machines only.
     """
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise click.BadParameter("uvloop is not installed (pip install -e '.[fast]')", param_hint="--loop")
     plan = OverheadPlan(
         calls=calls or (QUICK_CALLS if quick else OverheadPlan.calls),
         rounds=rounds or (QUICK_ROUNDS if quick else OverheadPlan.rounds),

@@ -74,7 +74,7 @@ def rate_limits_command(run_dir: Path, as_markdown: bool) -> None:
     except ReportError as exc:
         raise click.ClickException(str(exc)) from None
     if frame.empty:
-        raise click.ClickException(f"{run_dir}: no cell ran against a stated limit (use --mock-rpm/--mock-tpm)")
+        raise click.ClickException(f"{run_dir}: no cell ran against a stated limit (see --mock-rpm)")
     if as_markdown:
         click.echo(markdown(frame))
     else:

@@ -15,6 +15,10 @@ from bench.summary import read_calls
 PLOTS_DIR: Final = "plots"
 
 
+CELL_HEADERS = ("strategy", "C", "calls", "ok", "err", "429s", "retries", "wall s", "ideal s", "eff", "req/s",
+                "p50 s", "p95 s", "p99 s", "speedup")
+
+
 class ReportError(Exception):
     """A run folder that cannot be reported on; the message is one line for a person."""
 
@@ -86,23 +90,7 @@ def results_table(summary: pd.DataFrame, *, title: str = "summary", with_scenari
     """One row per cell: counts, wall vs its ideal bound, throughput, latency percentiles."""
     table = Table(title=title, title_justify="left")
     headers = ["scenario"] if with_scenario else []
-    headers += [
-        "strategy",
-        "C",
-        "calls",
-        "ok",
-        "err",
-        "429s",
-        "retries",
-        "wall s",
-        "ideal s",
-        "eff",
-        "req/s",
-        "p50 s",
-        "p95 s",
-        "p99 s",
-        "speedup",
-    ]
+    headers += list(CELL_HEADERS)
     for header in headers:
         table.add_column(header, justify="left" if header in ("scenario", "strategy") else "right")
     for row in summary.to_dict("records"):

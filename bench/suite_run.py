@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.client import Endpoint, RequestSettings
 from bench.execute import execute
-from bench.mock.config import MockConfig
+from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.plans import RunPlan, matrix_cells
 from bench.records import CallRecord
@@ -106,13 +106,6 @@ def plan_suite(path: Path) -> SuitePlan:
     return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people)))
 
 
-def mock_settings(config: MockConfig | None) -> dict[str, Any] | None:
-    """A mock's configuration for run.json, without the key it may require."""
-    if config is None:
-        return None
-    return {k: v for k, v in dataclasses.asdict(config).items() if k != "api_key"}
-
-
 def suite_config(
     plan: SuitePlan, *, run_id: str, secret: str | None, extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -129,7 +122,7 @@ def suite_config(
         "suite_toml": text, "suite": dataclasses.asdict(suite), "endpoint": suite.endpoint,
         "model": suite.model,
         "settings": dataclasses.asdict(settings_for(suite)), "personas_file": str(suite.personas_file),
-        "total_calls": plan.total_calls, "servers": [mock_settings(g.mock) for g in plan.groups],
+        "total_calls": plan.total_calls, "servers": [public_settings(g.mock) for g in plan.groups],
         "cells": cells, **extra,
     }  # fmt: skip
 

@@ -59,7 +59,8 @@ def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapp
     as a slot frees, ≥ max(ΣL/C, max L); batches wait for their straggler, Σ max per batch
     (no call of a batch starts before the last batch ended, so start order recovers them).
     Only ``rate_limited`` obeys ``meta``'s rpm/tpm: its k-th call starts ≥ k·60/R (≈ 60·N/R
-    in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM (prompt only: a lower bound).
+    in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM (prompt only: a lower bound);
+    ``adaptive`` likewise obeys the endpoint's own limits (``meta["limits"]``, the mock's).
     Pass every row, failed ones too: a failed call held its slot for its latency.
     """
     if len(cell) == 0:
@@ -73,9 +74,12 @@ def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapp
     if strategy == "batched":
         return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
     earliest = None
-    if strategy == "rate_limited":
+    if strategy in ("rate_limited", "adaptive"):
         earliest = [0.0] * len(latencies)
         rpm, tpm = meta.get("rpm"), meta.get("tpm")
+        if strategy == "adaptive":  # it paces itself to the endpoint's limit, known when the mock states it
+            limits = meta.get("limits") or {}
+            rpm, tpm = limits.get("rpm"), limits.get("tpm")
         if rpm:
             earliest = [max(at, 60.0 * k / float(rpm)) for k, at in enumerate(earliest)]
         if tpm:

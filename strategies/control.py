@@ -1,16 +1,19 @@
 """The adaptive strategy's rate controller: rate-limit feedback in, a send rate out (no I/O, no clock).
 
-With ``debt`` the server's reported ``reset-*`` wait and ``τ = max(0.5 s, RTT, 2 / base)``:
+With ``debt`` the server's latest ``reset-*`` wait, ``target = setpoint + 1/base`` (an answer
+reports the debt just after its own admission) and ``τ = max(0.5 s, RTT, 2/base)``:
 
-    rate = base × (1 + (setpoint − debt) / τ)              proportional, clamped to [¼, 1 + setpoint/τ]
-    base ← base × exp((setpoint − debt) × dt / (4 τ²))     integral (critically damped for a bucket)
+    rate = base × (1 + (target − debt) / τ)              proportional, clamped to [¼, 1 + setpoint/τ]
+    base ← base × exp((target − debt) × dt / (4 τ²))     integral (critically damped for a bucket)
 
-``base`` is capped at the limit the server states (``limit/60``; tokens over the mean call's
-tokens) and starts there as soon as one is seen; until then it doubles every RTT (slow start),
-leaving slow start halved once the debt passes the setpoint. A 429 cuts ``base`` by
-``DECREASE`` (once per RTT: one overshoot brings several), pauses sending for ``retry-after``
-and keeps the setpoint under half the debt it was refused at (the bucket's depth). Without
-``reset-*`` headers, ``base`` grows by ``INCREASE_PER_S`` of itself a second between 429s.
+``base`` is capped at the limit the server states (``limit/60``, tokens over the mean call's
+tokens; without ``limit-*``, the most ``remaining-*`` ever seen) and starts there once known;
+until then it doubles every RTT (slow start), leaving it halved once the debt passes the
+target. A 429 pauses sending for its ``retry-after``, keeps the setpoint under half the debt
+it was refused at (the bucket's depth) and cuts ``base`` by ``DECREASE`` (halves it in slow
+start); one overshoot brings several 429s, so cuts are ``CUT_GAP_S`` apart and a retry's 429
+(an echo of an earlier one) cuts nothing. Without ``reset-*`` headers, ``base`` grows by
+``INCREASE_PER_S`` of itself a second between 429s: additive increase, multiplicative decrease.
 """
 
 from __future__ import annotations

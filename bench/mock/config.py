@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Final
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Final
 
 from bench.mock.latency import LatencyModel
 
@@ -81,3 +81,10 @@ class MockConfig:
                 if value is not None:
                     args += [flag, str(value)]
         return args
+
+
+def public_settings(config: MockConfig | None) -> dict[str, Any] | None:
+    """A mock's configuration for run.json, without the key it may require."""
+    if config is None:
+        return None
+    return {k: v for k, v in asdict(config).items() if k != "api_key"}

@@ -2,10 +2,11 @@
 
 pytest-benchmark times one cell per round (a sync wrapper around ``asyncio.run``: it has no
 async support); ``extra_info`` keeps the figures a reader wants next to the timing: wall,
-throughput, p99 latency, the ideal wall time and wall ÷ ideal. The mock's latency is fixed,
-so the ideal is exact: ⌈N/C⌉·L for windows and batches, N·L sequential (it gets N/4 calls), L for gather, and
-for rate_limited also (N−1)·60/R + L. Sizes are small so the default test command runs them in
-seconds; ``BENCH_CALLS=2000 BENCH_LATENCY_S=0.2 BENCH_ROUNDS=5 pytest tests/benchmarks`` for figures.
+throughput, p99 latency, the ideal wall time and wall ÷ ideal. The mock's latency is fixed, so
+the ideal is exact: ⌈N/C⌉·L for windows and batches, N·L for sequential (which gets N/4 calls),
+L for gather, and for rate_limited at least (N−1)·60/R + L. Sizes are small so the default test
+command runs them for real in seconds; for steadier figures raise them, e.g.
+``BENCH_CALLS=400 BENCH_LATENCY_S=0.05 BENCH_ROUNDS=5 pytest tests/benchmarks -k strategy_cell``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import math
 import os
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 
 from bench.client import Endpoint, RequestSettings
 from bench.drivers import CLIENTS
-from bench.mock import MockServer
+from bench.mock import MockConfig, MockServer
 from bench.overhead import percentile
 from bench.records import CallRecord
 from bench.runner import CellMeta, CellSpec, Runner
@@ -29,6 +31,7 @@ from bench.workload import Call, calls_for_count, load_personas
 
 CALLS = int(os.environ.get("BENCH_CALLS", "48"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+LATENCY_S = float(os.environ.get("BENCH_LATENCY_S", "0.01"))
 RPM = 12_000.0  # binds: 48 calls at 200/s take ~0.24 s, more than the window needs
 LEVELS = (4, 16)
 WORKLOAD = tuple(calls_for_count(load_personas(), CALLS))
@@ -45,6 +48,17 @@ CELLS = [
     pytest.param("semaphore", LEVELS[-1], "aiohttp", id=f"semaphore-{LEVELS[-1]}-aiohttp"),
     pytest.param("threads", LEVELS[-1], "httpx", id=f"threads-{LEVELS[-1]}-httpx"),
 ]
+
+
+@pytest.fixture(scope="module")
+def bench_mock() -> Iterator[MockServer]:
+    """One mock at fixed ``LATENCY_S`` for every cell (its stats are reset per cell).
+
+    Here, not in a tests/benchmarks/conftest.py: a second ``conftest`` module would shadow
+    tests/integration/conftest.py for ``from conftest import …`` when both folders are collected.
+    """
+    with MockServer(MockConfig(latency=f"fixed:{LATENCY_S}", seed=0)) as server:
+        yield server
 
 
 @dataclass(frozen=True, kw_only=True)

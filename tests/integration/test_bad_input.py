@@ -11,7 +11,7 @@ from cli_runs import bench_env, error_lines, read_rows, run_bench
 from click.testing import CliRunner, Result
 from conftest import MockServerFactory
 
-import bench.cli
+import bench.commands.run_checks
 from bench.cli import cli
 
 NO_KEY = {"OPENAI_API_KEY": None}
@@ -148,7 +148,7 @@ def test_paid_endpoint_needs_yes_and_sends_nothing(
     def no_connection(*args: object, **kwargs: object) -> None:
         raise AssertionError("the guard must refuse before any connection")
 
-    monkeypatch.setattr(bench.cli, "preflight", no_connection)
+    monkeypatch.setattr(bench.commands.run_checks, "preflight", no_connection)
     out = tmp_path / "run"
     args = ["--endpoint", "https://api.openai.com/v1", "--calls", "5000", "--out", str(out)]
     result = invoke(args, env={"OPENAI_API_KEY": "sk-test-key"})
@@ -168,7 +168,7 @@ def test_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
         checked.append(url)
         return f"cannot reach {url}: (test: no network)"
 
-    monkeypatch.setattr(bench.cli, "preflight", unreachable)
+    monkeypatch.setattr(bench.commands.run_checks, "preflight", unreachable)
     args = ["--endpoint", "https://llm.example.com/v1", "--model", "my-model", "--calls", "20", "--yes",
             "--price-in", "3", "--price-out", "15", "--out", str(tmp_path / "run")]  # fmt: skip
     result = invoke(args, env={"OPENAI_API_KEY": "sk-test-key"})

@@ -65,7 +65,8 @@ def test_calls_csv_has_exactly_n_rows_per_cell_with_contract_columns(all_strateg
     assert len(rows) == N * len(STRATEGIES)
     for strategy in STRATEGIES:
         ids = [r["call_id"] for r in rows if r["strategy"] == strategy]
-        assert len(ids) == N and len(set(ids)) == N, strategy
+        assert len(ids) == N, strategy
+        assert len(set(ids)) == N, strategy
     assert all(r["status"] == "ok" and r["http_status"] == "200" for r in rows)
 
 
@@ -125,7 +126,8 @@ def test_bench_run_smoke(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "semaphore" in result.stdout and "Traceback" not in result.stderr
+    assert "semaphore" in result.stdout
+    assert "Traceback" not in result.stderr
     for name in ("calls.csv", "summary.csv", "tally.csv", "run.json"):
         assert (out / name).is_file(), name
     assert len(read_calls(out / "calls.csv")) == 24

@@ -66,7 +66,7 @@ def test_canary_key_is_in_no_file_output_or_error(
     printed.append(resumed.output)
     # 2. the built-in mock with every fault: error rows, SDK retries, a summary
     faults = ["--mock-error-rate", "0.2", "--mock-reset-rate", "0.1", "--mock-malformed-rate", "0.1",
-              "--mock-rate-limit-rate", "0.2", "--mock-timeout-rate", "0.05", "--timeout", "1"]  # fmt: skip
+              "--mock-rate-limit-rate", "0.2", "--timeout", "5"]  # fmt: skip
     ok = bench_in_process(["--strategy", "semaphore,threads", "--calls", "30", "--concurrency", "10",
                            "--latency", "0.02", "--out", str(tmp_path / "faults"), *faults],
                           {"OPENAI_API_KEY": canary})  # fmt: skip

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from bench.cli import cli
 from bench.suite_run import SuitePlan, plan_suite
 from bench.summary import read_calls
 
@@ -118,3 +120,15 @@ def test_no_live_progress_when_stdout_is_a_pipe(ci_run: SuiteRun) -> None:
     assert "calls/s" not in ci_run.result.stdout
     assert "\x1b[" not in ci_run.result.stdout  # no cursor movement either
     assert "scenario window|lat=fixed:0.005|rep=1" in ci_run.result.stdout  # the tables still print
+
+
+def test_a_paid_endpoint_suite_is_refused_without_yes(tmp_path: Path) -> None:
+    suite_file = tmp_path / "paid.toml"
+    suite_file.write_text('[suite]\nendpoint = "https://api.openai.com/v1"\ncalls = 3\n\n'
+                          '[[experiment]]\nstrategies = ["semaphore"]\nconcurrency = [2]\n')  # fmt: skip
+    result = CliRunner().invoke(cli, ["suite", str(suite_file), "--out", str(tmp_path / "out")],
+                                env={"OPENAI_API_KEY": "sk-suite-guard-test"})  # fmt: skip
+    assert result.exit_code == 2
+    assert "refusing to send 3 calls" in result.output
+    assert "sk-suite-guard-test" not in result.output
+    assert not (tmp_path / "out").exists()  # nothing written, nothing sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -33,14 +34,22 @@ def vote_for(call_id: str) -> str:
 
 
 class CountingEndpoint:
-    """Answers every call after ``delay_s``; counts hits per call id and the peak in flight."""
+    """Answers every call after ``delay_s``; counts hits per call id and the peak in flight.
 
-    def __init__(self, delay_s: float = 0.01) -> None:
+    With ``hold_until=K`` each call is first held until K calls have been in flight at once
+    (or ``hold_timeout_s`` passed), so a test can see a strategy reach its bound whatever the
+    machine's speed, instead of racing the delay against the client's per-call cost.
+    """
+
+    def __init__(self, delay_s: float = 0.01, hold_until: int = 0, hold_timeout_s: float = 5.0) -> None:
         self.delay_s = delay_s
         self.hits: Counter[str] = Counter()
         self.in_flight = 0
         self.peak = 0
         self._lock = threading.Lock()
+        self._hold_until, self._hold_timeout_s = hold_until, hold_timeout_s
+        self._reached = threading.Event()  # the blocking (threads) path waits on this
+        self._reached_async: asyncio.Event | None = None  # the event-loop path on this
 
     def _enter(self, request: httpx2.Request) -> str:
         call_id = request.headers.get(CALL_ID_HEADER, "")
@@ -50,7 +59,22 @@ class CountingEndpoint:
             self.hits[call_id] += 1
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
+            if self.peak >= self._hold_until:
+                self._reached.set()
+                if self._reached_async is not None:
+                    self._reached_async.set()
         return call_id
+
+    async def _prepare_async(self) -> None:
+        if self._reached_async is None:  # made inside the running loop, before any call can set it
+            self._reached_async = asyncio.Event()
+
+    async def _hold_async(self) -> None:
+        assert self._reached_async is not None
+        if self._reached.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._reached_async.wait(), self._hold_timeout_s)
 
     def _leave(self, call_id: str) -> httpx2.Response:
         with self._lock:
@@ -59,12 +83,15 @@ class CountingEndpoint:
         return httpx2.Response(200, json=completion_body(content), headers={"openai-processing-ms": "10"})
 
     async def handle_async(self, request: httpx2.Request) -> httpx2.Response:
+        await self._prepare_async()
         call_id = self._enter(request)
+        await self._hold_async()
         await asyncio.sleep(self.delay_s)
         return self._leave(call_id)
 
     def handle_sync(self, request: httpx2.Request) -> httpx2.Response:
         call_id = self._enter(request)
+        self._reached.wait(self._hold_timeout_s)
         time.sleep(self.delay_s)
         return self._leave(call_id)
 

@@ -1,8 +1,9 @@
-"""adaptive learns a limit it is not told: rate-limit headers parsed, the controller, whole runs in virtual time."""
+"""adaptive learns a limit it is not told: headers parsed, the controller, whole runs in virtual time."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import pytest
@@ -11,7 +12,9 @@ from fakes import completion_body
 from virtual_time import MAX_TOKENS, calls, run_strategy
 
 from bench.client import Endpoint, OpenAIAsyncClient, RequestSettings
+from bench.drivers import HttpxDriver
 from bench.feedback import RateLimitFeedback, RateLimitInfo, parse_duration
+from bench.runner import CellSender, CellSpec
 from bench.workload import build_calls, load_personas
 from strategies import Knobs
 from strategies.control import DECREASE, Controller
@@ -42,7 +45,8 @@ def test_info_reads_openai_headers() -> None:
     }  # fmt: skip
     info = RateLimitInfo.from_headers(1.0, 429, headers)
     assert (info.limit_requests, info.remaining_requests, info.limit_tokens) == (1800, 1790, 400_000)
-    assert info.debt_s == pytest.approx(0.333) and info.retry_after_s == pytest.approx(0.04)
+    assert info.debt_s == pytest.approx(0.333)
+    assert info.retry_after_s == pytest.approx(0.04)
     assert RateLimitInfo.from_headers(1.0, 429, {"retry-after": "2"}).retry_after_s == 2.0
     assert not RateLimitInfo.from_headers(1.0, 200, {}).informative
 
@@ -62,10 +66,14 @@ async def test_the_clients_hook_keeps_every_answers_headers(httpx2_mock: respx.R
     outcome = await client.complete(build_calls(load_personas(limit=1))[0])
     await client.aclose()
     feedback = client.rate_limits
-    assert outcome.ok and outcome.attempts == 3 and outcome.http_429s == 2
+    assert outcome.ok
+    assert outcome.attempts == 3
+    assert outcome.http_429s == 2
     assert (feedback.responses, feedback.http_429s, feedback.fresh_429s) == (3, 2, 1)  # one echo: a retry's
-    assert feedback.last_429 is not None and feedback.last_429.retry_after_s == pytest.approx(0.005)
-    assert feedback.latest is not None and feedback.latest.status == 200
+    assert feedback.last_429 is not None
+    assert feedback.last_429.retry_after_s == pytest.approx(0.005)
+    assert feedback.latest is not None
+    assert feedback.latest.status == 200
     assert (feedback.latest.remaining_requests, feedback.latest.debt_s) == (58, 2.0)
 
 
@@ -77,8 +85,10 @@ def _feedback(status: int, retry: bool = False, **headers: str) -> RateLimitFeed
 
 def test_controller_starts_at_the_limit_the_server_states() -> None:
     control = Controller(tokens_per_call=200)
-    control.update(0.0, _feedback(200, limit_requests="1800", remaining_requests="1799", reset_requests="33ms"))
-    assert control.ceiling == pytest.approx(30.0) and control.base == pytest.approx(30.0)
+    stated = _feedback(200, limit_requests="1800", remaining_requests="1799", reset_requests="33ms")
+    control.update(0.0, stated)
+    assert control.ceiling == pytest.approx(30.0)
+    assert control.base == pytest.approx(30.0)
     assert not control.slow_start
     tokens = Controller(tokens_per_call=200)
     tokens.update(0.0, _feedback(200, limit_tokens="120000", remaining_tokens="119800", reset_tokens="10ms"))
@@ -90,13 +100,15 @@ def test_controller_cuts_once_for_one_overshoot_and_not_for_a_retrys_429() -> No
     feedback = RateLimitFeedback(clock=lambda: 0.0)
     feedback.observe(429, {"retry-after-ms": "250"})
     control.update(10.0, feedback)
-    assert control.base == pytest.approx(20.0 * DECREASE) and control.pause_until == pytest.approx(10.25)
+    assert control.base == pytest.approx(20.0 * DECREASE)
+    assert control.pause_until == pytest.approx(10.25)
     feedback.observe(429, {"retry-after-ms": "250"})
     control.update(10.01, feedback)  # the same overshoot, answered a moment later
     assert control.base == pytest.approx(20.0 * DECREASE, rel=1e-3)
     feedback.observe(429, {"retry-after-ms": "250"}, True)
     control.update(11.0, feedback)  # a retry refused again is an echo, not news
-    assert control.base == pytest.approx(20.0 * DECREASE, rel=0.03) and control.pause_until == pytest.approx(11.25)
+    assert control.base == pytest.approx(20.0 * DECREASE, rel=0.03)
+    assert control.pause_until == pytest.approx(11.25)
 
 
 def test_controller_does_not_wind_up_while_the_window_holds_it_back() -> None:
@@ -108,6 +120,7 @@ def test_controller_does_not_wind_up_while_the_window_holds_it_back() -> None:
 
 
 LONG_S = 120  # simulated seconds: long enough for the average to mean something
+WIDE = Knobs(concurrency=200, max_tokens=MAX_TOKENS)  # the window never binds: the rate does
 
 
 @pytest.mark.parametrize(
@@ -125,8 +138,8 @@ LONG_S = 120  # simulated seconds: long enough for the average to mean something
 )  # fmt: skip
 def test_learns_an_untold_limit(headers: str, latency_s: float, least: float, most_429: float) -> None:
     rpm, warm_up = 1800, 15.0
-    server, sender = run_strategy("adaptive", calls(rpm // 60 * LONG_S), Knobs(concurrency=200, max_tokens=MAX_TOKENS),
-                                  rpm=rpm, latency_s=latency_s, headers=headers)  # fmt: skip
+    server, sender = run_strategy("adaptive", calls(rpm // 60 * LONG_S), WIDE, rpm=rpm, latency_s=latency_s,
+                                  headers=headers)  # fmt: skip
     assert len(sender.records) == rpm // 60 * LONG_S
     admitted, _ = server.admitted_between(warm_up, LONG_S - 5)
     utilisation = admitted / ((LONG_S - 5 - warm_up) * rpm / 60)
@@ -136,7 +149,7 @@ def test_learns_an_untold_limit(headers: str, latency_s: float, least: float, mo
 
 def test_learns_an_untold_token_limit() -> None:
     tpm = 400_000
-    server, sender = run_strategy("adaptive", calls(2400), Knobs(concurrency=200, max_tokens=MAX_TOKENS), tpm=tpm)
+    server, sender = run_strategy("adaptive", calls(2400), WIDE, tpm=tpm)
     _, tokens = server.admitted_between(15.0, 60.0)
     assert 0.97 <= tokens / (45 * tpm / 60) <= 1.01
     assert server.http_429s == 0
@@ -145,15 +158,27 @@ def test_learns_an_untold_token_limit() -> None:
 def test_shares_the_limit_with_traffic_it_cannot_see() -> None:
     """Another client already uses a third of the limit: the debt, not the stated limit, decides."""
     rpm = 1800
-    server, sender = run_strategy("adaptive", calls(1500), Knobs(concurrency=200, max_tokens=MAX_TOKENS), rpm=rpm,
-                                  others_rps=10.0)  # fmt: skip
+    server, sender = run_strategy("adaptive", calls(1500), WIDE, rpm=rpm, others_rps=10.0)
     admitted, _ = server.admitted_between(15.0, 60.0)
     assert 0.95 <= admitted / (45 * 20) <= 1.01  # 20 a second are left for us
     assert server.http_429s <= 0.01 * server.attempts
 
 
 def test_a_window_too_small_for_the_limit_caps_the_calls_in_flight() -> None:
-    server, sender = run_strategy("adaptive", calls(300), Knobs(concurrency=4, max_tokens=MAX_TOKENS), rpm=1800,
-                                  latency_s=0.5)  # fmt: skip
-    assert server.peak_in_flight == 4 and server.http_429s == 0
+    narrow = Knobs(concurrency=4, max_tokens=MAX_TOKENS)
+    server, sender = run_strategy("adaptive", calls(300), narrow, rpm=1800, latency_s=0.5)
+    assert server.peak_in_flight == 4
+    assert server.http_429s == 0
     assert len(sender.records) == 300
+
+
+async def test_the_runner_hands_strategies_the_clients_feedback() -> None:
+    spec = CellSpec(scenario="unit", strategy="adaptive", concurrency=1, calls=())
+    client = OpenAIAsyncClient(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 1)
+    with_hook = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=client)
+    assert with_hook.rate_limits is client.rate_limits
+    await client.aclose()
+    raw = HttpxDriver(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 1)
+    without = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=raw)
+    assert without.rate_limits is None  # adaptive then learns from finished rows alone
+    await raw.aclose()

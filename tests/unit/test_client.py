@@ -35,8 +35,10 @@ def client(max_retries: int = 2, timeout_s: float = 5.0) -> OpenAIAsyncClient:
 async def test_hidden_retries_are_counted(httpx2_mock: respx.Router) -> None:
     route = httpx2_mock.post(URL).mock(side_effect=[rate_limited(), rate_limited(), OK])
     outcome = await client().complete(CALL)
-    assert outcome.ok and outcome.answer == "Harris"
-    assert outcome.attempts == 3 and outcome.http_429s == 2
+    assert outcome.ok
+    assert outcome.answer == "Harris"
+    assert outcome.attempts == 3
+    assert outcome.http_429s == 2
     assert [c.request.headers["x-stainless-retry-count"] for c in route.calls] == ["0", "1", "2"]
     assert route.calls[0].request.headers["x-bench-call-id"] == CALL.call_id
 
@@ -50,7 +52,8 @@ async def test_retry_after_ms_is_honoured(httpx2_mock: respx.Router) -> None:
 
     httpx2_mock.post(URL).mock(side_effect=answer)
     outcome = await client().complete(CALL)
-    assert outcome.ok and outcome.attempts == 2
+    assert outcome.ok
+    assert outcome.attempts == 2
     assert seen[1] - seen[0] >= 0.3
 
 
@@ -58,15 +61,18 @@ async def test_exhausted_retries_end_as_one_error_outcome(httpx2_mock: respx.Rou
     route = httpx2_mock.post(URL).mock(return_value=rate_limited())
     outcome = await client(max_retries=2).complete(CALL)
     assert not outcome.ok
-    assert outcome.http_status == 429 and outcome.error == "RateLimitError: rate_limit_exceeded"
-    assert outcome.attempts == 3 == route.call_count and outcome.http_429s == 3
+    assert outcome.http_status == 429
+    assert outcome.error == "RateLimitError: rate_limit_exceeded"
+    assert outcome.attempts == 3 == route.call_count
+    assert outcome.http_429s == 3
 
 
 async def test_insufficient_quota_is_not_retried(httpx2_mock: respx.Router) -> None:
     route = httpx2_mock.post(URL).mock(return_value=rate_limited("insufficient_quota"))
     outcome = await client(max_retries=5).complete(CALL)
     assert route.call_count == 1
-    assert outcome.error == "RateLimitError: insufficient_quota" and outcome.attempts == 1
+    assert outcome.error == "RateLimitError: insufficient_quota"
+    assert outcome.attempts == 1
 
 
 @pytest.mark.parametrize(
@@ -101,7 +107,8 @@ async def test_connection_errors_count_their_attempts(httpx2_mock: respx.Router)
     route = httpx2_mock.post(URL).mock(side_effect=httpx.ConnectError("refused"))
     outcome = await client(max_retries=1).complete(CALL)
     assert route.call_count == 2
-    assert outcome.error.startswith("APIConnectionError") and outcome.attempts == 2
+    assert outcome.error.startswith("APIConnectionError")
+    assert outcome.attempts == 2
     assert outcome.http_status is None
 
 
@@ -110,4 +117,6 @@ def test_sync_client_counts_retries_too(httpx2_mock: respx.Router) -> None:
     sync = OpenAISyncClient(Endpoint(base_url=BASE, api_key=KEY), RequestSettings(), 2)
     outcome = sync.complete(CALL)
     sync.close()
-    assert outcome.ok and outcome.attempts == 2 and outcome.http_429s == 1
+    assert outcome.ok
+    assert outcome.attempts == 2
+    assert outcome.http_429s == 1

@@ -48,7 +48,8 @@ def test_plain_aiolimiter_sends_a_whole_period_at_once() -> None:
 def test_at_the_servers_rpm_the_start_is_spread_and_nothing_is_refused(rpm: int) -> None:
     n = rpm // 10  # six seconds' worth
     server, sender = run_strategy("rate_limited", calls(n), knobs(rpm=rpm), rpm=rpm)
-    assert server.http_429s == 0 and len(sender.records) == n
+    assert server.http_429s == 0
+    assert len(sender.records) == n
     starts = [r.start_s for r in sender.records]
     assert starts[1] - starts[0] == pytest.approx(60 / rpm, rel=1e-3)  # no burst at the start
     count, _ = server.admitted_between(1.0, 5.0)
@@ -59,7 +60,8 @@ def test_at_the_servers_rpm_the_start_is_spread_and_nothing_is_refused(rpm: int)
 def test_at_the_servers_tpm_nothing_is_refused_and_tokens_flow_at_the_limit() -> None:
     tpm = 240_000
     server, sender = run_strategy("rate_limited", calls(300), knobs(tpm=tpm), tpm=tpm)
-    assert server.http_429s == 0 and len(sender.records) == 300
+    assert server.http_429s == 0
+    assert len(sender.records) == 300
     _, tokens = server.admitted_between(2.0, 12.0)
     assert tokens == pytest.approx(10 * tpm / 60, rel=0.02)
 
@@ -68,7 +70,8 @@ def test_a_full_window_delays_sends_and_the_catch_up_stays_within_the_burst() ->
     rpm, latency = 1200, 0.3  # 20 a second would need 6 in flight; the window allows 2
     server, sender = run_strategy("rate_limited", calls(60), knobs(rpm=rpm, concurrency=2), rpm=rpm,
                                   latency_s=latency)  # fmt: skip
-    assert server.http_429s == 0 and server.peak_in_flight == 2
+    assert server.http_429s == 0
+    assert server.peak_in_flight == 2
     late = [r.start_s - r.scheduled_s for r in sender.records]
     assert late[-1] > 1.0  # measured from the schedule, the window's queueing shows
     starts = sorted(r.start_s for r in sender.records)
@@ -80,7 +83,8 @@ def test_a_full_window_delays_sends_and_the_catch_up_stays_within_the_burst() ->
 
 def test_stops_sending_once_the_run_is_stopping() -> None:
     server, sender = run_strategy("rate_limited", calls(50), knobs(rpm=6000), stop_after=10, rpm=6000)
-    assert len(sender.records) == 10 and server.attempts == 10
+    assert len(sender.records) == 10
+    assert server.attempts == 10
 
 
 def test_needs_a_rate() -> None:
