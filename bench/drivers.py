@@ -6,7 +6,7 @@ they differ from the ``openai`` client only in the code that runs per call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -14,6 +14,7 @@ import aiohttp
 import httpx2
 
 from bench.client import (
+    RETRY_COUNT_HEADER,
     AsyncChatClient,
     Endpoint,
     OpenAIAsyncClient,
@@ -22,6 +23,7 @@ from bench.client import (
     RequestSettings,
     SyncChatClient,
 )
+from bench.feedback import RateLimitFeedback
 from bench.wire import RawRequest, Reply, session_headers
 from bench.workload import Call
 
@@ -31,7 +33,18 @@ def _limits(pool_size: int) -> httpx2.Limits:
     return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
 
 
-class HttpxDriver:
+class _Observing:
+    """Keeps every answer's rate-limit headers for ``adaptive``, as the SDK clients' hook does."""
+
+    rate_limits: RateLimitFeedback
+
+    def _seen(self, reply: Reply, headers: Mapping[str, str]) -> Reply:
+        retry = headers.get(RETRY_COUNT_HEADER, "0") != "0"
+        self.rate_limits.observe(reply.status, reply.headers, retry)
+        return reply
+
+
+class HttpxDriver(_Observing):
     """A raw ``httpx2.AsyncClient`` (the SDK's transport, without the SDK), pool of ``pool_size``."""
 
     def __init__(
@@ -39,6 +52,7 @@ class HttpxDriver:
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:  # fmt: skip
         self._request = RawRequest(endpoint, settings)
+        self.rate_limits = RateLimitFeedback()
         self._http = httpx2.AsyncClient(
             headers=session_headers(endpoint), limits=_limits(pool_size),
             timeout=httpx2.Timeout(settings.timeout_s), transport=transport,
@@ -46,7 +60,7 @@ class HttpxDriver:
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         response = await self._http.post(self._request.url, content=body, headers=headers)
-        return Reply(response.status_code, response.headers, response.content)
+        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
 
     async def complete(self, call: Call) -> Outcome:
         return await self._request.run(call, self._post)
@@ -55,7 +69,7 @@ class HttpxDriver:
         await self._http.aclose()
 
 
-class SyncHttpxDriver:
+class SyncHttpxDriver(_Observing):
     """The blocking ``httpx2.Client`` form of ``HttpxDriver``, shared by the threads strategy."""
 
     def __init__(
@@ -63,6 +77,7 @@ class SyncHttpxDriver:
         transport: httpx2.BaseTransport | None = None,
     ) -> None:  # fmt: skip
         self._request = RawRequest(endpoint, settings)
+        self.rate_limits = RateLimitFeedback()
         self._http = httpx2.Client(
             headers=session_headers(endpoint), limits=_limits(pool_size),
             timeout=httpx2.Timeout(settings.timeout_s), transport=transport,
@@ -70,7 +85,7 @@ class SyncHttpxDriver:
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         response = self._http.post(self._request.url, content=body, headers=headers)
-        return Reply(response.status_code, response.headers, response.content)
+        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
 
     def complete(self, call: Call) -> Outcome:
         return self._request.run_blocking(call, self._post)
@@ -79,11 +94,12 @@ class SyncHttpxDriver:
         self._http.close()
 
 
-class AiohttpDriver:
+class AiohttpDriver(_Observing):
     """A raw ``aiohttp.ClientSession`` with ``TCPConnector(limit=pool_size)``."""
 
     def __init__(self, endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> None:
         self._request = RawRequest(endpoint, settings)
+        self.rate_limits = RateLimitFeedback()
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
@@ -95,7 +111,7 @@ class AiohttpDriver:
                 headers=session_headers(self._endpoint), timeout=self._timeout,
             )  # fmt: skip
         async with self._session.post(self._request.url, data=body, headers=headers) as response:
-            return Reply(response.status, response.headers, await response.read())
+            return self._seen(Reply(response.status, response.headers, await response.read()), headers)
 
     async def complete(self, call: Call) -> Outcome:
         return await self._request.run(call, self._post)

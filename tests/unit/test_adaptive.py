@@ -11,11 +11,11 @@ import respx
 from fakes import completion_body
 from virtual_time import MAX_TOKENS, calls, run_strategy
 
-from bench.client import Endpoint, OpenAIAsyncClient, RequestSettings
+from bench.client import Endpoint, OpenAIAsyncClient, Outcome, RequestSettings
 from bench.drivers import HttpxDriver
 from bench.feedback import RateLimitFeedback, RateLimitInfo, parse_duration
 from bench.runner import CellSender, CellSpec
-from bench.workload import build_calls, load_personas
+from bench.workload import Call, build_calls, load_personas
 from strategies import Knobs
 from strategies.control import DECREASE, Controller
 
@@ -179,6 +179,39 @@ async def test_the_runner_hands_strategies_the_clients_feedback() -> None:
     assert with_hook.rate_limits is client.rate_limits
     await client.aclose()
     raw = HttpxDriver(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 1)
-    without = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=raw)
-    assert without.rate_limits is None  # adaptive then learns from finished rows alone
+    via_raw = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=raw)
+    assert via_raw.rate_limits is raw.rate_limits  # the raw drivers keep the headers too
     await raw.aclose()
+
+    class NoHook:
+        async def complete(self, call: Call) -> Outcome:
+            raise NotImplementedError
+
+        async def aclose(self) -> None:
+            return None
+
+    without = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=NoHook())
+    assert without.rate_limits is None  # adaptive then learns from finished rows alone
+
+
+async def test_the_raw_driver_records_rate_limit_headers(httpx2_mock: respx.Router) -> None:
+    limited = {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "0",
+               "x-ratelimit-reset-requests": "100ms", "retry-after-ms": "1"}  # fmt: skip
+    body = {"error": {"message": "Rate limit reached", "type": "requests", "param": None,
+                      "code": "rate_limit_exceeded"}}  # fmt: skip
+    ok = completion_body(json.dumps({"vote": "Trump", "reason": "r"}))
+    httpx2_mock.post("http://fake.test/v1/chat/completions").mock(side_effect=[
+        httpx.Response(429, json=body, headers=limited),
+        httpx.Response(200, json=ok, headers={**limited, "x-ratelimit-remaining-requests": "599"}),
+    ])  # fmt: skip
+    raw = HttpxDriver(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 1)
+    outcome = await raw.complete(calls(1)[0])
+    await raw.aclose()
+    assert outcome.ok
+    assert outcome.attempts == 2
+    assert raw.rate_limits.responses == 2
+    assert raw.rate_limits.http_429s == 1
+    assert raw.rate_limits.fresh_429s == 1
+    assert raw.rate_limits.latest is not None
+    assert raw.rate_limits.latest.limit_requests == 600
+    assert raw.rate_limits.latest.reset_requests_s == pytest.approx(0.1)
