@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -75,7 +76,8 @@ def _attempts_from_request(request: httpx2.Request | None) -> int:
         return 1
 
 
-def _processing_s(headers: httpx2.Headers) -> float | None:
+def processing_s(headers: Mapping[str, str]) -> float | None:
+    """The endpoint's reported processing time (``openai-processing-ms``) in seconds."""
     value = headers.get(PROCESSING_MS_HEADER)
     if value is None:
         return None
@@ -136,7 +138,7 @@ def outcome_from_raw(raw: Any, http_429s: int) -> Outcome:
     if not hasattr(completion, "choices"):  # the SDK hands back text when the body is not JSON
         return Outcome(
             ok=False, http_status=raw.status_code, error="malformed_response", attempts=raw.retries_taken + 1,
-            http_429s=http_429s, server_s=_processing_s(raw.headers),
+            http_429s=http_429s, server_s=processing_s(raw.headers),
         )  # fmt: skip
     usage = completion.usage
     content = completion.choices[0].message.content if completion.choices else None
@@ -150,7 +152,7 @@ def outcome_from_raw(raw: Any, http_429s: int) -> Outcome:
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         answer=vote or "",
-        server_s=_processing_s(raw.headers),
+        server_s=processing_s(raw.headers),
     )
 
 
@@ -165,7 +167,7 @@ def outcome_from_error(exc: Exception, http_429s: int, secret: str) -> Outcome:
             error=scrub(f"{type(exc).__name__}: {detail}".strip().rstrip(":"), secret),
             attempts=_attempts_from_request(exc.response.request),
             http_429s=http_429s,
-            server_s=_processing_s(exc.response.headers),
+            server_s=processing_s(exc.response.headers),
         )
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         cause = exc.__cause__
@@ -198,7 +200,7 @@ def settle(result: Any, http_429s: int, secret: str) -> Outcome:
         return outcome_from_error(exc, http_429s, secret)
 
 
-def _limits(pool_size: int) -> httpx2.Limits:
+def pool_limits(pool_size: int) -> httpx2.Limits:
     # The SDK's default pool (1000 connections, 100 kept alive) would quietly cap or churn
     # connections at other concurrency levels; size it to what is being measured.
     size = max(1, pool_size)
@@ -239,7 +241,7 @@ class OpenAIAsyncClient:
         self.rate_limits = self._counting.feedback
         make_http = openai.DefaultAioHttpClient if aiohttp else openai.DefaultAsyncHttpx2Client
         self._http = make_http(
-            limits=_limits(pool_size), event_hooks={"response": [self._counting.anote]}, transport=transport
+            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.anote]}, transport=transport
         )
         self._sdk = openai.AsyncOpenAI(
             api_key=endpoint.api_key,
@@ -277,7 +279,7 @@ class OpenAISyncClient:
         self._counting = _Counting()
         self.rate_limits = self._counting.feedback
         self._http = openai.DefaultHttpx2Client(
-            limits=_limits(pool_size), event_hooks={"response": [self._counting.note]}, transport=transport
+            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.note]}, transport=transport
         )
         self._sdk = openai.OpenAI(
             api_key=endpoint.api_key,

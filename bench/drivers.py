@@ -22,15 +22,11 @@ from bench.client import (
     Outcome,
     RequestSettings,
     SyncChatClient,
+    pool_limits,
 )
 from bench.feedback import RateLimitFeedback
 from bench.wire import RawRequest, Reply, session_headers
 from bench.workload import Call
-
-
-def _limits(pool_size: int) -> httpx2.Limits:
-    size = max(1, pool_size)
-    return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
 
 
 class _Observing:
@@ -54,7 +50,7 @@ class HttpxDriver(_Observing):
         self._request = RawRequest(endpoint, settings)
         self.rate_limits = RateLimitFeedback()
         self._http = httpx2.AsyncClient(
-            headers=session_headers(endpoint), limits=_limits(pool_size),
+            headers=session_headers(endpoint), limits=pool_limits(pool_size),
             timeout=httpx2.Timeout(settings.timeout_s), transport=transport,
         )  # fmt: skip
 
@@ -79,7 +75,7 @@ class SyncHttpxDriver(_Observing):
         self._request = RawRequest(endpoint, settings)
         self.rate_limits = RateLimitFeedback()
         self._http = httpx2.Client(
-            headers=session_headers(endpoint), limits=_limits(pool_size),
+            headers=session_headers(endpoint), limits=pool_limits(pool_size),
             timeout=httpx2.Timeout(settings.timeout_s), transport=transport,
         )  # fmt: skip
 

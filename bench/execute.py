@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.plans import RunPlan
 from bench.records import CallRecord, CallsWriter
+from bench.resume import call_key
 from bench.runner import CellMeta, CellSpec, Runner
 from bench.summary import read_calls, summarize, tally
 
@@ -99,8 +100,10 @@ async def execute(
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
-            prefix = f"{spec.scenario}/{spec.strategy}/{spec.concurrency}/"
-            todo = [call for call in spec.calls if prefix + call.call_id not in done_ids]
+            todo = [
+                call for call in spec.calls
+                if call_key(spec.scenario, spec.strategy, spec.concurrency, call.call_id) not in done_ids
+            ]  # fmt: skip
             if not todo:
                 continue
             if on_cell is not None:

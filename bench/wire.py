@@ -22,11 +22,11 @@ import httpx2
 
 from bench.client import (
     CALL_ID_HEADER,
-    PROCESSING_MS_HEADER,
     RETRY_COUNT_HEADER,
     Endpoint,
     Outcome,
     RequestSettings,
+    processing_s,
     scrub,
 )
 from bench.workload import Call, parse_answer
@@ -111,7 +111,7 @@ def _retryable(reply: Reply) -> bool:
 
 def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str) -> Outcome:
     """Classify an HTTP answer like ``bench.client.settle`` classifies the SDK's result."""
-    server_s = _seconds(reply.headers, PROCESSING_MS_HEADER, 1000.0)
+    server_s = processing_s(reply.headers)
     data = _json(reply.body)
     if reply.status >= 300:
         fallback = "InternalServerError" if reply.status >= 500 else "APIStatusError"

@@ -22,21 +22,10 @@ from aiohttp import web
 from bench.mock.config import MockConfig
 from bench.mock.listener import Listener
 from bench.mock.service import MockService
+from bench.oslimits import raise_open_file_limit
 
 BACKLOG: Final = 4096
 SHUTDOWN_TIMEOUT_S: Final = 0.5
-
-
-def raise_open_file_limit() -> None:
-    """Lift the soft RLIMIT_NOFILE to the hard limit, so 10,000 connections fit."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

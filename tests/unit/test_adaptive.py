@@ -51,7 +51,13 @@ def test_info_reads_openai_headers() -> None:
     assert not RateLimitInfo.from_headers(1.0, 200, {}).informative
 
 
-async def test_the_clients_hook_keeps_every_answers_headers(httpx2_mock: respx.Router) -> None:
+@pytest.mark.parametrize(
+    "make_client",
+    [pytest.param(OpenAIAsyncClient, id="sdk-hook"), pytest.param(HttpxDriver, id="raw-driver")],
+)
+async def test_the_clients_hook_keeps_every_answers_headers(
+    httpx2_mock: respx.Router, make_client: type[OpenAIAsyncClient] | type[HttpxDriver]
+) -> None:
     limited = {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
                "x-ratelimit-reset-requests": "1s", "retry-after-ms": "5"}  # fmt: skip
     body = {"error": {"message": "Rate limit reached", "type": "requests", "param": None,
@@ -62,7 +68,7 @@ async def test_the_clients_hook_keeps_every_answers_headers(httpx2_mock: respx.R
         httpx.Response(200, json=ok, headers={**limited, "x-ratelimit-remaining-requests": "58",
                                               "x-ratelimit-reset-requests": "2s"}),
     ])  # fmt: skip
-    client = OpenAIAsyncClient(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 2)
+    client = make_client(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 2)
     outcome = await client.complete(build_calls(load_personas(limit=1))[0])
     await client.aclose()
     feedback = client.rate_limits
@@ -75,6 +81,7 @@ async def test_the_clients_hook_keeps_every_answers_headers(httpx2_mock: respx.R
     assert feedback.latest is not None
     assert feedback.latest.status == 200
     assert (feedback.latest.remaining_requests, feedback.latest.debt_s) == (58, 2.0)
+    assert feedback.latest.limit_requests == 60
 
 
 def _feedback(status: int, retry: bool = False, **headers: str) -> RateLimitFeedback:
@@ -193,25 +200,3 @@ async def test_the_runner_hands_strategies_the_clients_feedback() -> None:
     without = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=NoHook())
     assert without.rate_limits is None  # adaptive then learns from finished rows alone
 
-
-async def test_the_raw_driver_records_rate_limit_headers(httpx2_mock: respx.Router) -> None:
-    limited = {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "0",
-               "x-ratelimit-reset-requests": "100ms", "retry-after-ms": "1"}  # fmt: skip
-    body = {"error": {"message": "Rate limit reached", "type": "requests", "param": None,
-                      "code": "rate_limit_exceeded"}}  # fmt: skip
-    ok = completion_body(json.dumps({"vote": "Trump", "reason": "r"}))
-    httpx2_mock.post("http://fake.test/v1/chat/completions").mock(side_effect=[
-        httpx.Response(429, json=body, headers=limited),
-        httpx.Response(200, json=ok, headers={**limited, "x-ratelimit-remaining-requests": "599"}),
-    ])  # fmt: skip
-    raw = HttpxDriver(Endpoint(base_url="http://fake.test/v1", api_key="k"), RequestSettings(), 1)
-    outcome = await raw.complete(calls(1)[0])
-    await raw.aclose()
-    assert outcome.ok
-    assert outcome.attempts == 2
-    assert raw.rate_limits.responses == 2
-    assert raw.rate_limits.http_429s == 1
-    assert raw.rate_limits.fresh_429s == 1
-    assert raw.rate_limits.latest is not None
-    assert raw.rate_limits.latest.limit_requests == 600
-    assert raw.rate_limits.latest.reset_requests_s == pytest.approx(0.1)
