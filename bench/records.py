@@ -1,4 +1,4 @@
-"""One record per logical call, and the streaming CSV writer for ``calls.csv``."""
+"""One record per logical call, the streaming CSV writer for ``calls.csv``, and the run folder's file names."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal
 
 Status = Literal["ok", "error"]
+
+# The files of a run folder (``results/<run>/``).
+CALLS_FILE: Final = "calls.csv"
+CELLS_FILE: Final = "cells.jsonl"
+SUMMARY_FILE: Final = "summary.csv"
+TALLY_FILE: Final = "tally.csv"
+RUN_FILE: Final = "run.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from bench.feedback import RateLimitFeedback
+from bench.clients.feedback import RateLimitFeedback
 from bench.records import CallRecord
 from bench.workload import Call
 

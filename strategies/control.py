@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from bench.feedback import RateLimitFeedback, RateLimitInfo
+from bench.clients.feedback import RateLimitFeedback, RateLimitInfo
 
 START_RPS: Final = 1.0
 MIN_RPS: Final = 0.05

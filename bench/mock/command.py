@@ -42,9 +42,7 @@ _RATE = click.FloatRange(0.0, 1.0)
 
 @click.command("mock-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port."
-)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
 @click.option(
     "--latency",
     default="lognormal:2.6,0.25",
@@ -65,12 +63,8 @@ _RATE = click.FloatRange(0.0, 1.0)
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=None, help="Slots; the rest queue.")
 @click.option("--error-rate", type=_RATE, default=0.0, show_default=True, help="Fraction answered 500/503.")
 @click.option("--timeout-rate", type=_RATE, default=0.0, show_default=True, help="Fraction that hang.")
-@click.option(
-    "--reset-rate", type=_RATE, default=0.0, show_default=True, help="Fraction whose connection drops."
-)
-@click.option(
-    "--malformed-rate", type=_RATE, default=0.0, show_default=True, help="Fraction with non-JSON content."
-)
+@click.option("--reset-rate", type=_RATE, default=0.0, show_default=True, help="Fraction whose connection drops.")
+@click.option("--malformed-rate", type=_RATE, default=0.0, show_default=True, help="Fraction with non-JSON content.")
 @click.option(
     "--rate-limit-rate",
     type=_RATE,
@@ -86,12 +80,8 @@ _RATE = click.FloatRange(0.0, 1.0)
     callback=_api_key,
     help="Require 'Authorization: Bearer <key>', the key read from this environment variable.",
 )
-@click.option(
-    "--models", default=None, callback=_models, help="Comma-separated models to accept (default: any)."
-)
-@click.option(
-    "--quota", type=click.IntRange(min=0), default=None, help="Admitted requests before insufficient_quota."
-)
+@click.option("--models", default=None, callback=_models, help="Comma-separated models to accept (default: any).")
+@click.option("--quota", type=click.IntRange(min=0), default=None, help="Admitted requests before insufficient_quota.")
 @click.option("--watch-stdin", is_flag=True, hidden=True, help="Exit when stdin closes (used by MockServer).")
 def mock_server_command(watch_stdin: bool, **options: Any) -> None:
     """Run the mock OpenAI-compatible server (chat completions, SSE, rate limits, faults)."""
@@ -108,6 +98,4 @@ def mock_server_command(watch_stdin: bool, **options: Any) -> None:
     try:
         run(config, ready, watch_stdin=watch_stdin)
     except OSError as exc:  # most often: the port is taken
-        raise click.ClickException(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
-        ) from None
+        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None

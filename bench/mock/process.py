@@ -157,9 +157,7 @@ class MockServer:
 
     # -- HTTP --------------------------------------------------------------------------------
     def _get(self, path: str, *, method: str = "GET", timeout: float = 10.0) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.url + path, method=method, data=b"" if method == "POST" else None
-        )
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
         with _OPENER.open(request, timeout=timeout) as response:
             body: dict[str, Any] = json.loads(response.read())
             return body

@@ -134,9 +134,7 @@ def models_body(models: Sequence[str]) -> bytes:
     return dumps(
         {
             "object": "list",
-            "data": [
-                {"id": m, "object": "model", "created": MODEL_CREATED, "owned_by": "mock"} for m in models
-            ],
+            "data": [{"id": m, "object": "model", "created": MODEL_CREATED, "owned_by": "mock"} for m in models],
         }
     )
 

@@ -91,8 +91,12 @@ class MockService:
         detail = request.query.get("detail", "") not in ("", "0", "false")
         snapshot = self.stats.snapshot(detail=detail)
         config = self.config  # the limits, so that reports can say how close a run came to them
-        snapshot["limits"] = {"rpm": config.rpm, "tpm": config.tpm, "burst_seconds": config.burst_seconds,
-                              "max_concurrency": config.max_concurrency}  # fmt: skip
+        snapshot["limits"] = {
+            "rpm": config.rpm,
+            "tpm": config.tpm,
+            "burst_seconds": config.burst_seconds,
+            "max_concurrency": config.max_concurrency,
+        }
         return self._json(200, r.dumps(snapshot), self._request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -229,9 +233,7 @@ class MockService:
             await asyncio.sleep(delay)
         if fault is Fault.ERROR:
             status = self.faults.error_status(call_key, chat.retry_count)
-            return self._json(
-                status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay
-            )
+            return self._json(status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay)
 
         if fault is Fault.MALFORMED:
             content = self.answers.malformed(key, repeat)

@@ -27,9 +27,7 @@ async def stream_answer(
     await response.prepare(request)
     with_usage = usage is not None
     await response.write(
-        r.chunk_event(
-            delta={"role": "assistant", "content": "", "refusal": None}, with_usage_field=with_usage, **chunk
-        )
+        r.chunk_event(delta={"role": "assistant", "content": "", "refusal": None}, with_usage_field=with_usage, **chunk)
     )
     pieces = r.split_content(content)
     step = delay / len(pieces)
@@ -37,9 +35,7 @@ async def stream_answer(
         if step > 0:
             await asyncio.sleep(step)
         await response.write(r.chunk_event(delta={"content": piece}, with_usage_field=with_usage, **chunk))
-    await response.write(
-        r.chunk_event(delta={}, finish_reason=finish_reason, with_usage_field=with_usage, **chunk)
-    )
+    await response.write(r.chunk_event(delta={}, finish_reason=finish_reason, with_usage_field=with_usage, **chunk))
     if usage is not None:
         await response.write(r.chunk_event(delta=None, usage_value=usage, with_usage_field=True, **chunk))
     await response.write(r.DONE_EVENT)

@@ -145,9 +145,7 @@ async def _hold_one(port: int, i: int, connecting: asyncio.Semaphore) -> int:
 
 async def _hold(port: int, n: int) -> Counter[str]:
     connecting = asyncio.Semaphore(500)
-    results = await asyncio.gather(
-        *(_hold_one(port, i, connecting) for i in range(n)), return_exceptions=True
-    )
+    results = await asyncio.gather(*(_hold_one(port, i, connecting) for i in range(n)), return_exceptions=True)
     return Counter(str(r) if isinstance(r, int) else type(r).__name__ for r in results)
 
 
@@ -183,9 +181,7 @@ async def _busy_connection(port: int, stop_at: float, latencies: list[float]) ->
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             length = next(
-                int(h.split(b":", 1)[1])
-                for h in head.split(b"\r\n")
-                if h.lower().startswith(b"content-length:")
+                int(h.split(b":", 1)[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")
             )
             await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
@@ -194,9 +190,7 @@ async def _busy_connection(port: int, stop_at: float, latencies: list[float]) ->
         await writer.wait_closed()
 
 
-def test_new_connections_are_served_while_the_server_is_busy(
-    benchmark: Any, zero_latency_server: MockServer
-) -> None:
+def test_new_connections_are_served_while_the_server_is_busy(benchmark: Any, zero_latency_server: MockServer) -> None:
     """1,000 connections opened at once against a saturated server all get answers promptly.
 
     libuv accepts one connection per loop iteration; under load that left late connections in
@@ -210,9 +204,7 @@ def test_new_connections_are_served_while_the_server_is_busy(
 
         async def run() -> None:
             stop_at = time.perf_counter() + BUSY_SECONDS
-            await asyncio.gather(
-                *(_busy_connection(port, stop_at, latencies) for _ in range(BUSY_CONNECTIONS))
-            )
+            await asyncio.gather(*(_busy_connection(port, stop_at, latencies) for _ in range(BUSY_CONNECTIONS)))
 
         _run(run())
         return latencies

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from bench.client import Endpoint, RequestSettings
-from bench.drivers import CLIENTS
+from bench.clients import CLIENTS
+from bench.clients.base import Endpoint, RequestSettings
+from bench.engine.runner import CellMeta, CellSpec, Runner
 from bench.mock import MockConfig, MockServer
-from bench.overhead import percentile
+from bench.overhead.measure import percentile
 from bench.records import CallRecord
-from bench.runner import CellMeta, CellSpec, Runner
 from bench.workload import Call, calls_for_count, load_personas
 
 CALLS = int(os.environ.get("BENCH_CALLS", "48"))
@@ -52,11 +52,7 @@ CELLS = [
 
 @pytest.fixture(scope="module")
 def bench_mock() -> Iterator[MockServer]:
-    """One mock at fixed ``LATENCY_S`` for every cell (its stats are reset per cell).
-
-    Here, not in a tests/benchmarks/conftest.py: a second ``conftest`` module would shadow
-    tests/integration/conftest.py for ``from conftest import …`` when both folders are collected.
-    """
+    """One mock at fixed ``LATENCY_S`` for every cell (its stats are reset per cell)."""
     with MockServer(MockConfig(latency=f"fixed:{LATENCY_S}", seed=0)) as server:
         yield server
 
@@ -87,10 +83,13 @@ async def run_cell(
 ) -> CellRun:
     records: list[CallRecord] = []
     runner = Runner(
-        run_id="bench", endpoint=Endpoint(base_url=server.base_url, api_key="bench-key"),
-        settings=RequestSettings(max_retries=0, timeout_s=30), emit=records.append, probe=server,
+        run_id="bench",
+        endpoint=Endpoint(base_url=server.base_url, api_key="bench-key"),
+        settings=RequestSettings(max_retries=0, timeout_s=30),
+        emit=records.append,
+        probe=server,
         **CLIENTS[client].runner_factories(),
-    )  # fmt: skip
+    )
     rpm = RPM if strategy == "rate_limited" else None
     spec = CellSpec(scenario="bench", strategy=strategy, concurrency=concurrency, calls=calls, rpm=rpm)
     meta = await runner.run_cell(spec)
@@ -98,9 +97,7 @@ async def run_cell(
 
 
 @pytest.mark.parametrize(("strategy", "concurrency", "client"), CELLS)
-def test_strategy_cell(
-    benchmark: Any, bench_mock: MockServer, strategy: str, concurrency: int, client: str
-) -> None:
+def test_strategy_cell(benchmark: Any, bench_mock: MockServer, strategy: str, concurrency: int, client: str) -> None:
     calls = workload(strategy)
     n = len(calls)
     runs: list[CellRun] = []
@@ -124,9 +121,13 @@ def test_strategy_cell(
     timed = runs[1:]  # the first was the warm-up round
     wall = statistics.median(run.meta.wall_s for run in timed)
     benchmark.extra_info.update(
-        client=client, calls=n, latency_s=latency_s, wall_s=round(wall, 4),
-        throughput_rps=round(n / wall, 1), ideal_s=round(ideal, 4), ratio=round(wall / ideal, 3),
-        latency_p99_s=round(statistics.median(percentile([r.latency_s for r in run.records], 99)
-                                               for run in timed), 4),
+        client=client,
+        calls=n,
+        latency_s=latency_s,
+        wall_s=round(wall, 4),
+        throughput_rps=round(n / wall, 1),
+        ideal_s=round(ideal, 4),
+        ratio=round(wall / ideal, 3),
+        latency_p99_s=round(statistics.median(percentile([r.latency_s for r in run.records], 99) for run in timed), 4),
         server_peak_in_flight=max(run.meta.server["peak_in_flight"] for run in timed if run.meta.server),
-    )  # fmt: skip
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.ratelimits import markdown, rate_limit_frame
+from bench.report.ratelimits import markdown, rate_limit_frame
 
 RPM = 600
 LATENCY = "lognormal:2.6,0.25"  # ≈ 26 calls in flight at the limit; C=50 lets semaphore offer twice it
@@ -32,10 +32,27 @@ LONG_ENOUGH = 1200  # calls: below this, the first seconds and the last call's l
 
 def command(out: Path, calls: int = CALLS) -> list[str]:
     return [
-        sys.executable, "-m", "bench", "run", "--strategy", "semaphore,gather,rate_limited,adaptive",
-        "--concurrency", str(CONCURRENCY), "--calls", str(calls), "--latency", LATENCY,
-        "--mock-rpm", str(RPM), "--rpm", str(RPM), "--out", str(out), "--no-plots", "--quiet",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--strategy",
+        "semaphore,gather,rate_limited,adaptive",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--calls",
+        str(calls),
+        "--latency",
+        LATENCY,
+        "--mock-rpm",
+        str(RPM),
+        "--rpm",
+        str(RPM),
+        "--out",
+        str(out),
+        "--no-plots",
+        "--quiet",
+    ]
 
 
 def test_strategies_against_one_rate_limit(benchmark: Any, tmp_path: Path) -> None:

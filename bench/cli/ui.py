@@ -1,0 +1,122 @@
+"""What every command shares: the consoles, one-line errors, signals, the run folder, plots."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+
+from bench.engine.folder import new_run_dir
+from bench.report.tables import PLOTS_DIR, load_run
+
+EXIT_INTERRUPTED = 130
+# Not on a terminal (CI logs, pipes), rich would wrap tables at 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+errors = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 150)
+
+
+class RunFailed(click.ClickException):
+    """The run cannot proceed (exit 1), said in one line."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        # soft_wrap: one line whatever the width (rich would wrap at 150 columns off a terminal).
+        errors.print(f"[bold red]error:[/] {escape(self.format_message())}", soft_wrap=True)
+
+
+class BadInput(click.ClickException):
+    """Bad usage (exit 2), said in one line (no usage block)."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        errors.print(f"[bold red]error:[/] {escape(self.format_message())}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop``: no new calls start, calls in flight get a grace period."""
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop waiting
+            raise KeyboardInterrupt
+        stop.set()
+        errors.print("[yellow]stopping: no new calls; waiting for calls in flight…[/]")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def prepare_run_dir(out: Path | None, label: str) -> Path:
+    """``out``, or a new ``results/<timestamp>-<label>/``, checked writable (RunFailed otherwise)."""
+    try:
+        run_dir = out if out is not None else new_run_dir(Path("results"), label)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe_write = run_dir / ".write-check"
+        probe_write.write_text("")
+        probe_write.unlink()
+    except OSError as exc:
+        raise RunFailed(f"cannot write results to {out or 'results/'}: {exc.strerror or exc}") from None
+    return run_dir
+
+
+class OneLineErrors(click.Group):
+    """Click, but a usage error is one ``error:`` line (no usage block) and never a traceback."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "bench"
+            message = " ".join(exc.format_message().split())
+            errors.print(f"[bold red]error:[/] {escape(message)} (see '{where} --help')", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort as exc:  # Ctrl-C outside a run's own handling, or a declined prompt
+            interrupted = isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
+            errors.print("interrupted" if interrupted else "aborted")
+            sys.exit(EXIT_INTERRUPTED if interrupted else 1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def print_plots(
+    run_dir: Path, summary: pd.DataFrame, calls: pd.DataFrame | None = None, *, timelines: bool = True
+) -> None:
+    """Write DIR/plots/*.png (calls read from DIR when not given) and say where; failures only warn."""
+    from bench.report.plots import write_plots  # matplotlib costs ~1 s to import: only when plotting
+
+    try:
+        if calls is None:
+            calls = load_run(run_dir).calls
+        written, notes = write_plots(summary, calls, run_dir / PLOTS_DIR, timelines=timelines)
+    except Exception as exc:  # the CSVs are written; a failing plot must not turn into a traceback
+        errors.print(f"[yellow]warning:[/] plots not written: {type(exc).__name__}: {exc}")
+        return
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    console.print(f"plots: {len(written)} PNG files in {run_dir / PLOTS_DIR}/")

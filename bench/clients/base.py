@@ -1,0 +1,74 @@
+"""What every client shares: where calls go, how they are sent, what one call comes back with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from bench.workload import MAX_TOKENS, Call
+
+CALL_ID_HEADER: Final = "x-bench-call-id"
+RETRY_COUNT_HEADER: Final = "x-stainless-retry-count"
+PROCESSING_MS_HEADER: Final = "openai-processing-ms"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Where calls go. The key is kept out of ``repr`` so it cannot leak into logs."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    model: str = "gpt-4o-mini"
+    is_mock: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestSettings:
+    max_tokens: int = MAX_TOKENS
+    timeout_s: float = 600.0
+    max_retries: int = 2
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What one logical call came back with, whatever happened on the way."""
+
+    ok: bool
+    http_status: int | None
+    error: str = ""
+    attempts: int = 1
+    http_429s: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    answer: str = ""
+    server_s: float | None = None
+
+
+class AsyncChatClient(Protocol):
+    async def complete(self, call: Call) -> Outcome: ...
+    async def aclose(self) -> None: ...
+
+
+class SyncChatClient(Protocol):
+    def complete(self, call: Call) -> Outcome: ...
+    def close(self) -> None: ...
+
+
+def scrub(text: str, secret: str) -> str:
+    """Remove the API key from text that may be shown or stored (servers sometimes echo it)."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return text
+
+
+def processing_s(headers: Mapping[str, str]) -> float | None:
+    """The endpoint's reported processing time (``openai-processing-ms``) in seconds."""
+    value = headers.get(PROCESSING_MS_HEADER)
+    if value is None:
+        return None
+    try:
+        return float(value) / 1000.0
+    except ValueError:
+        return None

@@ -1,0 +1,122 @@
+"""Raw HTTP drivers (httpx2, aiohttp), and the SDK on its aiohttp backend.
+
+The raw drivers post the SDK's request (``bench.clients.wire``) and retry and classify as the SDK does;
+they differ from the ``openai`` client only in the code that runs per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+import httpx2
+
+from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
+from bench.clients.feedback import RateLimitFeedback
+from bench.clients.sdk import OpenAIAsyncClient, pool_limits
+from bench.clients.wire import RawRequest, Reply, session_headers
+from bench.workload import Call
+
+
+class _Observing:
+    """Keeps every answer's rate-limit headers for ``adaptive``, as the SDK clients' hook does."""
+
+    rate_limits: RateLimitFeedback
+
+    def _seen(self, reply: Reply, headers: Mapping[str, str]) -> Reply:
+        retry = headers.get(RETRY_COUNT_HEADER, "0") != "0"
+        self.rate_limits.observe(reply.status, reply.headers, retry)
+        return reply
+
+
+class HttpxDriver(_Observing):
+    """A raw ``httpx2.AsyncClient`` (the SDK's transport, without the SDK), pool of ``pool_size``."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: RequestSettings,
+        pool_size: int,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._request = RawRequest(endpoint, settings)
+        self.rate_limits = RateLimitFeedback()
+        self._http = httpx2.AsyncClient(
+            headers=session_headers(endpoint),
+            limits=pool_limits(pool_size),
+            timeout=httpx2.Timeout(settings.timeout_s),
+            transport=transport,
+        )
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        response = await self._http.post(self._request.url, content=body, headers=headers)
+        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+
+    async def complete(self, call: Call) -> Outcome:
+        return await self._request.run(call, self._post)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class SyncHttpxDriver(_Observing):
+    """The blocking ``httpx2.Client`` form of ``HttpxDriver``, shared by the threads strategy."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: RequestSettings,
+        pool_size: int,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> None:
+        self._request = RawRequest(endpoint, settings)
+        self.rate_limits = RateLimitFeedback()
+        self._http = httpx2.Client(
+            headers=session_headers(endpoint),
+            limits=pool_limits(pool_size),
+            timeout=httpx2.Timeout(settings.timeout_s),
+            transport=transport,
+        )
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        response = self._http.post(self._request.url, content=body, headers=headers)
+        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+
+    def complete(self, call: Call) -> Outcome:
+        return self._request.run_blocking(call, self._post)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class AiohttpDriver(_Observing):
+    """A raw ``aiohttp.ClientSession`` with ``TCPConnector(limit=pool_size)``."""
+
+    def __init__(self, endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> None:
+        self._request = RawRequest(endpoint, settings)
+        self.rate_limits = RateLimitFeedback()
+        self._endpoint, self._pool_size = endpoint, max(1, pool_size)
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                headers=session_headers(self._endpoint),
+                timeout=self._timeout,
+            )
+        async with self._session.post(self._request.url, data=body, headers=headers) as response:
+            return self._seen(Reply(response.status, response.headers, await response.read()), headers)
+
+    async def complete(self, call: Call) -> Outcome:
+        return await self._request.run(call, self._post)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def openai_aiohttp(endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> AsyncChatClient:
+    """``AsyncOpenAI`` on the SDK's own aiohttp backend."""
+    return OpenAIAsyncClient(endpoint, settings, pool_size, aiohttp=True)

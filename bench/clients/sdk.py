@@ -1,0 +1,249 @@
+"""Chat clients built on the openai SDK: pool sized to the concurrency, attempts and 429s counted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import openai
+
+from bench.clients.base import (
+    CALL_ID_HEADER,
+    RETRY_COUNT_HEADER,
+    Endpoint,
+    Outcome,
+    RequestSettings,
+    processing_s,
+    scrub,
+)
+from bench.clients.feedback import RateLimitFeedback
+from bench.workload import Call, parse_answer
+
+
+def _attempts_from_request(request: httpx2.Request | None) -> int:
+    if request is None:
+        return 1
+    try:
+        return int(request.headers.get(RETRY_COUNT_HEADER, "0")) + 1
+    except ValueError:
+        return 1
+
+
+def _is_quota_error(response: httpx2.Response) -> bool:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and "insufficient_quota" in (error.get("code"), error.get("type"))
+
+
+class _Counting:
+    """Counts 429 answers per call id across the SDK's hidden retries (an httpx2 response hook).
+
+    It also marks ``insufficient_quota`` 429s with ``x-should-retry: false``, which the SDK
+    obeys: an empty quota does not refill in seconds, so retrying only multiplies the errors.
+    """
+
+    def __init__(self) -> None:
+        self._429s: dict[str, int] = {}
+        self.feedback = RateLimitFeedback()  # rate-limit headers, for strategies that adapt
+
+    def _count(self, response: httpx2.Response) -> None:
+        call_id = response.request.headers.get(CALL_ID_HEADER, "")
+        self._429s[call_id] = self._429s.get(call_id, 0) + 1
+        if _is_quota_error(response):
+            response.headers["x-should-retry"] = "false"
+
+    def _observe(self, response: httpx2.Response) -> None:
+        retry = _attempts_from_request(response.request) > 1
+        self.feedback.observe(response.status_code, response.headers, retry)
+
+    def note(self, response: httpx2.Response) -> None:
+        self._observe(response)
+        if response.status_code == 429:
+            response.read()
+            self._count(response)
+
+    async def anote(self, response: httpx2.Response) -> None:
+        self._observe(response)
+        if response.status_code == 429:
+            await response.aread()
+            self._count(response)
+
+    def take(self, call_id: str) -> int:
+        return self._429s.pop(call_id, 0)
+
+
+def outcome_from_raw(raw: Any, http_429s: int) -> Outcome:
+    """Parse a ``with_raw_response`` result into an Outcome (the answer must be our JSON)."""
+    completion = raw.parse()
+    if not hasattr(completion, "choices"):  # the SDK hands back text when the body is not JSON
+        return Outcome(
+            ok=False,
+            http_status=raw.status_code,
+            error="malformed_response",
+            attempts=raw.retries_taken + 1,
+            http_429s=http_429s,
+            server_s=processing_s(raw.headers),
+        )
+    usage = completion.usage
+    content = completion.choices[0].message.content if completion.choices else None
+    vote = parse_answer(content)
+    return Outcome(
+        ok=vote is not None,
+        http_status=raw.status_code,
+        error="" if vote is not None else "malformed_answer",
+        attempts=raw.retries_taken + 1,
+        http_429s=http_429s,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        answer=vote or "",
+        server_s=processing_s(raw.headers),
+    )
+
+
+def outcome_from_error(exc: Exception, http_429s: int, secret: str) -> Outcome:
+    """Classify an exception from the SDK (or anything else) without letting it escape."""
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        detail = exc.code or body.get("type") or exc.type or ""
+        return Outcome(
+            ok=False,
+            http_status=exc.status_code,
+            error=scrub(f"{type(exc).__name__}: {detail}".strip().rstrip(":"), secret),
+            attempts=_attempts_from_request(exc.response.request),
+            http_429s=http_429s,
+            server_s=processing_s(exc.response.headers),
+        )
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        cause = exc.__cause__
+        name = type(exc).__name__
+        if cause is not None and not isinstance(exc, openai.APITimeoutError):
+            name = f"{name}: {type(cause).__name__}"
+        return Outcome(
+            ok=False,
+            http_status=None,
+            error=name,
+            attempts=_attempts_from_request(exc.request),
+            http_429s=http_429s,
+        )
+    return Outcome(
+        ok=False,
+        http_status=None,
+        error=scrub(f"{type(exc).__name__}: {exc}", secret)[:200],
+        attempts=1,
+        http_429s=http_429s,
+    )
+
+
+def settle(result: Any, http_429s: int, secret: str) -> Outcome:
+    """The Outcome of a finished SDK call: a raw response, or the exception it raised."""
+    if isinstance(result, Exception):
+        return outcome_from_error(result, http_429s, secret)
+    try:
+        return outcome_from_raw(result, http_429s)
+    except Exception as exc:  # e.g. a 200 whose body is not a chat completion
+        return outcome_from_error(exc, http_429s, secret)
+
+
+def pool_limits(pool_size: int) -> httpx2.Limits:
+    # The SDK's default pool (1000 connections, 100 kept alive) would quietly cap or churn
+    # connections at other concurrency levels; size it to what is being measured.
+    size = max(1, pool_size)
+    return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
+
+
+def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": endpoint.model,
+        "messages": list(call.messages),
+        "response_format": {"type": "json_object"},
+        "max_tokens": settings.max_tokens,
+        "extra_headers": {CALL_ID_HEADER: call.call_id},
+    }
+    if settings.temperature is not None:
+        kwargs["temperature"] = settings.temperature
+    return kwargs
+
+
+class OpenAIAsyncClient:
+    """``AsyncOpenAI`` with a pool of ``pool_size`` connections (``transport`` is for tests).
+
+    ``aiohttp=True`` sends through the SDK's official aiohttp backend (``DefaultAioHttpClient``)
+    instead of its default httpx2 transport.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: RequestSettings,
+        pool_size: int,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        *,
+        aiohttp: bool = False,
+    ) -> None:
+        self._endpoint, self._settings = endpoint, settings
+        self._counting = _Counting()
+        self.rate_limits = self._counting.feedback
+        make_http = openai.DefaultAioHttpClient if aiohttp else openai.DefaultAsyncHttpx2Client
+        self._http = make_http(
+            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.anote]}, transport=transport
+        )
+        self._sdk = openai.AsyncOpenAI(
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout_s,
+            http_client=self._http,
+        )
+
+    async def complete(self, call: Call) -> Outcome:
+        result: Any
+        try:
+            result = await self._sdk.chat.completions.with_raw_response.create(
+                **_request_kwargs(self._endpoint, self._settings, call)
+            )
+        except Exception as exc:  # one row per call, whatever went wrong
+            result = exc
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+
+    async def aclose(self) -> None:
+        await self._sdk.close()
+
+
+class OpenAISyncClient:
+    """The blocking ``OpenAI`` client, shared by a thread pool of ``pool_size`` workers."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: RequestSettings,
+        pool_size: int,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> None:
+        self._endpoint, self._settings = endpoint, settings
+        self._counting = _Counting()
+        self.rate_limits = self._counting.feedback
+        self._http = openai.DefaultHttpx2Client(
+            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.note]}, transport=transport
+        )
+        self._sdk = openai.OpenAI(
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout_s,
+            http_client=self._http,
+        )
+
+    def complete(self, call: Call) -> Outcome:
+        result: Any
+        try:
+            result = self._sdk.chat.completions.with_raw_response.create(
+                **_request_kwargs(self._endpoint, self._settings, call)
+            )
+        except Exception as exc:  # one row per call, whatever went wrong
+            result = exc
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+
+    def close(self) -> None:
+        self._sdk.close()

@@ -1,0 +1,233 @@
+"""The SDK's chat request and rules, without the SDK: what the raw drivers (bench.clients.raw) share.
+
+They send the bytes the SDK sends (body, ``Authorization``, ``x-bench-call-id``,
+``x-stainless-retry-count``), retry by the SDK's rules (408/409/429/5xx and connection errors,
+``retry-after-ms``/``retry-after`` up to 120 s, else 0.5 s·2ⁿ capped at 8 s, ``insufficient_quota``
+never) and name failures as the SDK does (``RateLimitError: rate_limit_exceeded``,
+``APIConnectionError: <cause>``, ``APITimeoutError``), so their rows compare with the SDK's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+import httpx2
+
+from bench.clients.base import (
+    CALL_ID_HEADER,
+    RETRY_COUNT_HEADER,
+    Endpoint,
+    Outcome,
+    RequestSettings,
+    processing_s,
+    scrub,
+)
+from bench.workload import Call, parse_answer
+
+STATUS_ERRORS: Final = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    409: "ConflictError",
+    422: "UnprocessableEntityError",
+    429: "RateLimitError",
+}
+# The SDK's retry schedule (openai._constants), so --max-retries means the same for every client.
+INITIAL_RETRY_DELAY_S: Final = 0.5
+MAX_RETRY_DELAY_S: Final = 8.0
+MAX_RETRY_AFTER_S: Final = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP answer; ``headers`` is case-insensitive in both libraries."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> bytes:
+    """The JSON the SDK posts for this call, byte for byte (httpx's compact, non-ASCII encoding)."""
+    body: dict[str, Any] = {
+        "model": endpoint.model,
+        "messages": list(call.messages),
+        "max_tokens": settings.max_tokens,
+        "response_format": {"type": "json_object"},
+    }
+    if settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def session_headers(endpoint: Endpoint) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {endpoint.api_key}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _seconds(headers: Mapping[str, str], name: str, divisor: float) -> float | None:
+    value = headers.get(name)
+    try:
+        return None if value is None else float(value) / divisor
+    except ValueError:
+        return None
+
+
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    after = _seconds(headers, "retry-after-ms", 1000.0)
+    return after if after is not None else _seconds(headers, "retry-after", 1.0)
+
+
+def _error_of(data: Any) -> dict[str, Any]:
+    error = data.get("error", data) if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _retryable(reply: Reply) -> bool:
+    """The SDK's ``_should_retry``, plus our rule that an empty quota is never retried."""
+    after = _retry_after_s(reply.headers)
+    if after is not None and after > MAX_RETRY_AFTER_S:
+        return False
+    should = reply.headers.get("x-should-retry")
+    if should in ("true", "false"):
+        return should == "true"
+    if reply.status == 429:
+        return "insufficient_quota" not in (_error_of(_json(reply.body)).get(k) for k in ("code", "type"))
+    return reply.status in (408, 409) or reply.status >= 500
+
+
+def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str) -> Outcome:
+    """Classify an HTTP answer like ``bench.clients.sdk.settle`` classifies the SDK's result."""
+    server_s = processing_s(reply.headers)
+    data = _json(reply.body)
+    if reply.status >= 300:
+        fallback = "InternalServerError" if reply.status >= 500 else "APIStatusError"
+        name = STATUS_ERRORS.get(reply.status, fallback)
+        error = _error_of(data)
+        detail = error.get("code") or error.get("type") or ""
+        return Outcome(
+            ok=False,
+            http_status=reply.status,
+            error=scrub(f"{name}: {detail}".strip().rstrip(":"), secret),
+            attempts=attempts,
+            http_429s=http_429s,
+            server_s=server_s,
+        )
+    try:
+        choices = data["choices"]
+        usage = data.get("usage") or {}
+        content = choices[0]["message"].get("content") if choices else None
+        prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return Outcome(
+            ok=False,
+            http_status=reply.status,
+            error="malformed_response",
+            attempts=attempts,
+            http_429s=http_429s,
+            server_s=server_s,
+        )
+    vote = parse_answer(content if isinstance(content, str) else None)
+    return Outcome(
+        ok=vote is not None,
+        http_status=reply.status,
+        error="" if vote is not None else "malformed_answer",
+        attempts=attempts,
+        http_429s=http_429s,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        answer=vote or "",
+        server_s=server_s,
+    )
+
+
+def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
+    """The SDK's name for a failed attempt, and whether the SDK would retry it."""
+    # TimeoutError before OSError: it is one (and aiohttp's timeouts are TimeoutErrors).
+    if isinstance(exc, httpx2.TimeoutException | TimeoutError):
+        return "APITimeoutError", True
+    if isinstance(exc, httpx2.TransportError | aiohttp.ClientError | OSError):
+        return f"APIConnectionError: {type(exc).__name__}", True
+    return scrub(f"{type(exc).__name__}: {exc}", secret)[:200], False
+
+
+class Tries:
+    """One logical call's attempts: decides between waiting for another try and the final Outcome."""
+
+    __slots__ = ("http_429s", "max_retries", "retries", "secret")
+
+    def __init__(self, settings: RequestSettings, secret: str) -> None:
+        self.max_retries, self.secret = settings.max_retries, secret
+        self.retries = self.http_429s = 0
+
+    def _again(self, backoff_from: float | None) -> float:
+        self.retries += 1
+        if backoff_from is not None and 0 < backoff_from <= MAX_RETRY_AFTER_S:
+            return backoff_from
+        backoff = min(INITIAL_RETRY_DELAY_S * 2.0 ** (self.retries - 1), MAX_RETRY_DELAY_S)
+        return backoff * (1 - 0.25 * random.random())
+
+    def judge(self, reply: Reply) -> Outcome | float:
+        """The Outcome, or the seconds to wait before the next attempt."""
+        self.http_429s += reply.status == 429
+        if reply.status >= 400 and self.retries < self.max_retries and _retryable(reply):
+            return self._again(_retry_after_s(reply.headers))
+        return outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret)
+
+    def judge_failure(self, exc: Exception) -> Outcome | float:
+        name, retryable = failure_name(exc, self.secret)
+        if retryable and self.retries < self.max_retries:
+            return self._again(None)
+        return Outcome(ok=False, http_status=None, error=name, attempts=self.retries + 1, http_429s=self.http_429s)
+
+
+class RawRequest:
+    """What every raw driver shares: the URL, per-call headers and the retry loop."""
+
+    def __init__(self, endpoint: Endpoint, settings: RequestSettings) -> None:
+        self._endpoint, self._settings = endpoint, settings
+        self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
+
+    async def run(self, call: Call, post: Callable[[bytes, dict[str, str]], Awaitable[Reply]]) -> Outcome:
+        body = request_body(self._endpoint, self._settings, call)
+        tries = Tries(self._settings, self._endpoint.api_key)
+        while True:
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            try:
+                verdict = tries.judge(await post(body, headers))
+            except Exception as exc:  # one row per call, whatever went wrong
+                verdict = tries.judge_failure(exc)
+            if isinstance(verdict, Outcome):
+                return verdict
+            await asyncio.sleep(verdict)
+
+    def run_blocking(self, call: Call, post: Callable[[bytes, dict[str, str]], Reply]) -> Outcome:
+        body = request_body(self._endpoint, self._settings, call)
+        tries = Tries(self._settings, self._endpoint.api_key)
+        while True:
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            try:
+                verdict = tries.judge(post(body, headers))
+            except Exception as exc:  # one row per call, whatever went wrong
+                verdict = tries.judge_failure(exc)
+            if isinstance(verdict, Outcome):
+                return verdict
+            time.sleep(verdict)

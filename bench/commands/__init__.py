@@ -1,1 +1,0 @@
-"""One module per ``bench`` command; ``bench.cli`` groups them."""

@@ -1,0 +1,122 @@
+"""Execute a plan into a run folder: stream calls.csv, keep cells.jsonl, write the summaries."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import socket
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.engine.plan import RunPlan
+from bench.engine.resume import call_key
+from bench.engine.runner import CellMeta, CellSpec, Runner
+from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord, CallsWriter
+from bench.report.summary import read_calls, summarize, tally
+
+
+def new_run_dir(root: Path, label: str) -> Path:
+    """``root/<UTC timestamp>-<label>``, made now (a suffix keeps two runs in one second apart)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label)[:60] or "run"
+    for suffix in ("", *(f"-{i}" for i in range(2, 100))):
+        path = root / f"{stamp}-{safe}{suffix}"
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a new run folder under {root}")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("llm-concurrency-bench", "openai", "httpx2", "aiohttp", "aiolimiter", "pandas"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def host_facts() -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "python_executable": sys.executable,
+    }
+
+
+def write_run_json(run_dir: Path, config: dict[str, Any]) -> None:
+    """The run's configuration, versions and host facts; callers must pass no secret."""
+    document = {"config": config, "versions": versions(), "host": host_facts()}
+    (run_dir / RUN_FILE).write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def read_cells(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / CELLS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+async def execute(
+    plan: RunPlan,
+    runner: Runner,
+    run_dir: Path,
+    on_record: Callable[[CallRecord], None] | None = None,
+    done_ids: frozenset[str] = frozenset(),
+    on_cell: Callable[[CellSpec], None] | None = None,
+    append: bool = False,
+) -> list[CellMeta]:
+    """Run every cell in order; rows and cell meta reach disk as they happen.
+
+    ``done_ids`` holds ``scenario/strategy/concurrency/call_id`` keys already in calls.csv
+    (a resumed run): those calls are not sent again. ``on_cell`` hears of each cell as it
+    starts; ``append`` adds to an existing calls.csv (a suite runs one plan per mock server).
+    """
+    metas: list[CellMeta] = []
+    with CallsWriter(run_dir / CALLS_FILE, append=append or bool(done_ids)) as writer:
+
+        def emit(record: CallRecord) -> None:
+            writer.write(record)
+            if on_record is not None:
+                on_record(record)
+
+        runner.emit = emit
+        for spec in plan.cells:
+            if runner.stop.is_set():
+                break
+            todo = [
+                call
+                for call in spec.calls
+                if call_key(spec.scenario, spec.strategy, spec.concurrency, call.call_id) not in done_ids
+            ]
+            if not todo:
+                continue
+            if on_cell is not None:
+                on_cell(spec)
+            meta = await runner.run_cell(spec, todo)
+            metas.append(meta)
+            with (run_dir / CELLS_FILE).open("a", encoding="utf-8") as cells:
+                cells.write(json.dumps({**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm}) + "\n")
+    return metas
+
+
+def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Re)write summary.csv and tally.csv from what is on disk."""
+    calls = read_calls(run_dir / CALLS_FILE)
+    summary = summarize(calls, read_cells(run_dir), run_id)
+    votes = tally(calls)
+    summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
+    votes.to_csv(run_dir / TALLY_FILE, index=False)
+    return summary, votes

@@ -1,0 +1,57 @@
+"""Which cells a run holds: the default talk retelling, or a strategies × concurrency matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.engine.runner import CellSpec
+from bench.workload import Call, Persona, build_calls
+
+TALK_ASKS = 10
+TALK_PERSONAS = 200
+TALK_WINDOW = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPlan:
+    label: str
+    cells: tuple[CellSpec, ...]
+
+    @property
+    def total_calls(self) -> int:
+        return sum(len(cell.calls) for cell in self.cells)
+
+
+def matrix_cells(
+    calls: Sequence[Call],
+    strategies: Sequence[str],
+    concurrencies: Sequence[int],
+    *,
+    scenario: str = "main",
+    rpm: float | None = None,
+    tpm: float | None = None,
+) -> list[CellSpec]:
+    """Each strategy at each level; sequential only at 1 and gather only at N (their nature)."""
+    frozen = tuple(calls)
+    cells: list[CellSpec] = []
+    for name in strategies:
+        if name == "sequential":
+            levels: Sequence[int] = [1]
+        elif name == "gather":
+            levels = [len(frozen)]
+        else:
+            levels = concurrencies
+        for level in levels:
+            cells.append(CellSpec(scenario=scenario, strategy=name, concurrency=level, calls=frozen, rpm=rpm, tpm=tpm))
+    return cells
+
+
+def talk_plan(personas: Sequence[Persona]) -> RunPlan:
+    """The talk, retold: one persona asked 10 times (sequential vs gather), then a few hundred
+    personas 100 at a time (batched vs a sliding window at the same C)."""
+    ten_asks = build_calls(personas[:1], repeats=TALK_ASKS)
+    crowd = build_calls(personas[:TALK_PERSONAS], repeats=1)
+    cells = matrix_cells(ten_asks, ["sequential", "gather"], [TALK_ASKS], scenario="ten-asks")
+    cells += matrix_cells(crowd, ["batched", "semaphore"], [TALK_WINDOW], scenario=f"personas-{len(crowd)}")
+    return RunPlan(label="default", cells=tuple(cells))

@@ -1,0 +1,134 @@
+"""Resume an interrupted run: its stored flags, the calls already on disk, the same plan or none."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from bench.engine.plan import RunPlan
+from bench.workload import Call
+
+CALLS_FILE: Final = "calls.csv"
+RUN_FILE: Final = "run.json"
+# Flags of `bench run` that change nothing in the results, so a resumed run may set them anew.
+SESSION_FLAGS: Final = frozenset(
+    {"resume", "yes", "max_calls", "grace", "price_table", "price_in", "price_out", "quiet", "no_plots"}
+)
+
+
+class ResumeError(ValueError):
+    """The folder cannot be resumed (message is one line for the user)."""
+
+
+def call_key(scenario: str, strategy: str, concurrency: int | str, call_id: str) -> str:
+    """The identity of one call in a run: the same call id may appear once per cell."""
+    return f"{scenario}/{strategy}/{concurrency}/{call_id}"
+
+
+def plan_keys(plan: RunPlan) -> list[str]:
+    return [call_key(c.scenario, c.strategy, c.concurrency, x.call_id) for c in plan.cells for x in c.calls]
+
+
+def plan_digest(plan: RunPlan) -> str:
+    """A fingerprint of every call of the plan, prompts included: a resume must rebuild the same."""
+    digest = hashlib.sha256()
+    for cell in plan.cells:
+        head = [cell.scenario, cell.strategy, cell.concurrency, cell.rpm, cell.tpm]
+        digest.update(json.dumps(head).encode())
+        for call in cell.calls:
+            digest.update(json.dumps([call.call_id, list(call.messages)], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The flags of a run as run.json keeps them (paths as text, tuples as lists)."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+def stored_params(run_dir: Path) -> tuple[dict[str, Any], str]:
+    """The flags the run in ``run_dir`` was started with (as JSON keeps them), and its plan digest."""
+    path = run_dir / RUN_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResumeError(f"{run_dir} holds no run to resume (no {RUN_FILE})") from None
+    except OSError as exc:
+        raise ResumeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ResumeError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    params = config.get("params") if isinstance(config, dict) else None
+    digest = config.get("plan_digest") if isinstance(config, dict) else None
+    if not isinstance(params, dict) or not isinstance(digest, str):
+        raise ResumeError(f"{path} does not record the run's flags, so it cannot be resumed")
+    return params, digest
+
+
+def repair_tail(path: Path) -> bool:
+    """Cut a last row left half-written (the process was killed mid-write); True if cut."""
+    with path.open("rb+") as handle:
+        size = handle.seek(0, 2)
+        if size == 0:
+            return False
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return False
+        chunk = min(size, 1 << 16)
+        handle.seek(size - chunk)
+        tail = handle.read(chunk)
+        cut = tail.rfind(b"\n")
+        handle.truncate(size - chunk + cut + 1 if cut >= 0 else 0)
+        return True
+
+
+def done_keys(run_dir: Path) -> frozenset[str]:
+    """The calls already in ``calls.csv`` (one row each, whatever their status)."""
+    path = run_dir / CALLS_FILE
+    if not path.exists():
+        return frozenset()
+    try:
+        repair_tail(path)
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise ResumeError(f"cannot read {path}: {exc}") from None
+    try:
+        return frozenset(call_key(r["scenario"], r["strategy"], r["concurrency"], r["call_id"]) for r in rows)
+    except KeyError as exc:
+        raise ResumeError(f"{path} lacks the column {exc}") from None
+
+
+def check_same_plan(plan: RunPlan, digest: str, done: Iterable[str], run_dir: Path) -> None:
+    """Refuse to resume when the plan rebuilt from the stored flags is not the one that ran."""
+    if plan_digest(plan) != digest:
+        raise ResumeError(
+            f"the calls rebuilt from {run_dir / RUN_FILE} differ from the ones that ran "
+            "(personas file or harness changed?); start a new run instead"
+        )
+    unknown = set(done) - set(plan_keys(plan))
+    if unknown:
+        example = sorted(unknown)[0]
+        raise ResumeError(
+            f"{run_dir / CALLS_FILE} holds {len(unknown)} call(s) outside this run's plan, e.g. {example}"
+        )
+
+
+def missing_calls(plan: RunPlan, done: frozenset[str]) -> list[Call]:
+    """The calls of ``plan`` not yet in calls.csv."""
+    return [
+        call
+        for cell in plan.cells
+        for call in cell.calls
+        if call_key(cell.scenario, cell.strategy, cell.concurrency, call.call_id) not in done
+    ]

@@ -1,0 +1,270 @@
+"""Run cells (one strategy at one concurrency over one list of calls) and stream their rows."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings, SyncChatClient, scrub
+from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
+from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.records import CallRecord
+from bench.workload import Call
+from strategies import STRATEGIES, Knobs
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellSpec:
+    """One cell of a run: which strategy, how far, over which calls."""
+
+    scenario: str
+    strategy: str
+    concurrency: int
+    calls: tuple[Call, ...] = field(repr=False)
+    rpm: float | None = None
+    tpm: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.scenario, self.strategy, self.concurrency)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellMeta:
+    """What the runner saw of a cell that the rows alone do not say."""
+
+    scenario: str
+    strategy: str
+    concurrency: int
+    calls: int
+    sent: int
+    wall_s: float
+    max_in_flight: int
+    server: dict[str, Any] | None = None
+    interrupted: bool = False
+
+
+class StatsProbe(Protocol):
+    """The endpoint's own counters (the mock server's ``/stats``)."""
+
+    def reset_stats(self) -> None: ...
+    def stats(self, detail: bool = False) -> dict[str, Any]: ...
+
+
+ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
+SyncClientFactory = Callable[[Endpoint, RequestSettings, int], SyncChatClient]
+Emit = Callable[[CallRecord], None]
+
+# Answers that will be the same for every remaining call: stop instead of sending thousands more.
+FATAL_STATUSES: dict[int, str] = {
+    401: "authentication failed (HTTP 401): check the API key in OPENAI_API_KEY",
+    403: "permission denied (HTTP 403): this key may not use this model or endpoint",
+    404: "not found (HTTP 404): check the model name and the endpoint's base URL",
+}
+
+
+def internal_error(exc: Exception, secret: str) -> Outcome:
+    """The Outcome of a call whose client raised (a bug): an error row rather than a lost call."""
+    error = scrub(f"internal_error: {type(exc).__name__}: {exc}", secret)[:200]
+    return Outcome(ok=False, http_status=None, error=error)
+
+
+class CellSender:
+    """Implements ``strategies.base.Sender``: times one call, counts in-flight, emits its row."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        spec: CellSpec,
+        emit: Emit,
+        stop: threading.Event,
+        client: AsyncChatClient | None = None,
+        sync_client: SyncChatClient | None = None,
+        on_fatal: Callable[[str], None] | None = None,
+        secret: str = "",
+    ) -> None:
+        self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
+        self._on_fatal = on_fatal
+        self._client, self._sync_client = client, sync_client
+        self._secret = secret
+        self._lock = threading.Lock()
+        self.t0 = time.perf_counter()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.sent = 0
+        # Set once the cell is cancelled: calls still finishing in threads write no row, so
+        # that every row on disk was written before the cell ended (and resume resends them).
+        self.abandoned = False
+        self.dropped = 0
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def abandon(self) -> None:
+        """From now on, calls that finish write no row (the cell is over)."""
+        with self._lock:
+            self.abandoned = True
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @property
+    def rate_limits(self) -> RateLimitFeedback | None:
+        client = self._client if self._client is not None else self._sync_client
+        return client.rate_limits if isinstance(client, ReportsRateLimits) else None
+
+    def _begin(self) -> float:
+        with self._lock:
+            self.sent += 1
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        return time.perf_counter()
+
+    def _finish(self, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
+        end = time.perf_counter()
+        with self._lock:
+            self.in_flight -= 1
+        start_s, end_s = start - self.t0, end - self.t0
+        spec = self._spec
+        record = CallRecord(
+            run_id=self._run_id,
+            strategy=spec.strategy,
+            concurrency=spec.concurrency,
+            call_id=call.call_id,
+            persona_id=call.persona_id,
+            repeat=call.repeat,
+            scheduled_s=start_s if scheduled_s is None else scheduled_s,
+            start_s=start_s,
+            end_s=end_s,
+            latency_s=end_s - start_s,
+            status="ok" if outcome.ok else "error",
+            http_status=outcome.http_status,
+            error=outcome.error,
+            attempts=outcome.attempts,
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+            answer=outcome.answer,
+            server_s=outcome.server_s,
+            http_429s=outcome.http_429s,
+            scenario=spec.scenario,
+        )
+        with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
+            if self.abandoned:
+                self.dropped += 1
+                return record
+            self._emit(record)
+        if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None:
+            self._on_fatal(FATAL_STATUSES[outcome.http_status])
+        return record
+
+    async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
+        if self._stop.is_set():
+            return None
+        assert self._client is not None, "async strategy given no async client"
+        start = self._begin()
+        try:
+            outcome = await self._client.complete(call)
+        except Exception as exc:  # a bug in one call is that call's error row; the run goes on
+            outcome = internal_error(exc, self._secret)
+        except BaseException:  # cancelled (interrupt): no row, so a resume sends the call again
+            with self._lock:
+                self.in_flight -= 1
+            raise
+        return self._finish(call, outcome, start, scheduled_s)
+
+    def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
+        if self._stop.is_set():
+            return None
+        assert self._sync_client is not None, "blocking strategy given no sync client"
+        start = self._begin()
+        try:
+            outcome = self._sync_client.complete(call)
+        except Exception as exc:  # a bug in one call is that call's error row; the run goes on
+            outcome = internal_error(exc, self._secret)
+        return self._finish(call, outcome, start, scheduled_s)
+
+
+@dataclass(kw_only=True)
+class Runner:
+    """Runs cells one after another against one endpoint, each with a fresh client."""
+
+    run_id: str
+    endpoint: Endpoint
+    settings: RequestSettings
+    emit: Emit
+    stop: threading.Event = field(default_factory=threading.Event)
+    probe: StatsProbe | None = None
+    client_factory: ClientFactory = OpenAIAsyncClient
+    sync_client_factory: SyncClientFactory = OpenAISyncClient
+    grace_s: float = 5.0
+    fatal: str | None = None
+
+    def _set_fatal(self, reason: str) -> None:
+        if self.fatal is None:
+            self.fatal = reason
+        self.stop.set()
+
+    async def run_cell(self, spec: CellSpec, calls: Sequence[Call] | None = None) -> CellMeta:
+        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones)."""
+        todo = spec.calls if calls is None else tuple(calls)
+        strategy = STRATEGIES[spec.strategy]()
+        knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
+        pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
+        client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
+        sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
+        if self.probe is not None:
+            await asyncio.to_thread(self.probe.reset_stats)
+        sender = CellSender(
+            run_id=self.run_id,
+            spec=spec,
+            emit=self.emit,
+            stop=self.stop,
+            client=client,
+            sync_client=sync_client,
+            on_fatal=self._set_fatal,
+            secret=self.endpoint.api_key,
+        )
+        try:
+            await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
+        finally:
+            wall = sender.now()
+            if client is not None:
+                await client.aclose()
+            if sync_client is not None:
+                await asyncio.to_thread(sync_client.close)
+        server = await asyncio.to_thread(self.probe.stats) if self.probe is not None else None
+        return CellMeta(
+            scenario=spec.scenario,
+            strategy=spec.strategy,
+            concurrency=spec.concurrency,
+            calls=len(spec.calls),
+            sent=sender.sent,
+            wall_s=wall,
+            max_in_flight=sender.peak_in_flight,
+            server=server,
+            interrupted=self.stop.is_set(),
+        )
+
+    async def _run_until_stopped(self, work: Any, sender: CellSender) -> None:
+        """Await the strategy; once stopping, give calls in flight ``grace_s`` then cancel them.
+
+        Cancelled calls write no row (a resume sends them again); calls still running in
+        threads are abandoned: they may finish later but write nothing.
+        """
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.1)
+            if self.stop.is_set() and not task.done():
+                await asyncio.wait({task}, timeout=self.grace_s)
+                if not task.done():
+                    task.cancel()
+                    sender.abandon()
+                    await asyncio.gather(task, return_exceptions=True)
+        if not task.cancelled():
+            task.result()

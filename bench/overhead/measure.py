@@ -1,0 +1,214 @@
+"""Is the harness the bottleneck? Compare it with bare client loops and with the ideal bound.
+
+Each measurement runs against a mock server in its own process; callers repeat them in
+interleaved rounds and keep medians (2-core machines are noisy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import httpx2
+import openai
+
+from bench.clients import CLIENTS
+from bench.clients.base import CALL_ID_HEADER, Endpoint, RequestSettings
+from bench.clients.wire import request_body, session_headers
+from bench.engine.runner import CellSpec, Runner
+from bench.records import CallsWriter
+from bench.workload import MAX_TOKENS, Call
+
+LOOPS = ("asyncio", "uvloop")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measurement:
+    """One timed pass; ``gaps_s`` (harness cells only) is latency_s − server_s of each row.
+
+    ``cpu_s`` is this process's CPU time over the pass: per call, it is what the client path
+    costs, and unlike wall time it hardly moves when other processes compete for the cores.
+    """
+
+    name: str
+    calls: int
+    wall_s: float
+    gaps_s: tuple[float, ...] = ()
+    server_cpu_s: float | None = None
+    cpu_s: float = 0.0
+
+    @property
+    def cpu_per_call_us(self) -> float:
+        return self.cpu_s / self.calls * 1e6
+
+    @property
+    def rps(self) -> float:
+        return self.calls / self.wall_s
+
+
+async def bare_openai_loop(base_url: str, calls: Sequence[Call], concurrency: int, model: str) -> Measurement:
+    """What a user would write: ``AsyncOpenAI`` + a semaphore, no timing, no records."""
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = openai.AsyncOpenAI(
+        api_key="overhead",
+        base_url=base_url,
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpx2Client(limits=limits),
+    )
+    window = asyncio.Semaphore(concurrency)
+
+    async def one(call: Call) -> None:
+        async with window:
+            await client.chat.completions.create(  # type: ignore[call-overload]
+                model=model,
+                messages=list(call.messages),
+                response_format={"type": "json_object"},
+                max_tokens=MAX_TOKENS,
+                extra_headers={CALL_ID_HEADER: call.call_id},
+            )
+
+    start, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one(call) for call in calls))
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await client.close()
+    return Measurement(name="bare AsyncOpenAI loop", calls=len(calls), wall_s=wall, cpu_s=cpu)
+
+
+async def bare_aiohttp_loop(base_url: str, calls: Sequence[Call], concurrency: int, model: str) -> Measurement:
+    """The least a client can do: aiohttp + a semaphore, the SDK's request, the answer parsed."""
+    endpoint = Endpoint(base_url=base_url, api_key="overhead", model=model)
+    settings, url = RequestSettings(), base_url + "/chat/completions"
+    window = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=session_headers(endpoint)) as session:
+
+        async def one(call: Call) -> None:
+            body, headers = request_body(endpoint, settings, call), {CALL_ID_HEADER: call.call_id}
+            async with window, session.post(url, data=body, headers=headers) as response:
+                json.loads(await response.read())
+
+        start, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(call) for call in calls))
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return Measurement(name="bare aiohttp loop", calls=len(calls), wall_s=wall, cpu_s=cpu)
+
+
+def _gaps(path: Path) -> tuple[float, ...]:
+    """latency_s − server_s of every row in start order, read back from calls.csv (no failures allowed)."""
+    gaps: list[tuple[float, float]] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["status"] != "ok":
+                raise RuntimeError(f"call {row['call_id']} failed ({row['error']}); figures need clean runs")
+            if row["server_s"]:
+                gaps.append((float(row["start_s"]), float(row["latency_s"]) - float(row["server_s"])))
+    return tuple(gap for _, gap in sorted(gaps))
+
+
+async def harness_cell(
+    base_url: str, calls: Sequence[Call], strategy: str, concurrency: int, model: str, client: str = "openai"
+) -> Measurement:
+    """The full harness path: Runner, the ``client`` driver, rows streamed to CSV."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "calls.csv"
+        with CallsWriter(path) as writer:
+            runner = Runner(
+                run_id="overhead",
+                endpoint=Endpoint(base_url=base_url, api_key="overhead", model=model),
+                settings=RequestSettings(max_retries=0),
+                emit=writer.write,
+                **CLIENTS[client].runner_factories(),
+            )
+            spec = CellSpec(scenario="overhead", strategy=strategy, concurrency=concurrency, calls=tuple(calls))
+            cpu = time.process_time()
+            meta = await runner.run_cell(spec)  # its wall_s leaves out making and closing the client
+            cpu = time.process_time() - cpu
+            rows = writer.rows
+        if rows != len(calls):
+            raise RuntimeError(f"harness wrote {rows} rows for {len(calls)} calls")
+        gaps = _gaps(path)
+    name = f"harness {strategy} ({client})"
+    return Measurement(name=name, calls=len(calls), wall_s=meta.wall_s, gaps_s=gaps, cpu_s=cpu)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def with_server_cpu(pid: int, work: Awaitable[Measurement]) -> Measurement:
+    """``work``'s Measurement plus the CPU time the server process ``pid`` spent meanwhile."""
+    before = cpu_seconds(pid)
+    measured = await work
+    after = cpu_seconds(pid)
+    if before is None or after is None:
+        return measured
+    return dataclasses.replace(measured, server_cpu_s=after - before)
+
+
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``asyncio``'s default loop (None), or uvloop's (ImportError when it is not installed)."""
+    if loop == "uvloop":
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+    return None
+
+
+def median_rounds(
+    rounds: int, *makers: Callable[[], Awaitable[Measurement]], loop: str = "asyncio"
+) -> list[list[Measurement]]:
+    """Run each measurement ``rounds`` times, interleaved (A B A B …) so drift hits both alike."""
+    results: list[list[Measurement]] = [[] for _ in makers]
+
+    async def all_rounds() -> None:
+        for _ in range(rounds):
+            for index, make in enumerate(makers):
+                results[index].append(await make())
+
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(all_rounds())
+    return results
+
+
+def median_wall(measurements: Sequence[Measurement]) -> float:
+    return statistics.median(m.wall_s for m in measurements)
+
+
+def median_rps(measurements: Sequence[Measurement]) -> float:
+    return statistics.median(m.rps for m in measurements)
+
+
+def median_cpu_us(measurements: Sequence[Measurement]) -> float:
+    return statistics.median(m.cpu_per_call_us for m in measurements)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) by linear interpolation, as numpy and pandas compute it."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median_gap(measurements: Sequence[Measurement], q: float) -> float:
+    """The median over rounds of each round's ``q``-th percentile gap."""
+    return statistics.median(percentile(m.gaps_s, q) for m in measurements)

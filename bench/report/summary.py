@@ -1,0 +1,236 @@
+"""Aggregate ``calls.csv`` and the cells' meta into ``summary.csv`` and ``tally.csv`` (pandas)."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from bench.records import CALL_COLUMNS
+
+SUMMARY_COLUMNS: Final = (
+    "run_id",
+    "strategy",
+    "concurrency",
+    "calls",
+    "ok",
+    "errors",
+    "http_429",
+    "retries",
+    "wall_s",
+    "throughput_rps",
+    "latency_mean_s",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+    "latency_max_s",
+    "max_in_flight",
+    "speedup_vs_sequential",
+    # Extensions to the DESIGN.md contract, after its columns so readers of it keep working.
+    "scenario",
+    "expected_calls",
+    "ideal_wall_s",
+    "efficiency",
+    "sched_latency_p50_s",
+    "sched_latency_p99_s",
+    "server_peak_in_flight",
+    "server_http_429",
+    "server_retries",
+    "server_received",
+    "interrupted",
+    "utilisation",
+)
+TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
+ERROR_ANSWER: Final = "(error)"
+KEY: Final = ["scenario", "strategy", "concurrency"]
+
+
+def read_calls(path: Path) -> pd.DataFrame:
+    """Read ``calls.csv`` with the contract's types (empty strings stay empty strings)."""
+    frame = pd.read_csv(path, dtype={"error": str, "answer": str, "scenario": str, "call_id": str})
+    for column in ("error", "answer", "scenario"):
+        frame[column] = frame[column].fillna("")
+    missing = [c for c in CALL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    return frame
+
+
+def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
+    """When the last call ends if each starts as soon as one of ``slots`` is free (and not before
+    ``earliest``), in the given order, with zero overhead."""
+    free = [0.0] * max(1, min(slots, len(latencies)))
+    finish = 0.0
+    for index, latency in enumerate(latencies):
+        start = heapq.heappop(free)
+        if earliest is not None:
+            start = max(start, earliest[index])
+        heapq.heappush(free, start + latency)
+        finish = max(finish, start + latency)
+    return finish
+
+
+def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapping[str, Any]) -> float:
+    """The wall time this strategy could not beat, given the latencies it actually observed.
+
+    The strategy's own schedule replayed with zero overhead, calls in the order they started:
+    sequential ΣL; gather max L; sliding windows (semaphore, workers, threads) start each call
+    as a slot frees, ≥ max(ΣL/C, max L); batches wait for their straggler, Σ max per batch
+    (no call of a batch starts before the last batch ended, so start order recovers them).
+    Only ``rate_limited`` obeys ``meta``'s rpm/tpm: its k-th call starts ≥ k·60/R (≈ 60·N/R
+    in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM (prompt only: a lower bound);
+    ``adaptive`` likewise obeys the endpoint's own limits (``meta["limits"]``, the mock's).
+    Pass every row, failed ones too: a failed call held its slot for its latency.
+    """
+    if len(cell) == 0:
+        return math.nan
+    ordered = cell.sort_values("start_s", kind="stable")
+    latencies = [float(x) for x in ordered["latency_s"]]
+    if strategy == "sequential":
+        return float(sum(latencies))
+    if strategy == "gather":
+        return max(latencies)
+    if strategy == "batched":
+        return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
+    earliest = None
+    if strategy in ("rate_limited", "adaptive"):
+        earliest = [0.0] * len(latencies)
+        rpm, tpm = meta.get("rpm"), meta.get("tpm")
+        if strategy == "adaptive":  # it paces itself to the endpoint's limit, known when the mock states it
+            limits = meta.get("limits") or {}
+            rpm, tpm = limits.get("rpm"), limits.get("tpm")
+        if rpm:
+            earliest = [max(at, 60.0 * k / float(rpm)) for k, at in enumerate(earliest)]
+        if tpm:
+            prompts = ordered["prompt_tokens"].fillna(0).astype(float)
+            past_burst = (prompts.cumsum() - prompts.max()).clip(lower=0) * 60.0 / float(tpm)
+            earliest = [max(at, float(t)) for at, t in zip(earliest, past_burst, strict=True)]
+    return window_makespan(latencies, concurrency, earliest)
+
+
+def _merge_meta(metas: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """One entry per cell; a resumed cell's segments add their wall times."""
+    merged: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for meta in metas:
+        key = (str(meta["scenario"]), str(meta["strategy"]), int(meta["concurrency"]))
+        server = meta.get("server") or {}
+        entry = merged.setdefault(
+            key,
+            {
+                **meta,
+                "wall_s": 0.0,
+                "max_in_flight": 0,
+                "server_peak": None,
+                "server_429": None,
+                "server_retries": None,
+                "server_received": None,
+                "interrupted": False,
+                "server_admitted": None,
+                "server_admitted_tokens": None,
+            },
+        )
+        entry["wall_s"] += float(meta["wall_s"])
+        entry["max_in_flight"] = max(entry["max_in_flight"], int(meta["max_in_flight"]))
+        entry["interrupted"] = bool(meta.get("interrupted"))
+        for field, stat in (
+            ("server_429", "http_429"),
+            ("server_retries", "retries_seen"),
+            ("server_received", "received"),
+            ("server_admitted", "admitted"),
+            ("server_admitted_tokens", "admitted_tokens"),
+        ):
+            if stat in server:
+                entry[field] = (entry[field] or 0) + int(server[stat])
+        if server.get("limits"):
+            entry["limits"] = server["limits"]
+        if "peak_in_flight" in server:
+            entry["server_peak"] = max(entry["server_peak"] or 0, int(server["peak_in_flight"]))
+    return merged
+
+
+def utilisation(meta: Mapping[str, Any], wall_s: float) -> float:
+    """The share of the endpoint's rate limit a cell used: what it admitted a minute over the limit.
+
+    The larger of the requests and tokens shares; NaN unless the endpoint (the mock) stated its limits.
+    """
+    limits = meta.get("limits") or {}
+    shares = [
+        60.0 * float(used) / wall_s / float(limit)
+        for limit, used in (
+            (limits.get("rpm"), meta.get("server_admitted")),
+            (limits.get("tpm"), meta.get("server_admitted_tokens")),
+        )
+        if limit and used is not None and wall_s > 0
+    ]
+    return max(shares) if shares else math.nan
+
+
+def _quantile(series: pd.Series, q: float) -> float:
+    return float(series.quantile(q)) if len(series) else math.nan
+
+
+def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
+    """One row per cell, in the order the cells ran."""
+    rows: list[dict[str, Any]] = []
+    groups = {key: frame for key, frame in calls.groupby(KEY, sort=False)}
+    for key, meta in _merge_meta(metas).items():
+        scenario, strategy, concurrency = key
+        cell = groups.get(key, calls.iloc[0:0])
+        ok = cell[cell["status"] == "ok"]
+        timed = ok if len(ok) else cell
+        wall = float(meta["wall_s"])
+        ideal = ideal_wall_s(cell, strategy, concurrency, meta)
+        from_schedule = timed["end_s"] - timed["scheduled_s"]
+        rows.append(
+            {
+                "run_id": run_id,
+                "strategy": strategy,
+                "concurrency": concurrency,
+                "calls": len(cell),
+                "ok": len(ok),
+                "errors": len(cell) - len(ok),
+                "http_429": int(cell["http_429s"].sum()),
+                "retries": int((cell["attempts"] - 1).clip(lower=0).sum()),
+                "wall_s": wall,
+                "throughput_rps": len(cell) / wall if wall > 0 else math.nan,
+                "latency_mean_s": float(timed["latency_s"].mean()) if len(timed) else math.nan,
+                "latency_p50_s": _quantile(timed["latency_s"], 0.50),
+                "latency_p95_s": _quantile(timed["latency_s"], 0.95),
+                "latency_p99_s": _quantile(timed["latency_s"], 0.99),
+                "latency_max_s": float(timed["latency_s"].max()) if len(timed) else math.nan,
+                "max_in_flight": meta["max_in_flight"],
+                "speedup_vs_sequential": math.nan,
+                "scenario": scenario,
+                "expected_calls": int(meta["calls"]),
+                "ideal_wall_s": ideal,
+                "efficiency": ideal / wall if wall > 0 else math.nan,
+                "sched_latency_p50_s": _quantile(from_schedule, 0.50),
+                "sched_latency_p99_s": _quantile(from_schedule, 0.99),
+                "server_peak_in_flight": meta["server_peak"],
+                "server_http_429": meta["server_429"],
+                "server_retries": meta["server_retries"],
+                "server_received": meta["server_received"],
+                "interrupted": meta["interrupted"],
+                "utilisation": utilisation(meta, wall),
+            }
+        )
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    # Speedup compares throughput with the sequential cell of the same scenario (same calls).
+    for scenario, frame in summary.groupby("scenario", sort=False):
+        base = frame[frame["strategy"] == "sequential"]["throughput_rps"]
+        if len(base) and base.iloc[0] > 0:
+            mask = summary["scenario"] == scenario
+            summary.loc[mask, "speedup_vs_sequential"] = summary.loc[mask, "throughput_rps"] / base.iloc[0]
+    return summary
+
+
+def tally(calls: pd.DataFrame) -> pd.DataFrame:
+    """Votes per cell; failed calls count under ``(error)`` so totals always match the rows."""
+    answers = calls.assign(answer=calls["answer"].where(calls["status"] == "ok", ERROR_ANSWER))
+    counts = answers.groupby(["scenario", "strategy", "concurrency", "answer"], sort=False).size()
+    frame = counts.rename("count").reset_index()
+    return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)

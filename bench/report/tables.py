@@ -1,0 +1,163 @@
+"""Read a run folder back and turn its summaries into rich tables (``bench report``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+from rich.table import Table
+
+from bench.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE
+from bench.report.summary import read_calls
+
+PLOTS_DIR: Final = "plots"
+
+
+CELL_HEADERS = (
+    "strategy",
+    "C",
+    "calls",
+    "ok",
+    "err",
+    "429s",
+    "retries",
+    "wall s",
+    "ideal s",
+    "eff",
+    "req/s",
+    "p50 s",
+    "p95 s",
+    "p99 s",
+    "speedup",
+)
+
+
+class ReportError(Exception):
+    """A run folder that cannot be reported on; the message is one line for a person."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunData:
+    """What ``bench report`` reads from a run folder (``calls`` is None without calls.csv)."""
+
+    run_dir: Path
+    summary: pd.DataFrame
+    tally: pd.DataFrame | None
+    calls: pd.DataFrame | None
+
+
+def read_summary(run_dir: Path) -> pd.DataFrame:
+    """``summary.csv`` of a run folder, raising ReportError when there is none to read."""
+    if not run_dir.is_dir():
+        raise ReportError(f"{run_dir}: no such folder")
+    path = run_dir / SUMMARY_FILE
+    if not path.is_file():
+        raise ReportError(f"{run_dir}: no {SUMMARY_FILE} (not a finished run folder?)")
+    try:
+        summary = pd.read_csv(path, dtype={"scenario": str, "strategy": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: unreadable ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in ("strategy", "concurrency") if c not in summary.columns]
+    if missing:
+        raise ReportError(f"{path}: missing column(s) {', '.join(missing)}")
+    if "scenario" not in summary.columns:  # summaries written before scenarios existed
+        summary["scenario"] = "main"
+    summary["scenario"] = summary["scenario"].fillna("main").astype(str)
+    summary["concurrency"] = summary["concurrency"].astype(int)
+    return summary
+
+
+def load_run(run_dir: Path) -> RunData:
+    """The summary (required), tally and calls (optional) of a run folder."""
+    summary = read_summary(run_dir)
+    tally_path, calls_path = run_dir / TALLY_FILE, run_dir / CALLS_FILE
+    tally = pd.read_csv(tally_path, dtype={"answer": str, "scenario": str}) if tally_path.is_file() else None
+    if tally is not None:
+        tally["answer"] = tally["answer"].fillna("")
+        if "scenario" not in tally.columns:
+            tally["scenario"] = "main"
+    try:
+        calls = read_calls(calls_path) if calls_path.is_file() else None
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    return RunData(run_dir=run_dir, summary=summary, tally=tally, calls=calls)
+
+
+def _num(value: Any, digits: int = 2, suffix: str = "") -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}{suffix}"
+
+
+def _int(value: Any) -> str:
+    return "–" if value is None or pd.isna(value) else str(int(value))
+
+
+def _efficiency(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    # Colour says at a glance how far a cell is from its own bound.
+    style = "green" if value >= 0.9 else "yellow" if value >= 0.6 else "red"
+    return f"[{style}]{100 * value:.0f}%[/]"
+
+
+def results_table(summary: pd.DataFrame, *, title: str = "summary", with_scenario: bool = True) -> Table:
+    """One row per cell: counts, wall vs its ideal bound, throughput, latency percentiles."""
+    table = Table(title=title, title_justify="left")
+    headers = ["scenario"] if with_scenario else []
+    headers += list(CELL_HEADERS)
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("scenario", "strategy") else "right")
+    for row in summary.to_dict("records"):
+        errors = int(row.get("errors", 0) or 0)
+        cells = [str(row["scenario"])] if with_scenario else []
+        cells += [
+            str(row["strategy"]),
+            str(row["concurrency"]),
+            _int(row.get("calls")),
+            _int(row.get("ok")),
+            f"[red]{errors}[/]" if errors else "0",
+            _int(row.get("http_429")),
+            _int(row.get("retries")),
+            _num(row.get("wall_s")),
+            _num(row.get("ideal_wall_s")),
+            _efficiency(row.get("efficiency")),
+            _num(row.get("throughput_rps"), 1),
+            _num(row.get("latency_p50_s"), 3),
+            _num(row.get("latency_p95_s"), 3),
+            _num(row.get("latency_p99_s"), 3),
+            _num(row.get("speedup_vs_sequential"), 1, "×"),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def scenario_tables(summary: pd.DataFrame) -> list[Table]:
+    """``results_table`` per scenario (a scenario's cells share one workload, so they compare)."""
+    return [
+        results_table(
+            frame, title=f"scenario {scenario}: {int(frame['calls'].max())} calls a cell", with_scenario=False
+        )
+        for scenario, frame in summary.groupby("scenario", sort=False)
+    ]
+
+
+def tally_table(tally: pd.DataFrame, summary: pd.DataFrame | None = None) -> Table:
+    """Votes per cell, a column per answer (failed calls under ``(error)``), cells in ``summary``'s order."""
+    answers = list(dict.fromkeys(tally["answer"].astype(str)))
+    # Errors last, whatever order the answers came in.
+    answers.sort(key=lambda a: a == "(error)")
+    table = Table(title="answers per cell", title_justify="left")
+    for header in ["scenario", "strategy", "C", *[a or "(empty)" for a in answers], "total"]:
+        table.add_column(header, justify="left" if header in ("scenario", "strategy") else "right")
+    keys = ["scenario", "strategy", "concurrency"]
+    groups = dict(list(tally.groupby(keys, sort=False)))
+    if summary is not None:
+        order = [(str(r["scenario"]), str(r["strategy"]), int(r["concurrency"])) for r in summary.to_dict("records")]
+        groups = {k: groups[k] for k in sorted(groups, key=lambda k: order.index(k) if k in order else len(order))}
+    for key, frame in groups.items():
+        counts = dict(zip(frame["answer"].astype(str), frame["count"].astype(int), strict=True))
+        row = [str(key[0]), str(key[1]), str(key[2])]
+        row += [str(counts.get(a, 0)) for a in answers]
+        table.add_row(*row, str(sum(counts.values())))
+    return table

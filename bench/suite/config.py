@@ -1,0 +1,296 @@
+"""Suites: a TOML file naming a matrix of experiments, validated, and expanded into cells.
+
+Schema (every key optional unless said; lists may also be given as one value)::
+
+    [suite]
+    name = "ci"                   # label of the results folder (default: the file's stem)
+    description = "…"
+    endpoint = "mock"             # or an OpenAI-compatible base URL (then no latency / mock_* keys)
+    model = "gpt-4o-mini"
+    seed = 0                      # mock seed; repetition r runs with seed + r - 1
+    max_retries = 2               # the SDK's own retries
+    timeout = 600.0               # seconds per call
+    personas_file = "…"           # relative to the suite file; default: the committed fixture
+    calls = 100                   # or personas = N and/or repeats = R (default workload for experiments)
+    repetitions = 1               # default for experiments
+
+    [[experiment]]                # one or more
+    name = "window"               # scenario prefix (needed to tell experiments apart)
+    strategies = ["sequential", "semaphore", "batched", "gather"]   # or "all"
+    concurrency = [1, 4, 16]      # required unless only sequential/gather (C=1 / C=N by nature)
+    latency = ["fixed:0.05"]      # mock latency profiles (default lognormal:2.6,0.25)
+    rpm = [600]                   # strategy knob (rate_limited needs rpm or tpm); others ignore it
+    tpm = [100000]
+    mock_rpm = [600]              # the mock's limits: a fresh mock server per combination
+    mock_tpm = [100000]
+    mock_max_concurrency = [64]
+    calls = 100                   # overrides the suite's workload (or personas/repeats)
+    repetitions = 3
+
+Each experiment runs repetitions × latency × mock_rpm × mock_tpm × mock_max_concurrency mock
+servers (in that nesting, repetitions outermost so drift spreads over every configuration) and,
+on each, rpm × tpm × strategies × concurrency cells. A cell's scenario names its coordinates,
+e.g. ``window|lat=fixed:0.05|mock_rpm=600|rpm=600|rep=1``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from bench.mock.latency import LatencyModel
+from bench.workload import DEFAULT_PERSONAS_FILE
+from strategies import STRATEGIES
+
+DEFAULT_LATENCY: Final = "lognormal:2.6,0.25"
+DEFAULT_CALLS: Final = 100
+SUITE_KEYS: Final = frozenset(
+    {
+        "name",
+        "description",
+        "endpoint",
+        "model",
+        "seed",
+        "max_retries",
+        "timeout",
+        "personas_file",
+        "calls",
+        "personas",
+        "repeats",
+        "repetitions",
+    }
+)
+EXPERIMENT_KEYS: Final = frozenset(
+    {
+        "name",
+        "strategies",
+        "concurrency",
+        "latency",
+        "rpm",
+        "tpm",
+        "mock_rpm",
+        "mock_tpm",
+        "mock_max_concurrency",
+        "calls",
+        "personas",
+        "repeats",
+        "repetitions",
+    }
+)
+MOCK_ONLY: Final = ("latency", "mock_rpm", "mock_tpm", "mock_max_concurrency")
+
+
+class SuiteError(ValueError):
+    """The suite file is unusable; the message is one line naming the key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    """``calls`` calls, or ``personas`` personas (None: all) asked ``repeats`` times."""
+
+    calls: int | None = None
+    personas: int | None = None
+    repeats: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment:
+    name: str
+    strategies: tuple[str, ...]
+    concurrency: tuple[int, ...]
+    latency: tuple[str, ...]
+    rpm: tuple[float | None, ...] = (None,)
+    tpm: tuple[float | None, ...] = (None,)
+    mock_rpm: tuple[int | None, ...] = (None,)
+    mock_tpm: tuple[int | None, ...] = (None,)
+    mock_max_concurrency: tuple[int | None, ...] = (None,)
+    workload: Workload
+    repetitions: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    name: str
+    description: str
+    endpoint: str
+    model: str
+    seed: int
+    max_retries: int
+    timeout: float
+    personas_file: Path
+    experiments: tuple[Experiment, ...]
+
+    @property
+    def is_mock(self) -> bool:
+        return self.endpoint == "mock"
+
+
+class _Table:
+    """Typed reads from one TOML table; every error names ``where.key``."""
+
+    def __init__(self, data: Any, where: str, allowed: frozenset[str]) -> None:
+        if not isinstance(data, dict):
+            raise SuiteError(f"{where}: expected a table, got {type(data).__name__}")
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise SuiteError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(sorted(allowed))})")
+        self.data, self.where = data, where
+
+    def fail(self, key: str, why: str) -> SuiteError:
+        return SuiteError(f"{self.where}.{key}: {why}")
+
+    def text(self, key: str, default: str) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+        return value.strip()
+
+    def number(self, key: str, value: Any, *, whole: bool, minimum: float) -> Any:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+        if whole:
+            ok = ok and isinstance(value, int)
+        if not ok or value < minimum or value == float("inf"):
+            kind = "whole number" if whole else "number"
+            raise self.fail(key, f"expected a {kind} ≥ {minimum:g}, got {value!r}")
+        return value
+
+    def scalar(self, key: str, default: Any, *, whole: bool = True, minimum: float = 1) -> Any:
+        value = self.data.get(key)
+        return default if value is None else self.number(key, value, whole=whole, minimum=minimum)
+
+    def values(self, key: str, *, whole: bool = True, minimum: float = 1) -> tuple[Any, ...]:
+        raw = self.data.get(key)
+        if raw is None:
+            return (None,)
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise self.fail(key, "empty list")
+        found = tuple(self.number(key, item, whole=whole, minimum=minimum) for item in items)
+        if len(set(found)) != len(found):
+            raise self.fail(key, f"repeated value in {raw!r}")
+        return found
+
+    def workload(self, default: Workload) -> Workload:
+        calls, personas, repeats = (self.scalar(k, None) for k in ("calls", "personas", "repeats"))
+        if calls is not None and (personas is not None or repeats is not None):
+            raise self.fail("calls", "use either calls or personas/repeats, not both")
+        if calls is None and personas is None and repeats is None:
+            return default
+        return Workload(calls=calls, personas=personas, repeats=repeats or 1)
+
+
+def _strategies(table: _Table) -> tuple[str, ...]:
+    raw = table.data.get("strategies")
+    if raw is None:
+        raise table.fail("strategies", 'required (a list of strategy names, or "all")')
+    items = raw if isinstance(raw, list) else [raw]
+    names: list[str] = []
+    for item in items:
+        if item == "all":
+            names += [n for n in STRATEGIES if n not in names]
+        elif not isinstance(item, str) or item not in STRATEGIES:
+            known = ", ".join(STRATEGIES)
+            raise table.fail("strategies", f"unknown strategy {item!r} (choose from {known}, all)")
+        elif item not in names:
+            names.append(item)
+    if not names:
+        raise table.fail("strategies", "empty list")
+    return tuple(names)
+
+
+def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workload) -> Experiment:
+    strategies = _strategies(table)
+    levels = table.values("concurrency")
+    if levels == (None,):
+        needing = [n for n in strategies if n not in ("sequential", "gather")]
+        if needing:
+            raise table.fail("concurrency", f"required for {needing[0]} (levels, e.g. [1, 10, 100])")
+        levels = ()
+    latencies: tuple[str, ...] = ()
+    if suite["endpoint"] != "mock":
+        for key in MOCK_ONLY:
+            if key in table.data:
+                raise table.fail(key, f'applies only to endpoint = "mock", not {suite["endpoint"]}')
+    else:
+        raw = table.data.get("latency", [DEFAULT_LATENCY])
+        items = raw if isinstance(raw, list) else [raw]
+        if not items or not all(isinstance(item, str) for item in items):
+            raise table.fail("latency", f'expected latency specs like "fixed:0.2", got {raw!r}')
+        for item in items:
+            try:
+                LatencyModel.parse(item)
+            except ValueError as exc:
+                raise table.fail("latency", str(exc)) from None
+        latencies = tuple(items)
+    rpm, tpm = table.values("rpm", whole=False, minimum=1e-9), table.values("tpm", whole=False, minimum=1e-9)
+    if "rate_limited" in strategies and rpm == (None,) and tpm == (None,):
+        raise table.fail("strategies", "rate_limited needs rpm and/or tpm in the same experiment")
+    return Experiment(
+        name=table.text("name", f"exp{index}"),
+        strategies=strategies,
+        concurrency=levels,
+        latency=latencies,
+        rpm=rpm,
+        tpm=tpm,
+        mock_rpm=table.values("mock_rpm"),
+        mock_tpm=table.values("mock_tpm"),
+        mock_max_concurrency=table.values("mock_max_concurrency"),
+        workload=table.workload(default),
+        repetitions=table.scalar("repetitions", suite["repetitions"]),
+    )
+
+
+def parse_suite(text: str, *, source: Path) -> Suite:
+    """Validate a suite's TOML text (``source`` names it and anchors relative paths)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{source.name}: invalid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"suite", "experiment"})
+    if unknown:
+        raise SuiteError(f"{unknown[0]}: unknown top-level key (expected [suite] and [[experiment]])")
+    top = _Table(data.get("suite", {}), "suite", SUITE_KEYS)
+    endpoint = top.text("endpoint", "mock")
+    if endpoint != "mock" and not endpoint.startswith(("http://", "https://")):
+        raise top.fail("endpoint", f"'{endpoint}' is neither \"mock\" nor an http(s) URL")
+    seed = top.data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise top.fail("seed", f"expected a whole number, got {seed!r}")
+    personas_file = DEFAULT_PERSONAS_FILE
+    if "personas_file" in top.data:
+        personas_file = source.parent / top.text("personas_file", "")
+    shared = {"endpoint": endpoint, "repetitions": top.scalar("repetitions", 1)}
+    default = top.workload(Workload(calls=DEFAULT_CALLS))
+    raw = data.get("experiment")
+    if not isinstance(raw, list) or not raw:
+        raise SuiteError("experiment: at least one [[experiment]] table is required")
+    experiments = [
+        _experiment(_Table(item, f"experiment[{i}]", EXPERIMENT_KEYS), i, shared, default)
+        for i, item in enumerate(raw, start=1)
+    ]
+    names = [e.name for e in experiments]
+    for i, name in enumerate(names, start=1):
+        if name in names[: i - 1]:
+            raise SuiteError(f"experiment[{i}].name: '{name}' is already used by an earlier experiment")
+    return Suite(
+        name=top.text("name", source.stem),
+        description=str(top.data.get("description", "")),
+        endpoint=endpoint,
+        model=top.text("model", "gpt-4o-mini"),
+        seed=seed,
+        max_retries=top.scalar("max_retries", 2, minimum=0),
+        timeout=float(top.scalar("timeout", 600.0, whole=False, minimum=1e-3)),
+        personas_file=personas_file,
+        experiments=tuple(experiments),
+    )
+
+
+def load_suite(path: Path) -> tuple[Suite, str]:
+    """The validated suite and the file's text (for run.json)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"cannot read suite file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_suite(text, source=path), text

@@ -1,0 +1,198 @@
+"""Expand a suite into cells grouped by mock server, and run the groups into one results folder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.clients.base import Endpoint, RequestSettings
+from bench.engine.folder import execute
+from bench.engine.plan import RunPlan, matrix_cells
+from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.mock.config import MockConfig, public_settings
+from bench.mock.process import MockServer
+from bench.records import CallRecord
+from bench.suite.config import DEFAULT_LATENCY, Experiment, Suite, SuiteError, load_suite
+from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, load_personas
+
+
+class MockStartError(RuntimeError):
+    """A suite's mock server could not start (the message says which and why, in one line)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellGroup:
+    """Cells that share one endpoint configuration: one mock server (None: the suite's URL)."""
+
+    mock: MockConfig | None
+    cells: tuple[CellSpec, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuitePlan:
+    """A validated suite, its file's text and its cells."""
+
+    path: Path
+    suite: Suite
+    text: str
+    groups: tuple[CellGroup, ...]
+
+    @property
+    def cells(self) -> tuple[CellSpec, ...]:
+        return tuple(cell for group in self.groups for cell in group.cells)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(len(cell.calls) for cell in self.cells)
+
+
+def _calls(experiment: Experiment, index: int, people: Sequence[Persona], source: Path) -> list[Call]:
+    work = experiment.workload
+    if work.calls is not None:
+        return calls_for_count(people, work.calls)
+    count = work.personas if work.personas is not None else len(people)
+    if count > len(people):
+        raise SuiteError(f"experiment[{index}].personas: {count} exceeds the {len(people)} in {source}")
+    return build_calls(people[:count], work.repeats)
+
+
+def _label(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def expand(suite: Suite, people: Sequence[Persona]) -> list[CellGroup]:
+    """Every cell of the suite, grouped by the mock server configuration it runs against."""
+    groups: list[CellGroup] = []
+    for index, exp in enumerate(suite.experiments, start=1):
+        calls = _calls(exp, index, people, suite.personas_file)
+        prefix = exp.name if len(suite.experiments) > 1 or exp.name != f"exp{index}" else ""
+        servers = list(itertools.product(exp.latency or (None,), exp.mock_rpm, exp.mock_tpm, exp.mock_max_concurrency))
+        reps = range(1, exp.repetitions + 1)
+        for rep, (latency, mock_rpm, mock_tpm, slots) in itertools.product(reps, servers):
+            mock = None
+            if suite.is_mock:
+                mock = MockConfig(
+                    latency=latency or DEFAULT_LATENCY,
+                    seed=suite.seed + rep - 1,
+                    rpm=mock_rpm,
+                    tpm=mock_tpm,
+                    max_concurrency=slots,
+                )
+            cells: list[CellSpec] = []
+            for rpm, tpm in itertools.product(exp.rpm, exp.tpm):
+                parts = [
+                    prefix,
+                    f"lat={latency}" if latency else "",
+                    f"mock_rpm={_label(mock_rpm)}",
+                    f"mock_tpm={_label(mock_tpm)}",
+                    f"mock_conc={_label(slots)}",
+                    f"rpm={_label(rpm)}",
+                    f"tpm={_label(tpm)}",
+                    f"rep={rep}",
+                ]
+                scenario = "|".join(p for p in parts if p and not p.endswith("="))
+                cells += matrix_cells(calls, exp.strategies, exp.concurrency, scenario=scenario, rpm=rpm, tpm=tpm)
+            groups.append(CellGroup(mock=mock, cells=tuple(cells)))
+    return groups
+
+
+def plan_suite(path: Path) -> SuitePlan:
+    """Read, validate and expand a suite file (SuiteError, one line, when anything is wrong)."""
+    suite, text = load_suite(path)
+    try:
+        people = load_personas(suite.personas_file)
+    except WorkloadError as exc:
+        raise SuiteError(f"suite.personas_file: {exc}") from None
+    return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people)))
+
+
+def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """run.json's config for a suite: the file as written (``secret`` masked should it appear), the cells."""
+    suite = plan.suite
+    text = plan.text.replace(secret, "***") if secret and len(secret) >= 8 else plan.text
+    cells = [
+        {
+            "server": index,
+            "scenario": c.scenario,
+            "strategy": c.strategy,
+            "concurrency": c.concurrency,
+            "calls": len(c.calls),
+            "rpm": c.rpm,
+            "tpm": c.tpm,
+        }
+        for index, group in enumerate(plan.groups)
+        for c in group.cells
+    ]
+    return {
+        "run_id": run_id,
+        "label": suite.name,
+        "kind": "suite",
+        "suite_file": str(plan.path),
+        "suite_toml": text,
+        "suite": dataclasses.asdict(suite),
+        "endpoint": suite.endpoint,
+        "model": suite.model,
+        "settings": dataclasses.asdict(settings_for(suite)),
+        "personas_file": str(suite.personas_file),
+        "total_calls": plan.total_calls,
+        "servers": [public_settings(g.mock) for g in plan.groups],
+        "cells": cells,
+        **extra,
+    }
+
+
+def settings_for(suite: Suite) -> RequestSettings:
+    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries)
+
+
+def run_suite(
+    plan: SuitePlan,
+    run_dir: Path,
+    *,
+    api_key: str,
+    stop: threading.Event,
+    on_record: Callable[[CallRecord], None] | None = None,
+    on_cell: Callable[[CellSpec], None] | None = None,
+) -> str | None:
+    """Run every group in order into ``run_dir``, a fresh mock server each; the fatal reason, if any.
+
+    MockStartError when a mock server cannot start (the groups before it are on disk).
+    """
+    suite = plan.suite
+    for index, group in enumerate(plan.groups):
+        if stop.is_set():
+            break
+        with contextlib.ExitStack() as stack:
+            probe: StatsProbe | None = None
+            base_url = suite.endpoint
+            if group.mock is not None:
+                try:
+                    server = stack.enter_context(MockServer(group.mock))
+                except (RuntimeError, OSError) as exc:
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    where = group.cells[0].scenario
+                    raise MockStartError(f"cannot start the mock server for {where}: {first}") from None
+                base_url, probe = server.base_url, server
+            is_mock = probe is not None
+            endpoint = Endpoint(base_url=base_url, api_key=api_key, model=suite.model, is_mock=is_mock)
+            runner = Runner(
+                run_id=run_dir.name,
+                endpoint=endpoint,
+                settings=settings_for(suite),
+                emit=lambda record: None,
+                stop=stop,
+                probe=probe,
+            )
+            cells = RunPlan(label=suite.name, cells=group.cells)
+            append = index > 0  # one calls.csv for the whole suite
+            asyncio.run(execute(cells, runner, run_dir, on_record=on_record, on_cell=on_cell, append=append))
+            if runner.fatal is not None:
+                return runner.fatal
+    return None

@@ -1,0 +1,39 @@
+"""Fixtures that start the mock OpenAI server as a separate process on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bench.mock import MockConfig, MockServer
+from tests.support.servers import MockServerFactory
+
+
+@pytest.fixture
+def mock_server_factory() -> Iterator[MockServerFactory]:
+    """``factory(**MockConfig fields)`` → a started ``MockServer``; all are stopped at teardown."""
+    servers: list[MockServer] = []
+
+    def start(**config: Any) -> MockServer:
+        server = MockServer(MockConfig(**config))
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _shared_mock_server() -> Iterator[MockServer]:
+    with MockServer(MockConfig(latency="fixed:0.05", seed=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def mock_server(_shared_mock_server: MockServer) -> MockServer:
+    """A mock at fixed 0.05 s latency, seed 0, shared by the session; its stats are reset per test."""
+    _shared_mock_server.reset_stats()
+    return _shared_mock_server

@@ -1,0 +1,144 @@
+"""SIGINT/SIGTERM keep every finished row and the summary; ``--resume`` completes the run exactly."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import cli
+from bench.engine.resume import done_keys, repair_tail
+from tests.support.cli_runs import read_cells, read_rows, run_bench, start_bench, wait_for_rows
+from tests.support.servers import MockServerFactory
+
+N, STRATEGIES = 40, ("semaphore", "workers")
+
+
+def read_summary(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "summary.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_sigint_keeps_finished_rows_and_resume_sends_exactly_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "run",
+        "--strategy",
+        ",".join(STRATEGIES),
+        "--concurrency",
+        "4",
+        "--calls",
+        str(N),
+        "--latency",
+        "fixed:0.2",
+        "--out",
+        str(out),
+        "--no-plots",
+    ]
+    proc = start_bench(args, cwd=tmp_path)
+    wait_for_rows(out, 10, proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr
+    kept = read_rows(out)
+    keys = [(r["strategy"], r["call_id"]) for r in kept]
+    assert 10 <= len(kept) < N
+    assert len(set(keys)) == len(kept)  # the finished rows, once each
+    assert {r["strategy"] for r in kept} == {"semaphore"}  # the second cell never started
+    assert all(r["status"] == "ok" for r in kept)  # calls in flight finished within the grace period
+    assert [int(s["calls"]) for s in read_summary(out)] == [len(kept)]  # the summary of what ran
+    assert f"interrupted: {len(kept)} of {2 * N} calls" in stderr
+    assert f"--resume {out}" in stderr
+    [first] = read_cells(out)
+    assert first["interrupted"] is True
+    assert first["sent"] == len(kept)
+
+    resumed = run_bench(["run", "--resume", str(out), "--no-plots"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Traceback" not in resumed.stdout + resumed.stderr
+    assert f"{len(kept)} of {2 * N} calls done, {2 * N - len(kept)} to go" in resumed.stdout
+    rows = read_rows(out)
+    assert Counter(r["strategy"] for r in rows) == {s: N for s in STRATEGIES}
+    assert len({(r["strategy"], r["call_id"]) for r in rows}) == 2 * N  # no duplicates, none missing
+    assert rows[: len(kept)] == kept  # appended, not rewritten
+    resent = sum(cell["server"]["received"] for cell in read_cells(out)[1:])
+    assert resent == 2 * N - len(kept)  # the server saw only the missing calls
+    summary = read_summary(out)
+    assert [(s["strategy"], int(s["calls"]), s["interrupted"]) for s in summary] == [
+        ("semaphore", N, "False"),
+        ("workers", N, "False"),
+    ]
+    print(f"\nrows kept after SIGINT: {len(kept)}; resumed rows: {len(rows) - len(kept)}; re-sent: {resent}")
+
+    again = CliRunner().invoke(cli, ["run", "--resume", str(out), "--no-plots"])
+    assert again.exit_code == 0, again.output
+    assert "0 to go" in again.stdout
+    assert len(read_rows(out)) == 2 * N
+
+
+@pytest.mark.parametrize("strategy", ["semaphore", "threads"])
+def test_sigterm_cancels_slow_calls_after_the_grace_period(
+    mock_server_factory: MockServerFactory, tmp_path: Path, strategy: str
+) -> None:
+    server = mock_server_factory(latency="fixed:60")
+    out = tmp_path / "run"
+    args = [
+        "run",
+        "--endpoint",
+        server.base_url,
+        "--strategy",
+        strategy,
+        "--concurrency",
+        "4",
+        "--calls",
+        "12",
+        "--grace",
+        "0.5",
+        "--out",
+        str(out),
+        "--no-plots",
+    ]
+    proc = start_bench(args, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while server.stats()["in_flight"] < 4:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = proc.communicate(timeout=30)  # the calls would take 60 s
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr
+    assert read_rows(out) == []  # cancelled calls write no row: a resume sends them again
+    assert read_summary(out) == [] or int(read_summary(out)[0]["calls"]) == 0
+    [cell] = read_cells(out)
+    assert cell["sent"] == 4
+    assert cell["interrupted"] is True
+    deadline = time.monotonic() + 10
+    while server.stats()["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stats = server.stats()
+    assert stats["received"] == 4
+    assert stats["in_flight"] == 0
+    assert stats["completed"] == 0
+
+
+def test_resume_cuts_a_half_written_last_row(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.csv"
+    header = "run_id,strategy,concurrency,call_id,scenario\n"
+    calls.write_text(header + "r,semaphore,4,p00001-r000,main\nr,semaphore,4,p00002-r0")
+    assert repair_tail(calls) is True
+    assert calls.read_text() == header + "r,semaphore,4,p00001-r000,main\n"
+    assert done_keys(tmp_path) == {"main/semaphore/4/p00001-r000"}
+    assert repair_tail(calls) is False

@@ -1,0 +1,171 @@
+"""Strategies against the mock's OpenAI-style limits: 429s provoked, retries counted, the limit approached.
+
+Rates are judged by what the server admitted (``/stats?detail=1`` ``admitted_s``), after a
+second of warm-up in which the bucket's initial burst may be spent; 429s and retries by what
+the server sent and saw, never by the client's clock.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from bench.clients.base import Endpoint, RequestSettings
+from bench.engine.runner import CellSpec, Runner
+from bench.mock import MockServer
+from bench.records import CallRecord
+from bench.workload import calls_for_count, load_personas
+from strategies.rate_limited import call_tokens
+from tests.support.servers import MockServerFactory
+
+FAST = "fixed:0.05"
+
+
+async def run_cell(
+    server: MockServer, strategy: str, n: int, *, concurrency: int = 50, max_retries: int = 2, **knobs: Any
+) -> tuple[list[CallRecord], dict[str, Any]]:
+    """One cell through the real runner and SDK client; its rows and the server's detailed stats."""
+    rows: list[CallRecord] = []
+    runner = Runner(
+        run_id="limits",
+        endpoint=Endpoint(base_url=server.base_url, api_key="test-key", is_mock=True),
+        settings=RequestSettings(max_retries=max_retries, timeout_s=60),
+        emit=rows.append,
+        probe=server,
+    )
+    calls = tuple(calls_for_count(load_personas(), n))
+    await runner.run_cell(CellSpec(scenario="limits", strategy=strategy, concurrency=concurrency, calls=calls, **knobs))
+    return rows, server.stats(detail=True)
+
+
+def steady(admitted: list[float], warm_up_s: float = 1.0) -> tuple[int, int]:
+    """Indexes of the first and last admission after the warm-up."""
+    first = next(i for i, t in enumerate(admitted) if t >= admitted[0] + warm_up_s)
+    return first, len(admitted) - 1
+
+
+def steady_rate(admitted: list[float]) -> float:
+    first, last = steady(admitted)
+    return (last - first) / (admitted[last] - admitted[first])
+
+
+def assert_counts_match_the_server(rows: list[CallRecord], stats: dict[str, Any], n: int) -> None:
+    assert len(rows) == n
+    assert len({r.call_id for r in rows}) == n  # one row per call, whatever happened
+    assert sum(r.http_429s for r in rows) == stats["http_429"]
+    assert sum(r.attempts - 1 for r in rows) == stats["retries_seen"]
+    assert sum(r.attempts for r in rows) == stats["received"]
+    assert sum(r.status == "ok" for r in rows) == stats["admitted"]
+
+
+async def test_rate_limited_at_the_mocks_rpm_is_never_refused(mock_server_factory: MockServerFactory) -> None:
+    rpm, n = 3000, 200
+    server = mock_server_factory(latency=FAST, rpm=rpm)
+    rows, stats = await run_cell(server, "rate_limited", n, rpm=float(rpm))
+    assert stats["http_429"] == 0
+    assert stats["retries_seen"] == 0
+    assert_counts_match_the_server(rows, stats, n)
+    assert steady_rate(stats["admitted_s"]) == pytest.approx(rpm / 60, rel=0.05)
+
+
+async def test_rate_limited_at_the_mocks_tpm_is_never_refused(mock_server_factory: MockServerFactory) -> None:
+    n = 200
+    calls = calls_for_count(load_personas(), n)
+    costs = [call_tokens(call, RequestSettings().max_tokens) for call in calls]
+    tpm = round(50 * 60 * sum(costs) / n)  # about 50 calls a second
+    server = mock_server_factory(latency=FAST, tpm=tpm)
+    rows, stats = await run_cell(server, "rate_limited", n, tpm=float(tpm))
+    assert stats["http_429"] == 0
+    assert stats["admitted_tokens"] == sum(costs)
+    assert_counts_match_the_server(rows, stats, n)
+    admitted = stats["admitted_s"]  # in the order sent; a swap or two only moves the edges
+    first, last = steady(admitted)
+    tokens_per_s = sum(costs[first + 1 : last + 1]) / (admitted[last] - admitted[first])
+    assert tokens_per_s == pytest.approx(tpm / 60, rel=0.05)
+
+
+@pytest.mark.parametrize("max_retries", [pytest.param(2, id="sdk-retries"), pytest.param(0, id="no-retries")])
+async def test_gather_over_the_limit_is_refused_and_every_429_is_counted(
+    mock_server_factory: MockServerFactory, max_retries: int
+) -> None:
+    n = 150
+    server = mock_server_factory(latency=FAST, rpm=1200)  # a burst of 20, then 20 a second
+    rows, stats = await run_cell(server, "gather", n, concurrency=n, max_retries=max_retries)
+    assert stats["http_429"] > n // 2
+    assert_counts_match_the_server(rows, stats, n)
+    assert max(r.attempts for r in rows) == max_retries + 1
+    failed = [r for r in rows if r.status == "error"]
+    assert failed
+    assert all(r.http_status == 429 for r in failed)
+    assert Counter(r.error for r in failed) == {"RateLimitError: rate_limit_exceeded": len(failed)}
+    assert all(r.http_429s == r.attempts for r in failed)
+
+
+@pytest.mark.slow
+async def test_adaptive_learns_a_limit_it_was_not_told(mock_server_factory: MockServerFactory) -> None:
+    rpm, n = 3000, 500  # 10 s at the limit
+    server = mock_server_factory(latency=FAST, rpm=rpm)
+    rows, stats = await run_cell(server, "adaptive", n, concurrency=100)
+    assert_counts_match_the_server(rows, stats, n)
+    assert stats["http_429"] <= 0.01 * stats["received"]
+    assert 0.95 * rpm / 60 <= steady_rate(stats["admitted_s"]) <= 1.02 * rpm / 60
+
+
+def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:
+    out = tmp_path / "limits"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--strategy",
+            "gather,rate_limited,adaptive",
+            "--concurrency",
+            "20",
+            "--calls",
+            "60",
+            "--latency",
+            FAST,
+            "--mock-rpm",
+            "1800",
+            "--rpm",
+            "1800",
+            "--out",
+            str(out),
+            "--no-plots",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPENAI_API_KEY": "limits-key"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "against the rate limit" in result.stdout
+    summary = pd.read_csv(out / "summary.csv").set_index("strategy")
+    assert (summary["calls"] == 60).all()
+    assert (summary["http_429"] == summary["server_http_429"]).all()
+    assert (summary["retries"] == summary["server_retries"]).all()
+    assert summary.loc["gather", "http_429"] > 0
+    assert summary.loc["rate_limited", "http_429"] == 0
+    assert 0.85 <= summary.loc["rate_limited", "utilisation"] <= 1.05
+    table = subprocess.run(
+        [sys.executable, "-m", "bench", "rate-limits", str(out), "--markdown"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.strip().splitlines()
+    assert lines[0].startswith("| strategy | C |")
+    assert len(lines) == 2 + 3

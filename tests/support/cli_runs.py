@@ -1,0 +1,82 @@
+"""Run ``bench`` as its own process (real signals, exit codes, output) and read the folder it wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH = [sys.executable, "-m", "bench"]
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """This environment without any real API key, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env.update(extra)
+    return env
+
+
+def run_bench(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 100.0,
+    preexec_fn: Callable[[], Any] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BENCH, *args],
+        cwd=cwd,
+        env=env or bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
+
+
+def start_bench(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*BENCH, *args],
+        cwd=cwd,
+        env=env or bench_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "calls.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_cells(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "cells.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def wait_for_rows(run_dir: Path, count: int, proc: subprocess.Popen[str], timeout: float = 60.0) -> int:
+    """Poll calls.csv until it holds at least ``count`` rows; returns the rows seen."""
+    deadline = time.monotonic() + timeout
+    rows = 0
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"bench exited early ({proc.returncode})"
+        path = run_dir / "calls.csv"
+        if path.exists():
+            rows = max(0, len(path.read_bytes().splitlines()) - 1)
+            if rows >= count:
+                return rows
+        time.sleep(0.05)
+    raise AssertionError(f"only {rows} rows after {timeout:g} s")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The non-empty lines a failing command printed on stderr."""
+    return [line for line in stderr.splitlines() if line.strip()]

@@ -1,0 +1,194 @@
+"""Run pacing strategies in virtual time against the mock's own rate limiter, without sockets or sleeps.
+
+Like aiolimiter's ``MockLoopTime`` tests, the event loop's clock is ours; here it also jumps to
+the next timer whenever nothing is ready to run, so minutes of pacing take milliseconds and
+every time is exact. The endpoint is the mock server's ``RateLimiter`` (same buckets, same
+headers, same 429s) behind a fake ``Sender`` that retries 429s the way the SDK does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+from bench.clients.feedback import RateLimitFeedback
+from bench.mock.limits import RateLimiter
+from bench.records import CallRecord
+from bench.workload import Call, calls_for_count, load_personas
+from strategies import STRATEGIES, Knobs
+from strategies.rate_limited import call_tokens
+
+T = TypeVar("T")
+MAX_TOKENS = 120
+TICK_S = 1e-6
+Headers = Literal["openai", "no-limit", "reset-only", "none", "no-hook"]
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock jumps to the next timer when nothing is ready (no real waiting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._virtual_now = 0.0
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    def _run_once(self) -> None:
+        if not self._ready and self._scheduled:  # type: ignore[attr-defined]
+            # Always a little forward, as a real clock would be: a limiter that recomputes a wait
+            # a float-rounding above zero must not spin at one instant forever.
+            when = self._scheduled[0].when()  # type: ignore[attr-defined]
+            self._virtual_now = max(self._virtual_now + TICK_S, when)
+        super()._run_once()  # type: ignore[misc]
+
+
+def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        return runner.run(coro)
+
+
+def _shape(headers: Mapping[str, str], kind: Headers) -> dict[str, str]:
+    """What a server of this kind sends: OpenAI's all, or less (``retry-after`` always stays)."""
+    drop: tuple[str, ...] = ()
+    if kind == "no-limit":
+        drop = ("x-ratelimit-limit-",)
+    elif kind == "reset-only":
+        drop = ("x-ratelimit-limit-", "x-ratelimit-remaining-")
+    elif kind in ("none", "no-hook"):
+        drop = ("x-ratelimit-",)
+    return {k: v for k, v in headers.items() if not (drop and k.startswith(drop))}
+
+
+class LimitedEndpoint:
+    """The mock's rpm/tpm buckets in virtual time; answers after ``latency_s``, 429s at once."""
+
+    def __init__(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        burst_seconds: float = 1.0,
+        latency_s: float = 0.05,
+        max_retries: int = 2,
+        headers: Headers = "openai",
+        others_rps: float = 0.0,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.limiter = RateLimiter(rpm=rpm, tpm=tpm, burst_seconds=burst_seconds, clock=loop.time)
+        self.feedback = RateLimitFeedback(clock=loop.time)
+        self.latency_s, self.max_retries, self.headers = latency_s, max_retries, headers
+        self.others_rps = others_rps
+        self.admitted: list[tuple[float, int]] = []  # (when, tokens charged)
+        self.attempts = self.http_429s = self.in_flight = self.peak_in_flight = 0
+
+    async def complete(self, cost: int) -> tuple[bool, int, int]:
+        """(ok, attempts, 429s) for one call, retrying 429s after ``retry-after-ms`` like the SDK."""
+        loop = asyncio.get_running_loop()
+        refused = 0
+        for attempt in range(self.max_retries + 1):
+            self.attempts += 1
+            rejection = self.limiter.admit(cost, "gpt-4o-mini")
+            if rejection is None:
+                self.admitted.append((loop.time(), cost))
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                await asyncio.sleep(self.latency_s)
+                self.in_flight -= 1
+                self.feedback.observe(200, _shape(self.limiter.headers(), self.headers), attempt > 0)
+                return True, attempt + 1, refused
+            refused += 1
+            self.http_429s += 1
+            headers = {**rejection.headers(), **self.limiter.headers()}
+            self.feedback.observe(429, _shape(headers, self.headers), attempt > 0)
+            if attempt < self.max_retries:
+                await asyncio.sleep(int(headers["retry-after-ms"]) / 1000)
+        return False, self.max_retries + 1, refused
+
+    async def other_traffic(self) -> None:
+        """Someone else on the same key: ``others_rps`` requests a second, whatever the answer."""
+        while True:
+            self.limiter.admit(MAX_TOKENS + 100, "gpt-4o-mini")
+            await asyncio.sleep(1.0 / self.others_rps)
+
+    def admitted_between(self, start: float, end: float) -> tuple[int, int]:
+        """Requests and tokens admitted in [start, end)."""
+        inside = [tokens for when, tokens in self.admitted if start <= when < end]
+        return len(inside), sum(inside)
+
+
+class FakeSender:
+    """Implements ``strategies.base.Sender`` over a ``LimitedEndpoint``; keeps each send's times."""
+
+    def __init__(self, endpoint: LimitedEndpoint, stop_after: int | None = None) -> None:
+        self.endpoint, self.stop_after = endpoint, stop_after
+        self._loop = asyncio.get_running_loop()
+        self.t0 = self._loop.time()
+        self.records: list[CallRecord] = []
+        self.sent = 0
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_after is not None and self.sent >= self.stop_after
+
+    @property
+    def rate_limits(self) -> RateLimitFeedback | None:
+        return None if self.endpoint.headers == "no-hook" else self.endpoint.feedback
+
+    def now(self) -> float:
+        return self._loop.time() - self.t0
+
+    async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
+        if self.stopping:
+            return None
+        self.sent += 1
+        start = self.now()
+        ok, attempts, refused = await self.endpoint.complete(call_tokens(call, MAX_TOKENS))
+        end = self.now()
+        record = CallRecord(
+            run_id="virtual",
+            strategy="-",
+            concurrency=0,
+            call_id=call.call_id,
+            persona_id=call.persona_id,
+            repeat=call.repeat,
+            scheduled_s=start if scheduled_s is None else scheduled_s,
+            start_s=start,
+            end_s=end,
+            latency_s=end - start,
+            status="ok" if ok else "error",
+            http_status=200 if ok else 429,
+            error="" if ok else "RateLimitError: rate_limit_exceeded",
+            attempts=attempts,
+            prompt_tokens=None,
+            completion_tokens=None,
+            answer="",
+            http_429s=refused,
+        )
+        self.records.append(record)
+        return record
+
+    def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
+        raise NotImplementedError("pacing strategies are async")
+
+
+def calls(n: int) -> list[Call]:
+    return calls_for_count(load_personas(), n)
+
+
+def run_strategy(
+    name: str, workload: Sequence[Call], knobs: Knobs, stop_after: int | None = None, **endpoint: Any
+) -> tuple[LimitedEndpoint, FakeSender]:
+    """Run strategy ``name`` over ``workload`` in virtual time against a ``LimitedEndpoint(**endpoint)``."""
+
+    async def main() -> tuple[LimitedEndpoint, FakeSender]:
+        server = LimitedEndpoint(**endpoint)
+        sender = FakeSender(server, stop_after)
+        others = asyncio.create_task(server.other_traffic()) if server.others_rps else None
+        await STRATEGIES[name]().run(workload, sender, knobs)
+        if others is not None:
+            others.cancel()
+        return server, sender
+
+    return run_virtual(main())
