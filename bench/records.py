@@ -27,6 +27,7 @@ class CallRecord:
     DESIGN.md contract: ``server_s`` is the processing time the endpoint reported
     (``openai-processing-ms``), ``http_429s`` the 429 answers this call got including the
     SDK's hidden retries, ``scenario`` the experiment the cell belongs to.
+    ``queue_s`` … ``backoff_s`` say where the time went (``TIMING_COLUMNS``; empty with ``--no-trace``).
     """
 
     run_id: str
@@ -49,8 +50,18 @@ class CallRecord:
     server_s: float | None = None
     http_429s: int = 0
     scenario: str = ""
+    queue_s: float | None = None
+    prepare_s: float | None = None
+    pool_wait_s: float | None = None
+    connect_s: float | None = None
+    ttfb_s: float | None = None
+    body_s: float | None = None
+    backoff_s: float | None = None
 
 
+# Where each call's time went (bench.clients.trace): the strategy's wait before the call (outside
+# latency_s), then the parts that add up to latency_s. Run folders written before them lack them.
+TIMING_COLUMNS: Final = ("queue_s", "prepare_s", "pool_wait_s", "connect_s", "ttfb_s", "body_s", "backoff_s")
 CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from bench.cli.ui import BadInput, RunFailed, console, print_plots
+from bench.report.breakdown import verdicts
 from bench.report.compare import METRICS, comparison_table
 from bench.report.compare import compare as compare_runs
 from bench.report.tables import ReportError, load_run, read_summary, scenario_tables, tally_table
@@ -27,6 +28,8 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
         console.print(table)
     if data.tally is not None and len(data.tally):
         console.print(tally_table(data.tally, data.summary))
+    for line in verdicts(data.calls) if data.calls is not None else []:
+        console.print(line, markup=False)
     if not no_plots:
         print_plots(run_dir, data.summary, data.calls, timelines=not no_timelines)
 

@@ -41,7 +41,10 @@ from bench.engine.runner import Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
+from bench.records import CALLS_FILE
+from bench.report.breakdown import verdicts
 from bench.report.ratelimits import rate_limit_frame, rate_limit_table
+from bench.report.summary import read_calls
 from bench.report.tables import results_table
 from bench.workload import (
     DEFAULT_PERSONAS_FILE,
@@ -243,6 +246,14 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     metavar="DIR",
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The client's connection pool (default: sized to C); smaller pools show up in pool_wait_s.",
+)
+@click.option("--warmup", is_flag=True, help="Open the pool's connections (GET /models) before each cell's clock.")
+@click.option("--no-trace", is_flag=True, help="Do not split each call's latency into parts (queue_s … backoff_s).")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -281,6 +292,9 @@ def run(
     mock_tpm: int | None = None,
     mock_burst_seconds: float = 1.0,
     mock_max_concurrency: int | None = None,
+    max_connections: int | None = None,
+    warmup: bool = False,
+    no_trace: bool = False,
 ) -> None:
     """Run the persona workload under each strategy and write CSV reports.
 
@@ -358,7 +372,9 @@ def run(
     run_dir = prepare_run_dir(out, plan.label)
 
     run_id = run_dir.name
-    settings = RequestSettings(timeout_s=timeout, max_retries=max_retries)
+    settings = RequestSettings(
+        timeout_s=timeout, max_retries=max_retries, max_connections=max_connections, trace=not no_trace
+    )
     config = {
         "run_id": run_id,
         "label": plan.label,
@@ -410,6 +426,7 @@ def run(
             stop=stop,
             probe=probe,
             grace_s=grace,
+            warmup=warmup,
             **client_kind.runner_factories(),
         )
         warn_if_capped(raise_open_file_limit(), plan)  # one socket per call in flight
@@ -426,6 +443,8 @@ def run(
     limited = rate_limit_frame(summary)
     if len(limited):  # the mock had --mock-rpm/--mock-tpm: how close each strategy came to them
         console.print(rate_limit_table(limited))
+    for line in verdicts(read_calls(run_dir / CALLS_FILE)):  # the client is where the time went
+        console.print(line, markup=False)
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)

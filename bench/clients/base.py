@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from bench.workload import MAX_TOKENS, Call
+
+if TYPE_CHECKING:
+    from bench.clients.trace import CallTrace
 
 CALL_ID_HEADER: Final = "x-bench-call-id"
 RETRY_COUNT_HEADER: Final = "x-stainless-retry-count"
@@ -29,6 +32,8 @@ class RequestSettings:
     timeout_s: float = 600.0
     max_retries: int = 2
     temperature: float | None = None
+    max_connections: int | None = None  # the pool; None: sized to the cell's concurrency
+    trace: bool = True  # mark where each call's time went (bench.clients.trace)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +49,7 @@ class Outcome:
     completion_tokens: int | None = None
     answer: str = ""
     server_s: float | None = None
+    trace: CallTrace | None = None
 
 
 class AsyncChatClient(Protocol):
@@ -54,6 +60,13 @@ class AsyncChatClient(Protocol):
 class SyncChatClient(Protocol):
     def complete(self, call: Call) -> Outcome: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Warmable(Protocol):
+    """A client that can open its connections before a cell's clock starts."""
+
+    async def warm(self, connections: int) -> None: ...
 
 
 def scrub(text: str, secret: str) -> str:

@@ -6,6 +6,8 @@ they differ from the ``openai`` client only in the code that runs per call.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Mapping
 
 import aiohttp
@@ -14,19 +16,31 @@ import httpx2
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
+from bench.clients.trace import Tracer
 from bench.clients.wire import RawRequest, Reply, session_headers
 from bench.workload import Call
 
 
 class _Observing:
-    """Keeps every answer's rate-limit headers for ``adaptive``, as the SDK clients' hook does."""
+    """Keeps every answer's rate-limit headers for ``adaptive``, as the SDK clients' hook does;
+    marks where each call's time went when ``tracer`` is set."""
 
     rate_limits: RateLimitFeedback
+    tracer: Tracer | None = None
 
     def _seen(self, reply: Reply, headers: Mapping[str, str]) -> Reply:
         retry = headers.get(RETRY_COUNT_HEADER, "0") != "0"
         self.rate_limits.observe(reply.status, reply.headers, retry)
         return reply
+
+    def _traced(self, call: Call, outcome: Outcome) -> Outcome:
+        if self.tracer is None:
+            return outcome
+        return dataclasses.replace(outcome, trace=self.tracer.end(call.call_id))
+
+    def _begin(self, call: Call) -> None:
+        if self.tracer is not None:
+            self.tracer.begin(call.call_id)
 
 
 class HttpxDriver(_Observing):
@@ -41,11 +55,13 @@ class HttpxDriver(_Observing):
     ) -> None:
         self._request = RawRequest(endpoint, settings)
         self.rate_limits = RateLimitFeedback()
+        self.tracer = Tracer() if settings.trace else None
         self._http = httpx2.AsyncClient(
             headers=session_headers(endpoint),
             limits=pool_limits(pool_size),
             timeout=httpx2.Timeout(settings.timeout_s),
             transport=transport,
+            event_hooks=self.tracer.httpx_hooks() if self.tracer is not None else None,
         )
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
@@ -53,7 +69,13 @@ class HttpxDriver(_Observing):
         return self._seen(Reply(response.status_code, response.headers, response.content), headers)
 
     async def complete(self, call: Call) -> Outcome:
-        return await self._request.run(call, self._post)
+        self._begin(call)
+        return self._traced(call, await self._request.run(call, self._post, self.tracer))
+
+    async def warm(self, connections: int) -> None:
+        """Open ``connections`` connections at once, a ``GET /models`` each."""
+        url = self._request.url.removesuffix("/chat/completions") + "/models"
+        await asyncio.gather(*(self._http.get(url) for _ in range(connections)), return_exceptions=True)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -71,11 +93,13 @@ class SyncHttpxDriver(_Observing):
     ) -> None:
         self._request = RawRequest(endpoint, settings)
         self.rate_limits = RateLimitFeedback()
+        self.tracer = Tracer() if settings.trace else None
         self._http = httpx2.Client(
             headers=session_headers(endpoint),
             limits=pool_limits(pool_size),
             timeout=httpx2.Timeout(settings.timeout_s),
             transport=transport,
+            event_hooks=self.tracer.httpx_hooks(blocking=True) if self.tracer is not None else None,
         )
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
@@ -83,7 +107,8 @@ class SyncHttpxDriver(_Observing):
         return self._seen(Reply(response.status_code, response.headers, response.content), headers)
 
     def complete(self, call: Call) -> Outcome:
-        return self._request.run_blocking(call, self._post)
+        self._begin(call)
+        return self._traced(call, self._request.run_blocking(call, self._post, self.tracer))
 
     def close(self) -> None:
         self._http.close()
@@ -95,22 +120,38 @@ class AiohttpDriver(_Observing):
     def __init__(self, endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> None:
         self._request = RawRequest(endpoint, settings)
         self.rate_limits = RateLimitFeedback()
+        self.tracer = Tracer() if settings.trace else None
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
 
-    async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+    def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers=session_headers(self._endpoint),
                 timeout=self._timeout,
+                trace_configs=[self.tracer.trace_config()] if self.tracer is not None else None,
             )
-        async with self._session.post(self._request.url, data=body, headers=headers) as response:
+        return self._session
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        async with self._open().post(self._request.url, data=body, headers=headers) as response:
             return self._seen(Reply(response.status, response.headers, await response.read()), headers)
 
     async def complete(self, call: Call) -> Outcome:
-        return await self._request.run(call, self._post)
+        self._begin(call)
+        return self._traced(call, await self._request.run(call, self._post, self.tracer))
+
+    async def warm(self, connections: int) -> None:
+        """Open ``connections`` connections at once, a ``GET /models`` each."""
+        url = self._request.url.removesuffix("/chat/completions") + "/models"
+
+        async def one() -> None:
+            async with self._open().get(url) as response:
+                await response.read()
+
+        await asyncio.gather(*(one() for _ in range(connections)), return_exceptions=True)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 import httpx2
@@ -17,6 +19,7 @@ from bench.clients.base import (
     scrub,
 )
 from bench.clients.feedback import RateLimitFeedback
+from bench.clients.trace import TracedAsyncOpenAI, TracedOpenAI, Tracer, traced_aiohttp_transport
 from bench.workload import Call, parse_answer
 
 
@@ -146,6 +149,20 @@ def settle(result: Any, http_429s: int, secret: str) -> Outcome:
         return outcome_from_error(exc, http_429s, secret)
 
 
+def _settle_traced(result: Any, http_429s: int, secret: str, tracer: Tracer | None, call_id: str) -> Outcome:
+    outcome = settle(result, http_429s, secret)
+    if tracer is None:
+        return outcome
+    return dataclasses.replace(outcome, trace=tracer.end(call_id))
+
+
+def _hooks(counting: Any, tracer: Tracer | None, blocking: bool = False) -> dict[str, list[Any]]:
+    hooks: dict[str, list[Any]] = {"response": [counting.note if blocking else counting.anote]}
+    if tracer is not None:
+        hooks.update(tracer.httpx_hooks(blocking))
+    return hooks
+
+
 def pool_limits(pool_size: int) -> httpx2.Limits:
     # The SDK's default pool (1000 connections, 100 kept alive) would quietly cap or churn
     # connections at other concurrency levels; size it to what is being measured.
@@ -185,27 +202,46 @@ class OpenAIAsyncClient:
         self._endpoint, self._settings = endpoint, settings
         self._counting = _Counting()
         self.rate_limits = self._counting.feedback
+        self._tracer = Tracer() if settings.trace else None
+        limits = pool_limits(pool_size)
         make_http = openai.DefaultAioHttpClient if aiohttp else openai.DefaultAsyncHttpx2Client
-        self._http = make_http(
-            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.anote]}, transport=transport
-        )
-        self._sdk = openai.AsyncOpenAI(
+        hooks = _hooks(self._counting, self._tracer)
+        if aiohttp and self._tracer is not None:
+            hooks.pop("request")  # aiohttp's own TraceConfig marks the hand-over
+            transport = transport or traced_aiohttp_transport(self._tracer, limits)
+        self._http = make_http(limits=limits, event_hooks=hooks, transport=transport)
+        self._sdk = TracedAsyncOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
             max_retries=settings.max_retries,
             timeout=settings.timeout_s,
             http_client=self._http,
         )
+        self._sdk.tracer = self._tracer
 
     async def complete(self, call: Call) -> Outcome:
         result: Any
+        if self._tracer is not None:
+            self._tracer.begin(call.call_id)
         try:
             result = await self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+        except BaseException:  # cancelled: forget the call's marks
+            if self._tracer is not None:
+                self._tracer.end(call.call_id)
+            raise
+        return _settle_traced(
+            result, self._counting.take(call.call_id), self._endpoint.api_key, self._tracer, call.call_id
+        )
+
+    async def warm(self, connections: int) -> None:
+        """Open ``connections`` connections at once, a ``GET /models`` each."""
+        url = f"{self._endpoint.base_url.rstrip('/')}/models"
+        auth = {"Authorization": f"Bearer {self._endpoint.api_key}"}
+        await asyncio.gather(*(self._http.get(url, headers=auth) for _ in range(connections)), return_exceptions=True)
 
     async def aclose(self) -> None:
         await self._sdk.close()
@@ -224,26 +260,32 @@ class OpenAISyncClient:
         self._endpoint, self._settings = endpoint, settings
         self._counting = _Counting()
         self.rate_limits = self._counting.feedback
+        self._tracer = Tracer() if settings.trace else None
         self._http = openai.DefaultHttpx2Client(
-            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.note]}, transport=transport
+            limits=pool_limits(pool_size), event_hooks=_hooks(self._counting, self._tracer, True), transport=transport
         )
-        self._sdk = openai.OpenAI(
+        self._sdk = TracedOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
             max_retries=settings.max_retries,
             timeout=settings.timeout_s,
             http_client=self._http,
         )
+        self._sdk.tracer = self._tracer
 
     def complete(self, call: Call) -> Outcome:
         result: Any
+        if self._tracer is not None:
+            self._tracer.begin(call.call_id)
         try:
             result = self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+        return _settle_traced(
+            result, self._counting.take(call.call_id), self._endpoint.api_key, self._tracer, call.call_id
+        )
 
     def close(self) -> None:
         self._sdk.close()

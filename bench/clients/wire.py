@@ -29,6 +29,7 @@ from bench.clients.base import (
     processing_s,
     scrub,
 )
+from bench.clients.trace import BACKOFF, PREPARE, Tracer
 from bench.workload import Call, parse_answer
 
 STATUS_ERRORS: Final = {
@@ -206,7 +207,9 @@ class RawRequest:
         self._endpoint, self._settings = endpoint, settings
         self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
 
-    async def run(self, call: Call, post: Callable[[bytes, dict[str, str]], Awaitable[Reply]]) -> Outcome:
+    async def run(
+        self, call: Call, post: Callable[[bytes, dict[str, str]], Awaitable[Reply]], trace: Tracer | None = None
+    ) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
         tries = Tries(self._settings, self._endpoint.api_key)
         while True:
@@ -217,9 +220,16 @@ class RawRequest:
                 verdict = tries.judge_failure(exc)
             if isinstance(verdict, Outcome):
                 return verdict
+            marks = trace.find(headers) if trace is not None else None
+            if marks is not None:
+                marks.mark(BACKOFF)
             await asyncio.sleep(verdict)
+            if marks is not None:
+                marks.mark(PREPARE)
 
-    def run_blocking(self, call: Call, post: Callable[[bytes, dict[str, str]], Reply]) -> Outcome:
+    def run_blocking(
+        self, call: Call, post: Callable[[bytes, dict[str, str]], Reply], trace: Tracer | None = None
+    ) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
         tries = Tries(self._settings, self._endpoint.api_key)
         while True:
@@ -230,4 +240,9 @@ class RawRequest:
                 verdict = tries.judge_failure(exc)
             if isinstance(verdict, Outcome):
                 return verdict
+            marks = trace.find(headers) if trace is not None else None
+            if marks is not None:
+                marks.mark(BACKOFF)
             time.sleep(verdict)
+            if marks is not None:
+                marks.mark(PREPARE)

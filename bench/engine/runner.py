@@ -9,9 +9,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings, SyncChatClient, scrub
+from bench.clients.base import (
+    AsyncChatClient,
+    Endpoint,
+    Outcome,
+    RequestSettings,
+    SyncChatClient,
+    Warmable,
+    scrub,
+)
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.clients.trace import split
 from bench.records import CallRecord
 from bench.workload import Call
 from strategies import STRATEGIES, Knobs
@@ -132,6 +141,8 @@ class CellSender:
             self.in_flight -= 1
         start_s, end_s = start - self.t0, end - self.t0
         spec = self._spec
+        parts = split(start, end, outcome.trace)
+        scheduled_s = start_s if scheduled_s is None else scheduled_s
         record = CallRecord(
             run_id=self._run_id,
             strategy=spec.strategy,
@@ -139,7 +150,7 @@ class CellSender:
             call_id=call.call_id,
             persona_id=call.persona_id,
             repeat=call.repeat,
-            scheduled_s=start_s if scheduled_s is None else scheduled_s,
+            scheduled_s=scheduled_s,
             start_s=start_s,
             end_s=end_s,
             latency_s=end_s - start_s,
@@ -153,6 +164,13 @@ class CellSender:
             server_s=outcome.server_s,
             http_429s=outcome.http_429s,
             scenario=spec.scenario,
+            queue_s=max(0.0, start_s - scheduled_s),
+            prepare_s=parts.prepare_s if parts else None,
+            pool_wait_s=parts.pool_wait_s if parts else None,
+            connect_s=parts.connect_s if parts else None,
+            ttfb_s=parts.ttfb_s if parts else None,
+            body_s=parts.body_s if parts else None,
+            backoff_s=parts.backoff_s if parts else None,
         )
         with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
             if self.abandoned:
@@ -204,6 +222,7 @@ class Runner:
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    warmup: bool = False  # open the pool's connections before each cell's clock starts
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
@@ -216,8 +235,11 @@ class Runner:
         strategy = STRATEGIES[spec.strategy]()
         knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
         pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
+        pool = self.settings.max_connections or pool
         client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
+        if self.warmup and isinstance(client, Warmable):
+            await client.warm(min(pool, max(1, len(todo))))
         if self.probe is not None:
             await asyncio.to_thread(self.probe.reset_stats)
         sender = CellSender(

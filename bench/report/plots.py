@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import StrMethodFormatter
 
+from bench.report.breakdown import plot_breakdown
 from bench.report.timeline import DPI, MAX_BARS, write_timeline
 
 STRATEGY_ORDER: Final = ("sequential", "threads", "gather", "semaphore", "workers", "batched", "rate_limited")
@@ -277,6 +278,9 @@ def write_plots(
             continue
         mine = calls[calls["scenario"] == scenario]
         written.append(plot_cdf(mine, frame, str(scenario), out_dir / f"{name}-latency-cdf.png"))
+        breakdown = plot_breakdown(mine, str(scenario), out_dir / f"{name}-where-the-time-went.png")
+        if breakdown is not None:  # None: calls without parts (--no-trace)
+            written.append(breakdown)
         if not timelines:
             continue
         # A handful of cells that tell one story (the talk's) share a time scale; a sweep from

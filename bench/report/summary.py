@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from bench.records import CALL_COLUMNS
+from bench.records import CALL_COLUMNS, TIMING_COLUMNS
 
 SUMMARY_COLUMNS: Final = (
     "run_id",
@@ -43,6 +43,8 @@ SUMMARY_COLUMNS: Final = (
     "server_received",
     "interrupted",
     "utilisation",
+    # Where the time went (bench.clients.trace): median and p99 of each part, same calls as latency_*.
+    *(f"{column.removesuffix('_s')}_{q}_s" for column in TIMING_COLUMNS for q in ("p50", "p99")),
 )
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
 ERROR_ANSWER: Final = "(error)"
@@ -52,6 +54,9 @@ KEY: Final = ["scenario", "strategy", "concurrency"]
 def read_calls(path: Path) -> pd.DataFrame:
     """Read ``calls.csv`` with the contract's types (empty strings stay empty strings)."""
     frame = pd.read_csv(path, dtype={"error": str, "answer": str, "scenario": str, "call_id": str})
+    for column in TIMING_COLUMNS:  # run folders written before the time was split
+        if column not in frame.columns:
+            frame[column] = math.nan
     for column in ("error", "answer", "scenario"):
         frame[column] = frame[column].fillna("")
     missing = [c for c in CALL_COLUMNS if c not in frame.columns]
@@ -173,6 +178,15 @@ def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
 
+def _part_quantiles(timed: pd.DataFrame) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for column in TIMING_COLUMNS:
+        values = timed[column].dropna()
+        for name, q in (("p50", 0.50), ("p99", 0.99)):
+            found[f"{column.removesuffix('_s')}_{name}_s"] = _quantile(values, q)
+    return found
+
+
 def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
     """One row per cell, in the order the cells ran."""
     rows: list[dict[str, Any]] = []
@@ -216,6 +230,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "server_received": meta["server_received"],
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
+                **_part_quantiles(timed),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

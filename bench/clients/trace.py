@@ -1,0 +1,219 @@
+"""Where the time of each call went, from the clients' own hooks.
+
+httpx2's request hook and httpcore2's ``trace`` request extension (the SDK's default transport
+and the raw httpx driver), aiohttp's ``TraceConfig`` (the raw aiohttp driver and the SDK's aiohttp
+backend), and the SDK's sleep between retries each mark the moment a call moves from one part to
+the next. A call's parts are the intervals between consecutive marks, so they add up to its
+latency by construction; what the hooks decide is where each boundary falls:
+
+``prepare`` the client building the request (the SDK's CPU; again before each retry) ·
+``pool_wait`` the request handed to the transport until a connection is assigned ·
+``connect`` TCP (and TLS) set-up, 0 on a reused connection · ``ttfb`` the request written until the
+response headers are read (the server's time and the network) · ``body`` the body read and parsed,
+until the call returns · ``backoff`` the SDK's (or the raw drivers' identical) sleeps between attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Final
+
+import aiohttp
+import httpx2
+import openai
+
+from bench.clients.base import CALL_ID_HEADER
+
+PREPARE: Final = "prepare"
+POOL_WAIT: Final = "pool_wait"
+CONNECT: Final = "connect"
+TTFB: Final = "ttfb"
+BODY: Final = "body"
+BACKOFF: Final = "backoff"
+PARTS: Final = (PREPARE, POOL_WAIT, CONNECT, TTFB, BODY, BACKOFF)
+
+# httpcore2 trace events that start a part (the others happen inside one).
+_HTTPCORE_PARTS: Final[Mapping[str, str]] = {
+    "connection.connect_tcp.started": CONNECT,
+    "connection.connect_unix_socket.started": CONNECT,
+    "http11.send_request_headers.started": TTFB,
+    "http2.send_request_headers.started": TTFB,
+    "http11.receive_response_headers.complete": BODY,
+    "http2.receive_response_headers.complete": BODY,
+}
+
+
+class CallTrace:
+    """The marks of one logical call, every attempt: (perf_counter time, the part starting then)."""
+
+    __slots__ = ("marks",)
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[float, str]] = []
+
+    def mark(self, part: str) -> None:
+        self.marks.append((time.perf_counter(), part))
+
+    def httpcore(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore2's ``trace`` extension, blocking transports."""
+        part = _HTTPCORE_PARTS.get(event)
+        if part is not None:
+            self.marks.append((time.perf_counter(), part))
+
+    async def ahttpcore(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore2's ``trace`` extension, async transports (it must be a coroutine function)."""
+        part = _HTTPCORE_PARTS.get(event)
+        if part is not None:
+            self.marks.append((time.perf_counter(), part))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parts:
+    """One call's latency split into consecutive parts (seconds); they sum to ``end − start``."""
+
+    prepare_s: float
+    pool_wait_s: float
+    connect_s: float
+    ttfb_s: float
+    body_s: float
+    backoff_s: float
+
+
+def split(start: float, end: float, trace: CallTrace | None) -> Parts | None:
+    """Each part's share of ``[start, end]``; None when no hook fired (nothing to say)."""
+    if trace is None or not trace.marks:
+        return None
+    totals = dict.fromkeys(PARTS, 0.0)
+    current, at = PREPARE, start
+    for when, part in trace.marks:
+        when = min(max(when, at), end)  # clamp: a mark cannot fall outside the call or go back
+        totals[current] += when - at
+        current, at = part, when
+    totals[current] += end - at
+    return Parts(
+        prepare_s=totals[PREPARE],
+        pool_wait_s=totals[POOL_WAIT],
+        connect_s=totals[CONNECT],
+        ttfb_s=totals[TTFB],
+        body_s=totals[BODY],
+        backoff_s=totals[BACKOFF],
+    )
+
+
+class Tracer:
+    """The calls in flight of one client, found by their ``x-bench-call-id`` from inside the hooks."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, CallTrace] = {}
+
+    def begin(self, call_id: str) -> CallTrace:
+        trace = self._open[call_id] = CallTrace()
+        return trace
+
+    def end(self, call_id: str) -> CallTrace | None:
+        return self._open.pop(call_id, None)
+
+    def find(self, headers: Mapping[str, str]) -> CallTrace | None:
+        return self._open.get(headers.get(CALL_ID_HEADER, ""))
+
+    # httpx2 (the SDK's default transport, the raw httpx driver)
+    def _attach(self, request: httpx2.Request, blocking: bool) -> None:
+        trace = self.find(request.headers)
+        if trace is not None:
+            trace.mark(POOL_WAIT)
+            request.extensions["trace"] = trace.httpcore if blocking else trace.ahttpcore
+
+    async def on_request(self, request: httpx2.Request) -> None:
+        self._attach(request, blocking=False)
+
+    def on_request_blocking(self, request: httpx2.Request) -> None:
+        self._attach(request, blocking=True)
+
+    def httpx_hooks(self, blocking: bool = False) -> dict[str, list[Callable[..., Any]]]:
+        """``event_hooks`` for an httpx2 client: the request hook marks the hand-over and attaches
+        the ``trace`` extension."""
+        return {"request": [self.on_request_blocking if blocking else self.on_request]}
+
+    # aiohttp (the raw aiohttp driver, the SDK's aiohttp backend)
+    def trace_config(self) -> aiohttp.TraceConfig:
+        config = aiohttp.TraceConfig()
+        config.on_request_start.append(self._aio_start)
+        config.on_connection_create_start.append(_aio_mark(CONNECT))
+        config.on_connection_create_end.append(_aio_mark(TTFB))
+        config.on_connection_reuseconn.append(_aio_mark(TTFB))
+        config.on_request_end.append(_aio_mark(BODY))
+        return config
+
+    async def _aio_start(self, session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
+        trace = self.find(params.headers)
+        context.call = trace
+        if trace is not None:
+            trace.mark(POOL_WAIT)
+
+
+def _aio_mark(part: str) -> Callable[[aiohttp.ClientSession, SimpleNamespace, Any], Awaitable[None]]:
+    async def mark(session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
+        trace: CallTrace | None = getattr(context, "call", None)
+        if trace is not None:
+            trace.mark(part)
+
+    return mark
+
+
+def _found(tracer: Tracer | None, options: Any) -> CallTrace | None:
+    headers = getattr(options, "headers", None)
+    return tracer.find(headers) if tracer is not None and isinstance(headers, Mapping) else None
+
+
+class TracedAsyncOpenAI(openai.AsyncOpenAI):
+    """``AsyncOpenAI`` whose sleeps between attempts are marked as ``backoff``."""
+
+    tracer: Tracer | None = None
+
+    async def _sleep_for_retry(
+        self, *, retries_taken: int, max_retries: int, options: Any, response: httpx2.Response | None
+    ) -> None:
+        trace = _found(self.tracer, options)
+        if trace is not None:
+            trace.mark(BACKOFF)
+        await super()._sleep_for_retry(
+            retries_taken=retries_taken, max_retries=max_retries, options=options, response=response
+        )
+        if trace is not None:
+            trace.mark(PREPARE)  # the SDK builds the next attempt's request
+
+
+class TracedOpenAI(openai.OpenAI):
+    """The blocking ``OpenAI`` client whose sleeps between attempts are marked as ``backoff``."""
+
+    tracer: Tracer | None = None
+
+    def _sleep_for_retry(
+        self, *, retries_taken: int, max_retries: int, options: Any, response: httpx2.Response | None
+    ) -> None:
+        trace = _found(self.tracer, options)
+        if trace is not None:
+            trace.mark(BACKOFF)
+        super()._sleep_for_retry(
+            retries_taken=retries_taken, max_retries=max_retries, options=options, response=response
+        )
+        if trace is not None:
+            trace.mark(PREPARE)
+
+
+def traced_aiohttp_transport(tracer: Tracer, limits: httpx2.Limits) -> httpx2.AsyncBaseTransport:
+    """The SDK's aiohttp transport, as ``DefaultAioHttpClient`` makes it, with our ``TraceConfig``."""
+    from openai._vendor.httpx_aiohttp import AiohttpTransport
+
+    ssl_context = httpx2.create_ssl_context()
+
+    def session() -> aiohttp.ClientSession:  # called inside the event loop, on the first request
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0, keepalive_timeout=limits.keepalive_expiry, ssl=ssl_context
+        )
+        return aiohttp.ClientSession(connector=connector, trace_configs=[tracer.trace_config()])
+
+    return AiohttpTransport(limits=limits, client=session)

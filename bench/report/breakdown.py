@@ -1,0 +1,141 @@
+"""Where the time went: each cell's latency split into its parts, a stacked-bar plot and the end line.
+
+The parts (``bench.clients.trace``) add up to each call's latency, so their means add up to the mean
+latency, and their means over the slowest calls (latency ≥ the cell's p99) add up to those calls'
+mean: the two stacks the plot draws. ``ttfb_s`` is drawn as the server's reported time
+(``server_s``) and the rest (network, and the response waiting for a busy event loop).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bench.report.timeline import DPI
+
+TAIL_Q: Final = 0.99
+# Drawn bottom to top: the order a call lives them.
+STACK: Final = (
+    ("prepare_s", "prepare (client builds the request)", "#4c72b0"),
+    ("pool_wait_s", "pool wait (no free connection)", "#dd8452"),
+    ("connect_s", "connect (TCP/TLS)", "#c44e52"),
+    ("server_s", "server (openai-processing-ms)", "#55a868"),
+    ("ttfb_rest_s", "rest of TTFB (network, busy loop)", "#8c8c8c"),
+    ("body_s", "body (read + parse)", "#8172b3"),
+    ("backoff_s", "back-off between retries", "#937860"),
+)
+# The parts a user changes on the client side, the words for them and what to change.
+CLIENT_PARTS: Final = {
+    "pool_wait_s": ("client queueing", "raise max connections or lower C"),
+    "prepare_s": (
+        "client CPU building requests",
+        "use a lighter client (--client openai-aiohttp or aiohttp) or lower C",
+    ),
+    "connect_s": ("connection set-up", "warm the pool (--warmup) or keep connections alive between bursts"),
+    "backoff_s": ("retry back-off", "stay under the rate limit (rate_limited, adaptive) or lower C"),
+}
+DOMINANT: Final = 0.5  # the client parts together are at least this share of the tail's latency
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellParts:
+    """One cell's mean parts over all its calls and over its slowest calls (seconds)."""
+
+    strategy: str
+    concurrency: int
+    mean: dict[str, float]
+    tail: dict[str, float]
+    tail_latency_s: float
+
+
+def _stack_values(frame: pd.DataFrame) -> dict[str, float]:
+    ttfb = frame["ttfb_s"].astype(float)
+    server = frame["server_s"].astype(float).fillna(0.0).clip(upper=ttfb)
+    columns = {
+        "prepare_s": frame["prepare_s"],
+        "pool_wait_s": frame["pool_wait_s"],
+        "connect_s": frame["connect_s"],
+        "server_s": server,
+        "ttfb_rest_s": ttfb - server,
+        "body_s": frame["body_s"],
+        "backoff_s": frame["backoff_s"],
+    }
+    return {name: float(values.astype(float).mean()) for name, values in columns.items()}
+
+
+def cell_parts(cell: pd.DataFrame) -> CellParts | None:
+    """The cell's parts; None when its calls carry none (``--no-trace``, older run folders)."""
+    traced = cell.dropna(subset=["prepare_s"])
+    if not len(traced):
+        return None
+    cut = float(traced["latency_s"].quantile(TAIL_Q))
+    tail = traced[traced["latency_s"] >= cut]
+    return CellParts(
+        strategy=str(cell["strategy"].iloc[0]),
+        concurrency=int(cell["concurrency"].iloc[0]),
+        mean=_stack_values(traced),
+        tail=_stack_values(tail),
+        tail_latency_s=float(tail["latency_s"].mean()),
+    )
+
+
+def _cells(calls: pd.DataFrame) -> list[CellParts]:
+    found = (cell_parts(cell) for _, cell in calls.groupby(["strategy", "concurrency"], sort=False))
+    return [parts for parts in found if parts is not None]
+
+
+def verdicts(calls: pd.DataFrame) -> list[str]:
+    """One line per cell whose slowest calls spend most of their time in the client."""
+    lines: list[str] = []
+    for cell in _cells(calls):
+        if not cell.tail_latency_s > 0:
+            continue
+        shares = {part: cell.tail[part] / cell.tail_latency_s for part in CLIENT_PARTS}
+        if sum(shares.values()) < DOMINANT:
+            continue
+        part = max(shares, key=lambda name: shares[name])
+        what, advice = CLIENT_PARTS[part]
+        lines.append(
+            f"{what} is {100 * shares[part]:.0f} % of p99 latency at C={cell.concurrency} "
+            f"({part}, {cell.strategy}): {advice}"
+        )
+    return lines
+
+
+def excess_share(cell: pd.DataFrame, part: str) -> float:
+    """The share of the latency beyond the server's reported time that ``part`` carries (all calls)."""
+    traced = cell.dropna(subset=[part, "server_s"])
+    excess = float((traced["latency_s"] - traced["server_s"]).sum())
+    return float(traced[part].sum()) / excess if excess > 0 else math.nan
+
+
+def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | None:
+    """Stacked bars per cell: the mean call, and the mean of the calls at or over p99; None untraced."""
+    cells = _cells(calls)
+    if not cells:
+        return None
+    fig = Figure(figsize=(max(8.0, 1.3 * len(cells) * 2 + 3), 5.2), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, 2)
+    x = np.arange(len(cells))
+    labels = [f"{cell.strategy}\nC={cell.concurrency}" for cell in cells]
+    for axis, which, title in ((axes[0], "mean", "mean call"), (axes[1], "tail", f"calls ≥ p{TAIL_Q * 100:.0f}")):
+        bottom = np.zeros(len(cells))
+        for name, label, shade in STACK:
+            heights = np.array([getattr(cell, which)[name] * 1000 for cell in cells])
+            axis.bar(x, heights, 0.6, bottom=bottom, color=shade, label=label)
+            bottom += heights
+        axis.set_xticks(x, labels)
+        axis.set_ylabel("milliseconds")
+        axis.set_title(title)
+        axis.grid(axis="y", alpha=0.3)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles[::-1], names[::-1], loc="outside right upper", fontsize=8)
+    fig.suptitle(f"{scenario}: where the time went")
+    fig.savefig(path, dpi=DPI)
+    return path
