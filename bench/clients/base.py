@@ -49,7 +49,7 @@ class Outcome:
     completion_tokens: int | None = None
     answer: str = ""
     server_s: float | None = None
-    trace: CallTrace | None = None
+    trace: CallTrace | None = field(default=None, compare=False, repr=False)  # timing marks, not an outcome
 
 
 class AsyncChatClient(Protocol):
