@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import sys
@@ -13,6 +14,7 @@ from rich.table import Table
 from bench.overhead.figures import Figure, OverheadPlan, measure
 from bench.overhead.measure import LOOPS
 from bench.overhead.scale import run_scale, scale_figures
+from bench.overhead.timing import TimingPlan, measure_timing
 
 QUICK_CALLS, QUICK_ROUNDS = 500, 1
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -80,8 +82,15 @@ def figures_table(figures: list[Figure], title: str) -> Table:
 @click.option(
     "--scale-calls", type=click.IntRange(min=1), default=100_000, show_default=True, help="Calls for --scale."
 )
+@click.option("--timing-only", is_flag=True, help="Only (g)–(i): warm pools, a small pool's queue, the hooks' cost.")
 def overhead_command(
-    calls: int | None, rounds: int | None, quick: bool, loop: str, scale: bool, scale_calls: int
+    calls: int | None,
+    rounds: int | None,
+    quick: bool,
+    loop: str,
+    scale: bool,
+    scale_calls: int,
+    timing_only: bool = False,
 ) -> None:
     """Is the harness the bottleneck? Print one table of medians over interleaved rounds.
 
@@ -100,8 +109,12 @@ def overhead_command(
         f"[bold]overhead[/]: N={plan.calls}, {plan.rounds} round(s), loop {plan.loop}, "
         f"{os.cpu_count()} CPUs, load average {load} (close other work: every figure is CPU-bound)"
     )
+    timing = TimingPlan(rounds=plan.rounds)
+    if quick:
+        timing = dataclasses.replace(timing, wide_calls=400, pool_calls=100, hooks_calls=QUICK_CALLS)
     try:
-        figures = measure(plan)
+        figures = [] if timing_only else measure(plan)
+        figures += measure_timing(timing)
         if scale:
             console.print(f"(f) bench run with {scale_calls:,} calls in a subprocess…")
             figures += scale_figures(run_scale(calls=scale_calls), client="aiohttp")

@@ -117,7 +117,13 @@ def _gaps(path: Path) -> tuple[float, ...]:
 
 
 async def harness_cell(
-    base_url: str, calls: Sequence[Call], strategy: str, concurrency: int, model: str, client: str = "openai"
+    base_url: str,
+    calls: Sequence[Call],
+    strategy: str,
+    concurrency: int,
+    model: str,
+    client: str = "openai",
+    settings: RequestSettings | None = None,
 ) -> Measurement:
     """The full harness path: Runner, the ``client`` driver, rows streamed to CSV."""
     with tempfile.TemporaryDirectory() as folder:
@@ -126,7 +132,7 @@ async def harness_cell(
             runner = Runner(
                 run_id="overhead",
                 endpoint=Endpoint(base_url=base_url, api_key="overhead", model=model),
-                settings=RequestSettings(max_retries=0),
+                settings=settings or RequestSettings(max_retries=0),
                 emit=writer.write,
                 **CLIENTS[client].runner_factories(),
             )
