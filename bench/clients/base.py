@@ -69,6 +69,13 @@ class Warmable(Protocol):
     async def warm(self, connections: int) -> None: ...
 
 
+@runtime_checkable
+class WarmableBlocking(Protocol):
+    """A blocking client that can open its connections before a cell's clock starts."""
+
+    def warm_blocking(self, connections: int) -> None: ...
+
+
 def scrub(text: str, secret: str) -> str:
     """Remove the API key from text that may be shown or stored (servers sometimes echo it)."""
     if secret and len(secret) >= 4:

@@ -17,6 +17,7 @@ from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Ou
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
 from bench.clients.trace import Tracer
+from bench.clients.warm import WAIT_S, models_url, warm_async, warm_blocking
 from bench.clients.wire import RawRequest, Reply, session_headers
 from bench.workload import Call
 
@@ -54,6 +55,7 @@ class HttpxDriver(_Observing):
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._endpoint_url = endpoint.base_url
         self.rate_limits = RateLimitFeedback()
         self.tracer = Tracer() if settings.trace else None
         self._http = httpx2.AsyncClient(
@@ -74,8 +76,7 @@ class HttpxDriver(_Observing):
 
     async def warm(self, connections: int) -> None:
         """Open ``connections`` connections at once, a ``GET /models`` each."""
-        url = self._request.url.removesuffix("/chat/completions") + "/models"
-        await asyncio.gather(*(self._http.get(url) for _ in range(connections)), return_exceptions=True)
+        await warm_async(self._http, models_url(self._endpoint_url), {}, connections)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -92,6 +93,7 @@ class SyncHttpxDriver(_Observing):
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._endpoint_url = endpoint.base_url
         self.rate_limits = RateLimitFeedback()
         self.tracer = Tracer() if settings.trace else None
         self._http = httpx2.Client(
@@ -109,6 +111,10 @@ class SyncHttpxDriver(_Observing):
     def complete(self, call: Call) -> Outcome:
         self._begin(call)
         return self._traced(call, self._request.run_blocking(call, self._post, self.tracer))
+
+    def warm_blocking(self, connections: int) -> None:
+        """Open ``connections`` connections at once, from as many threads."""
+        warm_blocking(self._http, models_url(self._endpoint_url), {}, connections)
 
     def close(self) -> None:
         self._http.close()
@@ -145,10 +151,11 @@ class AiohttpDriver(_Observing):
 
     async def warm(self, connections: int) -> None:
         """Open ``connections`` connections at once, a ``GET /models`` each."""
-        url = self._request.url.removesuffix("/chat/completions") + "/models"
+        url, barrier = models_url(self._endpoint.base_url), asyncio.Barrier(connections)
 
         async def one() -> None:
             async with self._open().get(url) as response:
+                await asyncio.wait_for(barrier.wait(), WAIT_S)  # hold it until every one is open
                 await response.read()
 
         await asyncio.gather(*(one() for _ in range(connections)), return_exceptions=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -20,6 +19,7 @@ from bench.clients.base import (
 )
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.trace import TracedAsyncOpenAI, TracedOpenAI, Tracer, traced_aiohttp_transport
+from bench.clients.warm import models_url, warm_async, warm_blocking
 from bench.workload import Call, parse_answer
 
 
@@ -239,9 +239,8 @@ class OpenAIAsyncClient:
 
     async def warm(self, connections: int) -> None:
         """Open ``connections`` connections at once, a ``GET /models`` each."""
-        url = f"{self._endpoint.base_url.rstrip('/')}/models"
         auth = {"Authorization": f"Bearer {self._endpoint.api_key}"}
-        await asyncio.gather(*(self._http.get(url, headers=auth) for _ in range(connections)), return_exceptions=True)
+        await warm_async(self._http, models_url(self._endpoint.base_url), auth, connections)
 
     async def aclose(self) -> None:
         await self._sdk.close()
@@ -286,6 +285,11 @@ class OpenAISyncClient:
         return _settle_traced(
             result, self._counting.take(call.call_id), self._endpoint.api_key, self._tracer, call.call_id
         )
+
+    def warm_blocking(self, connections: int) -> None:
+        """Open ``connections`` connections at once, from as many threads."""
+        auth = {"Authorization": f"Bearer {self._endpoint.api_key}"}
+        warm_blocking(self._http, models_url(self._endpoint.base_url), auth, connections)
 
     def close(self) -> None:
         self._sdk.close()

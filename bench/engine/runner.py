@@ -16,6 +16,7 @@ from bench.clients.base import (
     RequestSettings,
     SyncChatClient,
     Warmable,
+    WarmableBlocking,
     scrub,
 )
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
@@ -240,6 +241,8 @@ class Runner:
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
         if self.warmup and isinstance(client, Warmable):
             await client.warm(min(pool, max(1, len(todo))))
+        if self.warmup and isinstance(sync_client, WarmableBlocking):
+            await asyncio.to_thread(sync_client.warm_blocking, min(pool, max(1, len(todo))))
         if self.probe is not None:
             await asyncio.to_thread(self.probe.reset_stats)
         sender = CellSender(

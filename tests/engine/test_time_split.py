@@ -87,10 +87,20 @@ def test_backoff_holds_the_sleeps_between_attempts_and_the_parts_still_add_up(
     assert adds_up(frame).mean() >= 0.99
 
 
-@pytest.mark.parametrize("client", ["openai", "openai-aiohttp", "httpx", "aiohttp"])
-def test_warmup_leaves_no_connection_set_up_in_the_cell(mock_server: MockServer, client: str) -> None:
-    cold = run_cell(mock_server, client, concurrency=10)
-    warm = run_cell(mock_server, client, concurrency=10, warmup=True)
+@pytest.mark.parametrize(
+    ("client", "strategy"),
+    [
+        pytest.param("openai", "semaphore", id="sdk"),
+        pytest.param("openai", "threads", id="sdk-blocking"),
+        pytest.param("openai-aiohttp", "semaphore", id="sdk-aiohttp"),
+        pytest.param("httpx", "semaphore", id="raw-httpx"),
+        pytest.param("httpx", "threads", id="raw-httpx-blocking"),
+        pytest.param("aiohttp", "semaphore", id="raw-aiohttp"),
+    ],
+)
+def test_warmup_leaves_no_connection_set_up_in_the_cell(mock_server: MockServer, client: str, strategy: str) -> None:
+    cold = run_cell(mock_server, client, strategy=strategy, concurrency=10)
+    warm = run_cell(mock_server, client, strategy=strategy, concurrency=10, warmup=True)
     assert (cold["connect_s"] > 0).sum() >= 10  # without it the first wave opens the pool
     assert (warm["connect_s"] == 0).all()
 
