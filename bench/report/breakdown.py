@@ -134,6 +134,7 @@ def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | Non
         axis.set_ylabel("milliseconds")
         axis.set_title(title)
         axis.grid(axis="y", alpha=0.3)
+        axis.margins(y=0.08)
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles[::-1], names[::-1], loc="outside right upper", fontsize=8)
     fig.suptitle(f"{scenario}: where the time went")
