@@ -71,6 +71,7 @@ def test_bench_run_writes_the_plots(run_dir: Path) -> None:
             "main-latency.png",
             "main-speedup.png",
             "main-latency-cdf.png",
+            "main-where-the-time-went.png",
             "main-timeline-sequential-c1.png",
             "main-timeline-semaphore-c2.png",
             "main-timeline-semaphore-c4.png",
@@ -92,7 +93,7 @@ def test_report_prints_tables_and_rewrites_plots(run_dir: Path, tmp_path: Path) 
         "eff",
         "answers per cell",
         "semaphore",
-        "plots: 7 PNG",
+        "plots: 8 PNG",
     ):
         assert text in result.output
     assert len(list((copy / "plots").glob("*.png"))) == 7
