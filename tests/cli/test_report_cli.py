@@ -96,7 +96,7 @@ def test_report_prints_tables_and_rewrites_plots(run_dir: Path, tmp_path: Path) 
         "plots: 8 PNG",
     ):
         assert text in result.output
-    assert len(list((copy / "plots").glob("*.png"))) == 7
+    assert len(list((copy / "plots").glob("*.png"))) == 8
 
 
 def test_report_no_plots_only_prints(run_dir: Path, tmp_path: Path) -> None:
