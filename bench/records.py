@@ -49,6 +49,7 @@ class CallRecord:
     server_s: float | None = None
     http_429s: int = 0
     scenario: str = ""
+    worker: str = ""  # Ray backend: the worker that sent the call (``w<i>@<host>:<pid>``); empty when local
 
 
 CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))

@@ -34,10 +34,11 @@ from bench.cli.ui import (
 )
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.engine import distributed
 from bench.engine.folder import execute, finalize, write_run_json
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan
 from bench.engine.resume import SESSION_FLAGS, ResumeError, done_keys, jsonable_params, plan_digest, stored_params
-from bench.engine.runner import Runner, StatsProbe
+from bench.engine.runner import CellRunner, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
@@ -243,6 +244,26 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     metavar="DIR",
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: one process; ray: each cell split over --workers Ray actors (pip install -e '.[ray]').",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Ray workers per cell, each with its share of the calls, of C and of --rpm/--tpm.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="auto|HOST:PORT",
+    help="Attach to a running Ray cluster (ray start --head) instead of starting a local one.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -281,6 +302,9 @@ def run(
     mock_tpm: int | None = None,
     mock_burst_seconds: float = 1.0,
     mock_max_concurrency: int | None = None,
+    backend: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> None:
     """Run the persona workload under each strategy and write CSV reports.
 
@@ -305,6 +329,8 @@ def run(
     if not is_mock and not endpoint.startswith(("http://", "https://")):
         raise click.BadParameter(f"'{endpoint}' is neither 'mock' nor an http(s) URL", param_hint="--endpoint")
 
+    if backend == "local" and (workers != 1 or ray_address is not None):
+        raise click.UsageError("--workers and --ray-address need --backend ray")
     try:
         people = load_personas(personas_file or DEFAULT_PERSONAS_FILE)
         plan = build_plan(people, names, levels, calls, personas, repeats, rpm, tpm)
@@ -393,25 +419,53 @@ def run(
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         probe: StatsProbe | None = None
+        if backend == "ray":
+            try:
+                stack.enter_context(distributed.ray_session(ray_address, workers=workers))
+            except distributed.RayUnavailable as exc:
+                raise RunFailed(str(exc)) from None
         if mock_config is not None:
+            if ray_address is not None:  # workers on other nodes reach the mock through this node's address
+                mock_config = dataclasses.replace(mock_config, host="0.0.0.0")
             try:
                 server = stack.enter_context(MockServer(mock_config))
             except (RuntimeError, OSError) as exc:
                 raise RunFailed(f"cannot start the mock server: {exc}") from None
             base_url, probe = server.base_url, server
+            if ray_address is not None:
+                base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
             api_key = api_key or "mock-key"
         else:
             base_url, api_key = endpoint, api_key or "no-key"
-        runner = Runner(
-            run_id=run_id,
-            endpoint=Endpoint(base_url=base_url, api_key=api_key, model=model, is_mock=is_mock),
-            settings=settings,
-            emit=lambda record: None,
-            stop=stop,
-            probe=probe,
-            grace_s=grace,
-            **client_kind.runner_factories(),
-        )
+        target = Endpoint(base_url=base_url, api_key=api_key, model=model, is_mock=is_mock)
+        runner: CellRunner
+        if backend == "ray":
+            runner = stack.enter_context(
+                distributed.closing_workers(
+                    distributed.RayRunner(
+                        run_id=run_id,
+                        endpoint=target,
+                        settings=settings,
+                        client_name=client_name,
+                        workers=workers,
+                        emit=lambda record: None,
+                        stop=stop,
+                        probe=probe,
+                        grace_s=grace,
+                    )
+                )
+            )
+        else:
+            runner = Runner(
+                run_id=run_id,
+                endpoint=target,
+                settings=settings,
+                emit=lambda record: None,
+                stop=stop,
+                probe=probe,
+                grace_s=grace,
+                **client_kind.runner_factories(),
+            )
         warn_if_capped(raise_open_file_limit(), plan)  # one socket per call in flight
         live = LiveProgress(plan.total_calls, console=console, cells=len(plan.cells), quiet=quiet)
         with stop_on_signals(stop), live:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
-from bench.engine.runner import CellMeta, CellSpec, Runner
+from bench.engine.runner import CellMeta, CellRunner, CellSpec
 from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord, CallsWriter
 from bench.report.summary import read_calls, summarize, tally
 
@@ -71,7 +71,7 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
 
 async def execute(
     plan: RunPlan,
-    runner: Runner,
+    runner: CellRunner,
     run_dir: Path,
     on_record: Callable[[CallRecord], None] | None = None,
     done_ids: frozenset[str] = frozenset(),
