@@ -29,7 +29,6 @@ from bench.workload import Call
 WORKER_LOST: Final = "worker_lost"
 CLOCK_PINGS: Final = 5
 READY_TIMEOUT_S: Final = 120.0
-ATTEMPTS: Final = 2  # the first worker, then one replacement
 
 
 class WorkerLost(Exception):
@@ -88,6 +87,7 @@ class RayRunner:
     grace_s: float = 5.0
     fatal: str | None = None
     flush_s: float = 0.05
+    attempts: int = 2  # workers a share may use: the first, then one replacement if it dies
     replaced: int = 0
     _actors: list[Any] = field(default_factory=list, init=False, repr=False)
 
@@ -193,9 +193,10 @@ class RayRunner:
         pending = {call.call_id: call for call in share.calls}
         report: dict[str, Any] = {"index": index, "calls": len(share.calls), "concurrency": share.concurrency}
         report.update(sent=0, peak_in_flight=0, lost=0, replaced=0, labels=[], clock_error_s=0.0)
-        for attempt in range(ATTEMPTS):
+        for attempt in range(self.attempts):
             if not pending or (attempt and self.stop.is_set()):
                 break
+            before = len(pending)
             try:
                 if attempt:
                     self.replaced += 1
@@ -209,7 +210,8 @@ class RayRunner:
                 report["clock_error_s"] = max(report["clock_error_s"], offset.error_s)
                 done = await self._stream(cell, actor, share, pending, label, offset)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, TimeoutError, WorkerLost):
-                continue  # the worker died: its unfinished calls are in ``pending``
+                report["sent"] += before - len(pending)  # rows that came back; what was in flight is unknown
+                continue  # the worker died: its unfinished calls are still in ``pending``
             report["sent"] += done.meta.sent
             report["peak_in_flight"] = max(report["peak_in_flight"], done.meta.max_in_flight)
             if done.fatal is not None and self.fatal is None:
