@@ -77,7 +77,8 @@ def test_two_workers_share_a_cell_and_the_server_never_sees_more_than_c(ray_loca
     assert len({row["call_id"] for row in rows}) == 400
     assert {row["concurrency"] for row in rows} == {"20"}  # the cell's C, not a worker's share
     by_worker = Counter(row["worker"] for row in rows)
-    assert len(by_worker) == 2 and sorted(by_worker.values()) == [200, 200]
+    assert len(by_worker) == 2
+    assert sorted(by_worker.values()) == [200, 200]
     assert os.getpid() not in {worker_pid(label) for label in by_worker}  # sent from the worker processes
     [cell] = read_cells(out)
     assert cell["server"]["received"] == 400
@@ -116,11 +117,14 @@ def test_a_killed_worker_s_unfinished_calls_are_sent_again_never_lost_or_doubled
     runner = run_on_ray(mock_server, plan_of("semaphore", 4, calls), tmp_path, on_record=kill_first_worker)
 
     rows = read_rows(tmp_path)
-    assert killed and runner.replaced == 1
-    assert len(rows) == calls and len({row["call_id"] for row in rows}) == calls
+    assert killed
+    assert runner.replaced == 1
+    assert len(rows) == calls
+    assert len({row["call_id"] for row in rows}) == calls
     assert all(row["status"] == "ok" for row in rows)
     workers = {row["worker"] for row in rows}
-    assert killed[0] in workers and len(workers) == 3  # the dead worker's rows, its replacement's, the other's
+    assert killed[0] in workers
+    assert len(workers) == 3
     [cell] = read_cells(tmp_path)
     assert cell["workers"][0]["replaced"] == 1
 
@@ -138,9 +142,11 @@ def test_without_a_replacement_a_dead_worker_s_calls_become_worker_lost_rows(
     run_on_ray(mock_server, plan_of("semaphore", 4, calls), tmp_path, on_record=kill_first_worker, attempts=1)
 
     rows = read_rows(tmp_path)
-    assert len(rows) == calls and len({row["call_id"] for row in rows}) == calls
+    assert len(rows) == calls
+    assert len({row["call_id"] for row in rows}) == calls
     lost = [row for row in rows if row["error"] == WORKER_LOST]
-    assert lost and all(row["status"] == "error" for row in lost)
+    assert lost
+    assert all(row["status"] == "error" for row in lost)
     assert {row["worker"] for row in rows if row["status"] == "ok"} >= set(killed)
 
 
@@ -172,7 +178,8 @@ def test_an_interrupted_ray_run_resumes_with_only_the_missing_calls(
     run_on_ray(mock_server, plan, tmp_path, done=frozenset(kept))
 
     rows = read_rows(tmp_path)
-    assert len(rows) == calls and len({row["call_id"] for row in rows}) == calls
+    assert len(rows) == calls
+    assert len({row["call_id"] for row in rows}) == calls
     assert mock_server.stats()["received"] == calls - len(kept)  # nothing on disk was sent again
 
 
