@@ -35,7 +35,8 @@ def connect(address: str | None, *, workers: int) -> bool:
             if address:
                 ray.init(address=address, **options)
             else:
-                ray.init(num_cpus=os.cpu_count() or 1, **options)
+                # "local": a new instance, never one found through RAY_ADDRESS or an earlier `ray start`
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             raise RayUnavailable(f"cannot attach to {where}: {str(exc).splitlines()[0]}") from None

@@ -11,6 +11,6 @@ import pytest
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[Any]:
     ray = pytest.importorskip("ray", reason='the Ray backend tests need the extra: pip install -e ".[ray]"')
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a running cluster
     yield ray
     ray.shutdown()
