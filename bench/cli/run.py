@@ -475,6 +475,8 @@ def run(
                 )
             except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
                 stop.set()
+            except distributed.RayUnavailable as exc:
+                raise RunFailed(str(exc)) from None
     summary, _ = finalize(run_dir, run_id)
     console.print(results_table(summary))
     limited = rate_limit_frame(summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -12,6 +13,7 @@ import click
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import confirm_paid
 from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, prepare_run_dir, stop_on_signals
+from bench.engine import distributed
 from bench.engine.folder import finalize, write_run_json
 from bench.engine.guard import is_local, preflight, resolve_price
 from bench.oslimits import raise_open_file_limit
@@ -62,11 +64,15 @@ def suite(suite_file: Path, out: Path | None, quiet: bool, dry_run: bool, yes: b
     stop, fatal = threading.Event(), None
     live = LiveProgress(plan.total_calls, console=console, cells=len(plan.cells), quiet=quiet)
     try:
-        with stop_on_signals(stop), live:
+        with contextlib.ExitStack() as stack, stop_on_signals(stop), live:
+            if plan.suite.backend == "ray":
+                stack.enter_context(distributed.ray_session(plan.suite.ray_address, workers=plan.suite.workers))
             api_key = secret or ("mock-key" if plan.suite.is_mock else "no-key")
             fatal = run_suite(plan, run_dir, api_key=api_key, stop=stop, on_record=live.on_record, on_cell=live.on_cell)
     except MockStartError as exc:
         fatal = str(exc)
+    except distributed.RayUnavailable as exc:
+        raise RunFailed(str(exc)) from None
     summary, _ = finalize(run_dir, run_dir.name)
     for table in scenario_tables(summary):  # scenarios are long: a table each
         console.print(table)

@@ -13,6 +13,9 @@ Schema (every key optional unless said; lists may also be given as one value)::
     personas_file = "…"           # relative to the suite file; default: the committed fixture
     calls = 100                   # or personas = N and/or repeats = R (default workload for experiments)
     repetitions = 1               # default for experiments
+    backend = "local"             # or "ray": each cell split over `workers` Ray actors
+    workers = 1                   # Ray workers per cell (backend = "ray")
+    ray_address = "HOST:PORT"     # attach to a running Ray cluster (default: start a local one)
 
     [[experiment]]                # one or more
     name = "window"               # scenario prefix (needed to tell experiments apart)
@@ -55,6 +58,9 @@ SUITE_KEYS: Final = frozenset(
         "seed",
         "max_retries",
         "timeout",
+        "backend",
+        "workers",
+        "ray_address",
         "personas_file",
         "calls",
         "personas",
@@ -121,6 +127,9 @@ class Suite:
     timeout: float
     personas_file: Path
     experiments: tuple[Experiment, ...]
+    backend: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
 
     @property
     def is_mock(self) -> bool:
@@ -274,6 +283,13 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     for i, name in enumerate(names, start=1):
         if name in names[: i - 1]:
             raise SuiteError(f"experiment[{i}].name: '{name}' is already used by an earlier experiment")
+    backend = top.text("backend", "local")
+    if backend not in ("local", "ray"):
+        raise top.fail("backend", f'expected "local" or "ray", got {backend!r}')
+    workers = top.scalar("workers", 1)
+    ray_address = top.text("ray_address", "auto") if "ray_address" in top.data else None
+    if backend == "local" and (workers != 1 or ray_address is not None):
+        raise top.fail("workers" if workers != 1 else "ray_address", 'needs backend = "ray"')
     return Suite(
         name=top.text("name", source.stem),
         description=str(top.data.get("description", "")),
@@ -284,6 +300,9 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         timeout=float(top.scalar("timeout", 600.0, whole=False, minimum=1e-3)),
         personas_file=personas_file,
         experiments=tuple(experiments),
+        backend=backend,
+        workers=workers,
+        ray_address=ray_address,
     )
 
 

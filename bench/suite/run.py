@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.clients.base import Endpoint, RequestSettings
+from bench.engine import distributed
 from bench.engine.folder import execute
 from bench.engine.plan import RunPlan, matrix_cells
-from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.records import CallRecord
@@ -173,23 +174,42 @@ def run_suite(
             probe: StatsProbe | None = None
             base_url = suite.endpoint
             if group.mock is not None:
+                mock = group.mock
+                if suite.ray_address is not None:  # workers on other nodes reach it through this node's address
+                    mock = dataclasses.replace(mock, host="0.0.0.0")
                 try:
-                    server = stack.enter_context(MockServer(group.mock))
+                    server = stack.enter_context(MockServer(mock))
                 except (RuntimeError, OSError) as exc:
                     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     where = group.cells[0].scenario
                     raise MockStartError(f"cannot start the mock server for {where}: {first}") from None
                 base_url, probe = server.base_url, server
+                if suite.ray_address is not None:
+                    base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
             is_mock = probe is not None
             endpoint = Endpoint(base_url=base_url, api_key=api_key, model=suite.model, is_mock=is_mock)
-            runner = Runner(
-                run_id=run_dir.name,
-                endpoint=endpoint,
-                settings=settings_for(suite),
-                emit=lambda record: None,
-                stop=stop,
-                probe=probe,
-            )
+            runner: CellRunner
+            if suite.backend == "ray":
+                ray_runner = distributed.RayRunner(
+                    run_id=run_dir.name,
+                    endpoint=endpoint,
+                    settings=settings_for(suite),
+                    client_name="openai",
+                    workers=suite.workers,
+                    emit=lambda record: None,
+                    stop=stop,
+                    probe=probe,
+                )
+                runner = stack.enter_context(distributed.closing_workers(ray_runner))
+            else:
+                runner = Runner(
+                    run_id=run_dir.name,
+                    endpoint=endpoint,
+                    settings=settings_for(suite),
+                    emit=lambda record: None,
+                    stop=stop,
+                    probe=probe,
+                )
             cells = RunPlan(label=suite.name, cells=group.cells)
             append = index > 0  # one calls.csv for the whole suite
             asyncio.run(execute(cells, runner, run_dir, on_record=on_record, on_cell=on_cell, append=append))

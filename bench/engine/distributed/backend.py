@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from bench.clients.base import Endpoint, RequestSettings
 from bench.engine.distributed.clock import ClockOffset, best_offset
-from bench.engine.distributed.cluster import import_ray
+from bench.engine.distributed.cluster import RayUnavailable, import_ray
 from bench.engine.distributed.shares import peak_overlap, share_rate, split_calls, split_concurrency, worker_count
 from bench.engine.distributed.worker import CellWorker, ShareDone, ShareStarted
 from bench.engine.runner import CellMeta, CellSpec, Emit, StatsProbe
@@ -139,7 +139,12 @@ class RayRunner:
         parts = worker_count(self.workers, spec.concurrency, len(todo))
         shares, levels = split_calls(todo, parts), split_concurrency(spec.concurrency, parts)
         for index in range(parts):
-            await self.actor(index)
+            try:
+                await self.actor(index)
+            except TimeoutError:
+                raise RayUnavailable(
+                    f"Ray worker {index} did not start within {READY_TIMEOUT_S:g} s (no free CPU in the cluster?)"
+                ) from None
         if self.probe is not None:
             await asyncio.to_thread(self.probe.reset_stats)
         cell = _Cell(spec=spec, origin_wall=time.time(), t0=time.perf_counter())
@@ -192,7 +197,7 @@ class RayRunner:
         ray = import_ray()
         pending = {call.call_id: call for call in share.calls}
         report: dict[str, Any] = {"index": index, "calls": len(share.calls), "concurrency": share.concurrency}
-        report.update(sent=0, peak_in_flight=0, lost=0, replaced=0, labels=[], clock_error_s=0.0)
+        report.update(sent=0, peak_in_flight=0, lost=0, replaced=0, labels=[], clock_error_s=0.0, cpu_s=0.0)
         for attempt in range(self.attempts):
             if not pending or (attempt and self.stop.is_set()):
                 break
@@ -213,6 +218,7 @@ class RayRunner:
                 report["sent"] += before - len(pending)  # rows that came back; what was in flight is unknown
                 continue  # the worker died: its unfinished calls are still in ``pending``
             report["sent"] += done.meta.sent
+            report["cpu_s"] += done.cpu_s
             report["peak_in_flight"] = max(report["peak_in_flight"], done.meta.max_in_flight)
             if done.fatal is not None and self.fatal is None:
                 self.fatal = done.fatal

@@ -32,6 +32,7 @@ class ShareStarted:
 class ShareDone:
     meta: CellMeta
     fatal: str | None = None
+    cpu_s: float = 0.0  # the worker process's CPU time over its share
 
 
 Item = ShareStarted | list[CallRecord] | ShareDone
@@ -71,6 +72,7 @@ class CellWorker:
     async def run_share(self, spec: CellSpec, calls: tuple[Call, ...], flush_s: float) -> AsyncIterator[Item]:
         """Yield ``ShareStarted``, then batches of rows every ``flush_s``, then ``ShareDone``."""
         self._stop.clear()
+        cpu = time.process_time()
         rows: list[CallRecord] = []
         started = asyncio.Event()
         origin: list[float] = []
@@ -104,4 +106,4 @@ class CellWorker:
         meta = task.result()
         if rows:
             yield rows[:]
-        yield ShareDone(meta=meta, fatal=runner.fatal)
+        yield ShareDone(meta=meta, fatal=runner.fatal, cpu_s=time.process_time() - cpu)
