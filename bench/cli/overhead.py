@@ -144,7 +144,7 @@ def ray_scale_table(spec: str, calls: int, rounds: int) -> None:
     except (RayUnavailable, RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     table = Table(title=f"one process vs Ray workers: N={calls}, C=50, zero latency, medians of {rounds}")
-    for header in ("backend", "W", "req/s", "CPU ms/call", "server peak"):
+    for header in ("backend", "W", "req/s", "CPU ms/call", "of which driver", "server peak"):
         table.add_column(header, justify="left" if header == "backend" else "right")
     for point in points:
         table.add_row(
@@ -152,6 +152,7 @@ def ray_scale_table(spec: str, calls: int, rounds: int) -> None:
             str(point.workers),
             f"{point.rps:,.0f}",
             f"{point.cpu_per_call_ms:.2f}",
+            f"{point.driver_cpu_per_call_ms:.2f}",
             str(point.server_peak_in_flight),
         )
     console.print(table)

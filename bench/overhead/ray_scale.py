@@ -34,6 +34,7 @@ class ScalePoint:
     calls: int
     rps: float
     cpu_per_call_ms: float
+    driver_cpu_per_call_ms: float  # the driver's part: receiving and writing rows (all of it when local)
     server_peak_in_flight: int
 
 
@@ -52,7 +53,7 @@ def measure_ray_scale(
         label="ray-scale",
         cells=tuple(matrix_cells(calls_for_count(load_personas(), calls), ["semaphore"], [concurrency])),
     )
-    samples: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
+    samples: dict[tuple[str, int], list[tuple[float, float, float, int]]] = {}
     with MockServer(MockConfig(latency="zero")) as server:
         endpoint = Endpoint(base_url=server.base_url, api_key="mock-key", is_mock=True)
         settings = RequestSettings(max_retries=0, timeout_s=60)
@@ -86,7 +87,7 @@ def measure_ray_scale(
                         runner.close()  # free its CPUs for the next W (workers start again, off the clock)
                     worker_cpu = sum(float(w.get("cpu_s", 0.0)) for w in meta.workers or [])
                     peak = int((meta.server or {}).get("peak_in_flight", 0))
-                    samples.setdefault(key, []).append((calls / meta.wall_s, driver_cpu + worker_cpu, peak))
+                    samples.setdefault(key, []).append((calls / meta.wall_s, driver_cpu + worker_cpu, driver_cpu, peak))
         finally:
             for runner in ray_runners.values():
                 runner.close()
@@ -97,7 +98,8 @@ def measure_ray_scale(
             calls=calls,
             rps=statistics.median(s[0] for s in found),
             cpu_per_call_ms=statistics.median(s[1] for s in found) / calls * 1e3,
-            server_peak_in_flight=max(s[2] for s in found),
+            driver_cpu_per_call_ms=statistics.median(s[2] for s in found) / calls * 1e3,
+            server_peak_in_flight=max(s[3] for s in found),
         )
         for (backend, w), found in samples.items()
     ]
