@@ -67,6 +67,7 @@ class _Cell:
     spec: CellSpec
     origin_wall: float
     t0: float
+    emit: Emit
     written: set[str] = field(default_factory=set)
     intervals: list[tuple[float, float]] = field(default_factory=list)
     duplicates: int = 0
@@ -81,7 +82,7 @@ class RayRunner:
     settings: RequestSettings
     client_name: str
     workers: int
-    emit: Emit
+    emit: Emit = field(default=lambda record: None)  # where rows go unless ``run_cell`` is given a sink
     stop: threading.Event = field(default_factory=threading.Event)
     probe: StatsProbe | None = None
     grace_s: float = 5.0
@@ -133,8 +134,10 @@ class RayRunner:
                 ray.kill(actor)
         self._actors.clear()
 
-    async def run_cell(self, spec: CellSpec, calls: Sequence[Call] | None = None) -> CellMeta:
-        """Run ``spec`` (over ``calls`` when given) as W shares of the calls and of C."""
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta:
+        """Run ``spec`` (over ``calls`` when given) as W shares of the calls and of C; rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         parts = worker_count(self.workers, spec.concurrency, len(todo))
         shares, levels = split_calls(todo, parts), split_concurrency(spec.concurrency, parts)
@@ -147,7 +150,7 @@ class RayRunner:
                 ) from None
         if self.probe is not None:
             await asyncio.to_thread(self.probe.reset_stats)
-        cell = _Cell(spec=spec, origin_wall=time.time(), t0=time.perf_counter())
+        cell = _Cell(spec=spec, origin_wall=time.time(), t0=time.perf_counter(), emit=emit or self.emit)
         watcher = asyncio.ensure_future(self._halt_on_stop())
         try:
             reports = await asyncio.gather(
@@ -271,5 +274,5 @@ class RayRunner:
             return False
         cell.written.add(record.call_id)
         cell.intervals.append((record.start_s, record.end_s))
-        self.emit(record)
+        cell.emit(record)
         return True
