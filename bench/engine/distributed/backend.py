@@ -141,12 +141,18 @@ class RayRunner:
         todo = spec.calls if calls is None else tuple(calls)
         parts = worker_count(self.workers, spec.concurrency, len(todo))
         shares, levels = split_calls(todo, parts), split_concurrency(spec.concurrency, parts)
+        ray = import_ray()
         for index in range(parts):
             try:
                 await self.actor(index)
             except TimeoutError:
                 raise RayUnavailable(
                     f"Ray worker {index} did not start within {READY_TIMEOUT_S:g} s (no free CPU in the cluster?)"
+                ) from None
+            except ray.exceptions.RayError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise RayUnavailable(
+                    f"Ray worker {index} could not start ({first}); is this package installed on every node?"
                 ) from None
         if self.probe is not None:
             await asyncio.to_thread(self.probe.reset_stats)
