@@ -114,7 +114,11 @@ class RayRunner:
             self._actors.append(None)
         if self._actors[index] is None:
             actor = self._new_actor(index)
-            await self._ready(actor)
+            try:
+                await self._ready(actor)
+            except BaseException:
+                import_ray().kill(actor)  # a worker still pending (no free CPU) must not start later
+                raise
             self._actors[index] = actor
         return self._actors[index]
 
