@@ -23,7 +23,18 @@ from bench.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord
 from bench.report.summary import read_calls
 from strategies import register
 
-SHOWN: Final = ("scenario", "strategy", "concurrency", "calls", "ok", "errors", "wall_s", "throughput_rps", "latency_p50_s", "latency_p99_s")
+SHOWN: Final = (
+    "scenario",
+    "strategy",
+    "concurrency",
+    "calls",
+    "ok",
+    "errors",
+    "wall_s",
+    "throughput_rps",
+    "latency_p50_s",
+    "latency_p99_s",
+)
 
 
 class LoadError(ValueError):
@@ -48,9 +59,8 @@ class Results:
 
     def _repr_html_(self) -> str:
         columns = [c for c in SHOWN if c in self.summary.columns]
-        return f"<p>Results: <code>{self.run_dir}</code>, {len(self.calls)} calls</p>" + self.summary[
-            columns
-        ].to_html(index=False)
+        table: str = self.summary[columns].to_html(index=False)
+        return f"<p>Results: <code>{self.run_dir}</code>, {len(self.calls)} calls</p>" + table
 
 
 def load(run_dir: str | Path) -> Results:
@@ -164,5 +174,3 @@ async def arun(*, progress: bool = False, **options: Any) -> Results:
     except asyncio.CancelledError:
         stop.set()  # the thread finishes its calls in flight (within --grace) and writes the summary
         raise
-
-

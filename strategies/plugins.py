@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, MutableMapping
 from importlib.metadata import entry_points
-from typing import Any, Final, get_args
+from typing import Any, Final, cast, get_args
 
 from strategies.base import IdealRule, Levels, Strategy
 
@@ -36,13 +36,14 @@ def check_strategy(candidate: Any, where: str) -> type[Strategy]:
         if not ok
     ]
     if problems:
-        raise PluginError(f"{where}: strategy '{name}' lacks or misdeclares {', '.join(problems)} (see strategies/base.py)")
+        raise PluginError(
+            f"{where}: strategy '{name}' lacks or misdeclares {', '.join(problems)} (see strategies/base.py)"
+        )
     if inspect.isclass(candidate):
-        checked: type[Strategy] = candidate
-        return checked
+        return cast("type[Strategy]", candidate)
     # An instance keeps its own state: the registry's "class" hands back that very object.
-    bound = type(cls.__name__, (cls,), {"__new__": lambda _cls: candidate})
-    return bound
+    bound: Any = type(cls.__name__, (cls,), {"__new__": lambda _cls: candidate})
+    return cast("type[Strategy]", bound)
 
 
 def register(registry: MutableMapping[str, type[Strategy]], candidate: Any, where: str) -> str:

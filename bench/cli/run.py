@@ -211,7 +211,9 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     default=None,
     help="json_schema (strict; default with choices), json_object, or text (the first choice named).",
 )
-@click.option("--id-column", default=None, metavar="NAME", help="The persona table's id column (default: id, else row number).")
+@click.option(
+    "--id-column", default=None, metavar="NAME", help="The persona table's id column (default: id, else row number)."
+)
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the persona workload under each strategy and write CSV reports.

@@ -141,11 +141,11 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str,
             http_429s=http_429s,
             server_s=server_s,
         )
-    answer, error = read_answer(content if isinstance(content, str) else None, ask)
+    answer, problem = read_answer(content if isinstance(content, str) else None, ask)
     return Outcome(
-        ok=not error,
+        ok=not problem,
         http_status=reply.status,
-        error=error,
+        error=problem,
         attempts=attempts,
         http_429s=http_429s,
         prompt_tokens=prompt_tokens,

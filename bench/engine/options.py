@@ -55,7 +55,13 @@ class WorkloadOptions:
     def is_default(self) -> bool:
         """No workload option given: the run retells the talk."""
         plain = self.workload is None and not self.overrides().any
-        return plain and not self.strategies and self.concurrency is None and self.calls is None and not self.personas_or_repeats
+        return (
+            plain
+            and not self.strategies
+            and self.concurrency is None
+            and self.calls is None
+            and not self.personas_or_repeats
+        )
 
     def overrides(self) -> Overrides:
         """The shortcut flags laid over the workload file."""

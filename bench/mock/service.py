@@ -15,11 +15,11 @@ from aiohttp import web
 
 from bench.mock import responses as r
 from bench.mock.answers import AnswerBook
-from bench.mock.shapes import ANSWER_HEADER, compose, malformed
 from bench.mock.chat import BadRequest, ChatRequest, retry_count_of
 from bench.mock.config import MockConfig
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
+from bench.mock.shapes import ANSWER_HEADER, compose, malformed
 from bench.mock.sse import stream_answer
 from bench.mock.stats import Stats
 

@@ -91,8 +91,8 @@ def _fill(book: AnswerBook, schema: Any, key: str, repeat: int, path: str, depth
         low, high = int(schema.get("minimum", 0)), int(schema.get("maximum", 10))
         return low + int(draw * (high - low + 1))
     if kind == "number":
-        low, high = float(schema.get("minimum", 0.0)), float(schema.get("maximum", 1.0))
-        return round(low + draw * (high - low), 3)
+        floor, ceiling = float(schema.get("minimum", 0.0)), float(schema.get("maximum", 1.0))
+        return round(floor + draw * (ceiling - floor), 3)
     if kind == "boolean":
         return draw < 0.5
     if kind == "null":

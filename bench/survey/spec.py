@@ -143,12 +143,18 @@ class Workload:
                         f"(columns: {', '.join(table.columns)})"
                     )
         people: list[Respondent] = []
-        for pid, row in zip(table.ids, table.rows, strict=True):
+        for number, (pid, row) in enumerate(zip(table.ids, table.rows, strict=True), start=1):
             values = {k: _text(v) for k, v in row.items()}
             values.setdefault(PERSONA, describe(row, table.id_column))
-            system = self.system.format_map(values).strip()
-            messages = ({"role": "system", "content": system},) if system else ()
-            messages += ({"role": "user", "content": self.question.format_map(values)},)
+            try:
+                system = self.system.format_map(values).strip()
+                question = self.question.format_map(values)
+            except KeyError as exc:  # a JSONL row without a column other rows have
+                raise WorkloadError(
+                    f"{table.path}: row {number}: no value for column {exc} the templates use"
+                ) from None
+            messages: tuple[dict[str, str], ...] = ({"role": "system", "content": system},) if system else ()
+            messages += ({"role": "user", "content": question},)
             people.append(Respondent(id=pid, messages=messages))
         return people
 
@@ -178,7 +184,9 @@ def placeholders(template: str, key: str, where: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise WorkloadError(f"{where}: the {key} template is not a valid template ({exc}; write {{{{ for a brace)")
+        raise WorkloadError(
+            f"{where}: the {key} template is not a valid template ({exc}; write {{{{ for a brace)"
+        ) from None
     names: list[str] = []
     for _, name, _, _ in parsed:
         if name is None:
@@ -199,7 +207,7 @@ def _check_schema(schema: Mapping[str, Any], where: str) -> None:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise WorkloadError(f"{where}: schema is not valid JSON Schema at {path}: {exc.message[:160]}") from None
     if schema.get("type") != "object":
-        raise WorkloadError(f"{where}: schema must describe an object (\"type\": \"object\"), as structured outputs need")
+        raise WorkloadError(f'{where}: schema must describe an object ("type": "object"), as structured outputs need')
 
 
 class _Table:
@@ -222,7 +230,9 @@ class _Table:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-            raise self.fail(key, f"expected a whole number{f' ≥ {minimum}' if minimum is not None else ''}, got {value!r}")
+            raise self.fail(
+                key, f"expected a whole number{f' ≥ {minimum}' if minimum is not None else ''}, got {value!r}"
+            )
         return value
 
 
