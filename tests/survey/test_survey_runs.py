@@ -105,3 +105,19 @@ def test_bad_survey_input_is_one_line_exit_2_and_nothing_sent(
     assert fragment in lines[0]
     assert mock_server.stats()["received"] == 0
     assert not (survey / "bad").exists()
+
+
+def test_a_suite_names_its_workload_and_table(survey: Path) -> None:
+    from bench.suite.run import plan_suite
+
+    (survey / "s.toml").write_text(
+        '[suite]\nworkload = "cats.toml"\npersonas_file = "pets.csv"\ncalls = 12\n\n'
+        '[[experiment]]\nstrategies = ["semaphore"]\nconcurrency = [4]\n'
+    )
+    (cell,) = plan_suite(survey / "s.toml").groups[0].cells
+    assert len(cell.calls) == 12
+    first = cell.calls[0]
+    assert first.messages[-1]["content"] == "Would you adopt a cat this year, Name0?"
+    assert first.ask.choices == ("yes", "no", "unsure")
+    assert first.ask.response_format is not None
+    assert first.ask.response_format["type"] == "json_schema"
