@@ -124,3 +124,10 @@ def test_bad_options_raise_one_line(tmp_path: Path) -> None:
         bench.run(question="Q?", choices=[], out=tmp_path / "x")
     with pytest.raises(ValueError, match="not a finished run folder"):
         bench.load(tmp_path)
+
+
+def test_progress_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench.run(calls=6, out=tmp_path / "p", progress=True, **FAST)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "6/6 calls" in captured.err or "6/6" in captured.err  # tqdm's bar or the plain line
