@@ -176,7 +176,7 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
         "suite": dataclasses.asdict(suite),
         "endpoint": suite.endpoint,
         "model": suite.model,
-        "settings": dataclasses.asdict(settings_for(suite)),
+        "settings": dataclasses.asdict(settings_for(suite, _ask_of(plan))),
         "personas_file": str(suite.personas_file),
         "total_calls": plan.total_calls,
         "servers": [public_settings(g.mock) for g in plan.groups],
@@ -185,8 +185,13 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
     }
 
 
-def settings_for(suite: Suite) -> RequestSettings:
-    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries)
+def settings_for(suite: Suite, ask: Ask = DEFAULT_ASK) -> RequestSettings:
+    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries, max_tokens=ask.max_tokens)
+
+
+def _ask_of(plan: SuitePlan) -> Ask:
+    """The workload's shared request fields (every call of a suite carries the same)."""
+    return next((cell.calls[0].ask for group in plan.groups for cell in group.cells if cell.calls), DEFAULT_ASK)
 
 
 def run_suite(
@@ -222,7 +227,7 @@ def run_suite(
             runner = Runner(
                 run_id=run_dir.name,
                 endpoint=endpoint,
-                settings=settings_for(suite),
+                settings=settings_for(suite, _ask_of(plan)),
                 emit=lambda record: None,
                 stop=stop,
                 probe=probe,
