@@ -56,6 +56,7 @@ class CellMeta:
     max_in_flight: int
     server: dict[str, Any] | None = None
     interrupted: bool = False
+    workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
 
 
 class StatsProbe(Protocol):
@@ -67,7 +68,24 @@ class StatsProbe(Protocol):
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
 SyncClientFactory = Callable[[Endpoint, RequestSettings, int], SyncChatClient]
-Emit = Callable[[CallRecord], None]
+
+
+class Emit(Protocol):
+    """Where a row goes as its call ends (a callback protocol, so that runners can be matched by type)."""
+
+    def __call__(self, record: CallRecord, /) -> None: ...
+
+
+class CellRunner(Protocol):
+    """Runs one cell and streams its rows to ``emit``: the local ``Runner`` or a distributed backend."""
+
+    stop: threading.Event
+    fatal: str | None
+
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta: ...
+
 
 # Answers that will be the same for every remaining call: stop instead of sending thousands more.
 FATAL_STATUSES: dict[int, str] = {
@@ -216,13 +234,15 @@ class Runner:
     run_id: str
     endpoint: Endpoint
     settings: RequestSettings
-    emit: Emit
+    emit: Emit = field(default=lambda record: None)  # where rows go unless ``run_cell`` is given a sink
     stop: threading.Event = field(default_factory=threading.Event)
     probe: StatsProbe | None = None
     client_factory: ClientFactory = OpenAIAsyncClient
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    # Hears each cell's time origin (``perf_counter`` at its start): a Ray worker maps it to wall time.
+    on_origin: Callable[[float], None] | None = None
     warmup: bool = False  # open the pool's connections before each cell's clock starts
 
     def _set_fatal(self, reason: str) -> None:
@@ -230,12 +250,15 @@ class Runner:
             self.fatal = reason
         self.stop.set()
 
-    async def run_cell(self, spec: CellSpec, calls: Sequence[Call] | None = None) -> CellMeta:
-        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones)."""
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta:
+        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
         knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
-        pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
+        # A strategy that sends every call at once needs a connection each, whatever C the cell names.
+        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         pool = self.settings.max_connections or pool
         client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
@@ -248,13 +271,15 @@ class Runner:
         sender = CellSender(
             run_id=self.run_id,
             spec=spec,
-            emit=self.emit,
+            emit=emit or self.emit,
             stop=self.stop,
             client=client,
             sync_client=sync_client,
             on_fatal=self._set_fatal,
             secret=self.endpoint.api_key,
         )
+        if self.on_origin is not None:
+            self.on_origin(sender.t0)
         try:
             await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
         finally:

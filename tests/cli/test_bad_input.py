@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import bench.cli.run_checks
+import bench.engine.session
 from bench.cli import cli
 from tests.support.cli_runs import bench_env, error_lines, read_rows, run_bench
 from tests.support.servers import MockServerFactory
@@ -78,11 +78,15 @@ LOCAL_URL = "http://127.0.0.1:9/v1"
             "personas-file-bad-json", 2, "bad_json.jsonl:2: not valid JSON", "--personas-file", "{tmp}/bad_json.jsonl"
         ),
         case(
-            "personas-file-missing-field",
+            "personas-file-row-lacks-a-template-column",
             2,
-            "no_age.jsonl:3: missing field(s)",
+            "no_age.jsonl: row 3: no value for column 'age' the templates use",
             "--personas-file",
             "{tmp}/no_age.jsonl",
+            "--question",
+            "At {age}?",
+            "--choices",
+            "yes,no",
         ),
         case("personas-file-empty", 2, "no personas in file", "--personas-file", "{tmp}/empty.jsonl"),
         case("latency-spec-bad", 2, "soon", "--latency", "soon", "--calls", "3"),
@@ -150,7 +154,7 @@ def test_paid_endpoint_needs_yes_and_sends_nothing(tmp_path: Path, monkeypatch: 
     def no_connection(*args: object, **kwargs: object) -> None:
         raise AssertionError("the guard must refuse before any connection")
 
-    monkeypatch.setattr(bench.cli.run_checks, "preflight", no_connection)
+    monkeypatch.setattr(bench.engine.session, "preflight", no_connection)
     out = tmp_path / "run"
     args = ["--endpoint", "https://api.openai.com/v1", "--calls", "5000", "--out", str(out)]
     result = invoke(args, env={"OPENAI_API_KEY": "sk-test-key"})
@@ -170,7 +174,7 @@ def test_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
         checked.append(url)
         return f"cannot reach {url}: (test: no network)"
 
-    monkeypatch.setattr(bench.cli.run_checks, "preflight", unreachable)
+    monkeypatch.setattr(bench.engine.session, "preflight", unreachable)
     args = [
         "--endpoint",
         "https://llm.example.com/v1",
