@@ -17,6 +17,7 @@ CELLS_FILE: Final = "cells.jsonl"
 SUMMARY_FILE: Final = "summary.csv"
 TALLY_FILE: Final = "tally.csv"
 RUN_FILE: Final = "run.json"
+SUMMARY_JSON_FILE: Final = "summary.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -49,6 +49,10 @@ class Sender(Protocol):
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
 
+    def learned(self, *, rpm: float) -> None:
+        """The endpoint's request limit a strategy has learned, a minute (the summary's ``learned_rpm``)."""
+        ...
+
 
 class Strategy(Protocol):
     """Decides *when* each call is issued; never writes, prints or aggregates."""

@@ -21,9 +21,12 @@ from bench.mock.latency import DEFAULT_LATENCY
 from strategies import STRATEGIES
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
     from bench.engine.session import RunResult, RunStart
+    from bench.report.checks import Verdict
 
 RATE = click.FloatRange(0.0, 1.0)
 
@@ -192,6 +195,21 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     metavar="DIR",
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="EXPR",
+    help="Judge every cell after the run, e.g. 'http_429 == 0', 'rate_limited: utilisation >= 0.9' "
+    "([strategy:] summary column, one of < <= == != >= >, a number); exit 1 if any fails. Repeatable.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Write the checks as JUnit XML (one testcase per cell and check).",
+)
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the persona workload under each strategy and write CSV reports.
@@ -263,9 +281,17 @@ def report_result(result: RunResult) -> None:
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
-    console.print(f"results: {run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")
+    for line in learned_lines(summary):
+        console.print(line)
+    console.print(f"results: {run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)")
     if not result.options.output.no_plots and len(summary):
         print_plots(run_dir, summary)
+    if result.verdicts:
+        from bench.report.checks import checks_table
+
+        console.print(checks_table(result.verdicts))
+    if result.options.output.junit is not None:
+        console.print(f"junit: {result.options.output.junit}")
     if result.fatal is not None:
         raise RunFailed(f"{result.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
     if result.interrupted:
@@ -275,3 +301,25 @@ def report_result(result: RunResult) -> None:
             soft_wrap=True,
         )
         sys.exit(EXIT_INTERRUPTED)
+    fail_on_checks(result.no_success, result.checks_failed)
+
+
+def learned_lines(summary: pd.DataFrame) -> list[str]:
+    """A line per cell whose strategy learned the endpoint's limit (``learned_rpm``)."""
+    if "learned_rpm" not in summary:
+        return []
+    return [
+        f"{row.strategy} C={row.concurrency} learned a limit of {row.learned_rpm:.0f} requests/min"
+        for row in summary.itertuples()
+        if row.learned_rpm == row.learned_rpm  # not NaN
+    ]
+
+
+def fail_on_checks(no_success: str | None, failures: Sequence[Verdict]) -> None:
+    """Exit 1 when no call succeeded (naming the first error) or a check failed (naming it)."""
+    from bench.report.checks import failure_line
+
+    if no_success is not None:
+        raise RunFailed(f"no call succeeded; the first error: {no_success}")
+    if failures:
+        raise RunFailed(failure_line(failures))

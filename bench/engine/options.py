@@ -24,7 +24,19 @@ DEFAULT_MODEL: Final = "gpt-4o-mini"
 DEFAULT_KEY_ENV: Final = "OPENAI_API_KEY"
 # Options that change nothing in the results, so a resumed run may set them anew.
 SESSION_OPTIONS: Final = frozenset(
-    {"resume", "yes", "max_calls", "grace", "price_table", "price_in", "price_out", "quiet", "no_plots"}
+    {
+        "resume",
+        "yes",
+        "max_calls",
+        "grace",
+        "price_table",
+        "price_in",
+        "price_out",
+        "quiet",
+        "no_plots",
+        "checks",
+        "junit",
+    }
 )
 
 
@@ -130,6 +142,8 @@ class OutputOptions:
     no_plots: bool = False
     quiet: bool = False
     grace: float = 5.0
+    checks: tuple[str, ...] = ()  # judged per cell after the run (bench.report.checks); exit 1 on a failure
+    junit: Path | None = None  # the checks' verdicts as JUnit XML
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,6 +208,8 @@ class RunOptions:
                 no_plots=p.flag("no_plots"),
                 quiet=p.flag("quiet"),
                 grace=p.non_negative("grace", default=5.0) or 0.0,
+                checks=p.checks("checks"),
+                junit=p.path("junit"),
             ),
             resume=p.path("resume"),
         )
@@ -244,6 +260,8 @@ class RunOptions:
                 no_plots=session.output.no_plots,
                 quiet=session.output.quiet,
                 grace=session.output.grace,
+                checks=session.output.checks,
+                junit=session.output.junit,
             ),
             resume=session.resume,
         )
@@ -375,6 +393,23 @@ class _Params:
         if not isinstance(value, str | Path) or not str(value):
             raise self._bad(name, f"expected a path, got {value!r}")
         return Path(value)
+
+    def checks(self, name: str) -> tuple[str, ...]:
+        """Check expressions, each parsed now so that a bad one stops the run before anything is sent."""
+        from bench.report.checks import CheckError, parse_checks
+        from bench.report.summary import SUMMARY_COLUMNS  # pandas: only when checks are given
+
+        value = self._get(name)
+        if value is None or value == ():
+            return ()
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
+            raise self._bad("check", f"expected check expressions, got {value!r}")
+        try:
+            parse_checks(items, SUMMARY_COLUMNS, list(STRATEGIES))
+        except CheckError as exc:
+            raise self._bad("check", str(exc)) from None
+        return tuple(items)
 
     def strategies(self) -> tuple[str, ...]:
         value = self._get("strategies")

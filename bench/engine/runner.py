@@ -46,6 +46,7 @@ class CellMeta:
     max_in_flight: int
     server: dict[str, Any] | None = None
     interrupted: bool = False
+    learned_rpm: float | None = None
 
 
 class StatsProbe(Protocol):
@@ -101,6 +102,10 @@ class CellSender:
         # that every row on disk was written before the cell ended (and resume resends them).
         self.abandoned = False
         self.dropped = 0
+        self.learned_rpm: float | None = None
+
+    def learned(self, *, rpm: float) -> None:
+        self.learned_rpm = rpm
 
     @property
     def stopping(self) -> bool:
@@ -251,6 +256,7 @@ class Runner:
             max_in_flight=sender.peak_in_flight,
             server=server,
             interrupted=self.stop.is_set(),
+            learned_rpm=sender.learned_rpm,
         )
 
     async def _run_until_stopped(self, work: Any, sender: CellSender) -> None:
