@@ -196,6 +196,13 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
 @click.option(
+    "--mock-rpd",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Mock: requests per day, stated in the requests headers (a reset hours away, as Groq's).",
+)
+@click.option("--mock-rpd-used", type=click.IntRange(min=0), default=None, help="Mock: of --mock-rpd, spent at start.")
+@click.option(
     "--check",
     "checks",
     multiple=True,

@@ -94,6 +94,8 @@ class MockOptions:
     tpm: int | None = None
     burst_seconds: float = 1.0
     max_concurrency: int | None = None
+    rpd: int | None = None
+    rpd_used: int = 0
 
     @property
     def faults(self) -> tuple[float, ...]:
@@ -101,7 +103,7 @@ class MockOptions:
 
     @property
     def limits_set(self) -> bool:
-        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0)
+        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0 or self.rpd)
 
     def config(self) -> MockConfig:
         """The mock server's configuration (OptionsError when the mock would refuse it)."""
@@ -118,6 +120,8 @@ class MockOptions:
                 tpm=self.tpm,
                 burst_seconds=self.burst_seconds,
                 max_concurrency=self.max_concurrency,
+                rpd=self.rpd,
+                rpd_used=self.rpd_used,
             )
         except ValueError as exc:
             raise OptionsError(str(exc)) from None
@@ -195,6 +199,8 @@ class RunOptions:
                 tpm=p.whole("mock_tpm", minimum=1),
                 burst_seconds=p.positive("mock_burst_seconds", default=1.0) or 1.0,
                 max_concurrency=p.whole("mock_max_concurrency", minimum=1),
+                rpd=p.whole("mock_rpd", minimum=1),
+                rpd_used=p.whole("mock_rpd_used", minimum=0, default=0) or 0,
             ),
             guard=GuardOptions(
                 yes=p.flag("yes"),

@@ -82,6 +82,13 @@ _RATE = click.FloatRange(0.0, 1.0)
 )
 @click.option("--models", default=None, callback=_models, help="Comma-separated models to accept (default: any).")
 @click.option("--quota", type=click.IntRange(min=0), default=None, help="Admitted requests before insufficient_quota.")
+@click.option(
+    "--rpd",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests per day (refilled over a day); the requests headers then state it, as Groq's do.",
+)
+@click.option("--rpd-used", type=click.IntRange(min=0), default=0, show_default=True, help="Of --rpd, spent at start.")
 @click.option("--watch-stdin", is_flag=True, hidden=True, help="Exit when stdin closes (used by MockServer).")
 def mock_server_command(watch_stdin: bool, **options: Any) -> None:
     """Run the mock OpenAI-compatible server (chat completions, SSE, rate limits, faults)."""

@@ -32,6 +32,8 @@ class MockConfig:
     api_key: str | None = None
     models: tuple[str, ...] = ()
     quota: int | None = None
+    rpd: int | None = None  # a day's request budget, stated in the requests headers
+    rpd_used: int = 0  # how much of it is spent when the server starts (and after a reset)
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -39,7 +41,9 @@ class MockConfig:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {self.port}")
         LatencyModel.parse(self.latency)
-        for name in ("rpm", "tpm", "max_concurrency"):
+        if self.rpd_used < 0 or (self.rpd is not None and self.rpd_used > self.rpd):
+            raise ValueError(f"rpd_used must be between 0 and rpd, got {self.rpd_used}")
+        for name in ("rpm", "tpm", "max_concurrency", "rpd"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or unset), got {value}")
