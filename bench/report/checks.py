@@ -155,7 +155,14 @@ def evaluate(checks: Sequence[Check], summary: pd.DataFrame) -> list[Verdict]:
     for index, check in enumerate(checks):
         if index not in judged:
             verdicts.append(
-                Verdict(check=check, scenario="", strategy=check.scope or "(none)", concurrency=0, value=math.nan, passed=False)
+                Verdict(
+                    check=check,
+                    scenario="",
+                    strategy=check.scope or "(none)",
+                    concurrency=0,
+                    value=math.nan,
+                    passed=False,
+                )
             )
     return verdicts
 

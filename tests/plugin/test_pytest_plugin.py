@@ -40,7 +40,9 @@ def run_user_tests(root: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("honour", "passes"), [pytest.param(True, True, id="polite"), pytest.param(False, False, id="rude")])
+@pytest.mark.parametrize(
+    ("honour", "passes"), [pytest.param(True, True, id="polite"), pytest.param(False, False, id="rude")]
+)
 def test_a_users_test_passes_for_a_client_honouring_retry_after_and_fails_for_one_ignoring_it(
     tmp_path: Path, honour: bool, passes: bool
 ) -> None:
@@ -63,7 +65,10 @@ def test_bench_mock_starts_the_real_server_with_its_options_and_counts(bench_moc
     mock: MockHandle = bench_mock(rpm=60, burst_seconds=2, latency=0.01)
     with httpx.Client() as client:
         codes = [
-            client.post(f"{mock.base_url}/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}).status_code
+            client.post(
+                f"{mock.base_url}/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+            ).status_code
             for _ in range(4)
         ]
     stats = mock.stats()
@@ -95,7 +100,9 @@ async def test_openai_respx_gives_the_sdk_openai_faithful_429s_in_process(openai
 def test_openai_respx_serves_plain_httpx_clients_too(openai_respx) -> None:  # type: ignore[no-untyped-def]
     fake: RespxHandle = openai_respx(rate_limit_rate=1.0)
     with httpx.Client() as client:
-        response = client.post(f"{fake.base_url}/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        response = client.post(
+            f"{fake.base_url}/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        )
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "rate_limit_exceeded"
     assert fake.stats().http_429 == 1

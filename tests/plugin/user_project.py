@@ -24,7 +24,7 @@ def ask(client: httpx.Client, base_url: str, prompt: str, honour_retry_after: bo
     raise RuntimeError("gave up")
 '''
 
-TEST = '''
+TEST = """
 import httpx
 
 from my_client import ask
@@ -41,7 +41,7 @@ def test_our_client_waits_as_told_and_stays_under_the_limit(bench_mock):
     assert stats.completed == stats.received
     # Waiting for retry-after means at most one refusal per call.
     assert stats.http_429 <= len(answers), f"{{stats.http_429}} 429s for {{len(answers)}} calls"
-'''
+"""
 
 
 def write_project(root, *, honour: bool):  # type: ignore[no-untyped-def]
