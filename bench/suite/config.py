@@ -13,6 +13,7 @@ Schema (every key optional unless said; lists may also be given as one value)::
     personas_file = "…"           # relative to the suite file; default: the committed fixture
     calls = 100                   # or personas = N and/or repeats = R (default workload for experiments)
     repetitions = 1               # default for experiments
+    checks = ["http_429 == 0"]    # judged on every cell afterwards (bench run --check); exit 1 if any fails
 
     [[experiment]]                # one or more
     name = "window"               # scenario prefix (needed to tell experiments apart)
@@ -59,6 +60,7 @@ SUITE_KEYS: Final = frozenset(
         "personas",
         "repeats",
         "repetitions",
+        "checks",
     }
 )
 EXPERIMENT_KEYS: Final = frozenset(
@@ -120,6 +122,7 @@ class Suite:
     timeout: float
     personas_file: Path
     experiments: tuple[Experiment, ...]
+    checks: tuple[str, ...] = ()  # judged on every cell after the suite (bench.report.checks)
 
     @property
     def is_mock(self) -> bool:
@@ -282,7 +285,23 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         timeout=float(top.scalar("timeout", 600.0, whole=False, minimum=1e-3)),
         personas_file=personas_file,
         experiments=tuple(experiments),
+        checks=_checks(top),
     )
+
+
+def _checks(table: _Table) -> tuple[str, ...]:
+    from bench.report.checks import CheckError, parse_checks
+    from bench.report.summary import SUMMARY_COLUMNS
+
+    raw = table.data.get("checks", [])
+    items = raw if isinstance(raw, list) else [raw]
+    if not all(isinstance(item, str) for item in items):
+        raise table.fail("checks", f'expected a list of checks like "http_429 == 0", got {raw!r}')
+    try:
+        parse_checks(items, SUMMARY_COLUMNS, list(STRATEGIES))
+    except CheckError as exc:
+        raise table.fail("checks", str(exc)) from None
+    return tuple(items)
 
 
 def load_suite(path: Path) -> tuple[Suite, str]:

@@ -20,12 +20,13 @@ from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_js
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellSpec, Runner, StatsProbe
-from bench.engine.session import RunHooks, RunStart, guard_calls
+from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, judge
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
 from bench.records import RUN_FILE, CallRecord
+from bench.report.checks import Verdict
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, load_personas
 
@@ -42,6 +43,8 @@ class SuiteOptions:
     out: Path | None = None
     guard: GuardOptions = field(default_factory=GuardOptions)
     api_key_env: str = DEFAULT_KEY_ENV
+    checks: tuple[str, ...] = ()  # besides the suite file's own
+    junit: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +56,12 @@ class SuiteResult:
     summary: pd.DataFrame
     fatal: str | None
     interrupted: bool
+    verdicts: tuple[Verdict, ...] = ()
+    no_success: str | None = None
+
+    @property
+    def checks_failed(self) -> list[Verdict]:
+        return [verdict for verdict in self.verdicts if not verdict.passed]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,4 +269,13 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
         fatal = str(exc)
     summary, _ = finalize(run_dir, run_dir.name)
     interrupted = hooks.stop.is_set() and fatal is None
-    return SuiteResult(run_dir=run_dir, plan=plan, summary=summary, fatal=fatal, interrupted=interrupted)
+    verdicts = judge(run_dir, summary, suite.checks + options.checks, options.junit)
+    return SuiteResult(
+        run_dir=run_dir,
+        plan=plan,
+        summary=summary,
+        fatal=fatal,
+        interrupted=interrupted,
+        verdicts=verdicts,
+        no_success=first_error_if_none_ok(run_dir),
+    )
