@@ -71,12 +71,11 @@ def suite(
 ) -> None:
     """Run a TOML suite (strategies × C × latency × limits × repetitions) into one results folder."""
     from bench.engine.session import RunHooks  # pandas, the SDK: only when a suite starts
+    from bench.report.checks import CheckError, checks_table, parse_checks
+    from bench.report.summary import SUMMARY_COLUMNS
     from bench.report.tables import scenario_tables
     from bench.suite.config import SuiteError
     from bench.suite.run import SuiteOptions, plan_suite, run_suite_benchmark
-
-    from bench.report.checks import CheckError, checks_table, parse_checks
-    from bench.report.summary import SUMMARY_COLUMNS
     from strategies import STRATEGIES
 
     try:

@@ -15,7 +15,6 @@ from bench.mock.handle import MockHandle
 from bench.pytest_plugin import RespxHandle
 from tests.plugin.user_project import write_project
 
-
 FAILING_TEST = """
 from pathlib import Path
 
