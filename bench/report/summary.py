@@ -86,7 +86,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
     ended, so start order recovers them). ``paced`` also obeys ``meta``'s rpm/tpm: the k-th call
     starts ≥ k·60/R (≈ 60·N/R in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM
     (prompt only: a lower bound); ``endpoint`` obeys the endpoint's own stated limits
-    (``meta["limits"]``, the mock's; else the ``learned_rpm`` the strategy reported). Pass every row, failed ones too: a failed call held its slot.
+    (``meta["limits"]``, the mock's; else the ``learned_rpm`` the strategy reported). Pass every
+    row, failed ones too: a failed call held its slot.
     """
     if len(cell) == 0:
         return math.nan

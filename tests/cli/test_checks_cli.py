@@ -63,7 +63,8 @@ def test_a_run_fails_only_when_no_call_succeeded(tmp_path: Path, error_rate: flo
     result = run_benchmark(options)
     assert len(read_rows(tmp_path / "run")) == 10  # errors are data: every call has its row
     if fails:
-        assert result.no_success is not None and result.no_success.startswith("HTTP 5")
+        assert result.no_success is not None
+        assert result.no_success.startswith("HTTP 5")
         with pytest.raises(RunFailed, match="no call succeeded; the first error: HTTP 5") as caught:
             fail_on_checks(result.no_success, result.checks_failed)
         assert caught.value.exit_code == 1

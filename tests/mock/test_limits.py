@@ -181,7 +181,8 @@ def test_a_day_budget_is_stated_in_the_requests_headers_and_refuses_once_spent()
     assert headers["x-ratelimit-limit-tokens"] == "100000"  # the tokens headers stay per minute
     assert limiter.admit(10, "m") is None
     refused = limiter.admit(10, "m")
-    assert refused is not None and refused.kind == "requests"
+    assert refused is not None
+    assert refused.kind == "requests"
     assert refused.wait_s == pytest.approx(8.64)  # one request refills in a day / 10,000
     limiter.refill()  # back to how the day started
     assert limiter.headers()["x-ratelimit-remaining-requests"] == "2"
