@@ -34,7 +34,7 @@ class CallRecord:
     strategy: str
     concurrency: int
     call_id: str
-    persona_id: int
+    persona_id: int | str  # the persona table's id column, else its row number
     repeat: int
     scheduled_s: float
     start_s: float
@@ -50,6 +50,7 @@ class CallRecord:
     server_s: float | None = None
     http_429s: int = 0
     scenario: str = ""
+    worker: str = ""  # Ray backend: the worker that sent the call (``w<i>@<host>:<pid>``); empty when local
 
 
 CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))

@@ -20,7 +20,7 @@ import pandas as pd
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
-from bench.engine.runner import CellMeta, CellSpec, Runner
+from bench.engine.runner import CellMeta, CellRunner, CellSpec
 from bench.records import (
     CALLS_FILE,
     CELLS_FILE,
@@ -104,7 +104,7 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
 
 async def execute(
     plan: RunPlan,
-    runner: Runner,
+    runner: CellRunner,
     run_dir: Path,
     on_record: Callable[[CallRecord], None] | None = None,
     done_ids: frozenset[str] = frozenset(),

@@ -18,6 +18,8 @@ from bench.clients import CLIENTS
 from bench.engine.errors import OptionsError
 from bench.mock.config import MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
+from bench.survey.spec import FORMATS, Overrides, choices_of
+from bench.workload import WorkloadError
 from strategies import STRATEGIES, StrategyError, parse_strategies
 
 DEFAULT_MODEL: Final = "gpt-4o-mini"
@@ -52,11 +54,37 @@ class WorkloadOptions:
     personas_file: Path | None = None
     rpm: float | None = None
     tpm: float | None = None
+    workload: Path | None = None  # a workload file (None: the shipped election workload)
+    question: str | None = None
+    choices: tuple[str, ...] | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    response_format: str | None = None
+    id_column: str | None = None
 
     @property
     def is_default(self) -> bool:
         """No workload option given: the run retells the talk."""
-        return not self.strategies and self.concurrency is None and self.calls is None and not self.personas_or_repeats
+        plain = self.workload is None and not self.overrides().any
+        return (
+            plain
+            and not self.strategies
+            and self.concurrency is None
+            and self.calls is None
+            and not self.personas_or_repeats
+        )
+
+    def overrides(self) -> Overrides:
+        """The shortcut flags laid over the workload file."""
+        return Overrides(
+            question=self.question,
+            choices=self.choices,
+            system=self.system,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            response_format=self.response_format,
+        )
 
     @property
     def personas_or_repeats(self) -> bool:
@@ -151,6 +179,15 @@ class OutputOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BackendOptions:
+    """Where cells run: in this process, or split over ``workers`` Ray worker processes."""
+
+    backend: str = "local"
+    workers: int = 1
+    ray_address: str | None = None  # attach to this cluster; None: start a local Ray instance
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """One run, validated: build with ``from_params``; ``params()`` gives the flat names back."""
 
@@ -160,6 +197,7 @@ class RunOptions:
     guard: GuardOptions = field(default_factory=GuardOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
     resume: Path | None = None
+    backend: BackendOptions = field(default_factory=BackendOptions)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
@@ -178,6 +216,14 @@ class RunOptions:
                 personas_file=p.path("personas_file"),
                 rpm=p.positive("rpm"),
                 tpm=p.positive("tpm"),
+                workload=p.path("workload"),
+                question=p.optional_text("question"),
+                choices=p.choices(),
+                system=p.optional_text("system"),
+                max_tokens=p.whole("max_tokens", minimum=1),
+                temperature=p.non_negative("temperature"),
+                response_format=p.optional_choice("response_format", FORMATS),
+                id_column=p.optional_text("id_column"),
             ),
             client=ClientOptions(
                 endpoint=p.text("endpoint", "mock"),
@@ -218,6 +264,11 @@ class RunOptions:
                 junit=p.path("junit"),
             ),
             resume=p.path("resume"),
+            backend=BackendOptions(
+                backend=p.choice("backend", "local", list(BACKENDS)),
+                workers=p.whole("workers", minimum=1, default=1) or 1,
+                ray_address=p.optional_text("ray_address"),
+            ),
         )
         options.check()
         return options
@@ -241,6 +292,9 @@ class RunOptions:
                 "the --mock-rpm/--mock-tpm/--mock-burst-seconds/--mock-max-concurrency flags "
                 "apply only to --endpoint mock"
             )
+        backend = self.backend
+        if backend.backend == "local" and (backend.workers != 1 or backend.ray_address is not None):
+            raise OptionsError("--workers and --ray-address need --backend ray")
         if client.is_mock:
             mock.config()  # the mock's own checks (latency spec, fault rates adding up to at most 1)
 
@@ -270,11 +324,20 @@ class RunOptions:
                 junit=session.output.junit,
             ),
             resume=session.resume,
+            backend=self.backend,
         )
 
 
 # Flat names: group fields, prefixed for the mock's (``mock_rpm``) except the two the CLI names plainly.
-GROUPS: Final = (("workload", ""), ("client", ""), ("mock", "mock_"), ("guard", ""), ("output", ""))
+GROUPS: Final = (
+    ("workload", ""),
+    ("client", ""),
+    ("mock", "mock_"),
+    ("guard", ""),
+    ("output", ""),
+    ("backend", ""),
+)
+BACKENDS: Final = ("local", "ray")
 UNPREFIXED: Final = frozenset({"latency", "seed"})
 PARAM_NAMES: Final = tuple(
     [
@@ -287,6 +350,7 @@ PARAM_NAMES: Final = tuple(
                 "mock": MockOptions,
                 "guard": GuardOptions,
                 "output": OutputOptions,
+                "backend": BackendOptions,
             }[group]
         )
     ]
@@ -385,6 +449,18 @@ class _Params:
 
     def optional_text(self, name: str) -> str | None:
         return None if self._get(name) is None else self.text(name, "")
+
+    def choices(self) -> tuple[str, ...] | None:
+        value = self._get("choices")
+        if value is None:
+            return None
+        try:
+            return choices_of(value, "--choices")
+        except WorkloadError as exc:
+            raise self._bad("choices", str(exc).removeprefix("--choices: choices: ")) from None
+
+    def optional_choice(self, name: str, choices: Sequence[str]) -> str | None:
+        return None if self._get(name) is None else self.choice(name, "", choices)
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
         value = self.text(name, default)

@@ -46,6 +46,7 @@ class CellMeta:
     max_in_flight: int
     server: dict[str, Any] | None = None
     interrupted: bool = False
+    workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
     learned_rpm: float | None = None
 
 
@@ -58,7 +59,24 @@ class StatsProbe(Protocol):
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
 SyncClientFactory = Callable[[Endpoint, RequestSettings, int], SyncChatClient]
-Emit = Callable[[CallRecord], None]
+
+
+class Emit(Protocol):
+    """Where a row goes as its call ends (a callback protocol, so that runners can be matched by type)."""
+
+    def __call__(self, record: CallRecord, /) -> None: ...
+
+
+class CellRunner(Protocol):
+    """Runs one cell and streams its rows to ``emit``: the local ``Runner`` or a distributed backend."""
+
+    stop: threading.Event
+    fatal: str | None
+
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta: ...
+
 
 # Answers that will be the same for every remaining call: stop instead of sending thousands more.
 FATAL_STATUSES: dict[int, str] = {
@@ -209,6 +227,8 @@ class Runner:
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    # Hears each cell's time origin (``perf_counter`` at its start): a Ray worker maps it to wall time.
+    on_origin: Callable[[float], None] | None = None
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
@@ -222,7 +242,8 @@ class Runner:
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
         knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
-        pool = min(spec.concurrency, max(1, len(todo)))  # a resumed cell may have fewer calls left
+        # A strategy that sends every call at once needs a connection each, whatever C the cell names.
+        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
         if self.probe is not None:
@@ -237,6 +258,8 @@ class Runner:
             on_fatal=self._set_fatal,
             secret=self.endpoint.api_key,
         )
+        if self.on_origin is not None:
+            self.on_origin(sender.t0)
         try:
             await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
         finally:
