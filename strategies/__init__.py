@@ -6,6 +6,7 @@ from typing import Final
 
 from strategies.adaptive import Adaptive
 from strategies.base import Knobs, Sender, Strategy
+from strategies.batch_api import BatchApi
 from strategies.batched import Batched
 from strategies.gather import Gather
 from strategies.rate_limited import RateLimited
@@ -15,7 +16,7 @@ from strategies.threads import Threads
 from strategies.workers import Workers
 
 STRATEGIES: Final[dict[str, type[Strategy]]] = {
-    cls.name: cls for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive)
+    cls.name: cls for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive, BatchApi)
 }
 
 __all__ = ["STRATEGIES", "Knobs", "Sender", "Strategy"]

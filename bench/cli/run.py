@@ -23,6 +23,7 @@ from bench.cli.run_checks import (
     positive,
     warn_if_capped,
 )
+from bench.cli.spend import settle_open_batches, spent_line
 from bench.cli.ui import (
     EXIT_INTERRUPTED,
     RunFailed,
@@ -35,12 +36,14 @@ from bench.cli.ui import (
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.engine.folder import execute, finalize, write_run_json
+from bench.engine.guard import GuardError, is_local, resolve_price
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan
 from bench.engine.resume import SESSION_FLAGS, ResumeError, done_keys, jsonable_params, plan_digest, stored_params
 from bench.engine.runner import Runner, StatsProbe
-from bench.mock.config import MockConfig, public_settings
+from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
+from bench.prices import shipped_prices
 from bench.report.ratelimits import rate_limit_frame, rate_limit_table
 from bench.report.tables import results_table
 from bench.workload import (
@@ -243,6 +246,17 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     metavar="DIR",
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
+@click.option(
+    "--mock-batch-delay",
+    default=None,
+    metavar="SPEC",
+    help="Mock: how long a Batch API job takes (latency SPEC per batch; default fixed:10).",
+)
+@click.option(
+    "--cancel-on-interrupt",
+    is_flag=True,
+    help="batch_api: cancel batch jobs still running after an interrupt (default: ask on a terminal).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -281,6 +295,8 @@ def run(
     mock_tpm: int | None = None,
     mock_burst_seconds: float = 1.0,
     mock_max_concurrency: int | None = None,
+    mock_batch_delay: str | None = None,
+    cancel_on_interrupt: bool = False,
 ) -> None:
     """Run the persona workload under each strategy and write CSV reports.
 
@@ -320,6 +336,8 @@ def run(
     faults = (mock_error_rate, mock_timeout_rate, mock_reset_rate, mock_malformed_rate, mock_rate_limit_rate)
     if not is_mock and any(faults):
         raise click.UsageError("the --mock-*-rate flags apply only to --endpoint mock")
+    if not is_mock and mock_batch_delay is not None:
+        raise click.UsageError("--mock-batch-delay applies only to --endpoint mock")
     if not is_mock and (mock_rpm or mock_tpm or mock_max_concurrency or mock_burst_seconds != 1.0):
         raise click.UsageError(
             "the --mock-rpm/--mock-tpm/--mock-burst-seconds/--mock-max-concurrency flags apply only to --endpoint mock"
@@ -338,6 +356,7 @@ def run(
                 tpm=mock_tpm,
                 burst_seconds=mock_burst_seconds,
                 max_concurrency=mock_max_concurrency,
+                batch_delay=mock_batch_delay or DEFAULT_BATCH_DELAY,
             )
             if is_mock
             else None
@@ -355,6 +374,10 @@ def run(
         yes=yes,
         prices=(price_table, price_in, price_out),
     )
+    try:
+        price = resolve_price(model, price_table, price_in, price_out)
+    except GuardError as exc:
+        raise click.UsageError(str(exc)) from None
     run_dir = prepare_run_dir(out, plan.label)
 
     run_id = run_dir.name
@@ -410,6 +433,8 @@ def run(
             stop=stop,
             probe=probe,
             grace_s=grace,
+            price=price,
+            batch_discount=shipped_prices().batch_discount,
             **client_kind.runner_factories(),
         )
         warn_if_capped(raise_open_file_limit(), plan)  # one socket per call in flight
@@ -421,6 +446,8 @@ def run(
                 )
             except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
                 stop.set()
+        if stop.is_set():
+            settle_open_batches(run_dir, runner, cancel_on_interrupt)
     summary, _ = finalize(run_dir, run_id)
     console.print(results_table(summary))
     limited = rate_limit_frame(summary)
@@ -429,6 +456,9 @@ def run(
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
+    spent = None if is_mock or is_local(endpoint) else spent_line(summary, endpoint)
+    if spent is not None:
+        console.print(spent, markup=False)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")
     if not no_plots and len(summary):
         print_plots(run_dir, summary)

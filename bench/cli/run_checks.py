@@ -13,9 +13,10 @@ import click
 from rich.markup import escape
 
 from bench.cli.ui import RunFailed, console, errors
-from bench.engine.guard import GuardError, Price, estimate, is_local, preflight, resolve_price
+from bench.engine.guard import GuardError, estimate, is_local, preflight, resolve_price
 from bench.engine.plan import RunPlan
 from bench.engine.resume import ResumeError, check_same_plan, done_keys, missing_calls, stored_params
+from bench.prices import Price
 from bench.workload import MAX_TOKENS
 from strategies import STRATEGIES
 

@@ -19,8 +19,18 @@ import pandas as pd
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
 from bench.engine.runner import CellMeta, CellSpec, Runner
-from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord, CallsWriter
+from bench.records import (
+    BATCHES_FILE,
+    CALLS_FILE,
+    CELLS_FILE,
+    RUN_FILE,
+    SUMMARY_FILE,
+    TALLY_FILE,
+    CallRecord,
+    CallsWriter,
+)
 from bench.report.summary import read_calls, summarize, tally
+from strategies import STRATEGIES
 
 
 def new_run_dir(root: Path, label: str) -> Path:
@@ -93,6 +103,7 @@ async def execute(
                 on_record(record)
 
         runner.emit = emit
+        runner.ledger_path = run_dir / BATCHES_FILE
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
@@ -108,7 +119,9 @@ async def execute(
             meta = await runner.run_cell(spec, todo)
             metas.append(meta)
             with (run_dir / CELLS_FILE).open("a", encoding="utf-8") as cells:
-                cells.write(json.dumps({**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm}) + "\n")
+                ideal = getattr(STRATEGIES[spec.strategy], "ideal", None)  # how the report replays its bound
+                line = {**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm, "ideal": ideal}
+                cells.write(json.dumps(line) + "\n")
     return metas
 
 

@@ -16,7 +16,18 @@ CALLS_FILE: Final = "calls.csv"
 RUN_FILE: Final = "run.json"
 # Flags of `bench run` that change nothing in the results, so a resumed run may set them anew.
 SESSION_FLAGS: Final = frozenset(
-    {"resume", "yes", "max_calls", "grace", "price_table", "price_in", "price_out", "quiet", "no_plots"}
+    {
+        "resume",
+        "yes",
+        "max_calls",
+        "grace",
+        "price_table",
+        "price_in",
+        "price_out",
+        "quiet",
+        "no_plots",
+        "cancel_on_interrupt",
+    }
 )
 
 

@@ -43,6 +43,8 @@ SUMMARY_COLUMNS: Final = (
     "server_received",
     "interrupted",
     "utilisation",
+    "cost_usd",
+    "cost_per_1k_calls",
 )
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
 ERROR_ANSWER: Final = "(error)"
@@ -92,7 +94,7 @@ def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapp
     latencies = [float(x) for x in ordered["latency_s"]]
     if strategy == "sequential":
         return float(sum(latencies))
-    if strategy == "gather":
+    if strategy == "gather" or meta.get("ideal") == "all":  # every call at once: the slowest bounds the cell
         return max(latencies)
     if strategy == "batched":
         return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
@@ -169,6 +171,14 @@ def utilisation(meta: Mapping[str, Any], wall_s: float) -> float:
     return max(shares) if shares else math.nan
 
 
+def _costs(cell: pd.DataFrame) -> dict[str, float]:
+    """The cell's dollars by the usage its calls returned, and per 1,000 calls (NaN when unpriced)."""
+    if "cost_usd" not in cell.columns or not cell["cost_usd"].notna().any():
+        return {"cost_usd": math.nan, "cost_per_1k_calls": math.nan}
+    total = float(cell["cost_usd"].sum())
+    return {"cost_usd": total, "cost_per_1k_calls": 1000.0 * total / len(cell)}
+
+
 def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
@@ -216,6 +226,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "server_received": meta["server_received"],
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
+                **_costs(cell),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
