@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from bench import prices
 from bench.prices import Price, PriceError, price_for, shipped_prices
-from bench.workload import Call, estimate_prompt_tokens
+from bench.tokens import HEURISTIC, prompt_estimator
+from bench.workload import Call
 
 __all__ = [
     "PRICES",
@@ -67,6 +68,7 @@ class Estimate:
     prompt_tokens: int
     max_completion_tokens: int
     price: Price | None
+    estimator: str = HEURISTIC  # what counted the prompt tokens
 
     @property
     def cost_usd(self) -> float | None:
@@ -78,7 +80,10 @@ class Estimate:
         ) / 1e6
 
     def describe(self) -> str:
-        tokens = f"~{self.prompt_tokens:,} prompt + ≤{self.max_completion_tokens:,} completion tokens"
+        tokens = (
+            f"~{self.prompt_tokens:,} prompt (counted by {self.estimator}) + "
+            f"≤{self.max_completion_tokens:,} completion tokens"
+        )
         cost = self.cost_usd
         if cost is None or self.price is None:
             money = f"no price known for {self.model} (pass --price-in/--price-out or --price-table)"
@@ -92,12 +97,18 @@ class Estimate:
 
 
 def estimate(calls: Iterable[Call], model: str, max_tokens: int, price: Price | None) -> Estimate:
+    counter = prompt_estimator(model)
     count = prompt = 0
     for call in calls:
         count += 1
-        prompt += estimate_prompt_tokens(call.messages)
+        prompt += counter.count(call.messages)
     return Estimate(
-        calls=count, model=model, prompt_tokens=prompt, max_completion_tokens=count * max_tokens, price=price
+        calls=count,
+        model=model,
+        prompt_tokens=prompt,
+        max_completion_tokens=count * max_tokens,
+        price=price,
+        estimator=counter.name,
     )
 
 
