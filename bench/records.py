@@ -17,6 +17,7 @@ CELLS_FILE: Final = "cells.jsonl"
 SUMMARY_FILE: Final = "summary.csv"
 TALLY_FILE: Final = "tally.csv"
 RUN_FILE: Final = "run.json"
+ENDPOINTS_FILE: Final = "endpoints.csv"  # per endpoint, when a run has several
 BATCHES_FILE: Final = "batches.jsonl"  # Batch API jobs, written as soon as they exist
 
 
@@ -51,6 +52,7 @@ class CallRecord:
     http_429s: int = 0
     scenario: str = ""
     cost_usd: float | None = field(default=None, metadata={"decimals": 10})  # a call costs ~$0.00002
+    endpoint: str = ""  # the label of the endpoint that answered (never its key)
 
 
 CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))

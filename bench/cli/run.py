@@ -35,6 +35,14 @@ from bench.cli.ui import (
 )
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.clients.pool import (
+    EndpointSpec,
+    EndpointSpecError,
+    RoutedEndpoint,
+    label_all,
+    parse_endpoint_spec,
+    resolve_keys,
+)
 from bench.engine.folder import execute, finalize, write_run_json
 from bench.engine.guard import GuardError, is_local, resolve_price
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan
@@ -127,9 +135,13 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
 )
 @click.option(
     "--endpoint",
-    default="mock",
+    "endpoints",
+    multiple=True,
+    default=("mock",),
     show_default=True,
-    help="'mock' (built-in mock server) or an OpenAI-compatible base URL.",
+    help="'mock' (built-in mock server) or an OpenAI-compatible base URL, optionally "
+    "'URL,key_env=VAR,rpm=R,tpm=T,label=L'; repeat it to spread the calls over several endpoints "
+    "in proportion to their rpm (else tpm, else evenly).",
 )
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--latency", default=None, help=f"Mock latency: fixed:S or lognormal:MEAN,SIGMA [{DEFAULT_LATENCY}].")
@@ -266,7 +278,7 @@ def run(
     personas: int | None,
     repeats: int | None,
     personas_file: Path | None,
-    endpoint: str,
+    endpoints: tuple[str, ...],
     model: str,
     latency: str | None,
     rpm: float | None,
@@ -315,6 +327,7 @@ def run(
         raise click.UsageError("use either --calls or --personas/--repeats, not both")
     if "rate_limited" in names and not (rpm or tpm):
         raise click.BadParameter("rate_limited needs --rpm and/or --tpm", param_hint="--strategy")
+    specs, endpoint = endpoint_specs(endpoints, names)
     is_mock = endpoint == "mock"
     if latency is not None and not is_mock:
         raise click.BadParameter("--latency applies only to --endpoint mock", param_hint="--latency")
@@ -367,7 +380,7 @@ def run(
         plan,
         resuming=resuming,
         out=out,
-        endpoint=endpoint,
+        endpoint=next((s.url for s in specs if not is_local(s.url)), endpoint),
         model=model,
         api_key_env=api_key_env,
         max_calls=max_calls,
@@ -386,6 +399,9 @@ def run(
         "run_id": run_id,
         "label": plan.label,
         "endpoint": "mock" if is_mock else endpoint,
+        "endpoints": [
+            {"url": s.url, "label": s.label, "key_env": s.key_env, "rpm": s.rpm, "tpm": s.tpm} for s in specs
+        ],
         "model": model,
         "mock": public_settings(mock_config),
         "settings": dataclasses.asdict(settings),
@@ -435,6 +451,8 @@ def run(
             grace_s=grace,
             price=price,
             batch_discount=shipped_prices().batch_discount,
+            endpoint_label=specs[0].label,
+            pool=routed(specs, api_key, model),
             **client_kind.runner_factories(),
         )
         warn_if_capped(raise_open_file_limit(), plan)  # one socket per call in flight
@@ -472,6 +490,39 @@ def run(
             soft_wrap=True,
         )
         sys.exit(EXIT_INTERRUPTED)
+
+
+def endpoint_specs(given: tuple[str, ...], strategies: list[str]) -> tuple[list[EndpointSpec], str]:
+    """The parsed ``--endpoint`` values (labels made unique) and the first one's URL."""
+    try:
+        specs = label_all([parse_endpoint_spec(text) for text in given or ("mock",)])
+    except EndpointSpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="--endpoint") from None
+    if len(specs) > 1:
+        if any(s.url == "mock" for s in specs):
+            raise click.BadParameter(
+                "'mock' cannot be one of several endpoints: start `bench mock-server --port P` per endpoint "
+                "and pass their URLs",
+                param_hint="--endpoint",
+            )
+        one_only = [n for n in strategies if STRATEGIES[n].blocking or getattr(STRATEGIES[n], "batch", False)]
+        if one_only:
+            raise click.BadParameter(f"{', '.join(one_only)} sends to one endpoint only", param_hint="--endpoint")
+    return specs, specs[0].url
+
+
+def routed(specs: list[EndpointSpec], default_key: str, model: str) -> tuple[RoutedEndpoint, ...]:
+    """The pool of a run with several endpoints (empty for one), each with its own key."""
+    if len(specs) < 2:
+        return ()
+    try:
+        keys = resolve_keys(specs, default_key)
+    except EndpointSpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="--endpoint") from None
+    return tuple(
+        RoutedEndpoint(endpoint=Endpoint(base_url=s.url, api_key=key, model=model), label=s.label, weight=s.weight)
+        for s, key in zip(specs, keys, strict=True)
+    )
 
 
 def build_plan(

@@ -23,13 +23,14 @@ from bench.records import (
     BATCHES_FILE,
     CALLS_FILE,
     CELLS_FILE,
+    ENDPOINTS_FILE,
     RUN_FILE,
     SUMMARY_FILE,
     TALLY_FILE,
     CallRecord,
     CallsWriter,
 )
-from bench.report.summary import read_calls, summarize, tally
+from bench.report.summary import per_endpoint, read_calls, summarize, tally
 from strategies import STRATEGIES
 
 
@@ -132,4 +133,7 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     votes = tally(calls)
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
+    endpoints = per_endpoint(calls)
+    if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
+        endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
     return summary, votes

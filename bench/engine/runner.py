@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings, SyncChatClient, scrub
 from bench.clients.batch import BatchAccess, BatchClient, BatchLedger, OpenAIBatchClient
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
+from bench.clients.pool import PooledClient, RoutedEndpoint
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.prices import Price, call_cost
 from bench.records import CallRecord
@@ -93,10 +94,11 @@ class CellSender:
         secret: str = "",
         price: Price | None = None,
         batches: BatchAccess | None = None,
+        endpoint_label: str = "",
     ) -> None:
         self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
         self._on_fatal = on_fatal
-        self._price, self._batches = price, batches
+        self._price, self._batches, self._endpoint_label = price, batches, endpoint_label
         self._client, self._sync_client = client, sync_client
         self._secret = secret
         self._lock = threading.Lock()
@@ -187,6 +189,7 @@ class CellSender:
             http_429s=outcome.http_429s,
             scenario=spec.scenario,
             cost_usd=call_cost(self._price, outcome.prompt_tokens, outcome.completion_tokens, price_factor),
+            endpoint=outcome.endpoint or self._endpoint_label,
         )
         with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
             if self.abandoned:
@@ -242,6 +245,8 @@ class Runner:
     batch_discount: float = 0.5  # the Batch API's price factor
     batch_client_factory: BatchClientFactory = OpenAIBatchClient
     ledger_path: Path | None = None  # batches.jsonl of the run folder (execute sets it)
+    endpoint_label: str = ""  # the endpoint column when there is one endpoint
+    pool: tuple[RoutedEndpoint, ...] = ()  # several endpoints: calls routed by weight (async clients)
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
@@ -256,7 +261,11 @@ class Runner:
         pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
         batch = self._batch_access(spec) if getattr(strategy, "batch", False) else None
         chatty = batch is None  # a batch strategy sends no chat completion, so it gets no chat client
-        client = self.client_factory(self.endpoint, self.settings, pool) if chatty and not strategy.blocking else None
+        client = (
+            self._pooled(self.client_factory)(self.endpoint, self.settings, pool)
+            if chatty and not strategy.blocking
+            else None
+        )
         sync_client = (
             self.sync_client_factory(self.endpoint, self.settings, pool) if chatty and strategy.blocking else None
         )
@@ -273,6 +282,7 @@ class Runner:
             secret=self.endpoint.api_key,
             price=self.price,
             batches=batch,
+            endpoint_label=self.endpoint_label,
         )
         try:
             await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
@@ -296,6 +306,13 @@ class Runner:
             server=server,
             interrupted=self.stop.is_set(),
         )
+
+    def _pooled(self, make: ClientFactory) -> ClientFactory:
+        """``make`` itself for one endpoint; for several, a factory of clients that route between them."""
+        if not self.pool:
+            return make
+        pool = self.pool
+        return lambda endpoint, settings, size: PooledClient(make, pool, settings, size)
 
     def _batch_access(self, spec: CellSpec) -> BatchAccess:
         ledger = BatchLedger(self.ledger_path)

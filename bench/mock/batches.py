@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 BATCH_URL: Final = "/v1/chat/completions"
 WINDOW_S: Final = 24 * 3600
+MAX_UPLOAD_BYTES: Final = 256 * 1024 * 1024  # a batch input file may hold 200 MB (aiohttp's default: 1 MB)
 
 
 @dataclass(kw_only=True)
@@ -113,7 +114,7 @@ class BatchDesk:
         if denied is not None:
             return denied
         try:
-            form = await request.post()
+            form = await request.clone(client_max_size=MAX_UPLOAD_BYTES).post()
         except ValueError:
             form = None
         upload = form.get("file") if form is not None else None

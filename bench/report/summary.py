@@ -245,3 +245,47 @@ def tally(calls: pd.DataFrame) -> pd.DataFrame:
     counts = answers.groupby(["scenario", "strategy", "concurrency", "answer"], sort=False).size()
     frame = counts.rename("count").reset_index()
     return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)
+
+
+ENDPOINT_COLUMNS: Final = (
+    "scenario",
+    "strategy",
+    "concurrency",
+    "endpoint",
+    "calls",
+    "ok",
+    "errors",
+    "http_429",
+    "latency_p50_s",
+    "latency_p95_s",
+    "cost_usd",
+)
+
+
+def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
+    rows: list[dict[str, Any]] = []
+    if "endpoint" in calls.columns:
+        labels = calls["endpoint"].astype(object).where(calls["endpoint"].notna(), "").astype(str)
+    else:
+        labels = pd.Series("", index=calls.index)
+    for (scenario, strategy, concurrency, endpoint), cell in calls.assign(endpoint=labels).groupby(
+        KEY + ["endpoint"], sort=False
+    ):
+        ok = cell[cell["status"] == "ok"]
+        rows.append(
+            {
+                "scenario": scenario,
+                "strategy": strategy,
+                "concurrency": concurrency,
+                "endpoint": endpoint,
+                "calls": len(cell),
+                "ok": len(ok),
+                "errors": len(cell) - len(ok),
+                "http_429": int(cell["http_429s"].sum()),
+                "latency_p50_s": _quantile(ok["latency_s"], 0.50),
+                "latency_p95_s": _quantile(ok["latency_s"], 0.95),
+                "cost_usd": _costs(cell)["cost_usd"],
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS))
