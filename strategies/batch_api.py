@@ -31,6 +31,7 @@ class _Job:
     batch_id: str
     calls: list[Call]
     submitted_s: float
+    resumed: bool = False  # re-attached from the ledger of an earlier process
 
 
 class BatchApi:
@@ -43,8 +44,6 @@ class BatchApi:
     order: ClassVar[int] = 90
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
-        from bench.clients import batch as api  # the SDK, only when a batch cell runs
-
         access = sender.batches
         assert access is not None, "batch_api given no batch client"
         by_id = {call.call_id: call for call in calls}
@@ -54,11 +53,23 @@ class BatchApi:
             if mine:
                 # Submitted by an earlier process: on this cell's clock, that was this long ago.
                 ago = max(0.0, time.time() - entry.submitted_at)
-                jobs.append(_Job(batch_id=entry.batch_id, calls=mine, submitted_s=sender.now() - ago))
-        lines = [(c.call_id, api.batch_line(access.endpoint, access.settings, c)) for c in by_id.values()]
+                jobs.append(_Job(batch_id=entry.batch_id, calls=mine, submitted_s=sender.now() - ago, resumed=True))
+        pending = list(by_id.values())
+        while pending or jobs:
+            jobs += await self._submit(pending, sender, access)
+            lost = await asyncio.gather(*(self._follow(job, sender, access) for job in jobs))
+            pending, jobs = [call for calls_lost in lost for call in calls_lost], []
+
+    async def _submit(self, calls: Sequence[Call], sender: Sender, access: BatchAccess) -> list[_Job]:
+        """Upload and create one batch per chunk that fits the limits; the ledger hears of each at once."""
+        from bench.clients import batch as api  # the SDK, only when a batch cell runs
+
+        by_id = {call.call_id: call for call in calls}
+        lines = [(c.call_id, api.batch_line(access.endpoint, access.settings, c)) for c in calls]
+        jobs: list[_Job] = []
         for chunk in api.chunks(lines, access.client.limits):
             if sender.stopping:
-                return
+                break
             chunk_calls = [by_id[call_id] for call_id, _ in chunk]
             submitted = sender.now()
             try:
@@ -70,10 +81,14 @@ class BatchApi:
                 continue
             access.ledger.add(access.cell, info, file_id, (c.call_id for c in chunk_calls))
             jobs.append(_Job(batch_id=info.id, calls=chunk_calls, submitted_s=submitted))
-        await asyncio.gather(*(self._follow(job, sender, access) for job in jobs))
+        return jobs
 
-    async def _follow(self, job: _Job, sender: Sender, access: BatchAccess) -> None:
-        """Poll until the batch ends, then write one row per call (none if the run stops first)."""
+    async def _follow(self, job: _Job, sender: Sender, access: BatchAccess) -> list[Call]:
+        """Poll until the batch ends, then write one row per call (none if the run stops first).
+
+        Returns the calls to submit again: only those of a resumed batch that a mock no longer knows
+        (it restarted with the run); a real endpoint's lost batch becomes error rows, never a second bill.
+        """
         from bench.clients import batch as api
 
         wait, failures = POLL_FIRST_S, 0
@@ -81,17 +96,19 @@ class BatchApi:
         while info is None or not info.finished:
             if info is not None or failures:
                 if not await _sleep(wait, sender):
-                    return  # interrupted: the batch stays open in the ledger; a resume re-attaches
+                    return []  # interrupted: the batch stays open in the ledger; a resume re-attaches
                 wait = min(POLL_MAX_S, wait * POLL_FACTOR)
             try:
                 info = await access.client.retrieve(job.batch_id)
                 failures = 0
             except api.BatchError as exc:
                 failures += 1
+                if exc.http_status == 404 and job.resumed and access.endpoint.is_mock:
+                    return job.calls
                 if exc.http_status == 404 or failures >= POLL_FAILURES:
                     failed = Outcome(ok=False, http_status=exc.http_status, error=f"batch_lost: {exc}")
                     self._close(sender, access, job.calls, {}, failed, job.submitted_s)
-                    return
+                    return []
         results: dict[str, Outcome] = {}
         try:
             for file_id in (info.output_file_id, info.error_file_id):
@@ -103,6 +120,7 @@ class BatchApi:
             detail = f": {info.errors}" if info.errors else ""
             missing = Outcome(ok=False, http_status=None, error=f"batch_{info.status}{detail}")
         self._close(sender, access, job.calls, results, missing, job.submitted_s)
+        return []
 
     @staticmethod
     def _close(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import sys
 import threading
 from pathlib import Path
@@ -376,13 +377,14 @@ def run(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    guarded = next((s for s in specs if not is_local(s.url)), specs[0])  # the guard asks about a paid one
     done, api_key = check_before_sending(
         plan,
         resuming=resuming,
         out=out,
-        endpoint=next((s.url for s in specs if not is_local(s.url)), endpoint),
+        endpoint=guarded.url,
         model=model,
-        api_key_env=api_key_env,
+        api_key_env=guarded.key_env or api_key_env,
         max_calls=max_calls,
         yes=yes,
         prices=(price_table, price_in, price_out),
@@ -452,7 +454,7 @@ def run(
             price=price,
             batch_discount=shipped_prices().batch_discount,
             endpoint_label=specs[0].label,
-            pool=routed(specs, api_key, model),
+            pool=routed(specs, os.environ.get(api_key_env, "") or "no-key", model),
             **client_kind.runner_factories(),
         )
         warn_if_capped(raise_open_file_limit(), plan)  # one socket per call in flight
@@ -496,6 +498,7 @@ def endpoint_specs(given: tuple[str, ...], strategies: list[str]) -> tuple[list[
     """The parsed ``--endpoint`` values (labels made unique) and the first one's URL."""
     try:
         specs = label_all([parse_endpoint_spec(text) for text in given or ("mock",)])
+        resolve_keys(specs, "")  # each key_env must be set, before anything is sent
     except EndpointSpecError as exc:
         raise click.BadParameter(str(exc), param_hint="--endpoint") from None
     if len(specs) > 1:

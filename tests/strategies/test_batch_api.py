@@ -90,13 +90,15 @@ class FakeBatches:
         self.closed += 1
 
 
-def runner_for(fake: FakeBatches, rows: list[CallRecord], ledger: Path | None = None) -> Runner:
+def runner_for(
+    fake: FakeBatches, rows: list[CallRecord], ledger: Path | None = None, endpoint: Endpoint = ENDPOINT
+) -> Runner:
     def no_chat(*args: object) -> None:
         raise AssertionError("batch_api must not open a chat client")
 
     return Runner(
         run_id="unit",
-        endpoint=ENDPOINT,
+        endpoint=endpoint,
         settings=RequestSettings(max_retries=0, timeout_s=10),
         emit=rows.append,
         client_factory=no_chat,  # type: ignore[arg-type]
@@ -190,3 +192,25 @@ async def test_a_resumed_cell_reattaches_to_its_batch_instead_of_submitting_agai
     assert len(first.created) == 1  # no second batch
     assert sorted(r.call_id for r in rows_after) == sorted(c.call_id for c in spec.calls)
     assert all(r.status == "ok" for r in rows_after)
+
+
+@pytest.mark.parametrize(
+    ("is_mock", "created", "error"),
+    [
+        pytest.param(True, 1, "", id="mock-restarted-so-submit-again"),
+        pytest.param(False, 0, "batch_lost: NotFoundError: not_found", id="real-endpoint-never-pays-twice"),
+    ],
+)
+async def test_a_resumed_batch_the_endpoint_no_longer_knows(
+    tmp_path: Path, is_mock: bool, created: int, error: str
+) -> None:
+    ledger, spec = tmp_path / "batches.jsonl", cell(6)
+    BatchLedger(ledger).add(
+        "unit/batch_api/1", BatchInfo(id="batch_99", status="validating"), "file-x", [c.call_id for c in spec.calls]
+    )
+    fake, rows = FakeBatches(), []
+    endpoint = Endpoint(base_url=ENDPOINT.base_url, api_key="unit-test-key", is_mock=is_mock)
+    await runner_for(fake, rows, ledger, endpoint).run_cell(spec)
+    assert len(fake.created) == created
+    assert sorted(r.call_id for r in rows) == sorted(c.call_id for c in spec.calls)
+    assert {r.error for r in rows} == {error}
