@@ -1,54 +1,33 @@
-"""What a run spent, and what to do with Batch API jobs an interrupt left running."""
+"""What a run spent, and the question about Batch API jobs an interrupt left running."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
-from pathlib import Path
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
-from rich.markup import escape
 
-from bench.cli.ui import console, errors
-from bench.clients.base import Endpoint, RequestSettings
-from bench.engine.batches import cancel_batches, open_batches
-from bench.engine.runner import Runner
-from bench.records import BATCHES_FILE
+from bench.engine.guard import is_local
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def spent_line(summary: pd.DataFrame, endpoint: str) -> str | None:
-    """One line: the dollars the run's calls cost by the usage they returned (None when unpriced)."""
-    if "cost_usd" not in summary.columns:
+    """One line for a paid endpoint: the dollars its calls cost by the usage they returned (None when unpriced)."""
+    if is_local(endpoint) or "cost_usd" not in summary.columns or not len(summary):
         return None
-    total = float(summary["cost_usd"].sum(min_count=1)) if len(summary) else math.nan
+    total = float(summary["cost_usd"].sum(min_count=1))
     if math.isnan(total):
         return None
     return f"spent ${total:.4f} at {endpoint} (prompt and completion tokens as returned × the price table)"
 
 
-def settle_open_batches(run_dir: Path, runner: Runner, cancel: bool) -> None:
-    """After an interrupt: cancel the run's unfinished batches if asked (or told), else say how to re-attach."""
-    ledger = run_dir / BATCHES_FILE
-    if not ledger.exists():
-        return
-    endpoint: Endpoint = runner.endpoint
-    settings: RequestSettings = runner.settings
-    running = asyncio.run(open_batches(ledger, runner.batch_client_factory, endpoint, settings))
-    if not running:
-        return
-    question = f"{len(running)} batch job(s) still running at the endpoint; cancel them (they bill what they finish)?"
-    if not cancel and sys.stdin.isatty():
-        cancel = click.confirm(question, default=False, err=True)
-    if not cancel:
-        errors.print(
-            f"{len(running)} batch job(s) left running ({', '.join(running)}); `--resume` re-attaches to them",
-            soft_wrap=True,
-            markup=False,
-        )
-        return
-    for batch_id, status in asyncio.run(
-        cancel_batches(running, runner.batch_client_factory, endpoint, settings)
-    ).items():
-        console.print(f"batch {escape(batch_id)}: {escape(status)}", soft_wrap=True)
+def ask_to_cancel(batch_ids: Sequence[str]) -> bool:
+    """On a terminal, ask whether to cancel the batches still running; elsewhere leave them (resume re-attaches)."""
+    if not sys.stdin.isatty():
+        return False
+    question = f"{len(batch_ids)} batch job(s) still running at the endpoint; cancel them (they bill what they finish)?"
+    return click.confirm(question, default=False, err=True)

@@ -234,7 +234,7 @@ class Runner:
     run_id: str
     endpoint: Endpoint
     settings: RequestSettings
-    emit: Emit
+    emit: Emit = field(default=lambda record: None)  # where rows go unless ``run_cell`` is given a sink
     stop: threading.Event = field(default_factory=threading.Event)
     probe: StatsProbe | None = None
     client_factory: ClientFactory = OpenAIAsyncClient
@@ -253,12 +253,15 @@ class Runner:
             self.fatal = reason
         self.stop.set()
 
-    async def run_cell(self, spec: CellSpec, calls: Sequence[Call] | None = None) -> CellMeta:
-        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones)."""
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta:
+        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
         knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
-        pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
+        # A strategy that sends every call at once needs a connection each, whatever C the cell names.
+        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         batch = self._batch_access(spec) if getattr(strategy, "batch", False) else None
         chatty = batch is None  # a batch strategy sends no chat completion, so it gets no chat client
         client = (
@@ -274,7 +277,7 @@ class Runner:
         sender = CellSender(
             run_id=self.run_id,
             spec=spec,
-            emit=self.emit,
+            emit=emit or self.emit,
             stop=self.stop,
             client=client,
             sync_client=sync_client,
