@@ -31,6 +31,7 @@ class _Job:
     batch_id: str
     calls: list[Call]
     submitted_s: float
+    attached_s: float  # this process's start on it: the submission, or the re-attach of a resumed run
     resumed: bool = False  # re-attached from the ledger of an earlier process
 
 
@@ -53,7 +54,10 @@ class BatchApi:
             if mine:
                 # Submitted by an earlier process: on this cell's clock, that was this long ago.
                 ago = max(0.0, time.time() - entry.submitted_at)
-                jobs.append(_Job(batch_id=entry.batch_id, calls=mine, submitted_s=sender.now() - ago, resumed=True))
+                now = sender.now()
+                jobs.append(
+                    _Job(batch_id=entry.batch_id, calls=mine, submitted_s=now - ago, attached_s=now, resumed=True)
+                )
         pending = list(by_id.values())
         while pending or jobs:
             jobs += await self._submit(pending, sender, access)
@@ -77,10 +81,11 @@ class BatchApi:
                 info = await access.client.create(file_id)
             except api.BatchError as exc:
                 failed = Outcome(ok=False, http_status=exc.http_status, error=str(exc))
-                self._close(sender, access, chunk_calls, {}, failed, submitted)
+                job = _Job(batch_id="", calls=chunk_calls, submitted_s=submitted, attached_s=submitted)
+                self._close(sender, access, job, {}, failed)
                 continue
             access.ledger.add(access.cell, info, file_id, (c.call_id for c in chunk_calls))
-            jobs.append(_Job(batch_id=info.id, calls=chunk_calls, submitted_s=submitted))
+            jobs.append(_Job(batch_id=info.id, calls=chunk_calls, submitted_s=submitted, attached_s=submitted))
         return jobs
 
     async def _follow(self, job: _Job, sender: Sender, access: BatchAccess) -> list[Call]:
@@ -107,7 +112,7 @@ class BatchApi:
                     return job.calls
                 if exc.http_status == 404 or failures >= POLL_FAILURES:
                     failed = Outcome(ok=False, http_status=exc.http_status, error=f"batch_lost: {exc}")
-                    self._close(sender, access, job.calls, {}, failed, job.submitted_s)
+                    self._close(sender, access, job, {}, failed)
                     return []
         results: dict[str, Outcome] = {}
         try:
@@ -119,26 +124,29 @@ class BatchApi:
         else:
             detail = f": {info.errors}" if info.errors else ""
             missing = Outcome(ok=False, http_status=None, error=f"batch_{info.status}{detail}")
-        self._close(sender, access, job.calls, results, missing, job.submitted_s)
+        self._close(sender, access, job, results, missing)
         return []
 
     @staticmethod
     def _close(
         sender: Sender,
         access: BatchAccess,
-        calls: Sequence[Call],
+        job: _Job,
         results: dict[str, Outcome],
         missing: Outcome,
-        submitted_s: float,
     ) -> None:
-        """One row per call: its result, else ``missing`` (a failed, expired or cancelled batch)."""
+        """One row per call: its result, else ``missing`` (a failed, expired or cancelled batch).
+
+        ``scheduled_s`` is the submission (earlier than the cell's start for a resumed batch), ``start_s``
+        when this process took the batch on, so latency stays within the cell's wall time.
+        """
         end = sender.now()
-        for call in calls:
+        for call in job.calls:
             sender.record(
                 call,
                 results.get(call.call_id, missing),
-                scheduled_s=submitted_s,
-                start_s=submitted_s,
+                scheduled_s=job.submitted_s,
+                start_s=job.attached_s,
                 end_s=end,
                 price_factor=access.price_factor,
             )
