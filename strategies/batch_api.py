@@ -115,10 +115,12 @@ class BatchApi:
                     self._close(sender, access, job, {}, failed)
                     return []
         results: dict[str, Outcome] = {}
+        asks = {call.call_id: call.ask for call in job.calls}
         try:
             for file_id in (info.output_file_id, info.error_file_id):
                 if file_id:
-                    results.update(api.result_outcomes(await access.client.content(file_id), access.endpoint.api_key))
+                    data = await access.client.content(file_id)
+                    results.update(api.result_outcomes(data, access.endpoint.api_key, asks))
         except api.BatchError as exc:
             missing = Outcome(ok=False, http_status=exc.http_status, error=f"batch_results_unreadable: {exc}")
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -19,6 +19,7 @@ import openai
 from bench.clients.base import Endpoint, Outcome, RequestSettings, scrub
 from bench.clients.sdk import outcome_from_error
 from bench.clients.wire import Reply, outcome_from_reply, request_body
+from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call
 
 BATCH_URL: Final = "/v1/chat/completions"
@@ -91,8 +92,9 @@ def chunks(lines: Sequence[tuple[str, bytes]], limits: BatchLimits) -> Iterator[
         yield chunk
 
 
-def result_outcomes(data: bytes, secret: str) -> dict[str, Outcome]:
-    """Outcomes by ``custom_id`` from an output or error file (one JSON object a line)."""
+def result_outcomes(data: bytes, secret: str, asks: Mapping[str, Ask] | None = None) -> dict[str, Outcome]:
+    """Outcomes by ``custom_id`` from an output or error file (one JSON object a line), each answer
+    read as its call's ``Ask`` says (the election's vote when none is given)."""
     found: dict[str, Outcome] = {}
     for raw in data.splitlines():
         try:
@@ -105,7 +107,8 @@ def result_outcomes(data: bytes, secret: str) -> dict[str, Outcome]:
         error = line.get("error") if isinstance(line.get("error"), dict) else None
         if response is not None and isinstance(response.get("status_code"), int):
             body = json.dumps(response.get("body")).encode()
-            found[line["custom_id"]] = outcome_from_reply(Reply(response["status_code"], {}, body), 1, 0, secret)
+            ask = (asks or {}).get(line["custom_id"], DEFAULT_ASK)
+            found[line["custom_id"]] = outcome_from_reply(Reply(response["status_code"], {}, body), 1, 0, secret, ask)
         else:
             code = (error or {}).get("code") or "no_response"
             found[line["custom_id"]] = Outcome(ok=False, http_status=None, error=scrub(f"BatchError: {code}", secret))

@@ -22,6 +22,7 @@ from bench.mock import responses as r
 from bench.mock.chat import BadRequest, ChatRequest, shape
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault
 from bench.mock.latency import LatencyModel
+from bench.mock.shapes import compose, malformed
 
 if TYPE_CHECKING:
     from bench.mock.service import MockService
@@ -211,8 +212,9 @@ class BatchDesk:
         fault = service.faults.draw(f"{key}:{repeat}", 0)
         if fault in (Fault.ERROR, Fault.TIMEOUT, Fault.RESET):  # no connection to hang or drop in a batch
             return False, _line(custom_id, request_id, 500, r.loads(r.error_body(SERVER_ERROR_MESSAGE, "server_error")))
-        raw = service.answers.malformed(key, repeat) if fault is Fault.MALFORMED else None
-        content, tokens, finish = shape(raw or service.answers.answer(key, repeat).content(), chat.max_tokens)
+        book = service.answers
+        raw = malformed(book, key, repeat, chat.shape) if fault is Fault.MALFORMED else None
+        content, tokens, finish = shape(raw or compose(book, key, repeat, chat.shape), chat.max_tokens)
         completion = r.completion_body(
             completion_id=f"chatcmpl-{request_id[4:]}",
             created=int(time.time()),
