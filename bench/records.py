@@ -51,6 +51,7 @@ class CallRecord:
     server_s: float | None = None
     http_429s: int = 0
     scenario: str = ""
+    worker: str = ""  # Ray backend: the worker that sent the call (``w<i>@<host>:<pid>``); empty when local
     cost_usd: float | None = field(default=None, metadata={"decimals": 10})  # a call costs ~$0.00002
     endpoint: str = ""  # the label of the endpoint that answered (never its key)
 

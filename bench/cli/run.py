@@ -198,6 +198,24 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
 @click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="local (default): one process; ray: each cell split over --workers Ray actors (pip install -e '.[ray]').",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Ray workers per cell, each with its share of the calls, of C and of --rpm/--tpm [1].",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="auto|HOST:PORT",
+    help="Attach to a running Ray cluster (ray start --head) instead of starting a local one.",
+)
+@click.option(
     "--mock-batch-delay",
     default=None,
     metavar="SPEC",

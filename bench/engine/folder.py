@@ -19,7 +19,7 @@ import pandas as pd
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
-from bench.engine.runner import CellMeta, CellSpec, Runner
+from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.records import (
     BATCHES_FILE,
     CALLS_FILE,
@@ -103,7 +103,7 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
 
 async def execute(
     plan: RunPlan,
-    runner: Runner,
+    runner: CellRunner,
     run_dir: Path,
     on_record: Callable[[CallRecord], None] | None = None,
     done_ids: frozenset[str] = frozenset(),
@@ -124,7 +124,8 @@ async def execute(
             if on_record is not None:
                 on_record(record)
 
-        runner.ledger_path = run_dir / BATCHES_FILE
+        if isinstance(runner, Runner):  # the local runner keeps Batch API jobs in the run folder
+            runner.ledger_path = run_dir / BATCHES_FILE
         for spec in plan.cells:
             if runner.stop.is_set():
                 break

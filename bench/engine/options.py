@@ -181,6 +181,15 @@ class OutputOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BackendOptions:
+    """Where cells run: in this process, or split over ``workers`` Ray worker processes."""
+
+    backend: str = "local"
+    workers: int = 1
+    ray_address: str | None = None  # attach to this cluster; None: start a local Ray instance
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """One run, validated: build with ``from_params``; ``params()`` gives the flat names back."""
 
@@ -190,6 +199,7 @@ class RunOptions:
     guard: GuardOptions = field(default_factory=GuardOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
     resume: Path | None = None
+    backend: BackendOptions = field(default_factory=BackendOptions)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
@@ -254,6 +264,11 @@ class RunOptions:
                 cancel_on_interrupt=p.flag("cancel_on_interrupt"),
             ),
             resume=p.path("resume"),
+            backend=BackendOptions(
+                backend=p.choice("backend", "local", list(BACKENDS)),
+                workers=p.whole("workers", minimum=1, default=1) or 1,
+                ray_address=p.optional_text("ray_address"),
+            ),
         )
         options.check()
         return options
@@ -283,6 +298,14 @@ class RunOptions:
             one_only = [n for n in work.strategies if STRATEGIES[n].blocking or getattr(STRATEGIES[n], "batch", False)]
             if one_only:
                 raise OptionsError(f"{', '.join(one_only)} sends to one endpoint only", hint="--endpoint")
+        backend = self.backend
+        if backend.backend == "local" and (backend.workers != 1 or backend.ray_address is not None):
+            raise OptionsError("--workers and --ray-address need --backend ray")
+        if backend.backend == "ray":  # the Batch API and endpoint pools live in the local runner
+            local_only = [n for n in work.strategies if getattr(STRATEGIES[n], "batch", False)]
+            if local_only or len(client.endpoints) > 1:
+                what = f"{local_only[0]} runs" if local_only else "several --endpoint run"
+                raise OptionsError(f"{what} on --backend local only", hint="--backend")
         if client.is_mock:
             mock.config()  # the mock's own checks (latency spec, fault rates adding up to at most 1)
 
@@ -311,11 +334,20 @@ class RunOptions:
                 cancel_on_interrupt=session.output.cancel_on_interrupt,
             ),
             resume=session.resume,
+            backend=self.backend,
         )
 
 
 # Flat names: group fields, prefixed for the mock's (``mock_rpm``) except the two the CLI names plainly.
-GROUPS: Final = (("workload", ""), ("client", ""), ("mock", "mock_"), ("guard", ""), ("output", ""))
+GROUPS: Final = (
+    ("workload", ""),
+    ("client", ""),
+    ("mock", "mock_"),
+    ("guard", ""),
+    ("output", ""),
+    ("backend", ""),
+)
+BACKENDS: Final = ("local", "ray")
 UNPREFIXED: Final = frozenset({"latency", "seed"})
 PARAM_NAMES: Final = tuple(
     [
@@ -328,6 +360,7 @@ PARAM_NAMES: Final = tuple(
                 "mock": MockOptions,
                 "guard": GuardOptions,
                 "output": OutputOptions,
+                "backend": BackendOptions,
             }[group]
         )
     ]

@@ -50,6 +50,7 @@ class CellMeta:
     max_in_flight: int
     server: dict[str, Any] | None = None
     interrupted: bool = False
+    workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
 
 
 class StatsProbe(Protocol):
@@ -62,7 +63,24 @@ class StatsProbe(Protocol):
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
 SyncClientFactory = Callable[[Endpoint, RequestSettings, int], SyncChatClient]
 BatchClientFactory = Callable[[Endpoint, RequestSettings], BatchClient]
-Emit = Callable[[CallRecord], None]
+
+
+class Emit(Protocol):
+    """Where a row goes as its call ends (a callback protocol, so that runners can be matched by type)."""
+
+    def __call__(self, record: CallRecord, /) -> None: ...
+
+
+class CellRunner(Protocol):
+    """Runs one cell and streams its rows to ``emit``: the local ``Runner`` or a distributed backend."""
+
+    stop: threading.Event
+    fatal: str | None
+
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta: ...
+
 
 # Answers that will be the same for every remaining call: stop instead of sending thousands more.
 FATAL_STATUSES: dict[int, str] = {
@@ -247,6 +265,8 @@ class Runner:
     ledger_path: Path | None = None  # batches.jsonl of the run folder (execute sets it)
     endpoint_label: str = ""  # the endpoint column when there is one endpoint
     pool: tuple[RoutedEndpoint, ...] = ()  # several endpoints: calls routed by weight (async clients)
+    # Hears each cell's time origin (``perf_counter`` at its start): a Ray worker maps it to wall time.
+    on_origin: Callable[[float], None] | None = None
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
@@ -287,6 +307,8 @@ class Runner:
             batches=batch,
             endpoint_label=self.endpoint_label,
         )
+        if self.on_origin is not None:
+            self.on_origin(sender.t0)
         try:
             await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
         finally:

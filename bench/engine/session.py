@@ -22,6 +22,7 @@ import pandas as pd
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, resolve_keys
+from bench.engine import distributed
 from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
@@ -36,7 +37,7 @@ from bench.engine.resume import (
     plan_digest,
     stored_params,
 )
-from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
@@ -339,41 +340,68 @@ def _run_cells(
     api_key: str,
     done: frozenset[str],
     hooks: RunHooks,
-) -> Runner:
+) -> CellRunner:
     """Start the mock if asked, run every cell not yet done, and hand back the runner (its ``fatal``)."""
+    backend = options.backend
     with contextlib.ExitStack() as stack:
         probe: StatsProbe | None = None
+        if backend.backend == "ray":
+            try:
+                stack.enter_context(distributed.ray_session(backend.ray_address, workers=backend.workers))
+            except distributed.RayUnavailable as exc:
+                raise RunError(str(exc)) from None
         if mock is not None:
+            if backend.ray_address is not None:  # workers on other nodes reach the mock through this node
+                mock = dataclasses.replace(mock, host="0.0.0.0")
             try:
                 server = stack.enter_context(MockServer(mock))
             except (RuntimeError, OSError) as exc:
                 raise RunError(f"cannot start the mock server: {exc}") from None
             base_url, probe = server.base_url, server
+            if backend.ray_address is not None:
+                base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
             api_key = api_key or "mock-key"
         else:
             base_url, api_key = options.client.endpoint, api_key or "no-key"
         endpoint = Endpoint(base_url=base_url, api_key=api_key, model=options.client.model, is_mock=mock is not None)
         specs = options.client.specs()
-        runner = Runner(
-            run_id=run_dir.name,
-            endpoint=endpoint,
-            settings=request_settings(options, plan),
-            stop=hooks.stop,
-            probe=probe,
-            grace_s=options.output.grace,
-            price=run_price(options),
-            batch_discount=shipped_prices().batch_discount,
-            endpoint_label=specs[0].label,
-            pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
-            **CLIENTS[options.client.client].runner_factories(),
-        )
+        runner: CellRunner
+        if backend.backend == "ray":
+            ray_runner = distributed.RayRunner(
+                run_id=run_dir.name,
+                endpoint=endpoint,
+                settings=request_settings(options, plan),
+                client_name=options.client.client,
+                workers=backend.workers,
+                emit=lambda record: None,
+                stop=hooks.stop,
+                probe=probe,
+                grace_s=options.output.grace,
+            )
+            runner = stack.enter_context(distributed.closing_workers(ray_runner))
+        else:
+            runner = Runner(
+                run_id=run_dir.name,
+                endpoint=endpoint,
+                settings=request_settings(options, plan),
+                stop=hooks.stop,
+                probe=probe,
+                grace_s=options.output.grace,
+                price=run_price(options),
+                batch_discount=shipped_prices().batch_discount,
+                endpoint_label=specs[0].label,
+                pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
+                **CLIENTS[options.client.client].runner_factories(),
+            )
         warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight
         work = execute(plan, runner, run_dir, on_record=hooks.on_record, on_cell=hooks.on_cell, done_ids=done)
         try:
             asyncio.run(work)
         except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
             hooks.stop.set()
-        if hooks.stop.is_set():
+        except distributed.RayUnavailable as exc:
+            raise RunError(str(exc)) from None
+        if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
             settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
     return runner
 
