@@ -7,9 +7,12 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.engine.errors import OptionsError
+from bench.engine.options import RunOptions
 from tests.support.cli_runs import read_rows, run_bench, start_bench
 from tests.support.servers import MockServerFactory
 
@@ -81,3 +84,27 @@ def test_an_interrupted_batch_run_resumes_without_a_second_batch(
     # From the first submission (before the interrupt) to the results; latency counts from the re-attach only.
     assert min(float(r["end_s"]) - float(r["scheduled_s"]) for r in rows) >= 4.0
     assert max(float(r["latency_s"]) for r in rows) < 4.0
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        pytest.param(
+            {"strategies": ["batch_api"], "backend": "ray"}, "batch_api runs on --backend local", id="batch-ray"
+        ),
+        pytest.param(
+            {"endpoint": ["http://a/v1", "http://b/v1"], "backend": "ray"}, "several --endpoint", id="pool-ray"
+        ),
+        pytest.param(
+            {"strategies": ["batch_api"], "endpoint": ["http://a/v1", "http://b/v1"]},
+            "batch_api sends to one endpoint only",
+            id="batch-pool",
+        ),
+        pytest.param({"endpoint": "http://a/v1", "mock_batch_delay": "fixed:1"}, "only to --endpoint mock", id="delay"),
+    ],
+)
+def test_what_the_batch_api_and_endpoint_pools_cannot_combine_with_is_refused(
+    params: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(OptionsError, match=says):
+        RunOptions.from_params(params)
