@@ -20,10 +20,12 @@ import pandas as pd
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
-from bench.engine.runner import CellMeta, CellRunner, CellSpec
+from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.records import (
+    BATCHES_FILE,
     CALLS_FILE,
     CELLS_FILE,
+    ENDPOINTS_FILE,
     RUN_FILE,
     SUMMARY_FILE,
     SUMMARY_JSON_FILE,
@@ -32,7 +34,7 @@ from bench.records import (
     CallsWriter,
 )
 from bench.report.checks import Verdict
-from bench.report.summary import read_calls, summarize, tally
+from bench.report.summary import per_endpoint, read_calls, summarize, tally
 from strategies import STRATEGIES
 
 
@@ -125,6 +127,8 @@ async def execute(
             if on_record is not None:
                 on_record(record)
 
+        if isinstance(runner, Runner):  # the local runner keeps Batch API jobs in the run folder
+            runner.ledger_path = run_dir / BATCHES_FILE
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
@@ -151,6 +155,9 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     votes = tally(calls)
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
+    endpoints = per_endpoint(calls)
+    if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
+        endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
     return summary, votes
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -18,6 +19,7 @@ from bench.clients.base import Endpoint, RequestSettings
 from bench.engine import distributed
 from bench.engine.errors import RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
+from bench.engine.guard import PRICES, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
@@ -26,6 +28,7 @@ from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
+from bench.prices import shipped_prices
 from bench.records import RUN_FILE, CallRecord
 from bench.report.checks import Verdict
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
@@ -260,6 +263,9 @@ def run_suite(
                     emit=lambda record: None,
                     stop=stop,
                     probe=probe,
+                    price=price_for(suite.model, PRICES),  # cost_usd at the shipped list price
+                    batch_discount=shipped_prices().batch_discount,
+                    endpoint_label="mock" if is_mock else urlsplit(suite.endpoint).netloc,
                 )
             cells = RunPlan(label=suite.name, cells=group.cells)
             append = index > 0  # one calls.csv for the whole suite
