@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.clients import CLIENTS
+from bench.clients.pool import EndpointSpec, EndpointSpecError, label_all, parse_endpoint_spec
 from bench.engine.errors import OptionsError
-from bench.mock.config import MockConfig
+from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.survey.spec import FORMATS, Overrides, choices_of
 from bench.workload import WorkloadError
@@ -26,7 +27,20 @@ DEFAULT_MODEL: Final = "gpt-4o-mini"
 DEFAULT_KEY_ENV: Final = "OPENAI_API_KEY"
 # Options that change nothing in the results, so a resumed run may set them anew.
 SESSION_OPTIONS: Final = frozenset(
-    {"resume", "yes", "max_calls", "grace", "price_table", "price_in", "price_out", "quiet", "no_plots"}
+    {
+        "resume",
+        "yes",
+        "max_calls",
+        "grace",
+        "price_table",
+        "price_in",
+        "price_out",
+        "quiet",
+        "no_plots",
+        "cancel_on_interrupt",
+        "checks",
+        "junit",
+    }
 )
 
 
@@ -83,7 +97,8 @@ class WorkloadOptions:
 class ClientOptions:
     """Where calls go and how: the endpoint, model, HTTP client, retries and timeout, the key's variable."""
 
-    endpoint: str = "mock"
+    endpoint: str = "mock"  # the (first) endpoint's URL
+    endpoints: tuple[str, ...] = ()  # every --endpoint as given ('URL,key_env=…,rpm=…'), when options or several
     model: str = DEFAULT_MODEL
     client: str = "openai"
     max_retries: int = 2
@@ -96,6 +111,10 @@ class ClientOptions:
     @property
     def is_mock(self) -> bool:
         return self.endpoint == "mock"
+
+    def specs(self) -> list[EndpointSpec]:
+        """Each endpoint parsed, labels made unique (one spec for a plain ``endpoint``)."""
+        return label_all([parse_endpoint_spec(text) for text in self.endpoints or (self.endpoint,)])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +132,9 @@ class MockOptions:
     tpm: int | None = None
     burst_seconds: float = 1.0
     max_concurrency: int | None = None
+    batch_delay: str | None = None
+    rpd: int | None = None
+    rpd_used: int = 0
 
     @property
     def faults(self) -> tuple[float, ...]:
@@ -120,7 +142,7 @@ class MockOptions:
 
     @property
     def limits_set(self) -> bool:
-        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0)
+        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0 or self.rpd)
 
     def config(self) -> MockConfig:
         """The mock server's configuration (OptionsError when the mock would refuse it)."""
@@ -137,6 +159,9 @@ class MockOptions:
                 tpm=self.tpm,
                 burst_seconds=self.burst_seconds,
                 max_concurrency=self.max_concurrency,
+                batch_delay=self.batch_delay or DEFAULT_BATCH_DELAY,
+                rpd=self.rpd,
+                rpd_used=self.rpd_used,
             )
         except ValueError as exc:
             raise OptionsError(str(exc)) from None
@@ -161,6 +186,9 @@ class OutputOptions:
     no_plots: bool = False
     quiet: bool = False
     grace: float = 5.0
+    cancel_on_interrupt: bool = False  # batch jobs an interrupt leaves running (else: ask, or leave them)
+    checks: tuple[str, ...] = ()  # judged per cell after the run (bench.report.checks); exit 1 on a failure
+    junit: Path | None = None  # the checks' verdicts as JUnit XML
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,7 +239,7 @@ class RunOptions:
                 id_column=p.optional_text("id_column"),
             ),
             client=ClientOptions(
-                endpoint=p.text("endpoint", "mock"),
+                **p.endpoints(),
                 model=p.text("model", DEFAULT_MODEL),
                 client=p.choice("client", "openai", list(CLIENTS)),
                 max_retries=p.whole("max_retries", minimum=0, default=2) or 0,
@@ -233,6 +261,9 @@ class RunOptions:
                 tpm=p.whole("mock_tpm", minimum=1),
                 burst_seconds=p.positive("mock_burst_seconds", default=1.0) or 1.0,
                 max_concurrency=p.whole("mock_max_concurrency", minimum=1),
+                batch_delay=p.optional_text("mock_batch_delay"),
+                rpd=p.whole("mock_rpd", minimum=1),
+                rpd_used=p.whole("mock_rpd_used", minimum=0, default=0) or 0,
             ),
             guard=GuardOptions(
                 yes=p.flag("yes"),
@@ -246,6 +277,9 @@ class RunOptions:
                 no_plots=p.flag("no_plots"),
                 quiet=p.flag("quiet"),
                 grace=p.non_negative("grace", default=5.0) or 0.0,
+                cancel_on_interrupt=p.flag("cancel_on_interrupt"),
+                checks=p.checks("checks"),
+                junit=p.path("junit"),
             ),
             resume=p.path("resume"),
             backend=BackendOptions(
@@ -276,9 +310,20 @@ class RunOptions:
                 "the --mock-rpm/--mock-tpm/--mock-burst-seconds/--mock-max-concurrency flags "
                 "apply only to --endpoint mock"
             )
+        if not client.is_mock and mock.batch_delay is not None:
+            raise OptionsError("--mock-batch-delay applies only to --endpoint mock")
+        if len(client.endpoints) > 1:
+            one_only = [n for n in work.strategies if STRATEGIES[n].blocking or getattr(STRATEGIES[n], "batch", False)]
+            if one_only:
+                raise OptionsError(f"{', '.join(one_only)} sends to one endpoint only", hint="--endpoint")
         backend = self.backend
         if backend.backend == "local" and (backend.workers != 1 or backend.ray_address is not None):
             raise OptionsError("--workers and --ray-address need --backend ray")
+        if backend.backend == "ray":  # the Batch API and endpoint pools live in the local runner
+            local_only = [n for n in work.strategies if getattr(STRATEGIES[n], "batch", False)]
+            if local_only or len(client.endpoints) > 1:
+                what = f"{local_only[0]} runs" if local_only else "several --endpoint run"
+                raise OptionsError(f"{what} on --backend local only", hint="--backend")
         if client.is_mock:
             mock.config()  # the mock's own checks (latency spec, fault rates adding up to at most 1)
 
@@ -304,6 +349,9 @@ class RunOptions:
                 no_plots=session.output.no_plots,
                 quiet=session.output.quiet,
                 grace=session.output.grace,
+                cancel_on_interrupt=session.output.cancel_on_interrupt,
+                checks=session.output.checks,
+                junit=session.output.junit,
             ),
             resume=session.resume,
             backend=self.backend,
@@ -457,6 +505,42 @@ class _Params:
         if not isinstance(value, str | Path) or not str(value):
             raise self._bad(name, f"expected a path, got {value!r}")
         return Path(value)
+
+    def endpoints(self) -> dict[str, Any]:
+        """``endpoint`` (a URL, or several specs as the CLI repeats it) and ``endpoints`` (as run.json keeps them)."""
+        given = self._get("endpoints") or self._get("endpoint") or "mock"
+        items = [given] if isinstance(given, str) else given
+        if not isinstance(items, Sequence) or not items or not all(isinstance(i, str) and i for i in items):
+            raise self._bad("endpoint", f"expected endpoint URLs, got {given!r}")
+        try:
+            specs = label_all([parse_endpoint_spec(text) for text in items])
+        except EndpointSpecError as exc:
+            raise self._bad("endpoint", str(exc)) from None
+        if len(specs) > 1 and any(spec.url == "mock" for spec in specs):
+            raise self._bad(
+                "endpoint",
+                "'mock' cannot be one of several endpoints: start `bench mock-server --port P` per endpoint "
+                "and pass their URLs",
+            )
+        plain = len(items) == 1 and "," not in items[0]
+        return {"endpoint": specs[0].url, "endpoints": () if plain else tuple(items)}
+
+    def checks(self, name: str) -> tuple[str, ...]:
+        """Check expressions, each parsed now so that a bad one stops the run before anything is sent."""
+        from bench.report.checks import CheckError, parse_checks
+        from bench.report.summary import SUMMARY_COLUMNS  # pandas: only when checks are given
+
+        value = self._get(name)
+        if value is None or value == ():
+            return ()
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
+            raise self._bad("check", f"expected check expressions, got {value!r}")
+        try:
+            parse_checks(items, SUMMARY_COLUMNS, list(STRATEGIES))
+        except CheckError as exc:
+            raise self._bad("check", str(exc)) from None
+        return tuple(items)
 
     def strategies(self) -> tuple[str, ...]:
         value = self._get("strategies")

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from bench.clients.base import (
@@ -19,9 +20,12 @@ from bench.clients.base import (
     WarmableBlocking,
     scrub,
 )
+from bench.clients.batch import BatchAccess, BatchClient, BatchLedger, OpenAIBatchClient
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
+from bench.clients.pool import PooledClient, RoutedEndpoint
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.trace import split
+from bench.prices import Price, call_cost
 from bench.records import CallRecord
 from bench.workload import Call
 from strategies import STRATEGIES, Knobs
@@ -57,6 +61,7 @@ class CellMeta:
     server: dict[str, Any] | None = None
     interrupted: bool = False
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
+    learned_rpm: float | None = None
 
 
 class StatsProbe(Protocol):
@@ -68,6 +73,7 @@ class StatsProbe(Protocol):
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
 SyncClientFactory = Callable[[Endpoint, RequestSettings, int], SyncChatClient]
+BatchClientFactory = Callable[[Endpoint, RequestSettings], BatchClient]
 
 
 class Emit(Protocol):
@@ -115,9 +121,13 @@ class CellSender:
         sync_client: SyncChatClient | None = None,
         on_fatal: Callable[[str], None] | None = None,
         secret: str = "",
+        price: Price | None = None,
+        batches: BatchAccess | None = None,
+        endpoint_label: str = "",
     ) -> None:
         self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
         self._on_fatal = on_fatal
+        self._price, self._batches, self._endpoint_label = price, batches, endpoint_label
         self._client, self._sync_client = client, sync_client
         self._secret = secret
         self._lock = threading.Lock()
@@ -129,6 +139,10 @@ class CellSender:
         # that every row on disk was written before the cell ended (and resume resends them).
         self.abandoned = False
         self.dropped = 0
+        self.learned_rpm: float | None = None
+
+    def learned(self, *, rpm: float) -> None:
+        self.learned_rpm = rpm
 
     @property
     def stopping(self) -> bool:
@@ -154,14 +168,39 @@ class CellSender:
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         return time.perf_counter()
 
+    @property
+    def batches(self) -> BatchAccess | None:
+        return self._batches
+
     def _finish(self, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
         end = time.perf_counter()
         with self._lock:
             self.in_flight -= 1
         start_s, end_s = start - self.t0, end - self.t0
+        scheduled = start_s if scheduled_s is None else scheduled_s
+        return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, price_factor=1.0)
+
+    def record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+    ) -> CallRecord | None:
+        with self._lock:
+            self.sent += 1
+        return self._write(
+            call, outcome, scheduled_s=scheduled_s, start_s=start_s, end_s=end_s, price_factor=price_factor
+        )
+
+    def _write(
+        self, call: Call, outcome: Outcome, *, scheduled_s: float, start_s: float, end_s: float, price_factor: float
+    ) -> CallRecord:
         spec = self._spec
-        parts = split(start, end, outcome.trace)
-        scheduled_s = start_s if scheduled_s is None else scheduled_s
+        parts = split(self.t0 + start_s, self.t0 + end_s, outcome.trace)
         record = CallRecord(
             run_id=self._run_id,
             strategy=spec.strategy,
@@ -183,6 +222,8 @@ class CellSender:
             server_s=outcome.server_s,
             http_429s=outcome.http_429s,
             scenario=spec.scenario,
+            cost_usd=call_cost(self._price, outcome.prompt_tokens, outcome.completion_tokens, price_factor),
+            endpoint=outcome.endpoint or self._endpoint_label,
             queue_s=max(0.0, start_s - scheduled_s),
             prepare_s=parts.prepare_s if parts else None,
             pool_wait_s=parts.pool_wait_s if parts else None,
@@ -241,6 +282,12 @@ class Runner:
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    price: Price | None = None  # for cost_usd; None writes no cost
+    batch_discount: float = 0.5  # the Batch API's price factor
+    batch_client_factory: BatchClientFactory = OpenAIBatchClient
+    ledger_path: Path | None = None  # batches.jsonl of the run folder (execute sets it)
+    endpoint_label: str = ""  # the endpoint column when there is one endpoint
+    pool: tuple[RoutedEndpoint, ...] = ()  # several endpoints: calls routed by weight (async clients)
     # Hears each cell's time origin (``perf_counter`` at its start): a Ray worker maps it to wall time.
     on_origin: Callable[[float], None] | None = None
     warmup: bool = False  # open the pool's connections before each cell's clock starts
@@ -260,8 +307,16 @@ class Runner:
         # A strategy that sends every call at once needs a connection each, whatever C the cell names.
         pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         pool = self.settings.max_connections or pool
-        client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
-        sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
+        batch = self._batch_access(spec) if getattr(strategy, "batch", False) else None
+        chatty = batch is None  # a batch strategy sends no chat completion, so it gets no chat client
+        client = (
+            self._pooled(self.client_factory)(self.endpoint, self.settings, pool)
+            if chatty and not strategy.blocking
+            else None
+        )
+        sync_client = (
+            self.sync_client_factory(self.endpoint, self.settings, pool) if chatty and strategy.blocking else None
+        )
         if self.warmup and isinstance(client, Warmable):
             await client.warm(min(pool, max(1, len(todo))))
         if self.warmup and isinstance(sync_client, WarmableBlocking):
@@ -277,6 +332,9 @@ class Runner:
             sync_client=sync_client,
             on_fatal=self._set_fatal,
             secret=self.endpoint.api_key,
+            price=self.price,
+            batches=batch,
+            endpoint_label=self.endpoint_label,
         )
         if self.on_origin is not None:
             self.on_origin(sender.t0)
@@ -288,6 +346,8 @@ class Runner:
                 await client.aclose()
             if sync_client is not None:
                 await asyncio.to_thread(sync_client.close)
+            if batch is not None:
+                await batch.client.aclose()
         server = await asyncio.to_thread(self.probe.stats) if self.probe is not None else None
         return CellMeta(
             scenario=spec.scenario,
@@ -299,6 +359,25 @@ class Runner:
             max_in_flight=sender.peak_in_flight,
             server=server,
             interrupted=self.stop.is_set(),
+            learned_rpm=sender.learned_rpm,
+        )
+
+    def _pooled(self, make: ClientFactory) -> ClientFactory:
+        """``make`` itself for one endpoint; for several, a factory of clients that route between them."""
+        if not self.pool:
+            return make
+        pool = self.pool
+        return lambda endpoint, settings, size: PooledClient(make, pool, settings, size)
+
+    def _batch_access(self, spec: CellSpec) -> BatchAccess:
+        ledger = BatchLedger(self.ledger_path)
+        return BatchAccess(
+            client=self.batch_client_factory(self.endpoint, self.settings),
+            ledger=ledger,
+            cell=f"{spec.scenario}/{spec.strategy}/{spec.concurrency}",
+            price_factor=self.batch_discount,
+            endpoint=self.endpoint,
+            settings=self.settings,
         )
 
     async def _run_until_stopped(self, work: Any, sender: CellSender) -> None:

@@ -21,9 +21,11 @@ import pandas as pd
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, resolve_keys
 from bench.engine import distributed
+from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
-from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
+from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json, write_summary_json
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
 from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan
@@ -39,7 +41,11 @@ from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
-from bench.records import CallRecord
+from bench.prices import Price, shipped_prices
+from bench.records import BATCHES_FILE, CALLS_FILE, CallRecord
+from bench.report.checks import Verdict, evaluate, parse_checks
+from bench.report.junit import write_junit
+from bench.report.summary import SUMMARY_COLUMNS, read_calls
 from bench.survey.answers import DEFAULT_ASK, MAX_TOKENS, Ask
 from bench.survey.spec import resolve
 from bench.survey.table import load_table
@@ -98,6 +104,8 @@ class RunHooks:
     on_cell: Callable[[CellSpec], None] | None = None
     warn: Callable[[str], None] | None = None
     confirm_paid: Callable[[PaidRun], None] = refuse_unconfirmed  # raise to refuse
+    # After an interrupt, batch jobs still running: True cancels them (default: leave them; resume re-attaches).
+    cancel_batches: Callable[[Sequence[str]], bool] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +120,12 @@ class RunResult:
     fatal: str | None  # why the run stopped itself (401, 404…), if it did
     interrupted: bool
     kept: int  # calls with a row in calls.csv
+    verdicts: tuple[Verdict, ...] = ()  # the --check expressions judged per cell
+    no_success: str | None = None  # set when calls were made and none succeeded: the first error
+
+    @property
+    def checks_failed(self) -> list[Verdict]:
+        return [verdict for verdict in self.verdicts if not verdict.passed]
 
 
 def resume_options(run_dir: Path, session: RunOptions) -> RunOptions:
@@ -182,12 +196,18 @@ def check_before_sending(
     if resuming is None and out is not None and (out / "run.json").exists():
         raise RunError(f"{out} already holds a run: complete it with --resume {out}, or pick another --out")
     todo = missing_calls(plan, done)
+    specs = client.specs()
+    try:
+        resolve_keys(specs, "")  # each endpoint's own key variable must be set, before anything is sent
+    except EndpointSpecError as exc:
+        raise OptionsError(str(exc), hint="--endpoint") from None
+    guarded = next((spec for spec in specs if not is_local(spec.url)), specs[0])  # ask about a paid one
     api_key = guard_calls(
-        endpoint=client.endpoint,
+        endpoint=guarded.url,
         model=client.model,
         todo=todo,
         guard=guard,
-        api_key_env=client.api_key_env,
+        api_key_env=guarded.key_env or client.api_key_env,
         hooks=hooks,
     )
     return done, api_key
@@ -239,6 +259,7 @@ def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig
         "run_id": run_id,
         "label": plan.label,
         "endpoint": client.endpoint,
+        "endpoints": [dataclasses.asdict(spec) for spec in client.specs()],  # URLs, labels, key variable names
         "model": client.model,
         "mock": public_settings(mock),
         "settings": dataclasses.asdict(settings),
@@ -310,6 +331,7 @@ def run_benchmark(options: RunOptions, hooks: RunHooks | None = None) -> RunResu
         hooks.on_start(start)
     runner = _run_cells(options, plan, run_dir, mock, api_key, done, hooks)
     summary, tally = finalize(run_dir, run_dir.name)
+    verdicts = judge(run_dir, summary, options.output.checks, options.output.junit)
     return RunResult(
         run_dir=run_dir,
         options=options,
@@ -319,7 +341,36 @@ def run_benchmark(options: RunOptions, hooks: RunHooks | None = None) -> RunResu
         fatal=runner.fatal,
         interrupted=hooks.stop.is_set() and runner.fatal is None,
         kept=len(done_keys(run_dir)),  # from calls.csv: a second Ctrl-C leaves rows without cell meta
+        verdicts=verdicts,
+        no_success=first_error_if_none_ok(run_dir),
     )
+
+
+def judge(run_dir: Path, summary: pd.DataFrame, checks: Sequence[str], junit: Path | None) -> tuple[Verdict, ...]:
+    """Judge ``checks`` on every cell, write summary.json (always) and the JUnit file (when asked)."""
+    parsed = parse_checks(checks, SUMMARY_COLUMNS, list(STRATEGIES))  # validated with the options already
+    verdicts = tuple(evaluate(parsed, summary))
+    write_summary_json(run_dir, summary, verdicts)
+    if junit is not None:
+        try:
+            write_junit(junit, verdicts, suite_name=f"bench {run_dir.name}")
+        except OSError as exc:
+            raise RunError(f"cannot write --junit {junit}: {exc.strerror or exc}") from None
+    return verdicts
+
+
+def first_error_if_none_ok(run_dir: Path) -> str | None:
+    """The first error in calls.csv when it holds rows and none is ok (errors are data, unless all are)."""
+    path = run_dir / CALLS_FILE
+    if not path.exists():
+        return None
+    calls = read_calls(path)
+    if len(calls) == 0 or (calls["status"] == "ok").any():
+        return None
+    first = calls.sort_values("start_s", kind="stable").iloc[0]
+    status = first["http_status"]
+    where = f"HTTP {int(status)}: " if status == status and status else ""  # NaN: no answer at all
+    return f"{where}{first['error'] or 'unknown error'}"
 
 
 def _run_cells(
@@ -354,6 +405,7 @@ def _run_cells(
         else:
             base_url, api_key = options.client.endpoint, api_key or "no-key"
         endpoint = Endpoint(base_url=base_url, api_key=api_key, model=options.client.model, is_mock=mock is not None)
+        specs = options.client.specs()
         runner: CellRunner
         if backend.backend == "ray":
             ray_runner = distributed.RayRunner(
@@ -376,6 +428,10 @@ def _run_cells(
                 stop=hooks.stop,
                 probe=probe,
                 grace_s=options.output.grace,
+                price=run_price(options),
+                batch_discount=shipped_prices().batch_discount,
+                endpoint_label=specs[0].label,
+                pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
                 warmup=options.client.warmup,
                 **CLIENTS[options.client.client].runner_factories(),
             )
@@ -387,4 +443,48 @@ def _run_cells(
             hooks.stop.set()
         except distributed.RayUnavailable as exc:
             raise RunError(str(exc)) from None
+        if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
+            settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
     return runner
+
+
+def run_price(options: RunOptions) -> Price | None:
+    """The price per token that ``cost_usd`` uses (the guard's: --price-in/out, --price-table, the shipped table)."""
+    guard = options.guard
+    try:
+        return resolve_price(options.client.model, guard.price_table, guard.price_in, guard.price_out)
+    except GuardError as exc:
+        raise OptionsError(str(exc)) from None
+
+
+def routed(specs: Sequence[EndpointSpec], default_key: str, model: str) -> tuple[RoutedEndpoint, ...]:
+    """The pool of a run with several endpoints (empty for one), each with its own key."""
+    if len(specs) < 2:
+        return ()
+    keys = resolve_keys(specs, default_key)
+    return tuple(
+        RoutedEndpoint(endpoint=Endpoint(base_url=s.url, api_key=key, model=model), label=s.label, weight=s.weight)
+        for s, key in zip(specs, keys, strict=True)
+    )
+
+
+def settle_open_batches(run_dir: Path, runner: Runner, cancel: bool, hooks: RunHooks) -> None:
+    """After an interrupt: cancel the run's unfinished batch jobs if told (or the hook says so), else say so."""
+    ledger = run_dir / BATCHES_FILE
+    if not ledger.exists():
+        return
+    make, endpoint, settings = runner.batch_client_factory, runner.endpoint, runner.settings
+    running = asyncio.run(open_batches(ledger, make, endpoint, settings))
+    if not running:
+        return
+    if not cancel and hooks.cancel_batches is not None:
+        cancel = hooks.cancel_batches(running)
+    if not cancel:
+        if hooks.warn is not None:
+            hooks.warn(
+                f"{len(running)} batch job(s) left running ({', '.join(running)}); `--resume` re-attaches to them"
+            )
+        return
+    for batch_id, status in asyncio.run(cancel_batches(running, make, endpoint, settings)).items():
+        if hooks.warn is not None:
+            hooks.warn(f"batch {batch_id}: {status}")

@@ -44,6 +44,10 @@ SUMMARY_COLUMNS: Final = (
     "server_received",
     "interrupted",
     "utilisation",
+    "cost_usd",
+    "cost_per_1k_calls",
+    "error_rate",
+    "learned_rpm",
     # Where the time went (bench.clients.trace): median and p99 of each part, same calls as latency_*.
     *(f"{column.removesuffix('_s')}_{q}_s" for column in TIMING_COLUMNS for q in ("p50", "p99")),
 )
@@ -90,7 +94,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
     ended, so start order recovers them). ``paced`` also obeys ``meta``'s rpm/tpm: the k-th call
     starts ≥ k·60/R (≈ 60·N/R in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM
     (prompt only: a lower bound); ``endpoint`` obeys the endpoint's own stated limits
-    (``meta["limits"]``, the mock's). Pass every row, failed ones too: a failed call held its slot.
+    (``meta["limits"]``, the mock's; else the ``learned_rpm`` the strategy reported). Pass every
+    row, failed ones too: a failed call held its slot.
     """
     if len(cell) == 0:
         return math.nan
@@ -109,6 +114,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
         if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
             limits = meta.get("limits") or {}
             rpm, tpm = limits.get("rpm"), limits.get("tpm")
+            if not (rpm or tpm):  # a third-party endpoint: the limit it stated or the strategy learned
+                rpm = meta.get("learned_rpm")
         if rpm:
             earliest = [max(at, 60.0 * k / float(rpm)) for k, at in enumerate(earliest)]
         if tpm:
@@ -175,6 +182,14 @@ def utilisation(meta: Mapping[str, Any], wall_s: float) -> float:
     return max(shares) if shares else math.nan
 
 
+def _costs(cell: pd.DataFrame) -> dict[str, float]:
+    """The cell's dollars by the usage its calls returned, and per 1,000 calls (NaN when unpriced)."""
+    if "cost_usd" not in cell.columns or not cell["cost_usd"].notna().any():
+        return {"cost_usd": math.nan, "cost_per_1k_calls": math.nan}
+    total = float(cell["cost_usd"].sum())
+    return {"cost_usd": total, "cost_per_1k_calls": 1000.0 * total / len(cell)}
+
+
 def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
@@ -235,6 +250,9 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "server_received": meta["server_received"],
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
+                **_costs(cell),
+                "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
+                "learned_rpm": float(meta["learned_rpm"]) if meta.get("learned_rpm") else math.nan,
                 **_part_quantiles(timed),
             }
         )
@@ -258,3 +276,47 @@ def tally(calls: pd.DataFrame) -> pd.DataFrame:
     frame = counts.rename("count").reset_index()
     frame = add_shares(frame, KEY, ERROR_ANSWER)
     return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)
+
+
+ENDPOINT_COLUMNS: Final = (
+    "scenario",
+    "strategy",
+    "concurrency",
+    "endpoint",
+    "calls",
+    "ok",
+    "errors",
+    "http_429",
+    "latency_p50_s",
+    "latency_p95_s",
+    "cost_usd",
+)
+
+
+def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
+    rows: list[dict[str, Any]] = []
+    if "endpoint" in calls.columns:
+        labels = calls["endpoint"].astype(object).where(calls["endpoint"].notna(), "").astype(str)
+    else:
+        labels = pd.Series("", index=calls.index)
+    for (scenario, strategy, concurrency, endpoint), cell in calls.assign(endpoint=labels).groupby(
+        KEY + ["endpoint"], sort=False
+    ):
+        ok = cell[cell["status"] == "ok"]
+        rows.append(
+            {
+                "scenario": scenario,
+                "strategy": strategy,
+                "concurrency": concurrency,
+                "endpoint": endpoint,
+                "calls": len(cell),
+                "ok": len(ok),
+                "errors": len(cell) - len(ok),
+                "http_429": int(cell["http_429s"].sum()),
+                "latency_p50_s": _quantile(ok["latency_s"], 0.50),
+                "latency_p95_s": _quantile(ok["latency_s"], 0.95),
+                "cost_usd": _costs(cell)["cost_usd"],
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS))
