@@ -196,8 +196,8 @@ def _quantile(series: pd.Series, q: float) -> float:
 
 def _part_quantiles(timed: pd.DataFrame) -> dict[str, float]:
     found: dict[str, float] = {}
-    for column in TIMING_COLUMNS:
-        values = timed[column].dropna()
+    for column in TIMING_COLUMNS:  # a frame built in code may lack them (read_calls adds them)
+        values = timed[column].dropna() if column in timed.columns else pd.Series(dtype=float)
         for name, q in (("p50", 0.50), ("p99", 0.99)):
             found[f"{column.removesuffix('_s')}_{name}_s"] = _quantile(values, q)
     return found
