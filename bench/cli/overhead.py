@@ -10,8 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from bench.loops import LOOPS, Loop
 from bench.overhead.figures import Figure, OverheadPlan, measure
-from bench.overhead.measure import LOOPS
 from bench.overhead.scale import run_scale, scale_figures
 
 QUICK_CALLS, QUICK_ROUNDS = 500, 1
@@ -81,7 +81,7 @@ def figures_table(figures: list[Figure], title: str) -> Table:
     "--scale-calls", type=click.IntRange(min=1), default=100_000, show_default=True, help="Calls for --scale."
 )
 def overhead_command(
-    calls: int | None, rounds: int | None, quick: bool, loop: str, scale: bool, scale_calls: int
+    calls: int | None, rounds: int | None, quick: bool, loop: Loop, scale: bool, scale_calls: int
 ) -> None:
     """Is the harness the bottleneck? Print one table of medians over interleaved rounds.
 

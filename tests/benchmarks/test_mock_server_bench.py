@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
+from bench.loops import run as run_on_fast_loop
 from bench.mock import MockConfig, MockServer
-from bench.mock.server import loop_factory, raise_open_file_limit
+from bench.oslimits import raise_open_file_limit
 from bench.workload import QUESTION
 
 T = TypeVar("T")
@@ -48,9 +49,7 @@ BODY = json.dumps(
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    factory = loop_factory()
-    with asyncio.Runner(**({"loop_factory": factory} if factory else {})) as runner:
-        return runner.run(coro)
+    return run_on_fast_loop(coro)
 
 
 def _cpu_seconds(pid: int) -> float | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from bench.mock import MockConfig, MockServer
 from bench.mock.answers import AnswerBook, persona_key
@@ -39,14 +40,15 @@ def _persona(i: int) -> Persona:
     )
 
 
-def _messages(i: int) -> list[dict[str, str]]:
-    return list(messages_for(_persona(i)))
+def _messages(i: int) -> list[ChatCompletionMessageParam]:
+    system, user = messages_for(_persona(i))
+    return [{"role": "system", "content": system["content"]}, {"role": "user", "content": user["content"]}]
 
 
 async def _ask(client: openai.AsyncOpenAI, persona: int, repeat: int) -> str | None:
     response = await client.chat.completions.create(
         model=MODEL,
-        messages=_messages(persona),  # type: ignore[arg-type]
+        messages=_messages(persona),
         response_format={"type": "json_object"},
         extra_headers={"x-bench-call-id": call_id_for(persona, repeat)},
     )
@@ -94,7 +96,7 @@ def test_chat_completion_parses_like_openai(mock_server: MockServer) -> None:
     with openai.OpenAI(base_url=mock_server.base_url, api_key="test", max_retries=0) as client:
         raw = client.chat.completions.with_raw_response.create(
             model=MODEL,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             response_format={"type": "json_object"},
             max_tokens=120,
             extra_headers={"x-bench-call-id": "p00001-r000"},
@@ -109,7 +111,7 @@ def test_chat_completion_parses_like_openai(mock_server: MockServer) -> None:
     assert set(content) == {"vote", "reason"}
     assert content["vote"] in ("Harris", "Trump")
     assert completion.usage is not None
-    assert completion.usage.prompt_tokens == estimate_prompt_tokens(messages)
+    assert completion.usage.prompt_tokens == estimate_prompt_tokens(messages_for(_persona(1)))
     assert completion.usage.completion_tokens == len(completion.choices[0].message.content or "") // 4 + 1
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
     assert raw.headers["x-request-id"].startswith("req_")
@@ -147,7 +149,7 @@ async def test_streaming_through_the_sdk(mock_server: MockServer) -> None:
     async with openai.AsyncOpenAI(base_url=mock_server.base_url, api_key="test", max_retries=0) as client:
         stream = await client.chat.completions.create(
             model=MODEL,
-            messages=_messages(2),  # type: ignore[arg-type]
+            messages=_messages(2),
             stream=True,
             stream_options={"include_usage": True},
             extra_headers={"x-bench-call-id": "p00002-r000"},
@@ -167,7 +169,7 @@ async def test_streaming_through_the_sdk(mock_server: MockServer) -> None:
     assert finish == "stop"
     assert content == AnswerBook(seed=0).answer(persona_key(_messages(2)), 0).content()
     assert usage is not None
-    assert usage.prompt_tokens == estimate_prompt_tokens(_messages(2))
+    assert usage.prompt_tokens == estimate_prompt_tokens(messages_for(_persona(2)))
     assert mock_server.stats()["status_counts"] == {"200": 1}
 
 
@@ -225,11 +227,11 @@ def test_stats_has_the_documented_keys(mock_server: MockServer) -> None:
 def test_rpm_limit_answers_429_like_openai(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", rpm=60)
     with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
-        ok = client.chat.completions.with_raw_response.create(model=MODEL, messages=_messages(1))  # type: ignore[arg-type]
+        ok = client.chat.completions.with_raw_response.create(model=MODEL, messages=_messages(1))
         assert ok.headers["x-ratelimit-limit-requests"] == "60"
         assert ok.headers["x-ratelimit-remaining-requests"] == "59"
         with pytest.raises(openai.RateLimitError) as info:
-            client.chat.completions.create(model=MODEL, messages=_messages(1))  # type: ignore[arg-type]
+            client.chat.completions.create(model=MODEL, messages=_messages(1))
     error = info.value
     assert error.status_code == 429
     assert error.code == "rate_limit_exceeded"
@@ -256,9 +258,9 @@ def test_rpm_limit_answers_429_like_openai(mock_server_factory: MockServerFactor
 def test_tpm_limit_answers_429_tokens(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", tpm=12_000)  # 200 tokens a second, 200 in the bucket
     with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
-        client.chat.completions.create(model=MODEL, messages=_messages(1), max_tokens=120)  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=_messages(1), max_tokens=120)
         with pytest.raises(openai.RateLimitError) as info:
-            client.chat.completions.create(model=MODEL, messages=_messages(1), max_tokens=120)  # type: ignore[arg-type]
+            client.chat.completions.create(model=MODEL, messages=_messages(1), max_tokens=120)
     assert (info.value.code, info.value.type) == ("rate_limit_exceeded", "tokens")
     assert "on tokens per min (TPM): Limit 12000" in info.value.message
     assert info.value.response.headers["x-ratelimit-limit-tokens"] == "12000"
@@ -268,8 +270,8 @@ def test_tpm_limit_answers_429_tokens(mock_server_factory: MockServerFactory) ->
 def test_sdk_retries_are_counted(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", rpm=240, burst_seconds=0.25)  # one every 0.25 s, no burst
     with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=2) as client:
-        first = client.chat.completions.with_raw_response.create(model=MODEL, messages=_messages(1))  # type: ignore[arg-type]
-        second = client.chat.completions.with_raw_response.create(model=MODEL, messages=_messages(2))  # type: ignore[arg-type]
+        first = client.chat.completions.with_raw_response.create(model=MODEL, messages=_messages(1))
+        second = client.chat.completions.with_raw_response.create(model=MODEL, messages=_messages(2))
     assert first.retries_taken == 0
     assert second.retries_taken >= 1  # the SDK honoured retry-after-ms and tried again
     stats = server.stats()
@@ -309,9 +311,9 @@ def test_quota_runs_out_with_insufficient_quota(mock_server_factory: MockServerF
     server = mock_server_factory(latency="zero", quota=2)
     with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
         for p in range(2):
-            client.chat.completions.create(model=MODEL, messages=_messages(p))  # type: ignore[arg-type]
+            client.chat.completions.create(model=MODEL, messages=_messages(p))
         with pytest.raises(openai.RateLimitError) as info:
-            client.chat.completions.create(model=MODEL, messages=_messages(3))  # type: ignore[arg-type]
+            client.chat.completions.create(model=MODEL, messages=_messages(3))
     assert (info.value.code, info.value.type) == ("insufficient_quota", "insufficient_quota")
     assert _body_message(info.value).startswith(
         "You exceeded your current quota, please check your plan and billing details."
@@ -346,7 +348,7 @@ def test_faults_surface_as_sdk_errors(mock_server_factory: MockServerFactory, fi
         openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=0.5) as client,
         pytest.raises(error_type) as info,
     ):
-        client.chat.completions.create(model=MODEL, messages=_messages(1))  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=_messages(1))
     if field == "error_rate":
         assert isinstance(info.value, openai.InternalServerError)
         assert info.value.status_code in (500, 503)
@@ -364,7 +366,7 @@ def test_faults_surface_as_sdk_errors(mock_server_factory: MockServerFactory, fi
 def test_malformed_fault_answers_200_with_unparseable_content(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", malformed_rate=1.0)
     with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
-        completion = client.chat.completions.create(model=MODEL, messages=_messages(1))  # type: ignore[arg-type]
+        completion = client.chat.completions.create(model=MODEL, messages=_messages(1))
     content = completion.choices[0].message.content
     assert content
     assert parse_answer(content) is None
@@ -377,7 +379,7 @@ def test_sdk_retries_through_transient_errors(mock_server_factory: MockServerFac
         taken = [
             client.chat.completions.with_raw_response.create(
                 model=MODEL,
-                messages=_messages(p),  # type: ignore[arg-type]
+                messages=_messages(p),
                 extra_headers={"x-bench-call-id": call_id_for(p, 0)},
             ).retries_taken
             for p in range(6)
@@ -395,13 +397,13 @@ def test_api_key_required(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", api_key="sk-mock-expected-key")
     with openai.OpenAI(base_url=server.base_url, api_key="sk-wrong-key-1234", max_retries=0) as client:
         with pytest.raises(openai.AuthenticationError) as info:
-            client.chat.completions.create(model=MODEL, messages=_messages(1))  # type: ignore[arg-type]
+            client.chat.completions.create(model=MODEL, messages=_messages(1))
         with pytest.raises(openai.AuthenticationError):
             client.models.list()
     assert info.value.code == "invalid_api_key"
     assert "expected" not in info.value.message
     with openai.OpenAI(base_url=server.base_url, api_key="sk-mock-expected-key", max_retries=0) as client:
-        assert client.chat.completions.create(model=MODEL, messages=_messages(1)).choices  # type: ignore[arg-type]
+        assert client.chat.completions.create(model=MODEL, messages=_messages(1)).choices
     assert server.stats()["status_counts"] == {"200": 1, "401": 1}
 
 
@@ -409,9 +411,9 @@ def test_unknown_model_is_404_when_models_are_listed(mock_server_factory: MockSe
     server = mock_server_factory(latency="zero", models=("gpt-4o-mini", "gpt-4o"))
     with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
         assert [m.id for m in client.models.list()] == ["gpt-4o-mini", "gpt-4o"]
-        assert client.chat.completions.create(model="gpt-4o", messages=_messages(1)).model == "gpt-4o"  # type: ignore[arg-type]
+        assert client.chat.completions.create(model="gpt-4o", messages=_messages(1)).model == "gpt-4o"
         with pytest.raises(openai.NotFoundError) as info:
-            client.chat.completions.create(model="gpt-5-turbo", messages=_messages(1))  # type: ignore[arg-type]
+            client.chat.completions.create(model="gpt-5-turbo", messages=_messages(1))
     assert info.value.code == "model_not_found"
     assert _body_message(info.value) == "The model `gpt-5-turbo` does not exist or you do not have access to it."
 
@@ -479,7 +481,7 @@ async def test_stream_abandoned_mid_way_is_cancelled_cleanly(mock_server_factory
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
         response = await client.chat.completions.with_raw_response.create(
             model=MODEL,
-            messages=_messages(1),  # type: ignore[arg-type]
+            messages=_messages(1),
             stream=True,
         )
         assert response.headers["openai-processing-ms"] == "4000.000"
