@@ -189,14 +189,15 @@ async def test_peak_in_flight_equals_the_concurrency_driven(mock_server: MockSer
 async def test_reset_zeroes_counters_and_peak(mock_server: MockServer) -> None:
     async with openai.AsyncOpenAI(base_url=mock_server.base_url, api_key="test", max_retries=0) as client:
         await asyncio.gather(*(_ask(client, p, 0) for p in range(5)))
-    assert mock_server.stats()["peak_in_flight"] == 5
+    before = mock_server.stats()
+    assert before["peak_in_flight"] == 5
     mock_server.reset_stats()
     stats = mock_server.stats(detail=True)
     assert stats["received"] == stats["completed"] == stats["peak_in_flight"] == 0
     assert stats["status_counts"] == {}
     assert stats["admitted_s"] == []
     assert stats["completed_keys"] == 0
-    assert stats["elapsed_s"] < 5
+    assert stats["elapsed_s"] < before["elapsed_s"]  # the clock restarted too
 
 
 def test_stats_has_the_documented_keys(mock_server: MockServer) -> None:
@@ -285,26 +286,29 @@ async def test_admitted_times_show_the_steady_rate(mock_server_factory: MockServ
     server = mock_server_factory(latency="zero", rpm=600)  # 10 a second, a burst of 10
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=20) as client:
         await asyncio.gather(*(_ask(client, p, 0) for p in range(30)))
-    admitted = server.stats(detail=True)["admitted_s"]
+    stats = server.stats(detail=True)
+    admitted = stats["admitted_s"]
     assert len(admitted) == 30
     assert admitted == sorted(admitted)
-    steady = admitted[10:]
-    rate = (len(steady) - 1) / (steady[-1] - steady[0])
-    assert 4.0 < rate < 10.5  # never faster than the limit; the SDK's jitter may make it slower
+    # The bucket's promise, read from the server's own clock: in any window of admissions, no more
+    # than the burst (10) plus 10 a second of refill (1 ms of slack for when the time is read).
+    for i, start in enumerate(admitted):
+        for j in range(i, len(admitted)):
+            assert j - i + 1 <= 10 + 10 * (admitted[j] - start + 0.001), (i, j, admitted)
+    assert stats["received"] == 30 + stats["http_429"]  # every 429 was retried until admitted
+    assert stats["retries_seen"] == stats["http_429"]
 
 
 async def test_capacity_limit_queues_the_rest(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="fixed:0.2", max_concurrency=2)
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
-        started = time.perf_counter()
         await asyncio.gather(*(_ask(client, p, 0) for p in range(6)))
-        wall = time.perf_counter() - started
     stats = server.stats()
     assert stats["peak_in_flight"] == 6
     assert stats["peak_active"] == 2
     assert stats["peak_queued"] == 4
     assert (stats["active"], stats["queued"]) == (0, 0)
-    assert wall >= 0.55  # three waves of 0.2 s
+    assert stats["completed"] == 6
 
 
 def test_quota_runs_out_with_insufficient_quota(mock_server_factory: MockServerFactory) -> None:
@@ -477,23 +481,23 @@ def test_startup_failure_is_a_clear_error() -> None:
 
 
 async def test_stream_abandoned_mid_way_is_cancelled_cleanly(mock_server_factory: MockServerFactory) -> None:
-    server = mock_server_factory(latency="fixed:4")
+    server = mock_server_factory(latency="fixed:60")
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
         response = await client.chat.completions.with_raw_response.create(
             model=MODEL,
             messages=_messages(1),
             stream=True,
         )
-        assert response.headers["openai-processing-ms"] == "4000.000"
+        assert response.headers["openai-processing-ms"] == "60000.000"
         assert response.headers["content-type"].startswith("text/event-stream")
         stream = response.parse()
         async for chunk in stream:
             assert chunk.choices[0].delta.role == "assistant"  # the first chunk comes at once
             break
-        await stream.close()  # hang up long before the 4 s answer is done
-    stats = await asyncio.to_thread(_wait_until_idle, server)
+        await stream.close()  # hang up long before the 60 s answer is done
+    # Idle within the wait only if the server cancelled the answer instead of running it out.
+    stats = await asyncio.to_thread(_wait_until_idle, server, 20.0)
     assert (stats["in_flight"], stats["dropped"], stats["completed"]) == (0, 1, 0)
-    assert stats["elapsed_s"] < 3
     _assert_clean_exit(server)
 
 
