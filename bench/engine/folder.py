@@ -69,6 +69,13 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def cell_line(meta: CellMeta, rpm: float | None, tpm: float | None) -> dict[str, Any]:
+    """A cell's ``cells.jsonl`` entry: its meta, the server's ``/stats`` as served, the rates asked for."""
+    line = dataclasses.asdict(meta)
+    line["server"] = None if meta.server is None else meta.server.to_json()
+    return {**line, "rpm": rpm, "tpm": tpm}
+
+
 async def execute(
     plan: RunPlan,
     runner: Runner,
@@ -108,7 +115,7 @@ async def execute(
             meta = await runner.run_cell(spec, todo)
             metas.append(meta)
             with (run_dir / CELLS_FILE).open("a", encoding="utf-8") as cells:
-                cells.write(json.dumps({**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm}) + "\n")
+                cells.write(json.dumps(cell_line(meta, spec.rpm, spec.tpm)) + "\n")
     return metas
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings, SyncChatClient, scrub
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.mock.stats import ServerStats
 from bench.records import CallRecord
 from bench.workload import Call
 from strategies import STRATEGIES, Knobs
@@ -44,7 +45,7 @@ class CellMeta:
     sent: int
     wall_s: float
     max_in_flight: int
-    server: dict[str, Any] | None = None
+    server: ServerStats | None = None
     interrupted: bool = False
 
 
@@ -52,7 +53,7 @@ class StatsProbe(Protocol):
     """The endpoint's own counters (the mock server's ``/stats``)."""
 
     def reset_stats(self) -> None: ...
-    def stats(self, detail: bool = False) -> dict[str, Any]: ...
+    def stats(self, detail: bool = False) -> ServerStats: ...
 
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from bench.mock.config import API_KEY_ENV, MockConfig
+from bench.mock.stats import ServerStats
 
 READY_PREFIX: Final = "listening on "
 STOP_GRACE_S: Final = 5.0
@@ -162,9 +163,9 @@ class MockServer:
             body: dict[str, Any] = json.loads(response.read())
             return body
 
-    def stats(self, detail: bool = False) -> dict[str, Any]:
-        """``GET /stats`` (with ``admitted_s`` and key counts when ``detail``)."""
-        return self._get("/stats?detail=1" if detail else "/stats")
+    def stats(self, detail: bool = False) -> ServerStats:
+        """``GET /stats`` (with ``admitted_s`` and key counts when ``detail``), parsed."""
+        return ServerStats.from_json(self._get("/stats?detail=1" if detail else "/stats"))
 
     def reset_stats(self) -> None:
         """``POST /stats/reset``: zero the counters, refill the rate limits and the quota."""

@@ -104,7 +104,7 @@ def test_throughput_at_zero_latency(benchmark: Any, zero_latency_server: MockSer
     statuses = benchmark.pedantic(one_round, rounds=3, warmup_rounds=1)
     assert statuses == {200: REQUESTS_PER_ROUND}
     stats = server.stats()
-    assert stats["status_counts"] == {"200": REQUESTS_PER_ROUND * len(rounds)}
+    assert stats.status_counts == {"200": REQUESTS_PER_ROUND * len(rounds)}
     best_wall = min(wall for wall, _ in rounds)
     benchmark.extra_info["requests_per_round"] = REQUESTS_PER_ROUND
     benchmark.extra_info["client_connections"] = CLIENT_CONNECTIONS
@@ -161,13 +161,13 @@ def test_ten_thousand_connections_held_open(benchmark: Any) -> None:
         results = benchmark.pedantic(hold, rounds=1, warmup_rounds=0)
         stats = server.stats()
     assert results == {"200": HOLD_CONNECTIONS}
-    assert stats["peak_in_flight"] == HOLD_CONNECTIONS
-    assert stats["status_counts"] == {"200": HOLD_CONNECTIONS}
-    assert stats["in_flight"] == 0
+    assert stats.peak_in_flight == HOLD_CONNECTIONS
+    assert stats.status_counts == {"200": HOLD_CONNECTIONS}
+    assert stats.in_flight == 0
     assert server.returncode == 0
     assert server.stderr() == ""
     benchmark.extra_info["connections"] = HOLD_CONNECTIONS
-    benchmark.extra_info["peak_in_flight"] = stats["peak_in_flight"]
+    benchmark.extra_info["peak_in_flight"] = stats.peak_in_flight
 
 
 async def _busy_connection(port: int, stop_at: float, latencies: list[float]) -> None:
@@ -211,7 +211,7 @@ def test_new_connections_are_served_while_the_server_is_busy(benchmark: Any, zer
     latencies = benchmark.pedantic(busy, rounds=1, warmup_rounds=0)
     assert len(latencies) >= BUSY_CONNECTIONS  # every connection got at least one answer
     stats = zero_latency_server.stats()
-    assert stats["status_counts"] == {"200": len(latencies)}
+    assert stats.status_counts == {"200": len(latencies)}
     benchmark.extra_info["connections"] = BUSY_CONNECTIONS
     benchmark.extra_info["req_per_s"] = round(len(latencies) / BUSY_SECONDS, 1)
     benchmark.extra_info["max_latency_s"] = round(max(latencies), 3)  # ~0.3 s; 5 s when connections starved

@@ -44,7 +44,7 @@ def test_the_same_faults_give_the_same_outcomes_whatever_the_client(
     assert any(o.attempts == 2 for o in seen["openai"])
     for name in ALL[1:]:
         assert seen[name] == seen["openai"], name
-    assert server.stats()["retries_seen"] == len(ALL) * sum(o.attempts - 1 for o in seen["openai"])
+    assert server.stats().retries_seen == len(ALL) * sum(o.attempts - 1 for o in seen["openai"])
 
 
 @pytest.mark.parametrize(
@@ -98,8 +98,8 @@ def test_the_pool_lets_exactly_c_calls_reach_the_server(mock_server: MockServer,
     meta = run_cell(mock_server, client, strategy, c, calls)
     expected = len(calls) if strategy == "gather" else c
     assert meta.server is not None
-    assert meta.server["peak_in_flight"] == expected == meta.max_in_flight
-    assert meta.server["status_counts"] == {"200": len(calls)}
+    assert meta.server.peak_in_flight == expected == meta.max_in_flight
+    assert meta.server.status_counts == {"200": len(calls)}
     gc.collect()  # an unclosed session or socket would warn here, and warnings are errors
 
 
@@ -109,10 +109,10 @@ def test_429s_and_retries_agree_with_the_server(mock_server_factory: MockServerF
     calls = calls_for_count(PEOPLE, 20)
     got = asyncio.run(outcomes(server, client, calls, RequestSettings(max_retries=3, timeout_s=30)))
     stats = server.stats()
-    assert stats["http_429"] > 0
-    assert sum(o.http_429s for o in got) == stats["http_429"]
-    assert sum(o.attempts - 1 for o in got) == stats["retries_seen"]
-    assert sum(o.ok for o in got) == stats["status_counts"].get("200", 0)
+    assert stats.http_429 > 0
+    assert sum(o.http_429s for o in got) == stats.http_429
+    assert sum(o.attempts - 1 for o in got) == stats.retries_seen
+    assert sum(o.ok for o in got) == stats.status_counts.get("200", 0)
 
 
 def test_bench_run_with_a_raw_client_writes_every_row(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def test_every_attempt_failing_still_gives_one_row_per_call(
     assert {r["attempts"] for r in rows} == {str(1 + retried)}
     if fault == "rate_limit_rate":  # the server's counters cover the last cell (threads)
         assert sum(int(r["http_429s"]) for r in rows if r["strategy"] == "threads") == 2 * N
-        assert server.stats()["http_429"] == 2 * N
+        assert server.stats().http_429 == 2 * N
 
 
 def check(call: Call, bad_call: str) -> None:

@@ -22,6 +22,7 @@ import pytest
 from bench.clients.base import Endpoint, RequestSettings
 from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockServer
+from bench.mock.stats import ServerStats
 from bench.records import CallRecord
 from bench.workload import calls_for_count, load_personas
 from strategies.rate_limited import call_tokens
@@ -32,7 +33,7 @@ FAST = "fixed:0.05"
 
 async def run_cell(
     server: MockServer, strategy: str, n: int, *, concurrency: int = 50, max_retries: int = 2, **knobs: Any
-) -> tuple[list[CallRecord], dict[str, Any]]:
+) -> tuple[list[CallRecord], ServerStats]:
     """One cell through the real runner and SDK client; its rows and the server's detailed stats."""
     rows: list[CallRecord] = []
     runner = Runner(
@@ -47,21 +48,21 @@ async def run_cell(
     return rows, server.stats(detail=True)
 
 
-def assert_counts_match_the_server(rows: list[CallRecord], stats: dict[str, Any], n: int) -> None:
+def assert_counts_match_the_server(rows: list[CallRecord], stats: ServerStats, n: int) -> None:
     assert len(rows) == n
     assert len({r.call_id for r in rows}) == n  # one row per call, whatever happened
-    assert sum(r.http_429s for r in rows) == stats["http_429"]
-    assert sum(r.attempts - 1 for r in rows) == stats["retries_seen"]
-    assert sum(r.attempts for r in rows) == stats["received"]
-    assert sum(r.status == "ok" for r in rows) == stats["admitted"]
+    assert sum(r.http_429s for r in rows) == stats.http_429
+    assert sum(r.attempts - 1 for r in rows) == stats.retries_seen
+    assert sum(r.attempts for r in rows) == stats.received
+    assert sum(r.status == "ok" for r in rows) == stats.admitted
 
 
 async def test_rate_limited_at_the_mocks_rpm_is_never_refused(mock_server_factory: MockServerFactory) -> None:
     rpm, n = 3000, 200
     server = mock_server_factory(latency=FAST, rpm=rpm)
     rows, stats = await run_cell(server, "rate_limited", n, rpm=float(rpm))
-    assert stats["http_429"] == 0
-    assert stats["retries_seen"] == 0
+    assert stats.http_429 == 0
+    assert stats.retries_seen == 0
     assert_counts_match_the_server(rows, stats, n)
 
 
@@ -72,10 +73,10 @@ async def test_rate_limited_at_the_mocks_tpm_is_never_refused(mock_server_factor
     tpm = round(50 * 60 * sum(costs) / n)  # about 50 calls a second
     server = mock_server_factory(latency=FAST, tpm=tpm)
     rows, stats = await run_cell(server, "rate_limited", n, tpm=float(tpm))
-    assert stats["http_429"] == 0
-    assert stats["admitted_tokens"] == sum(costs)
+    assert stats.http_429 == 0
+    assert stats.admitted_tokens == sum(costs)
     assert_counts_match_the_server(rows, stats, n)
-    assert stats["admitted"] == n
+    assert stats.admitted == n
 
 
 @pytest.mark.parametrize("max_retries", [pytest.param(2, id="sdk-retries"), pytest.param(0, id="no-retries")])
@@ -85,7 +86,7 @@ async def test_gather_over_the_limit_is_refused_and_every_429_is_counted(
     n = 150
     server = mock_server_factory(latency=FAST, rpm=1200)  # a burst of 20, then 20 a second
     rows, stats = await run_cell(server, "gather", n, concurrency=n, max_retries=max_retries)
-    assert stats["http_429"] > n // 2
+    assert stats.http_429 > n // 2
     assert_counts_match_the_server(rows, stats, n)
     assert max(r.attempts for r in rows) == max_retries + 1
     failed = [r for r in rows if r.status == "error"]
@@ -101,7 +102,7 @@ async def test_adaptive_learns_a_limit_it_was_not_told(mock_server_factory: Mock
     server = mock_server_factory(latency=FAST, rpm=rpm)
     rows, stats = await run_cell(server, "adaptive", n, concurrency=100)
     assert_counts_match_the_server(rows, stats, n)
-    assert stats["http_429"] <= 0.01 * stats["received"]
+    assert stats.http_429 <= 0.01 * stats.received
 
 
 def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from bench.mock import MockConfig, MockServer
 from bench.mock.answers import AnswerBook, persona_key
+from bench.mock.stats import ServerStats
 from bench.workload import QUESTION, Persona, call_id_for, estimate_prompt_tokens, messages_for, parse_answer
 
 MockServerFactory = Callable[..., MockServer]
@@ -74,10 +75,10 @@ def _body_message(error: openai.APIStatusError) -> str:
     return message
 
 
-def _wait_until_idle(server: MockServer, timeout: float = 5.0) -> dict[str, Any]:
+def _wait_until_idle(server: MockServer, timeout: float = 5.0) -> ServerStats:
     """The server's stats once nothing is in flight (or after ``timeout``)."""
     deadline = time.monotonic() + timeout
-    while (stats := server.stats())["in_flight"] and time.monotonic() < deadline:
+    while (stats := server.stats()).in_flight and time.monotonic() < deadline:
         time.sleep(0.02)
     return stats
 
@@ -129,7 +130,7 @@ async def test_same_call_id_gets_the_same_vote_in_any_order(mock_server: MockSer
     assert all(vote in ("Harris", "Trump") for vote in backward.values())
     assert {c: backward[c] for c in forward} == forward
     stats = mock_server.stats(detail=True)
-    assert stats["seen_keys"] == stats["completed_keys"] == len(calls)
+    assert stats.seen_keys == stats.completed_keys == len(calls)
 
 
 async def test_repeats_can_differ_and_match_the_offline_answer_book(mock_server: MockServer) -> None:
@@ -170,7 +171,7 @@ async def test_streaming_through_the_sdk(mock_server: MockServer) -> None:
     assert content == AnswerBook(seed=0).answer(persona_key(_messages(2)), 0).content()
     assert usage is not None
     assert usage.prompt_tokens == estimate_prompt_tokens(messages_for(_persona(2)))
-    assert mock_server.stats()["status_counts"] == {"200": 1}
+    assert mock_server.stats().status_counts == {"200": 1}
 
 
 # -- stats ---------------------------------------------------------------------------------------
@@ -180,24 +181,24 @@ async def test_peak_in_flight_equals_the_concurrency_driven(mock_server: MockSer
     async with openai.AsyncOpenAI(base_url=mock_server.base_url, api_key="test", max_retries=0) as client:
         await asyncio.gather(*(_ask(client, p, 0) for p in range(20)))
     stats = mock_server.stats()
-    assert stats["peak_in_flight"] == 20
-    assert (stats["received"], stats["completed"], stats["in_flight"]) == (20, 20, 0)
-    assert stats["status_counts"] == {"200": 20}
-    assert stats["attempts_by_retry_count"] == {"0": 20}
+    assert stats.peak_in_flight == 20
+    assert (stats.received, stats.completed, stats.in_flight) == (20, 20, 0)
+    assert stats.status_counts == {"200": 20}
+    assert stats.attempts_by_retry_count == {"0": 20}
 
 
 async def test_reset_zeroes_counters_and_peak(mock_server: MockServer) -> None:
     async with openai.AsyncOpenAI(base_url=mock_server.base_url, api_key="test", max_retries=0) as client:
         await asyncio.gather(*(_ask(client, p, 0) for p in range(5)))
     before = mock_server.stats()
-    assert before["peak_in_flight"] == 5
+    assert before.peak_in_flight == 5
     mock_server.reset_stats()
     stats = mock_server.stats(detail=True)
-    assert stats["received"] == stats["completed"] == stats["peak_in_flight"] == 0
-    assert stats["status_counts"] == {}
-    assert stats["admitted_s"] == []
-    assert stats["completed_keys"] == 0
-    assert stats["elapsed_s"] < before["elapsed_s"]  # the clock restarted too
+    assert stats.received == stats.completed == stats.peak_in_flight == 0
+    assert stats.status_counts == {}
+    assert stats.admitted_s == ()
+    assert stats.completed_keys == 0
+    assert stats.elapsed_s < before.elapsed_s  # the clock restarted too
 
 
 def test_stats_has_the_documented_keys(mock_server: MockServer) -> None:
@@ -217,9 +218,20 @@ def test_stats_has_the_documented_keys(mock_server: MockServer) -> None:
         "elapsed_s",
         "peak_active",
     }
-    assert keys <= set(mock_server.stats())
-    assert {"admitted_s", "completed_keys"} <= set(mock_server.stats(detail=True))
-    assert mock_server.stats()["injected"] == {"error": 0, "timeout": 0, "reset": 0, "malformed": 0}
+    with NO_PROXY.open(mock_server.url + "/stats") as response:
+        raw = json.loads(response.read())
+    with NO_PROXY.open(mock_server.url + "/stats?detail=1") as response:
+        detail = json.loads(response.read())
+    assert keys <= set(raw)
+    assert {"admitted_s", "completed_keys"} <= set(detail)
+    # Parsed once, at the edge, into one typed record that loses nothing of what was served.
+    assert ServerStats.from_json(raw).to_json() == raw
+    assert ServerStats.from_json(detail).to_json() == detail
+    stats = mock_server.stats()
+    assert stats.injected == {"error": 0, "timeout": 0, "reset": 0, "malformed": 0}
+    assert stats.limits is not None
+    assert stats.limits.rpm is None
+    assert stats.admitted_s is None  # only with detail
 
 
 # -- rate limits, capacity, quota ----------------------------------------------------------------
@@ -249,7 +261,7 @@ def test_rpm_limit_answers_429_like_openai(mock_server_factory: MockServerFactor
     assert headers["x-ratelimit-remaining-requests"] == "59"
     assert headers["x-ratelimit-reset-requests"].endswith("ms")
     stats = server.stats()
-    assert (stats["http_429"], stats["http_429_tokens"], stats["status_counts"]) == (
+    assert (stats.http_429, stats.http_429_tokens, stats.status_counts) == (
         1,
         0,
         {"200": 1, "429": 1},
@@ -265,7 +277,7 @@ def test_tpm_limit_answers_429_tokens(mock_server_factory: MockServerFactory) ->
     assert (info.value.code, info.value.type) == ("rate_limit_exceeded", "tokens")
     assert "on tokens per min (TPM): Limit 12000" in info.value.message
     assert info.value.response.headers["x-ratelimit-limit-tokens"] == "12000"
-    assert server.stats()["http_429_tokens"] == 1
+    assert server.stats().http_429_tokens == 1
 
 
 def test_sdk_retries_are_counted(mock_server_factory: MockServerFactory) -> None:
@@ -276,10 +288,10 @@ def test_sdk_retries_are_counted(mock_server_factory: MockServerFactory) -> None
     assert first.retries_taken == 0
     assert second.retries_taken >= 1  # the SDK honoured retry-after-ms and tried again
     stats = server.stats()
-    assert stats["retries_seen"] == second.retries_taken
-    assert stats["attempts_by_retry_count"]["1"] == 1
-    assert stats["http_429"] == second.retries_taken
-    assert stats["status_counts"]["200"] == 2
+    assert stats.retries_seen == second.retries_taken
+    assert stats.attempts_by_retry_count["1"] == 1
+    assert stats.http_429 == second.retries_taken
+    assert stats.status_counts["200"] == 2
 
 
 async def test_admitted_times_show_the_steady_rate(mock_server_factory: MockServerFactory) -> None:
@@ -287,7 +299,8 @@ async def test_admitted_times_show_the_steady_rate(mock_server_factory: MockServ
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=20) as client:
         await asyncio.gather(*(_ask(client, p, 0) for p in range(30)))
     stats = server.stats(detail=True)
-    admitted = stats["admitted_s"]
+    assert stats.admitted_s is not None
+    admitted = list(stats.admitted_s)
     assert len(admitted) == 30
     assert admitted == sorted(admitted)
     # The bucket's promise, read from the server's own clock: in any window of admissions, no more
@@ -295,8 +308,8 @@ async def test_admitted_times_show_the_steady_rate(mock_server_factory: MockServ
     for i, start in enumerate(admitted):
         for j in range(i, len(admitted)):
             assert j - i + 1 <= 10 + 10 * (admitted[j] - start + 0.001), (i, j, admitted)
-    assert stats["received"] == 30 + stats["http_429"]  # every 429 was retried until admitted
-    assert stats["retries_seen"] == stats["http_429"]
+    assert stats.received == 30 + stats.http_429  # every 429 was retried until admitted
+    assert stats.retries_seen == stats.http_429
 
 
 async def test_capacity_limit_queues_the_rest(mock_server_factory: MockServerFactory) -> None:
@@ -304,11 +317,11 @@ async def test_capacity_limit_queues_the_rest(mock_server_factory: MockServerFac
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:
         await asyncio.gather(*(_ask(client, p, 0) for p in range(6)))
     stats = server.stats()
-    assert stats["peak_in_flight"] == 6
-    assert stats["peak_active"] == 2
-    assert stats["peak_queued"] == 4
-    assert (stats["active"], stats["queued"]) == (0, 0)
-    assert stats["completed"] == 6
+    assert stats.peak_in_flight == 6
+    assert stats.peak_active == 2
+    assert stats.peak_queued == 4
+    assert (stats.active, stats.queued) == (0, 0)
+    assert stats.completed == 6
 
 
 def test_quota_runs_out_with_insufficient_quota(mock_server_factory: MockServerFactory) -> None:
@@ -322,7 +335,7 @@ def test_quota_runs_out_with_insufficient_quota(mock_server_factory: MockServerF
     assert _body_message(info.value).startswith(
         "You exceeded your current quota, please check your plan and billing details."
     )
-    assert server.stats()["http_429"] == 1
+    assert server.stats().http_429 == 1
     server.reset_stats()  # a reset restores the quota: each benchmark cell starts afresh
     assert (
         _raw(
@@ -361,9 +374,9 @@ def test_faults_surface_as_sdk_errors(mock_server_factory: MockServerFactory, fi
         assert not isinstance(info.value, openai.APITimeoutError)
     fault = field.removesuffix("_rate")
     stats = _wait_until_idle(server)  # a hung handler ends when the server notices the disconnect
-    assert stats["in_flight"] == 0
-    assert stats["injected"][fault] == 1
-    assert stats["dropped"] == (0 if field == "error_rate" else 1)
+    assert stats.in_flight == 0
+    assert stats.injected[fault] == 1
+    assert stats.dropped == (0 if field == "error_rate" else 1)
     _assert_clean_exit(server)  # no tracebacks or warnings from cancelled handlers
 
 
@@ -374,7 +387,7 @@ def test_malformed_fault_answers_200_with_unparseable_content(mock_server_factor
     content = completion.choices[0].message.content
     assert content
     assert parse_answer(content) is None
-    assert server.stats()["injected"]["malformed"] == 1
+    assert server.stats().injected["malformed"] == 1
 
 
 def test_sdk_retries_through_transient_errors(mock_server_factory: MockServerFactory) -> None:
@@ -389,9 +402,9 @@ def test_sdk_retries_through_transient_errors(mock_server_factory: MockServerFac
             for p in range(6)
         ]
     stats = server.stats()
-    assert sum(taken) == stats["retries_seen"] == stats["injected"]["error"]
-    assert stats["injected"]["error"] > 0
-    assert stats["status_counts"].get("200") == 6
+    assert sum(taken) == stats.retries_seen == stats.injected["error"]
+    assert stats.injected["error"] > 0
+    assert stats.status_counts.get("200") == 6
 
 
 # -- auth, models, bad requests, lifecycle -------------------------------------------------------
@@ -408,7 +421,7 @@ def test_api_key_required(mock_server_factory: MockServerFactory) -> None:
     assert "expected" not in info.value.message
     with openai.OpenAI(base_url=server.base_url, api_key="sk-mock-expected-key", max_retries=0) as client:
         assert client.chat.completions.create(model=MODEL, messages=_messages(1)).choices
-    assert server.stats()["status_counts"] == {"200": 1, "401": 1}
+    assert server.stats().status_counts == {"200": 1, "401": 1}
 
 
 def test_unknown_model_is_404_when_models_are_listed(mock_server_factory: MockServerFactory) -> None:
@@ -439,7 +452,7 @@ def test_bad_requests_get_400(mock_server: MockServer, body: bytes, message: str
     assert payload["error"]["type"] == "invalid_request_error"
     assert message in payload["error"]["message"]
     assert headers["openai-processing-ms"] == "0.000"
-    assert mock_server.stats()["status_counts"] == {"400": 1}
+    assert mock_server.stats().status_counts == {"400": 1}
 
 
 def test_health_models_and_unknown_paths(mock_server: MockServer) -> None:
@@ -451,7 +464,7 @@ def test_health_models_and_unknown_paths(mock_server: MockServer) -> None:
     status, _, payload = _raw(mock_server, "GET", "/v1/nothing")
     assert status == 404
     assert payload["error"]["message"] == "Invalid URL (GET /v1/nothing)"
-    assert mock_server.stats()["received"] == 0  # only chat completions are counted
+    assert mock_server.stats().received == 0  # only chat completions are counted
 
 
 @pytest.mark.parametrize(
@@ -497,7 +510,7 @@ async def test_stream_abandoned_mid_way_is_cancelled_cleanly(mock_server_factory
         await stream.close()  # hang up long before the 60 s answer is done
     # Idle within the wait only if the server cancelled the answer instead of running it out.
     stats = await asyncio.to_thread(_wait_until_idle, server, 20.0)
-    assert (stats["in_flight"], stats["dropped"], stats["completed"]) == (0, 1, 0)
+    assert (stats.in_flight, stats.dropped, stats.completed) == (0, 1, 0)
     _assert_clean_exit(server)
 
 
