@@ -25,6 +25,8 @@ from bench.mock import MockConfig, MockServer
 from bench.oslimits import raise_open_file_limit
 from bench.workload import QUESTION
 
+pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
+
 T = TypeVar("T")
 REQUESTS_PER_ROUND = 4000
 CLIENT_CONNECTIONS = 64

@@ -29,6 +29,8 @@ from bench.overhead.measure import percentile
 from bench.records import CallRecord
 from bench.workload import Call, calls_for_count, load_personas
 
+pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
+
 CALLS = int(os.environ.get("BENCH_CALLS", "48"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 LATENCY_S = float(os.environ.get("BENCH_LATENCY_S", "0.01"))

@@ -49,6 +49,7 @@ def bench_in_process(args: list[str], env: dict[str, str | None]) -> Result:
     return CliRunner().invoke(cli, ["run", "--no-plots", *args], env={"OPENAI_API_KEY": None, **env})
 
 
+@pytest.mark.slow
 def test_canary_key_is_in_no_file_output_or_error(
     mock_server_factory: MockServerFactory, tmp_path: Path, canary: str
 ) -> None:

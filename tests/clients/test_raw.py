@@ -30,6 +30,7 @@ async def outcomes(server: MockServer, client: str, calls: list[Call], settings:
         await driver.aclose()
 
 
+@pytest.mark.slow
 def test_the_same_faults_give_the_same_outcomes_whatever_the_client(
     mock_server_factory: MockServerFactory,
 ) -> None:
@@ -47,6 +48,7 @@ def test_the_same_faults_give_the_same_outcomes_whatever_the_client(
     assert server.stats().retries_seen == len(ALL) * sum(o.attempts - 1 for o in seen["openai"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fault", "timeout_s"),
     [pytest.param("reset_rate", 30.0, id="reset"), pytest.param("timeout_rate", 0.5, id="hang")],
@@ -115,6 +117,7 @@ def test_429s_and_retries_agree_with_the_server(mock_server_factory: MockServerF
     assert sum(o.ok for o in got) == stats.status_counts.get("200", 0)
 
 
+@pytest.mark.slow
 def test_bench_run_with_a_raw_client_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [
@@ -143,6 +146,7 @@ def test_bench_run_with_a_raw_client_writes_every_row(tmp_path: Path) -> None:
     assert json.loads((out / "run.json").read_text())["config"]["client"] == "aiohttp"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("client", ["aiohttp", "openai-aiohttp"])
 def test_threads_with_an_async_only_client_is_a_usage_error(tmp_path: Path, client: str) -> None:
     done = run_bench(["run", "--strategy", "threads", "--calls", "5", "--client", client], cwd=tmp_path)

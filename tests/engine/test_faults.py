@@ -46,6 +46,7 @@ def run_in_process(
     finalize(run_dir, run_dir.name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fault", "http_status", "error"),
     [
@@ -139,6 +140,7 @@ MATRIX = [
 ]
 
 
+@pytest.mark.slow
 def test_fault_matrix_ends_with_exactly_n_rows_and_no_crash(tmp_path: Path) -> None:
     """429 30 %, 500/503 10 %, timeouts 5 %, resets 5 %, malformed 5 % per attempt, SDK retries on."""
     n, out = 60, tmp_path / "run"

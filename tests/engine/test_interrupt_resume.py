@@ -25,6 +25,7 @@ def read_summary(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_sigint_keeps_finished_rows_and_resume_sends_exactly_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [
@@ -84,6 +85,7 @@ def test_sigint_keeps_finished_rows_and_resume_sends_exactly_the_rest(tmp_path: 
     assert len(read_rows(out)) == 2 * N
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["semaphore", "threads"])
 def test_sigterm_cancels_slow_calls_after_the_grace_period(
     mock_server_factory: MockServerFactory, tmp_path: Path, strategy: str

@@ -66,6 +66,7 @@ async def test_rate_limited_at_the_mocks_rpm_is_never_refused(mock_server_factor
     assert_counts_match_the_server(rows, stats, n)
 
 
+@pytest.mark.slow
 async def test_rate_limited_at_the_mocks_tpm_is_never_refused(mock_server_factory: MockServerFactory) -> None:
     n = 200
     calls = calls_for_count(load_personas(), n)
@@ -79,6 +80,7 @@ async def test_rate_limited_at_the_mocks_tpm_is_never_refused(mock_server_factor
     assert stats.admitted == n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_retries", [pytest.param(2, id="sdk-retries"), pytest.param(0, id="no-retries")])
 async def test_gather_over_the_limit_is_refused_and_every_429_is_counted(
     mock_server_factory: MockServerFactory, max_retries: int
@@ -105,6 +107,7 @@ async def test_adaptive_learns_a_limit_it_was_not_told(mock_server_factory: Mock
     assert stats.http_429 <= 0.01 * stats.received
 
 
+@pytest.mark.slow
 def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:
     out = tmp_path / "limits"
     result = subprocess.run(

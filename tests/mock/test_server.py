@@ -133,6 +133,7 @@ async def test_same_call_id_gets_the_same_vote_in_any_order(mock_server: MockSer
     assert stats.seen_keys == stats.completed_keys == len(calls)
 
 
+@pytest.mark.slow
 async def test_repeats_can_differ_and_match_the_offline_answer_book(mock_server: MockServer) -> None:
     calls = [(p, r) for p in range(30) for r in range(10)]
     async with openai.AsyncOpenAI(base_url=mock_server.base_url, api_key="test", max_retries=0) as client:
@@ -390,6 +391,7 @@ def test_malformed_fault_answers_200_with_unparseable_content(mock_server_factor
     assert server.stats().injected["malformed"] == 1
 
 
+@pytest.mark.slow
 def test_sdk_retries_through_transient_errors(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", error_rate=0.5)
     with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=5) as client:
