@@ -36,7 +36,7 @@ from bench.engine.resume import (
 )
 from bench.engine.runner import CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
-from bench.mock.process import MockServer
+from bench.mock.process import MockStartError, start_mock
 from bench.oslimits import raise_open_file_limit
 from bench.records import CallRecord
 from bench.workload import (
@@ -311,9 +311,9 @@ def _run_cells(
         probe: StatsProbe | None = None
         if mock is not None:
             try:
-                server = stack.enter_context(MockServer(mock))
-            except (RuntimeError, OSError) as exc:
-                raise RunError(f"cannot start the mock server: {exc}") from None
+                server = start_mock(stack, mock)
+            except MockStartError as exc:
+                raise RunError(str(exc)) from None
             base_url, probe = server.base_url, server
             api_key = api_key or "mock-key"
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,20 @@ STOP_GRACE_S: Final = 5.0
 _PROJECT_ROOT: Final = str(Path(__file__).resolve().parent.parent.parent)
 # Talk to 127.0.0.1 directly, whatever *_proxy variables say.
 _OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class MockStartError(RuntimeError):
+    """A mock server could not start; the message says why in one line."""
+
+
+def start_mock(stack: contextlib.ExitStack, config: MockConfig, *, where: str = "") -> MockServer:
+    """Start a mock server that ``stack`` stops; MockStartError (one line, naming ``where``) if it cannot."""
+    try:
+        return stack.enter_context(MockServer(config))
+    except (RuntimeError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        label = f" for {where}" if where else ""
+        raise MockStartError(f"cannot start the mock server{label}: {first}") from None
 
 
 class MockServer:

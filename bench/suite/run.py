@@ -23,15 +23,11 @@ from bench.engine.runner import CellSpec, Runner, StatsProbe
 from bench.engine.session import RunHooks, RunStart, guard_calls
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
-from bench.mock.process import MockServer
+from bench.mock.process import MockStartError, start_mock
 from bench.oslimits import raise_open_file_limit
 from bench.records import RUN_FILE, CallRecord
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, load_personas
-
-
-class MockStartError(RuntimeError):
-    """A suite's mock server could not start (the message says which and why, in one line)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,12 +197,7 @@ def run_suite(
             probe: StatsProbe | None = None
             base_url = suite.endpoint
             if group.mock is not None:
-                try:
-                    server = stack.enter_context(MockServer(group.mock))
-                except (RuntimeError, OSError) as exc:
-                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    where = group.cells[0].scenario
-                    raise MockStartError(f"cannot start the mock server for {where}: {first}") from None
+                server = start_mock(stack, group.mock, where=group.cells[0].scenario)
                 base_url, probe = server.base_url, server
             is_mock = probe is not None
             endpoint = Endpoint(base_url=base_url, api_key=api_key, model=suite.model, is_mock=is_mock)

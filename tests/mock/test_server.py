@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from bench.mock import MockConfig, MockServer
 from bench.mock.answers import AnswerBook, persona_key
+from bench.mock.process import MockStartError, start_mock
 from bench.mock.stats import ServerStats
 from bench.workload import QUESTION, Persona, call_id_for, estimate_prompt_tokens, messages_for, parse_answer
 
@@ -493,6 +495,15 @@ def test_startup_failure_is_a_clear_error() -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in str(info.value)
     assert "Traceback" not in str(info.value)
     assert not clash.running
+
+
+def test_start_mock_says_in_one_line_which_mock_failed(mock_server: MockServer) -> None:
+    port = int(mock_server.url.rsplit(":", 1)[1])
+    with contextlib.ExitStack() as stack, pytest.raises(MockStartError) as info:
+        start_mock(stack, MockConfig(port=port), where="window|lat=fixed:0.02")
+    message = str(info.value)
+    assert message.startswith("cannot start the mock server for window|lat=fixed:0.02: mock server exited")
+    assert "\n" not in message
 
 
 async def test_stream_abandoned_mid_way_is_cancelled_cleanly(mock_server_factory: MockServerFactory) -> None:
