@@ -19,7 +19,7 @@ from typing import Final
 
 from aiohttp import web
 
-from bench import loops
+from bench.loops import run as run_on_loop
 from bench.mock.config import MockConfig
 from bench.mock.listener import Listener
 from bench.mock.service import MockService
@@ -92,4 +92,4 @@ async def serve(
 def run(config: MockConfig, on_ready: Callable[[str], None], *, watch_stdin: bool = False) -> None:
     """Run the server in this process until SIGTERM/SIGINT (blocking)."""
     raise_open_file_limit()
-    loops.run(serve(config, on_ready, watch_stdin=watch_stdin))
+    run_on_loop(serve(config, on_ready, watch_stdin=watch_stdin))

@@ -23,12 +23,12 @@ import aiohttp
 import httpx2
 import openai
 
-from bench import loops
 from bench.clients import CLIENTS
 from bench.clients.base import CALL_ID_HEADER, Endpoint, RequestSettings
 from bench.clients.wire import request_body, session_headers
 from bench.engine.runner import CellSpec, Runner
 from bench.loops import Loop
+from bench.loops import run as run_on_loop
 from bench.records import CallsWriter
 from bench.workload import MAX_TOKENS, Call
 
@@ -172,7 +172,7 @@ def median_rounds(
             for index, make in enumerate(makers):
                 results[index].append(await make())
 
-    loops.run(all_rounds(), loop=loop)
+    run_on_loop(all_rounds(), loop=loop)
     return results
 
 
