@@ -57,6 +57,7 @@ def assert_counts_match_the_server(rows: list[CallRecord], stats: ServerStats, n
     assert sum(r.status == "ok" for r in rows) == stats.admitted
 
 
+@pytest.mark.slow
 async def test_rate_limited_at_the_mocks_rpm_is_never_refused(mock_server_factory: MockServerFactory) -> None:
     rpm, n = 3000, 200
     server = mock_server_factory(latency=FAST, rpm=rpm)
