@@ -149,7 +149,6 @@ async def _hold(port: int, n: int) -> Counter[str]:
     return Counter(str(r) if isinstance(r, int) else type(r).__name__ for r in results)
 
 
-@pytest.mark.slow
 def test_ten_thousand_connections_held_open(benchmark: Any) -> None:
     raise_open_file_limit()
     import resource
