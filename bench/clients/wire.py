@@ -29,7 +29,8 @@ from bench.clients.base import (
     processing_s,
     scrub,
 )
-from bench.workload import Call, parse_answer
+from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
+from bench.workload import Call
 
 STATUS_ERRORS: Final = {
     400: "BadRequestError",
@@ -57,13 +58,8 @@ class Reply:
 
 def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> bytes:
     """The JSON the SDK posts for this call, byte for byte (httpx's compact, non-ASCII encoding)."""
-    body: dict[str, Any] = {
-        "model": endpoint.model,
-        "messages": list(call.messages),
-        "max_tokens": settings.max_tokens,
-        "response_format": {"type": "json_object"},
-    }
-    if settings.temperature is not None:
+    body: dict[str, Any] = {"model": endpoint.model, "messages": list(call.messages), **call.ask.body()}
+    if "temperature" not in body and settings.temperature is not None:
         body["temperature"] = settings.temperature
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
@@ -114,7 +110,7 @@ def _retryable(reply: Reply) -> bool:
     return reply.status in (408, 409) or reply.status >= 500
 
 
-def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str) -> Outcome:
+def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str, ask: Ask = DEFAULT_ASK) -> Outcome:
     """Classify an HTTP answer like ``bench.clients.sdk.settle`` classifies the SDK's result."""
     server_s = processing_s(reply.headers)
     data = _json(reply.body)
@@ -145,16 +141,16 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str)
             http_429s=http_429s,
             server_s=server_s,
         )
-    vote = parse_answer(content if isinstance(content, str) else None)
+    answer, problem = read_answer(content if isinstance(content, str) else None, ask)
     return Outcome(
-        ok=vote is not None,
+        ok=not problem,
         http_status=reply.status,
-        error="" if vote is not None else "malformed_answer",
+        error=problem,
         attempts=attempts,
         http_429s=http_429s,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        answer=vote or "",
+        answer=answer,
         server_s=server_s,
     )
 
@@ -172,10 +168,10 @@ def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
 class Tries:
     """One logical call's attempts: decides between waiting for another try and the final Outcome."""
 
-    __slots__ = ("http_429s", "max_retries", "retries", "secret")
+    __slots__ = ("ask", "http_429s", "max_retries", "retries", "secret")
 
-    def __init__(self, settings: RequestSettings, secret: str) -> None:
-        self.max_retries, self.secret = settings.max_retries, secret
+    def __init__(self, settings: RequestSettings, secret: str, ask: Ask = DEFAULT_ASK) -> None:
+        self.max_retries, self.secret, self.ask = settings.max_retries, secret, ask
         self.retries = self.http_429s = 0
 
     def _again(self, backoff_from: float | None) -> float:
@@ -190,7 +186,7 @@ class Tries:
         self.http_429s += reply.status == 429
         if reply.status >= 400 and self.retries < self.max_retries and _retryable(reply):
             return self._again(_retry_after_s(reply.headers))
-        return outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret)
+        return outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
 
     def judge_failure(self, exc: Exception) -> Outcome | float:
         name, retryable = failure_name(exc, self.secret)
@@ -208,9 +204,9 @@ class RawRequest:
 
     async def run(self, call: Call, post: Callable[[bytes, dict[str, str]], Awaitable[Reply]]) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
-        tries = Tries(self._settings, self._endpoint.api_key)
+        tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
-            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}
             try:
                 verdict = tries.judge(await post(body, headers))
             except Exception as exc:  # one row per call, whatever went wrong
@@ -221,9 +217,9 @@ class RawRequest:
 
     def run_blocking(self, call: Call, post: Callable[[bytes, dict[str, str]], Reply]) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
-        tries = Tries(self._settings, self._endpoint.api_key)
+        tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
-            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}
             try:
                 verdict = tries.judge(post(body, headers))
             except Exception as exc:  # one row per call, whatever went wrong

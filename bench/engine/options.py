@@ -18,6 +18,8 @@ from bench.clients import CLIENTS
 from bench.engine.errors import OptionsError
 from bench.mock.config import MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
+from bench.survey.spec import FORMATS, Overrides, choices_of
+from bench.workload import WorkloadError
 from strategies import STRATEGIES, StrategyError, parse_strategies
 
 DEFAULT_MODEL: Final = "gpt-4o-mini"
@@ -40,11 +42,37 @@ class WorkloadOptions:
     personas_file: Path | None = None
     rpm: float | None = None
     tpm: float | None = None
+    workload: Path | None = None  # a workload file (None: the shipped election workload)
+    question: str | None = None
+    choices: tuple[str, ...] | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    response_format: str | None = None
+    id_column: str | None = None
 
     @property
     def is_default(self) -> bool:
         """No workload option given: the run retells the talk."""
-        return not self.strategies and self.concurrency is None and self.calls is None and not self.personas_or_repeats
+        plain = self.workload is None and not self.overrides().any
+        return (
+            plain
+            and not self.strategies
+            and self.concurrency is None
+            and self.calls is None
+            and not self.personas_or_repeats
+        )
+
+    def overrides(self) -> Overrides:
+        """The shortcut flags laid over the workload file."""
+        return Overrides(
+            question=self.question,
+            choices=self.choices,
+            system=self.system,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            response_format=self.response_format,
+        )
 
     @property
     def personas_or_repeats(self) -> bool:
@@ -160,6 +188,14 @@ class RunOptions:
                 personas_file=p.path("personas_file"),
                 rpm=p.positive("rpm"),
                 tpm=p.positive("tpm"),
+                workload=p.path("workload"),
+                question=p.optional_text("question"),
+                choices=p.choices(),
+                system=p.optional_text("system"),
+                max_tokens=p.whole("max_tokens", minimum=1),
+                temperature=p.non_negative("temperature"),
+                response_format=p.optional_choice("response_format", FORMATS),
+                id_column=p.optional_text("id_column"),
             ),
             client=ClientOptions(
                 endpoint=p.text("endpoint", "mock"),
@@ -361,6 +397,18 @@ class _Params:
 
     def optional_text(self, name: str) -> str | None:
         return None if self._get(name) is None else self.text(name, "")
+
+    def choices(self) -> tuple[str, ...] | None:
+        value = self._get("choices")
+        if value is None:
+            return None
+        try:
+            return choices_of(value, "--choices")
+        except WorkloadError as exc:
+            raise self._bad("choices", str(exc).removeprefix("--choices: choices: ")) from None
+
+    def optional_choice(self, name: str, choices: Sequence[str]) -> str | None:
+        return None if self._get(name) is None else self.choice(name, "", choices)
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
         value = self.text(name, default)

@@ -218,7 +218,8 @@ class Runner:
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
         knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
-        pool = min(spec.concurrency, max(1, len(todo)))  # a resumed cell may have fewer calls left
+        # A strategy that sends every call at once needs a connection each, whatever C the cell names.
+        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
         if self.probe is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.mock import responses as r
 from bench.mock.answers import persona_key, repeat_from_call_id
+from bench.mock.shapes import VOTE, AnswerShape, shape_of
 from bench.workload import estimate_prompt_tokens
 
 
@@ -43,9 +44,12 @@ class ChatRequest:
     max_tokens: int
     stream: bool
     include_usage: bool
+    shape: AnswerShape = VOTE
 
     @classmethod
-    def parse(cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int) -> ChatRequest:
+    def parse(
+        cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int, answer_hint: str | None = None
+    ) -> ChatRequest:
         try:
             body = r.loads(raw)
         except ValueError:
@@ -73,6 +77,7 @@ class ChatRequest:
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+            shape=shape_of(body.get("response_format"), answer_hint),
         )
 
     def persona_key(self) -> str:

@@ -19,6 +19,7 @@ from bench.mock.chat import BadRequest, ChatRequest, retry_count_of
 from bench.mock.config import MockConfig
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
+from bench.mock.shapes import ANSWER_HEADER, compose, malformed
 from bench.mock.sse import stream_answer
 from bench.mock.stats import ServerLimits, Stats
 
@@ -159,7 +160,9 @@ class MockService:
         if denied is not None:
             return denied
         try:
-            chat = ChatRequest.parse(await request.read(), request_id, call_id, retry)
+            chat = ChatRequest.parse(
+                await request.read(), request_id, call_id, retry, request.headers.get(ANSWER_HEADER)
+            )
         except BadRequest as exc:
             return self._json(400, r.error_body(str(exc), "invalid_request_error"), request_id)
         if self._models and chat.model not in self._models:
@@ -233,9 +236,9 @@ class MockService:
             return self._json(status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay)
 
         if fault is Fault.MALFORMED:
-            content = self.answers.malformed(key, repeat)
+            content = malformed(self.answers, key, repeat, chat.shape)
         else:
-            content = self.answers.answer(key, repeat).content()
+            content = compose(self.answers, key, repeat, chat.shape)
         completion_tokens = len(content) // 4 + 1
         finish_reason = "stop"
         if 0 < chat.max_tokens < completion_tokens:

@@ -10,7 +10,8 @@ Schema (every key optional unless said; lists may also be given as one value)::
     seed = 0                      # mock seed; repetition r runs with seed + r - 1
     max_retries = 2               # the SDK's own retries
     timeout = 600.0               # seconds per call
-    personas_file = "…"           # relative to the suite file; default: the committed fixture
+    personas_file = "…"           # relative to the suite file (JSONL, CSV, Parquet); default: the shipped personas
+    workload = "…"                # a workload file, relative to the suite file; default: the election
     calls = 100                   # or personas = N and/or repeats = R (default workload for experiments)
     repetitions = 1               # default for experiments
 
@@ -59,6 +60,7 @@ SUITE_KEYS: Final = frozenset(
         "personas",
         "repeats",
         "repetitions",
+        "workload",
     }
 )
 EXPERIMENT_KEYS: Final = frozenset(
@@ -120,6 +122,7 @@ class Suite:
     timeout: float
     personas_file: Path
     experiments: tuple[Experiment, ...]
+    workload_file: Path | None = None  # None: the shipped election workload
 
     @property
     def is_mock(self) -> bool:
@@ -282,6 +285,7 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         timeout=float(top.scalar("timeout", 600.0, whole=False, minimum=1e-3)),
         personas_file=personas_file,
         experiments=tuple(experiments),
+        workload_file=source.parent / top.text("workload", "") if "workload" in top.data else None,
     )
 
 
