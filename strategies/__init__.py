@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from strategies.adaptive import Adaptive
 from strategies.base import IdealRule, Knobs, Levels, Sender, Strategy
+from strategies.batch_api import BatchApi
 from strategies.batched import Batched
 from strategies.gather import Gather
 from strategies.plugins import ENTRY_POINT_GROUP, PluginError, load_entry_points
@@ -19,7 +20,7 @@ from strategies.threads import Threads
 from strategies.workers import Workers
 
 STRATEGIES: Final[dict[str, type[Strategy]]] = {
-    cls.name: cls for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive)
+    cls.name: cls for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive, BatchApi)
 }
 
 

@@ -44,6 +44,7 @@ class Outcome:
     completion_tokens: int | None = None
     answer: str = ""
     server_s: float | None = None
+    endpoint: str = ""  # which endpoint answered, when a run has several (a label, never the key)
 
 
 class AsyncChatClient(Protocol):

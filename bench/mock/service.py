@@ -15,7 +15,8 @@ from aiohttp import web
 
 from bench.mock import responses as r
 from bench.mock.answers import AnswerBook
-from bench.mock.chat import BadRequest, ChatRequest, retry_count_of
+from bench.mock.batches import BatchDesk
+from bench.mock.chat import BadRequest, ChatRequest, retry_count_of, shape
 from bench.mock.config import MockConfig
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
@@ -64,6 +65,8 @@ class MockService:
             ("GET", "/stats"): self.get_stats,
             ("POST", "/stats/reset"): self.reset_stats,
         }
+        self.batches = BatchDesk(self)
+        self._routes.update(self.batches.routes())
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         route = self._routes.get((request.method, request.path))
@@ -71,6 +74,9 @@ class MockService:
             return await route(request)
         if request.method == "GET" and request.path.startswith("/v1/models/"):
             return await self.get_model(request)
+        routed = self.batches.route(request)
+        if routed is not None:
+            return await routed
         message = f"Invalid URL ({request.method} {request.path})"
         return self._json(404, r.error_body(message, "invalid_request_error"), self._request_id())
 
@@ -94,7 +100,7 @@ class MockService:
         limits = ServerLimits(
             rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds, max_concurrency=config.max_concurrency
         )
-        snapshot = self.stats.snapshot(detail=detail, limits=limits)
+        snapshot = self.stats.snapshot(detail=detail, limits=limits, batches=self.batches.counts())
         return self._json(200, r.dumps(snapshot.to_json()), self._request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -239,14 +245,7 @@ class MockService:
             content = malformed(self.answers, key, repeat, chat.shape)
         else:
             content = compose(self.answers, key, repeat, chat.shape)
-        completion_tokens = len(content) // 4 + 1
-        finish_reason = "stop"
-        if 0 < chat.max_tokens < completion_tokens:
-            content, completion_tokens, finish_reason = (
-                content[: chat.max_tokens * 4],
-                chat.max_tokens,
-                "length",
-            )
+        content, completion_tokens, finish_reason = shape(content, chat.max_tokens)
         completion_id = f"chatcmpl-{chat.request_id[4:]}"
         created = int(time.time())
         headers = self.limiter.headers() if self.limiter.enabled else None

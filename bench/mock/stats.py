@@ -59,6 +59,7 @@ class ServerStats:
     seen_keys: int | None = None
     completed_keys: int | None = None
     limits: ServerLimits | None = None
+    batches: dict[str, int] | None = None  # the Batch API's counts (files, batches, lines)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ServerStats:
@@ -75,6 +76,7 @@ class ServerStats:
             seen_keys=None if data.get("seen_keys") is None else int(data["seen_keys"]),
             completed_keys=None if data.get("completed_keys") is None else int(data["completed_keys"]),
             limits=None if limits is None else ServerLimits(**limits),
+            batches=None if data.get("batches") is None else _counts(data["batches"]),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -98,6 +100,8 @@ class ServerStats:
                 "burst_seconds": limits.burst_seconds,
                 "max_concurrency": limits.max_concurrency,
             }
+        if self.batches is not None:
+            out["batches"] = dict(self.batches)
         return out
 
 
@@ -215,7 +219,9 @@ class Stats:
         self.completed += 1
         self.status_counts[status] = self.status_counts.get(status, 0) + 1
 
-    def snapshot(self, *, detail: bool = False, limits: ServerLimits | None = None) -> ServerStats:
+    def snapshot(
+        self, *, detail: bool = False, limits: ServerLimits | None = None, batches: dict[str, int] | None = None
+    ) -> ServerStats:
         return ServerStats(
             received=self.received,
             completed=self.completed,
@@ -240,4 +246,5 @@ class Stats:
             seen_keys=len(self.seen_keys) if detail else None,
             completed_keys=len(self.completed_keys) if detail else None,
             limits=limits,
+            batches=batches,
         )
