@@ -25,6 +25,7 @@ from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.clients.pool import PooledClient, RoutedEndpoint
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.trace import split
+from bench.mock.stats import ServerStats
 from bench.prices import Price, call_cost
 from bench.records import CallRecord
 from bench.workload import Call
@@ -58,7 +59,7 @@ class CellMeta:
     sent: int
     wall_s: float
     max_in_flight: int
-    server: dict[str, Any] | None = None
+    server: ServerStats | None = None
     interrupted: bool = False
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
     learned_rpm: float | None = None
@@ -68,7 +69,7 @@ class StatsProbe(Protocol):
     """The endpoint's own counters (the mock server's ``/stats``)."""
 
     def reset_stats(self) -> None: ...
-    def stats(self, detail: bool = False) -> dict[str, Any]: ...
+    def stats(self, detail: bool = False) -> ServerStats: ...
 
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]

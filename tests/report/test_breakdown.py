@@ -10,12 +10,13 @@ import pytest
 from bench.report.breakdown import excess_share, plot_breakdown, verdicts
 
 
-def cell(strategy: str, concurrency: int, n: int = 100, **parts: float) -> pd.DataFrame:
+def cell(strategy: str, concurrency: int, **parts: float) -> pd.DataFrame:
     values = {"prepare_s": 0.001, "pool_wait_s": 0.0, "connect_s": 0.0, "ttfb_s": 0.2, "body_s": 0.001}
     values |= {"backoff_s": 0.0, "server_s": 0.2} | parts
     latency = sum(v for k, v in values.items() if k != "server_s")
     rows = [
-        {"strategy": strategy, "concurrency": concurrency, "latency_s": latency + i * 1e-5, **values} for i in range(n)
+        {"strategy": strategy, "concurrency": concurrency, "latency_s": latency + i * 1e-5, **values}
+        for i in range(100)
     ]
     return pd.DataFrame(rows)
 
