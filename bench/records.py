@@ -26,7 +26,10 @@ class CallRecord:
     Times are seconds from the cell's start. The columns after ``answer`` extend the
     DESIGN.md contract: ``server_s`` is the processing time the endpoint reported
     (``openai-processing-ms``), ``http_429s`` the 429 answers this call got including the
-    SDK's hidden retries, ``scenario`` the experiment the cell belongs to.
+    SDK's hidden retries, ``scenario`` the experiment the cell belongs to. Streamed calls add
+    ``ttft_s`` (send to first content token), ``itl_s`` (mean gap between content chunks),
+    ``output_tokens`` (the usage chunk's, else the chunks counted) and ``decode_s`` (first to
+    last content chunk); they stay empty for calls that were not streamed.
     """
 
     run_id: str
@@ -49,6 +52,10 @@ class CallRecord:
     server_s: float | None = None
     http_429s: int = 0
     scenario: str = ""
+    ttft_s: float | None = None
+    itl_s: float | None = None
+    output_tokens: int | None = None
+    decode_s: float | None = None
 
 
 CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))

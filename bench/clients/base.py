@@ -29,6 +29,7 @@ class RequestSettings:
     timeout_s: float = 600.0
     max_retries: int = 2
     temperature: float | None = None
+    stream: bool = False  # stream: true with include_usage; rows then carry TTFT and ITL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +45,10 @@ class Outcome:
     completion_tokens: int | None = None
     answer: str = ""
     server_s: float | None = None
+    ttft_s: float | None = None
+    itl_s: float | None = None
+    output_tokens: int | None = None
+    decode_s: float | None = None
 
 
 class AsyncChatClient(Protocol):

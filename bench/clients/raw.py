@@ -6,6 +6,7 @@ they differ from the ``openai`` client only in the code that runs per call.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -14,6 +15,7 @@ import httpx2
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
+from bench.clients.streaming import SseReader
 from bench.clients.wire import RawRequest, Reply, session_headers
 from bench.workload import Call
 
@@ -40,6 +42,7 @@ class HttpxDriver(_Observing):
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self._http = httpx2.AsyncClient(
             headers=session_headers(endpoint),
@@ -49,8 +52,16 @@ class HttpxDriver(_Observing):
         )
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        response = await self._http.post(self._request.url, content=body, headers=headers)
-        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        if not self._stream:
+            response = await self._http.post(self._request.url, content=body, headers=headers)
+            return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        async with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
+            if response.status_code != 200:
+                return self._seen(Reply(response.status_code, response.headers, await response.aread()), headers)
+            reader = SseReader()
+            async for line in response.aiter_lines():
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def complete(self, call: Call) -> Outcome:
         return await self._request.run(call, self._post)
@@ -70,6 +81,7 @@ class SyncHttpxDriver(_Observing):
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self._http = httpx2.Client(
             headers=session_headers(endpoint),
@@ -79,8 +91,16 @@ class SyncHttpxDriver(_Observing):
         )
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        response = self._http.post(self._request.url, content=body, headers=headers)
-        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        if not self._stream:
+            response = self._http.post(self._request.url, content=body, headers=headers)
+            return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
+            if response.status_code != 200:
+                return self._seen(Reply(response.status_code, response.headers, response.read()), headers)
+            reader = SseReader()
+            for line in response.iter_lines():
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     def complete(self, call: Call) -> Outcome:
         return self._request.run_blocking(call, self._post)
@@ -94,6 +114,7 @@ class AiohttpDriver(_Observing):
 
     def __init__(self, endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
@@ -107,7 +128,12 @@ class AiohttpDriver(_Observing):
                 timeout=self._timeout,
             )
         async with self._session.post(self._request.url, data=body, headers=headers) as response:
-            return self._seen(Reply(response.status, response.headers, await response.read()), headers)
+            if not self._stream or response.status != 200:
+                return self._seen(Reply(response.status, response.headers, await response.read()), headers)
+            reader = SseReader()
+            async for line in response.content:
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def complete(self, call: Call) -> Outcome:
         return await self._request.run(call, self._post)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx2
@@ -17,6 +18,8 @@ from bench.clients.base import (
     scrub,
 )
 from bench.clients.feedback import RateLimitFeedback
+from bench.clients.streaming import SseReader, with_timing
+from bench.clients.wire import Reply, outcome_from_reply
 from bench.workload import Call, parse_answer
 
 
@@ -163,7 +166,20 @@ def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -
     }
     if settings.temperature is not None:
         kwargs["temperature"] = settings.temperature
+    if settings.stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
     return kwargs
+
+
+def _streamed_reply(raw: Any, reader: SseReader) -> Reply:
+    return Reply(raw.status_code, raw.headers, reader.body(), reader)
+
+
+def settle_stream(raw: Any, reader: SseReader, http_429s: int, secret: str, start: float) -> Outcome:
+    """The Outcome of a stream the SDK handed back and we read to its end."""
+    outcome = outcome_from_reply(_streamed_reply(raw, reader), raw.retries_taken + 1, http_429s, secret)
+    return with_timing(outcome, reader, start)
 
 
 class OpenAIAsyncClient:
@@ -199,10 +215,16 @@ class OpenAIAsyncClient:
 
     async def complete(self, call: Call) -> Outcome:
         result: Any
+        start = time.perf_counter()
         try:
             result = await self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
+            if self._settings.stream:
+                reader = SseReader()
+                async for chunk in result.parse():
+                    reader.take(chunk.model_dump(), time.perf_counter())
+                return settle_stream(result, reader, self._counting.take(call.call_id), self._endpoint.api_key, start)
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
@@ -237,10 +259,16 @@ class OpenAISyncClient:
 
     def complete(self, call: Call) -> Outcome:
         result: Any
+        start = time.perf_counter()
         try:
             result = self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
+            if self._settings.stream:
+                reader = SseReader()
+                for chunk in result.parse():
+                    reader.take(chunk.model_dump(), time.perf_counter())
+                return settle_stream(result, reader, self._counting.take(call.call_id), self._endpoint.api_key, start)
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)

@@ -153,6 +153,10 @@ class CellSender:
             server_s=outcome.server_s,
             http_429s=outcome.http_429s,
             scenario=spec.scenario,
+            ttft_s=outcome.ttft_s,
+            itl_s=outcome.itl_s,
+            output_tokens=outcome.output_tokens,
+            decode_s=outcome.decode_s,
         )
         with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
             if self.abandoned:

@@ -21,6 +21,7 @@ from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
 from bench.mock.sse import stream_answer
 from bench.mock.stats import Stats
+from bench.mock.tokens import token_pieces
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 Headers = dict[str, str]
@@ -37,6 +38,7 @@ class MockService:
     def __init__(self, config: MockConfig) -> None:
         self.config = config
         self.latency = config.latency_model()
+        self.tokens = config.token_timing()
         self.answers = AnswerBook(config.seed)
         self.faults = FaultPlan(
             seed=config.seed,
@@ -219,7 +221,11 @@ class MockService:
     async def _answer(self, request: web.BaseRequest, chat: ChatRequest) -> web.StreamResponse:
         key, repeat = chat.persona_key(), chat.repeat()
         call_key = f"{key}:{repeat}"
-        delay = self.latency.delay(call_key)
+        content = self.answers.answer(key, repeat).content()
+        plan = None
+        if self.tokens is not None:
+            plan = self.tokens.plan(call_key, len(content) // 4 + 1, chat.max_tokens)
+        delay = self.latency.delay(call_key) if plan is None else plan.total_s
         fault = self.faults.draw(call_key, chat.retry_count)
         if fault is not None:
             self.stats.injected[fault] += 1
@@ -237,16 +243,22 @@ class MockService:
 
         if fault is Fault.MALFORMED:
             content = self.answers.malformed(key, repeat)
-        else:
-            content = self.answers.answer(key, repeat).content()
-        completion_tokens = len(content) // 4 + 1
+        completion_tokens = len(content) // 4 + 1 if plan is None else plan.tokens
         finish_reason = "stop"
-        if 0 < chat.max_tokens < completion_tokens:
-            content, completion_tokens, finish_reason = (
-                content[: chat.max_tokens * 4],
-                chat.max_tokens,
-                "length",
-            )
+        if plan is not None:
+            pieces = token_pieces(content, plan.tokens)
+            content = "".join(pieces)
+            offsets = itertools.accumulate(plan.gaps_s, initial=plan.ttft_s)
+            schedule = list(zip(offsets, pieces, strict=True))
+        else:
+            if 0 < chat.max_tokens < completion_tokens:
+                content, completion_tokens, finish_reason = (
+                    content[: chat.max_tokens * 4],
+                    chat.max_tokens,
+                    "length",
+                )
+            split = r.split_content(content)
+            schedule = [((i + 1) * delay / len(split), piece) for i, piece in enumerate(split)]
         completion_id = f"chatcmpl-{chat.request_id[4:]}"
         created = int(time.time())
         headers = self.limiter.headers() if self.limiter.enabled else None
@@ -259,9 +271,8 @@ class MockService:
                 request,
                 headers=out,
                 chunk=chunk,
-                content=content,
+                pieces=schedule,
                 finish_reason=finish_reason,
-                delay=delay,
                 usage=usage,
             )
         payload = r.completion_body(

@@ -1,0 +1,84 @@
+"""Streamed calls against the real mock server: TTFT, ITL and output tokens as the server timed them."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+import pytest
+
+from bench.clients import CLIENTS
+from bench.clients.base import Endpoint, Outcome, RequestSettings
+from bench.clients.streaming import SseReader, StreamTiming
+from bench.workload import calls_for_count, load_personas
+from tests.support.servers import MockServerFactory
+
+PEOPLE = load_personas()
+TTFT, ITL, TOKENS = 0.05, 0.01, 8
+# TTFT counts from the call's start, so it includes the client's own per-call work: the SDK's
+# request building costs ~10 ms a call on a busy 2-core machine, the raw drivers ~1 ms.
+TTFT_SLACK = {"openai": 0.03, "openai-aiohttp": 0.03, "httpx": 0.01, "aiohttp": 0.01}
+
+
+async def _outcomes(base_url: str, client: str, count: int, *, together: bool = False) -> list[Outcome]:
+    endpoint = Endpoint(base_url=base_url, api_key="test-key")
+    settings = RequestSettings(stream=True, timeout_s=30)
+    driver = CLIENTS[client].make(endpoint, settings, count)
+    calls = calls_for_count(PEOPLE, count)
+    try:
+        if together:
+            return list(await asyncio.gather(*(driver.complete(c) for c in calls)))
+        return [await driver.complete(c) for c in calls]  # one at a time: no client-side queueing in TTFT
+    finally:
+        await driver.aclose()
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_streamed_rows_carry_the_servers_ttft_itl_and_token_count(
+    mock_server_factory: MockServerFactory, client: str
+) -> None:
+    server = mock_server_factory(
+        latency="zero", ttft=f"fixed:{TTFT}", itl=f"fixed:{ITL}", output_tokens=f"fixed:{TOKENS}"
+    )
+    seen = asyncio.run(_outcomes(server.base_url, client, 6))
+    assert all(o.ok for o in seen), {o.error for o in seen}
+    assert [o.output_tokens for o in seen] == [TOKENS] * 6
+    ttft = statistics.median(o.ttft_s or 0.0 for o in seen)
+    itl = statistics.median(o.itl_s or 0.0 for o in seen)
+    assert TTFT <= ttft <= TTFT + TTFT_SLACK[client]
+    assert itl == pytest.approx(ITL, abs=0.002)
+    assert all(o.answer for o in seen)  # the padding after the JSON answer keeps it parseable
+
+
+def test_ttft_grows_with_the_servers_queue(mock_server_factory: MockServerFactory) -> None:
+    server = mock_server_factory(
+        latency="zero", ttft="fixed:0.05", itl="fixed:0.01", output_tokens="fixed:5", max_concurrency=2
+    )
+    seen = asyncio.run(_outcomes(server.base_url, "aiohttp", 6, together=True))
+    ttfts = sorted(o.ttft_s or 0.0 for o in seen)
+    # Two slots: the third pair waits for two full answers (2 × (0.05 + 4 × 0.01)) before its first token.
+    assert ttfts[0] == pytest.approx(0.05, abs=0.02)
+    assert 0.05 + 2 * 0.09 - 0.005 <= ttfts[-1] <= 0.05 + 2 * 0.09 + 0.1
+
+
+def test_sse_lines_fold_into_one_completion_with_timing() -> None:
+    reader = SseReader()
+    lines = [
+        'data: {"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}',
+        "",
+        'data: {"model":"m","choices":[{"index":0,"delta":{"content":"{\\"vote\\""}}]}',
+        'data: {"model":"m","choices":[{"index":0,"delta":{"content":": \\"Harris\\"}"}}]}',
+        'data: {"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+        'data: {"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":7}}',
+        "data: [DONE]",
+    ]
+    for at, line in enumerate(lines):
+        reader.feed(line, float(at))
+    assert reader.done and reader.finish_reason == "stop"
+    assert b'{\\"vote\\": \\"Harris\\"}' in reader.body()
+    assert reader.timing(start=0.5) == StreamTiming(ttft_s=1.5, itl_s=1.0, decode_s=1.0, output_tokens=7)
+
+
+def test_without_a_usage_chunk_the_content_chunks_are_counted() -> None:
+    assert StreamTiming.of(0.0, [0.1, 0.2, 0.4], None).output_tokens == 3
+    assert StreamTiming.of(0.0, [], None).ttft_s is None
