@@ -19,6 +19,8 @@ class Knobs:
     rpm: float | None = None
     tpm: float | None = None
     max_tokens: int = 0
+    rate: float | None = None  # open-loop arrivals per second
+    seed: int = 0
 
 
 class Sender(Protocol):

@@ -18,6 +18,7 @@ from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import (
     DEFAULT_KEY_ENV,
     check_before_sending,
+    open_loop_plan,
     parse_levels,
     parse_strategies,
     positive,
@@ -243,6 +244,20 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     metavar="DIR",
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
+@click.option("--stream", is_flag=True, help="Stream answers (SSE); rows get ttft_s, itl_s, output_tokens.")
+@click.option(
+    "--rate", default=None, metavar="R[,R…]", help="Arrivals per second for constant/poisson (a list sweeps)."
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Safety cap on calls in flight for constant/poisson.",
+)
+@click.option("--mock-ttft", default=None, metavar="SPEC", help="Mock: time to first streamed token (latency SPEC).")
+@click.option("--mock-itl", default=None, metavar="SPEC", help="Mock: gap between streamed tokens (latency SPEC).")
+@click.option("--mock-output-tokens", default=None, metavar="SPEC", help="Mock: output tokens per call (SPEC).")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -281,6 +296,12 @@ def run(
     mock_tpm: int | None = None,
     mock_burst_seconds: float = 1.0,
     mock_max_concurrency: int | None = None,
+    stream: bool = False,
+    rate: str | None = None,
+    max_in_flight: int = 1000,
+    mock_ttft: str | None = None,
+    mock_itl: str | None = None,
+    mock_output_tokens: str | None = None,
 ) -> None:
     """Run the persona workload under each strategy and write CSV reports.
 
@@ -310,6 +331,7 @@ def run(
         plan = build_plan(people, names, levels, calls, personas, repeats, rpm, tpm)
     except WorkloadError as exc:
         raise click.BadParameter(str(exc)) from None
+    plan = open_loop_plan(plan, names, rate, max_in_flight)
     client_kind = CLIENTS[client_name]
     blocking = sorted({c.strategy for c in plan.cells if STRATEGIES[c.strategy].blocking})
     if blocking and not client_kind.has_sync:
@@ -320,6 +342,8 @@ def run(
     faults = (mock_error_rate, mock_timeout_rate, mock_reset_rate, mock_malformed_rate, mock_rate_limit_rate)
     if not is_mock and any(faults):
         raise click.UsageError("the --mock-*-rate flags apply only to --endpoint mock")
+    if not is_mock and (mock_ttft or mock_itl or mock_output_tokens):
+        raise click.UsageError("the --mock-ttft/--mock-itl/--mock-output-tokens flags apply only to --endpoint mock")
     if not is_mock and (mock_rpm or mock_tpm or mock_max_concurrency or mock_burst_seconds != 1.0):
         raise click.UsageError(
             "the --mock-rpm/--mock-tpm/--mock-burst-seconds/--mock-max-concurrency flags apply only to --endpoint mock"
@@ -338,6 +362,9 @@ def run(
                 tpm=mock_tpm,
                 burst_seconds=mock_burst_seconds,
                 max_concurrency=mock_max_concurrency,
+                ttft=mock_ttft,
+                itl=mock_itl,
+                output_tokens=mock_output_tokens,
             )
             if is_mock
             else None
@@ -358,7 +385,7 @@ def run(
     run_dir = prepare_run_dir(out, plan.label)
 
     run_id = run_dir.name
-    settings = RequestSettings(timeout_s=timeout, max_retries=max_retries)
+    settings = RequestSettings(timeout_s=timeout, max_retries=max_retries, stream=stream)
     config = {
         "run_id": run_id,
         "label": plan.label,
@@ -377,6 +404,7 @@ def run(
                 "calls": len(c.calls),
                 "rpm": c.rpm,
                 "tpm": c.tpm,
+                "rate": c.rate,
             }
             for c in plan.cells
         ],
@@ -410,6 +438,7 @@ def run(
             stop=stop,
             probe=probe,
             grace_s=grace,
+            seed=seed,
             **client_kind.runner_factories(),
         )
         warn_if_capped(raise_open_file_limit(), plan)  # one socket per call in flight

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from bench.cli.ui import RunFailed, console, errors
 from bench.engine.guard import GuardError, Price, estimate, is_local, preflight, resolve_price
-from bench.engine.plan import RunPlan
+from bench.engine.plan import RunPlan, is_open_loop, with_rates
 from bench.engine.resume import ResumeError, check_same_plan, done_keys, missing_calls, stored_params
 from bench.workload import MAX_TOKENS
 from strategies import STRATEGIES
@@ -29,8 +29,8 @@ def parse_strategies(values: Sequence[str]) -> list[str]:
         for name in (part.strip() for part in value.split(",")):
             if not name:
                 continue
-            if name == "all":
-                names.extend(n for n in STRATEGIES if n not in names)
+            if name == "all":  # the closed-loop strategies; open-loop ones need --rate
+                names.extend(n for n in STRATEGIES if n not in names and not getattr(STRATEGIES[n], "open_loop", False))
             elif name not in STRATEGIES:
                 raise click.BadParameter(
                     f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)}, all)", param_hint="--strategy"
@@ -129,3 +129,29 @@ def warn_if_capped(limit: tuple[int, int] | None, plan: RunPlan) -> None:
             "that measure the limit, not the strategy (raise it with `ulimit -n`)",
             soft_wrap=True,
         )
+
+
+def parse_rates(value: str) -> list[float]:
+    """``--rate R[,R…]``: arrivals per second, each above 0."""
+    rates: list[float] = []
+    for part in value.split(","):
+        try:
+            rate = float(part.strip())
+        except ValueError:
+            raise click.BadParameter(f"'{part.strip()}' is not a number", param_hint="--rate") from None
+        if not (math.isfinite(rate) and rate > 0):
+            raise click.BadParameter(f"must be above 0, got {part.strip()}", param_hint="--rate")
+        rates.append(rate)
+    return rates
+
+
+def open_loop_plan(plan: RunPlan, names: Sequence[str], rate: str | None, max_in_flight: int) -> RunPlan:
+    """The plan with each open-loop cell once per ``--rate``; refuses one without the other."""
+    open_loop = [n for n in names if is_open_loop(n)]
+    if open_loop and rate is None:
+        raise click.BadParameter(
+            f"{', '.join(open_loop)} needs --rate R[,R…] (arrivals per second)", param_hint="--strategy"
+        )
+    if rate is not None and not open_loop:
+        raise click.BadParameter("--rate applies only to the constant and poisson strategies", param_hint="--rate")
+    return plan if rate is None else with_rates(plan, parse_rates(rate), max_in_flight)

@@ -108,7 +108,9 @@ async def execute(
             meta = await runner.run_cell(spec, todo)
             metas.append(meta)
             with (run_dir / CELLS_FILE).open("a", encoding="utf-8") as cells:
-                cells.write(json.dumps({**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm}) + "\n")
+                cells.write(
+                    json.dumps({**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm, "rate": spec.rate}) + "\n"
+                )
     return metas
 
 

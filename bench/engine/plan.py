@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.engine.runner import CellSpec
 from bench.workload import Call, Persona, build_calls
+from strategies import STRATEGIES
 
 TALK_ASKS = 10
 TALK_PERSONAS = 200
@@ -31,6 +33,7 @@ def matrix_cells(
     scenario: str = "main",
     rpm: float | None = None,
     tpm: float | None = None,
+    rate: float | None = None,
 ) -> list[CellSpec]:
     """Each strategy at each level; sequential only at 1 and gather only at N (their nature)."""
     frozen = tuple(calls)
@@ -43,8 +46,29 @@ def matrix_cells(
         else:
             levels = concurrencies
         for level in levels:
-            cells.append(CellSpec(scenario=scenario, strategy=name, concurrency=level, calls=frozen, rpm=rpm, tpm=tpm))
+            cells.append(
+                CellSpec(scenario=scenario, strategy=name, concurrency=level, calls=frozen, rpm=rpm, tpm=tpm, rate=rate)
+            )
     return cells
+
+
+def is_open_loop(strategy: str) -> bool:
+    """Whether the strategy sends at arrival times (``--rate``) rather than as slots free."""
+    return bool(getattr(STRATEGIES[strategy], "open_loop", False))
+
+
+def with_rates(plan: RunPlan, rates: Sequence[float], max_in_flight: int) -> RunPlan:
+    """Each open-loop cell once per rate (scenario ``rate-R``), capped at ``max_in_flight``."""
+    cells: list[CellSpec] = []
+    for cell in plan.cells:
+        if not is_open_loop(cell.strategy):
+            cells.append(cell)
+            continue
+        if any(c.strategy == cell.strategy and c.rate is not None for c in cells):
+            continue  # one set of rates per strategy, whatever the --concurrency levels
+        for rate in rates:
+            cells.append(dataclasses.replace(cell, scenario=f"rate-{rate:g}", concurrency=max_in_flight, rate=rate))
+    return dataclasses.replace(plan, cells=tuple(cells))
 
 
 def talk_plan(personas: Sequence[Persona]) -> RunPlan:

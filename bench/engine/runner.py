@@ -27,6 +27,7 @@ class CellSpec:
     calls: tuple[Call, ...] = field(repr=False)
     rpm: float | None = None
     tpm: float | None = None
+    rate: float | None = None  # open-loop arrivals per second (constant, poisson)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -208,6 +209,7 @@ class Runner:
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    seed: int = 0  # for strategies that draw (open-loop arrival times)
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
@@ -218,7 +220,14 @@ class Runner:
         """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones)."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
-        knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
+        knobs = Knobs(
+            concurrency=spec.concurrency,
+            rpm=spec.rpm,
+            tpm=spec.tpm,
+            max_tokens=self.settings.max_tokens,
+            rate=spec.rate,
+            seed=self.seed,
+        )
         pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
         client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None

@@ -43,6 +43,18 @@ SUMMARY_COLUMNS: Final = (
     "server_received",
     "interrupted",
     "utilisation",
+    # Load testing (streaming, open-loop arrivals, goodput); throughput_rps counts ok calls only.
+    "offered_rps",
+    "sent_rps",
+    "attempts_rps",
+    "error_rate",
+    "output_tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "ttft_p99_s",
+    "itl_p50_s",
+    "itl_p99_s",
+    "latency_growth",
 )
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
 ERROR_ANSWER: Final = "(error)"
@@ -97,7 +109,9 @@ def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapp
     if strategy == "batched":
         return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
     earliest = None
-    if strategy in ("rate_limited", "adaptive"):
+    if meta.get("rate"):  # open loop: no call can start before its arrival time
+        earliest = [float(x) for x in ordered["scheduled_s"]]
+    elif strategy in ("rate_limited", "adaptive"):
         earliest = [0.0] * len(latencies)
         rpm, tpm = meta.get("rpm"), meta.get("tpm")
         if strategy == "adaptive":  # it paces itself to the endpoint's limit, known when the mock states it
@@ -173,6 +187,33 @@ def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
 
+def _sent_rps(cell: pd.DataFrame) -> float:
+    """Calls sent per second between the first and the last send (the rate actually offered)."""
+    if len(cell) < 2:
+        return math.nan
+    span = float(cell["start_s"].max() - cell["start_s"].min())
+    return (len(cell) - 1) / span if span > 0 else math.nan
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric column, empty where the calls did not record it (e.g. TTFT without streaming)."""
+    if name not in frame.columns:
+        return pd.Series(dtype=float)
+    return pd.to_numeric(frame[name], errors="coerce").dropna()
+
+
+def add_latency_growth(summary: pd.DataFrame) -> None:
+    """``latency_growth``: each cell's p50 latency over the lowest level's, per scenario and strategy.
+
+    Growth well above 1 while throughput stops rising is the endpoint saturating, which
+    ``efficiency`` (the harness against its own ideal) cannot show.
+    """
+    for _, frame in summary.groupby(["scenario", "strategy"], sort=False):
+        base = frame.sort_values("concurrency")["latency_p50_s"].iloc[0]
+        if base and base > 0:
+            summary.loc[frame.index, "latency_growth"] = frame["latency_p50_s"] / base
+
+
 def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
     """One row per cell, in the order the cells ran."""
     rows: list[dict[str, Any]] = []
@@ -185,6 +226,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         wall = float(meta["wall_s"])
         ideal = ideal_wall_s(cell, strategy, concurrency, meta)
         from_schedule = timed["end_s"] - timed["scheduled_s"]
+        ttft, itl = _column(ok, "ttft_s"), _column(ok, "itl_s")
         rows.append(
             {
                 "run_id": run_id,
@@ -196,7 +238,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "http_429": int(cell["http_429s"].sum()),
                 "retries": int((cell["attempts"] - 1).clip(lower=0).sum()),
                 "wall_s": wall,
-                "throughput_rps": len(cell) / wall if wall > 0 else math.nan,
+                "throughput_rps": len(ok) / wall if wall > 0 else math.nan,  # goodput: ok calls only
                 "latency_mean_s": float(timed["latency_s"].mean()) if len(timed) else math.nan,
                 "latency_p50_s": _quantile(timed["latency_s"], 0.50),
                 "latency_p95_s": _quantile(timed["latency_s"], 0.95),
@@ -216,9 +258,23 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "server_received": meta["server_received"],
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
+                "offered_rps": float(meta["rate"]) if meta.get("rate") else math.nan,
+                "sent_rps": _sent_rps(cell),
+                "attempts_rps": float(cell["attempts"].sum()) / wall if wall > 0 else math.nan,
+                "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
+                "output_tokens_per_s": float(_column(ok, "output_tokens").sum()) / wall
+                if wall > 0 and len(_column(ok, "output_tokens"))
+                else math.nan,
+                "ttft_p50_s": _quantile(ttft, 0.50),
+                "ttft_p95_s": _quantile(ttft, 0.95),
+                "ttft_p99_s": _quantile(ttft, 0.99),
+                "itl_p50_s": _quantile(itl, 0.50),
+                "itl_p99_s": _quantile(itl, 0.99),
+                "latency_growth": math.nan,
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    add_latency_growth(summary)
     # Speedup compares throughput with the sequential cell of the same scenario (same calls).
     for scenario, frame in summary.groupby("scenario", sort=False):
         base = frame[frame["strategy"] == "sequential"]["throughput_rps"]

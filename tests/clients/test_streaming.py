@@ -74,7 +74,8 @@ def test_sse_lines_fold_into_one_completion_with_timing() -> None:
     ]
     for at, line in enumerate(lines):
         reader.feed(line, float(at))
-    assert reader.done and reader.finish_reason == "stop"
+    assert reader.done
+    assert reader.finish_reason == "stop"
     assert b'{\\"vote\\": \\"Harris\\"}' in reader.body()
     assert reader.timing(start=0.5) == StreamTiming(ttft_s=1.5, itl_s=1.0, decode_s=1.0, output_tokens=7)
 
