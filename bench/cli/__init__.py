@@ -13,6 +13,7 @@ from bench.cli.overhead import overhead_command
 from bench.cli.ratelimits import rate_limits_command
 from bench.cli.run import run
 from bench.cli.suite import suite
+from bench.cli.tune import tune
 from bench.cli.ui import OneLineErrors
 from bench.mock.command import mock_server_command
 
@@ -30,6 +31,7 @@ for command, name in (
     (mock_server_command, "mock-server"),
     (rate_limits_command, "rate-limits"),
     (overhead_command, "overhead"),
+    (tune, "tune"),
 ):
     cli.add_command(command, name=name)
 
