@@ -42,6 +42,7 @@ from bench.engine.runner import Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
+from bench.report.knee import saturation_lines
 from bench.report.ratelimits import rate_limit_frame, rate_limit_table
 from bench.report.tables import results_table
 from bench.workload import (
@@ -455,6 +456,8 @@ def run(
     limited = rate_limit_frame(summary)
     if len(limited):  # the mock had --mock-rpm/--mock-tpm: how close each strategy came to them
         console.print(rate_limit_table(limited))
+    for line in saturation_lines(summary):  # efficiency cannot show an endpoint that stopped scaling
+        console.print(line)
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
