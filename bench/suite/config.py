@@ -60,6 +60,7 @@ SUITE_KEYS: Final = frozenset(
         "personas",
         "repeats",
         "repetitions",
+        "stream",
     }
 )
 EXPERIMENT_KEYS: Final = frozenset(
@@ -121,6 +122,7 @@ class Suite:
     timeout: float
     personas_file: Path
     experiments: tuple[Experiment, ...]
+    stream: bool = False  # stream: true with include_usage (TTFT/ITL columns)
 
     @property
     def is_mock(self) -> bool:
@@ -274,6 +276,9 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     for i, name in enumerate(names, start=1):
         if name in names[: i - 1]:
             raise SuiteError(f"experiment[{i}].name: '{name}' is already used by an earlier experiment")
+    stream = top.data.get("stream", False)
+    if not isinstance(stream, bool):
+        raise top.fail("stream", f"expected true or false, got {stream!r}")
     return Suite(
         name=top.text("name", source.stem),
         description=str(top.data.get("description", "")),
@@ -284,6 +289,7 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         timeout=float(top.scalar("timeout", 600.0, whole=False, minimum=1e-3)),
         personas_file=personas_file,
         experiments=tuple(experiments),
+        stream=stream,
     )
 
 

@@ -149,7 +149,7 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
 
 
 def settings_for(suite: Suite) -> RequestSettings:
-    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries)
+    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries, stream=suite.stream)
 
 
 def run_suite(
