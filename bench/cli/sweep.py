@@ -13,7 +13,7 @@ from bench.cli.loadtest import Target, load_options
 from bench.cli.ui import RunFailed, console, prepare_run_dir
 from bench.engine.runner import CellSpec
 from bench.engine.sweep import sweep_run
-from bench.report.knee import knee_index, levels, plot_knee, saturation_lines
+from bench.report.knee import knee_index, levels, plot_knee, plot_stream, saturation_lines
 from bench.report.plots import safe_name
 from bench.report.tables import results_table
 from bench.workload import DEFAULT_PERSONAS_FILE, calls_for_count, load_personas
@@ -63,8 +63,12 @@ def sweep(count: int, ceiling: int, out: Path | None, no_plots: bool, **options:
         if not no_plots:
             plots = run_dir / "plots"
             plots.mkdir(exist_ok=True)
-            path = plot_knee(cells, strategy, knob, plots / f"knee-{safe_name(strategy)}.png")
-            console.print(f"plot: {path}")
+            for path in (
+                plot_knee(cells, strategy, knob, plots / f"knee-{safe_name(strategy)}.png"),
+                plot_stream(cells, strategy, knob, plots / f"stream-{safe_name(strategy)}.png"),
+            ):
+                if path is not None:
+                    console.print(f"plot: {path}")
     for line in saturation_lines(summary):
         console.print(line)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv)")

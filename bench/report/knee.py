@@ -106,3 +106,26 @@ def plot_knee(cells: pd.DataFrame, strategy: str, knob: str, path: Path) -> Path
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def plot_stream(cells: pd.DataFrame, strategy: str, knob: str, path: Path) -> Path | None:
+    """TTFT (p50, p99) and ITL (p50, p99) against the level; None when the calls were not streamed."""
+    if "ttft_p50_s" not in cells or not cells["ttft_p50_s"].notna().any():
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 4.5))
+    ttft_axis, itl_axis = fig.subplots(1, 2)
+    for axis, stem, title in ((ttft_axis, "ttft", "time to first token"), (itl_axis, "itl", "inter-token latency")):
+        for quantile, marker in (("p50", "o"), ("p99", "s")):
+            column = f"{stem}_{quantile}_s"
+            if column in cells:
+                axis.plot(cells["level"], cells[column], marker=marker, label=quantile)
+        axis.set_xlabel("offered rate (req/s)" if knob == "rate" else "concurrency C")
+        axis.set_ylabel("seconds")
+        axis.set_title(f"{strategy}: {title}")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.report.knee import knee_index, levels, plot_knee, saturation_lines
+from bench.report.knee import knee_index, levels, plot_knee, plot_stream, saturation_lines
 
 
 def _summary(rows: list[tuple[int, float, float, float]], offered: bool = False) -> pd.DataFrame:
@@ -49,3 +49,11 @@ def test_rates_are_one_sweep_across_their_scenarios(tmp_path: Path) -> None:
     assert knob == "rate"
     assert cells.iloc[knee_index(cells)]["level"] == 40
     assert plot_knee(cells, "semaphore", knob, tmp_path / "knee.png").stat().st_size > 0
+
+
+def test_the_stream_plot_needs_streamed_cells(tmp_path: Path) -> None:
+    summary = _summary([(1, 5.0, 0.2, 0.21), (4, 20.0, 0.2, 0.22)])
+    ((_, knob, cells),) = list(levels(summary))
+    assert plot_stream(cells, "semaphore", knob, tmp_path / "s.png") is None
+    streamed = cells.assign(ttft_p50_s=[0.1, 0.2], ttft_p99_s=[0.1, 0.3], itl_p50_s=0.01, itl_p99_s=0.02)
+    assert plot_stream(streamed, "semaphore", knob, tmp_path / "s.png") == tmp_path / "s.png"
