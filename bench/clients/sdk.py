@@ -223,7 +223,7 @@ class OpenAIAsyncClient:
             if self._settings.stream:
                 reader = SseReader()
                 async for chunk in result.parse():
-                    reader.take(chunk.model_dump(), time.perf_counter())
+                    reader.take_chunk(chunk, time.perf_counter())
                 return settle_stream(result, reader, self._counting.take(call.call_id), self._endpoint.api_key, start)
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
@@ -267,7 +267,7 @@ class OpenAISyncClient:
             if self._settings.stream:
                 reader = SseReader()
                 for chunk in result.parse():
-                    reader.take(chunk.model_dump(), time.perf_counter())
+                    reader.take_chunk(chunk, time.perf_counter())
                 return settle_stream(result, reader, self._counting.take(call.call_id), self._endpoint.api_key, start)
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc

@@ -62,6 +62,21 @@ class SseReader:
         if isinstance(event, dict):
             self.take(event, now)
 
+    def take_chunk(self, chunk: Any, now: float) -> None:
+        """Fold in one of the SDK's ``ChatCompletionChunk`` objects (attributes, no model_dump: it is per token)."""
+        if chunk.usage is not None:
+            self.usage = {
+                "prompt_tokens": chunk.usage.prompt_tokens,
+                "completion_tokens": chunk.usage.completion_tokens,
+            }
+        self.model = chunk.model or self.model
+        for choice in chunk.choices:
+            piece = choice.delta.content if choice.delta is not None else None
+            if piece:
+                self.content.append(piece)
+                self.chunk_times.append(now)
+            self.finish_reason = choice.finish_reason or self.finish_reason
+
     def take(self, event: dict[str, Any], now: float) -> None:
         """Fold one parsed ``chat.completion.chunk`` in."""
         if event.get("usage"):

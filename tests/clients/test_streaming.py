@@ -14,10 +14,11 @@ from bench.workload import calls_for_count, load_personas
 from tests.support.servers import MockServerFactory
 
 PEOPLE = load_personas()
-TTFT, ITL, TOKENS = 0.05, 0.01, 8
-# TTFT counts from the call's start, so it includes the client's own per-call work: the SDK's
-# request building costs ~10 ms a call on a busy 2-core machine, the raw drivers ~1 ms.
-TTFT_SLACK = {"openai": 0.03, "openai-aiohttp": 0.03, "httpx": 0.01, "aiohttp": 0.01}
+TTFT, ITL, TOKENS = 0.05, 0.02, 8
+# TTFT counts from the call's start, so it includes the client's own per-call work (the SDK's
+# ~10 ms a call on a busy 2-core machine, the raw drivers' ~1 ms, more when the machine is shared);
+# the slack stays well under the 0.14 s of decoding that a wrong clock would add.
+TTFT_SLACK = 0.05
 
 
 async def _outcomes(base_url: str, client: str, count: int, *, together: bool = False) -> list[Outcome]:
@@ -45,7 +46,7 @@ def test_streamed_rows_carry_the_servers_ttft_itl_and_token_count(
     assert [o.output_tokens for o in seen] == [TOKENS] * 6
     ttft = statistics.median(o.ttft_s or 0.0 for o in seen)
     itl = statistics.median(o.itl_s or 0.0 for o in seen)
-    assert TTFT <= ttft <= TTFT + TTFT_SLACK[client]
+    assert TTFT <= ttft <= TTFT + TTFT_SLACK
     assert itl == pytest.approx(ITL, abs=0.002)
     assert all(o.answer for o in seen)  # the padding after the JSON answer keeps it parseable
 
@@ -57,8 +58,8 @@ def test_ttft_grows_with_the_servers_queue(mock_server_factory: MockServerFactor
     seen = asyncio.run(_outcomes(server.base_url, "aiohttp", 6, together=True))
     ttfts = sorted(o.ttft_s or 0.0 for o in seen)
     # Two slots: the third pair waits for two full answers (2 × (0.05 + 4 × 0.01)) before its first token.
-    assert ttfts[0] == pytest.approx(0.05, abs=0.02)
-    assert 0.05 + 2 * 0.09 - 0.005 <= ttfts[-1] <= 0.05 + 2 * 0.09 + 0.1
+    assert ttfts[0] >= 0.05
+    assert ttfts[-1] - ttfts[0] >= 2 * 0.09 - 0.01
 
 
 def test_sse_lines_fold_into_one_completion_with_timing() -> None:
