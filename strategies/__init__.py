@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from strategies.adaptive import Adaptive
-from strategies.base import Knobs, Sender, Strategy
+from strategies.base import IdealRule, Knobs, Levels, Sender, Strategy
 from strategies.batched import Batched
 from strategies.constant import Constant
 from strategies.gather import Gather
@@ -21,4 +22,45 @@ STRATEGIES: Final[dict[str, type[Strategy]]] = {
     for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive, Constant, Poisson)
 }
 
-__all__ = ["STRATEGIES", "Knobs", "Sender", "Strategy"]
+
+class StrategyError(ValueError):
+    """A strategy list that names no known strategy (message is one line for the user)."""
+
+
+def parse_strategies(values: Iterable[str]) -> list[str]:
+    """Names from repeated and comma-separated values, ``all`` expanded, each once, in order given."""
+    names: list[str] = []
+    for value in values:
+        for name in (part.strip() for part in value.split(",")):
+            if not name:
+                continue
+            if name == "all":  # the closed-loop ones: open-loop strategies need a --rate
+                names.extend(n for n in STRATEGIES if n not in names and not getattr(STRATEGIES[n], "open_loop", False))
+            elif name not in STRATEGIES:
+                raise StrategyError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)}, all)")
+            elif name not in names:
+                names.append(name)
+    return names
+
+
+def levels_for(name: str, requested: Sequence[int], n_calls: int) -> list[int]:
+    """The concurrency levels a strategy runs at: its nature first (1, or N), else those asked for."""
+    rule = STRATEGIES[name].levels
+    if rule == "one":
+        return [1]
+    if rule == "all":
+        return [max(1, n_calls)]
+    return list(requested)
+
+
+__all__ = [
+    "STRATEGIES",
+    "IdealRule",
+    "Knobs",
+    "Levels",
+    "Sender",
+    "Strategy",
+    "StrategyError",
+    "levels_for",
+    "parse_strategies",
+]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from bench.workload import Call
-from strategies.base import Knobs, Sender
+from strategies.base import IdealRule, Knobs, Levels, Sender
 
 
 def constant_times(count: int, rate: float) -> list[float]:
@@ -64,8 +64,8 @@ class OpenLoop:
 
     name: ClassVar[str]
     blocking: ClassVar[bool] = False
-    levels: ClassVar[Literal["one", "all", "given"]] = "given"  # each level is a --max-in-flight cap
-    ideal: ClassVar[str] = "arrivals"  # a window of C whose k-th start is ≥ its arrival time
+    levels: ClassVar[Levels] = "given"  # each level is a --max-in-flight cap
+    ideal: ClassVar[IdealRule] = "arrivals"  # a window of C whose k-th start is ≥ its arrival time
     needs_rate: ClassVar[bool] = False  # --rpm/--tpm: not needed
     open_loop: ClassVar[bool] = True  # needs --rate; one cell per rate; left out of "all"
 

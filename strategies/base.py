@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from bench.clients.feedback import RateLimitFeedback
 from bench.records import CallRecord
 from bench.workload import Call
+
+# How a strategy uses C: only at 1, only at N (every call at once), or at each level asked for.
+Levels = Literal["one", "all", "given"]
+# How its ideal wall time is replayed from the latencies it observed (``bench.report.summary``):
+# ΣL; max L; Σ max per batch; a window of C; a window whose k-th start waits for its own
+# --rpm/--tpm schedule; a window paced by the limit the endpoint states.
+# ``arrivals``: a window whose k-th start waits for its own arrival time (open loop).
+IdealRule = Literal["serial", "all", "batches", "window", "paced", "endpoint", "arrivals"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,5 +58,9 @@ class Strategy(Protocol):
 
     name: ClassVar[str]
     blocking: ClassVar[bool]  # True: calls go through ``send_blocking`` (sync SDK client)
+    levels: ClassVar[Levels]
+    ideal: ClassVar[IdealRule]
+    needs_rate: ClassVar[bool]  # refused without --rpm/--tpm
+    order: ClassVar[int]  # place in tables and plots
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None: ...

@@ -6,19 +6,19 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bench.cli.run_checks import DEFAULT_KEY_ENV
 from bench.cli.ui import RunFailed
 from bench.clients import CLIENTS
-from bench.clients.base import Endpoint, RequestSettings
 from bench.engine.guard import is_local
-from bench.engine.runner import Runner, StatsProbe
+from bench.engine.options import DEFAULT_KEY_ENV
 from bench.mock.config import MockConfig
-from bench.mock.process import MockServer
 from strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from bench.engine.runner import Runner, StatsProbe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,6 +102,11 @@ class Target:
 
     def runner(self, stack: contextlib.ExitStack, run_id: str) -> Runner:
         """A runner against the endpoint (starting the mock, stopped with ``stack``)."""
+        # Imported here: the SDK and aiohttp are not needed for ``--help`` or a refused flag.
+        from bench.clients.base import Endpoint, RequestSettings
+        from bench.engine.runner import Runner
+        from bench.mock.process import MockServer
+
         probe: StatsProbe | None = None
         if self.mock is not None:
             try:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from bench.overhead.figures import Figure, OverheadPlan, measure
-from bench.overhead.measure import LOOPS
-from bench.overhead.scale import run_scale, scale_figures
+from bench.overhead import LOOPS
+
+if TYPE_CHECKING:
+    from bench.overhead.figures import Figure
 
 QUICK_CALLS, QUICK_ROUNDS = 500, 1
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -31,6 +33,8 @@ def _value(figure: Figure) -> str:
 def _target(figure: Figure) -> str:
     if figure.target is None:
         return ""
+    from bench.overhead.figures import Figure
+
     shown = Figure(key="", what="", value=figure.target, unit=figure.unit)
     return f"{figure.op} {_value(shown)}"
 
@@ -90,6 +94,9 @@ def overhead_command(
     """
     if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise click.BadParameter("uvloop is not installed (pip install -e '.[fast]')", param_hint="--loop")
+    from bench.overhead.figures import OverheadPlan, measure  # the SDK, aiohttp: only when measuring
+    from bench.overhead.scale import run_scale, scale_figures
+
     plan = OverheadPlan(
         calls=calls or (QUICK_CALLS if quick else OverheadPlan.calls),
         rounds=rounds or (QUICK_ROUNDS if quick else OverheadPlan.rounds),

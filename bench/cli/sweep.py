@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bench.cli.loadtest import Target, load_options
-from bench.cli.ui import RunFailed, console, prepare_run_dir
-from bench.engine.runner import CellSpec
-from bench.engine.sweep import sweep_run
-from bench.report.knee import knee_index, levels, plot_knee, plot_stream, saturation_lines
-from bench.report.plots import safe_name
-from bench.report.tables import results_table
-from bench.workload import DEFAULT_PERSONAS_FILE, calls_for_count, load_personas
+from bench.cli.ui import RunFailed, console
+
+if TYPE_CHECKING:
+    from bench.engine.runner import CellSpec
 
 
 @click.command("sweep")
@@ -27,6 +24,14 @@ from bench.workload import DEFAULT_PERSONAS_FILE, calls_for_count, load_personas
 @click.option("--no-plots", is_flag=True, help="Skip the knee plot.")
 def sweep(count: int, ceiling: int, out: Path | None, no_plots: bool, **options: Any) -> None:
     """Find the knee: the last level where goodput grows ≥ 10 % while p99 grows < 2×."""
+    # Imported here: pandas, matplotlib and the SDK are not needed for ``--help`` or a refused flag.
+    from bench.engine.folder import prepare_run_dir
+    from bench.engine.sweep import sweep_run
+    from bench.report.knee import knee_index, levels, plot_knee, plot_stream, saturation_lines
+    from bench.report.plots import safe_name
+    from bench.report.tables import results_table
+    from bench.workload import DEFAULT_PERSONAS_FILE, calls_for_count, load_personas
+
     target = Target.from_flags(options)
     run_dir = prepare_run_dir(out, f"sweep-{target.strategy}")
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bench.cli.loadtest import Target, load_options
-from bench.cli.ui import RunFailed, console, prepare_run_dir
-from bench.engine.tune import Slo, SloError, Tried, tune_run
-from bench.workload import DEFAULT_PERSONAS_FILE, calls_for_count, load_personas
+from bench.cli.ui import RunFailed, console
+
+if TYPE_CHECKING:
+    from bench.engine.tune import Slo, Tried
 
 
 def _slos(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Slo]:
+    from bench.engine.tune import Slo, SloError  # pandas: only once the command runs
+
     try:
         return [Slo.parse(v) for v in values]
     except SloError as exc:
@@ -30,6 +33,10 @@ def _slos(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None)
 def tune(slos: list[Slo], start: float, max_level: float, out: Path | None, **options: Any) -> None:
     """Search concurrency (or rate, for constant/poisson) for the highest goodput meeting every SLO."""
+    from bench.engine.folder import prepare_run_dir
+    from bench.engine.tune import tune_run
+    from bench.workload import DEFAULT_PERSONAS_FILE, calls_for_count, load_personas
+
     target = Target.from_flags(options)
     run_dir = prepare_run_dir(out, f"tune-{target.strategy}")
 

@@ -16,11 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
 from bench.engine.runner import CellMeta, CellSpec, Runner
 from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord, CallsWriter
 from bench.report.summary import read_calls, summarize, tally
+from strategies import STRATEGIES
 
 
 def new_run_dir(root: Path, label: str) -> Path:
@@ -35,6 +37,19 @@ def new_run_dir(root: Path, label: str) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot create a new run folder under {root}")
+
+
+def prepare_run_dir(out: Path | None, label: str) -> Path:
+    """``out``, or a new ``results/<timestamp>-<label>/``, checked writable (RunError otherwise)."""
+    try:
+        run_dir = out if out is not None else new_run_dir(Path("results"), label)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe_write = run_dir / ".write-check"
+        probe_write.write_text("")
+        probe_write.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write results to {out or 'results/'}: {exc.strerror or exc}") from None
+    return run_dir
 
 
 def versions() -> dict[str, str]:
@@ -69,6 +84,13 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
+    """A cell's line in cells.jsonl: what the runner saw, the pace it was given, and how its strategy
+    is judged (its ideal-bound rule), so that reports need not know strategies by name."""
+    strategy = STRATEGIES[spec.strategy]
+    return {**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm, "rate": spec.rate, "ideal": strategy.ideal}
+
+
 async def execute(
     plan: RunPlan,
     runner: Runner,
@@ -92,7 +114,6 @@ async def execute(
             if on_record is not None:
                 on_record(record)
 
-        runner.emit = emit
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
@@ -105,12 +126,10 @@ async def execute(
                 continue
             if on_cell is not None:
                 on_cell(spec)
-            meta = await runner.run_cell(spec, todo)
+            meta = await runner.run_cell(spec, todo, emit=emit)
             metas.append(meta)
             with (run_dir / CELLS_FILE).open("a", encoding="utf-8") as cells:
-                cells.write(
-                    json.dumps({**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm, "rate": spec.rate}) + "\n"
-                )
+                cells.write(json.dumps(cell_line(meta, spec)) + "\n")
     return metas
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bench.engine.runner import CellSpec
 from bench.workload import Call, Persona, build_calls
-from strategies import STRATEGIES
+from strategies import STRATEGIES, levels_for
 
 TALK_ASKS = 10
 TALK_PERSONAS = 200
@@ -35,17 +35,11 @@ def matrix_cells(
     tpm: float | None = None,
     rate: float | None = None,
 ) -> list[CellSpec]:
-    """Each strategy at each level; sequential only at 1 and gather only at N (their nature)."""
+    """Each strategy at each level it runs at (``strategies.levels_for``: some run only at 1 or N)."""
     frozen = tuple(calls)
     cells: list[CellSpec] = []
     for name in strategies:
-        if name == "sequential":
-            levels: Sequence[int] = [1]
-        elif name == "gather":
-            levels = [len(frozen)]
-        else:
-            levels = concurrencies
-        for level in levels:
+        for level in levels_for(name, concurrencies, len(frozen)):
             cells.append(
                 CellSpec(scenario=scenario, strategy=name, concurrency=level, calls=frozen, rpm=rpm, tpm=tpm, rate=rate)
             )

@@ -202,7 +202,7 @@ class Runner:
     run_id: str
     endpoint: Endpoint
     settings: RequestSettings
-    emit: Emit
+    emit: Emit = field(default=lambda record: None)  # where rows go unless ``run_cell`` is given a sink
     stop: threading.Event = field(default_factory=threading.Event)
     probe: StatsProbe | None = None
     client_factory: ClientFactory = OpenAIAsyncClient
@@ -216,8 +216,10 @@ class Runner:
             self.fatal = reason
         self.stop.set()
 
-    async def run_cell(self, spec: CellSpec, calls: Sequence[Call] | None = None) -> CellMeta:
-        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones)."""
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta:
+        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
         knobs = Knobs(
@@ -228,7 +230,7 @@ class Runner:
             rate=spec.rate,
             seed=self.seed,
         )
-        pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
+        pool = min(spec.concurrency, max(1, len(todo)))  # a resumed cell may have fewer calls left
         client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
         if self.probe is not None:
@@ -236,7 +238,7 @@ class Runner:
         sender = CellSender(
             run_id=self.run_id,
             spec=spec,
-            emit=self.emit,
+            emit=emit or self.emit,
             stop=self.stop,
             client=client,
             sync_client=sync_client,

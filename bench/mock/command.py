@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from bench.mock.config import MockConfig
-from bench.mock.latency import LatencyModel
+from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 
 
 def _latency(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -49,7 +49,7 @@ _RATE = click.FloatRange(0.0, 1.0)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
 @click.option(
     "--latency",
-    default="lognormal:2.6,0.25",
+    default=DEFAULT_LATENCY,
     show_default=True,
     callback=_latency,
     help="fixed:SECONDS, SECONDS, zero, or lognormal:MEAN,SIGMA (mean latency in seconds).",

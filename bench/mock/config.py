@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
-from bench.mock.latency import LatencyModel
+from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 from bench.mock.tokens import TokenTiming
 
 API_KEY_ENV: Final = "MOCK_API_KEY"
@@ -19,7 +19,7 @@ class MockConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
-    latency: str = "lognormal:2.6,0.25"
+    latency: str = DEFAULT_LATENCY
     seed: int = 0
     rpm: int | None = None
     tpm: int | None = None

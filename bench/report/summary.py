@@ -86,35 +86,35 @@ def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[f
     return finish
 
 
-def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapping[str, Any]) -> float:
+def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[str, Any]) -> float:
     """The wall time this strategy could not beat, given the latencies it actually observed.
 
-    The strategy's own schedule replayed with zero overhead, calls in the order they started:
-    sequential ΣL; gather max L; sliding windows (semaphore, workers, threads) start each call
-    as a slot frees, ≥ max(ΣL/C, max L); batches wait for their straggler, Σ max per batch
-    (no call of a batch starts before the last batch ended, so start order recovers them).
-    Only ``rate_limited`` obeys ``meta``'s rpm/tpm: its k-th call starts ≥ k·60/R (≈ 60·N/R
-    in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM (prompt only: a lower bound);
-    ``adaptive`` likewise obeys the endpoint's own limits (``meta["limits"]``, the mock's).
-    Pass every row, failed ones too: a failed call held its slot for its latency.
+    The strategy's own schedule replayed with zero overhead, calls in the order they started,
+    by the ``rule`` the strategy declares (``strategies.base.IdealRule``): ``serial`` ΣL; ``all``
+    max L; ``window`` starts each call as one of C slots frees, ≥ max(ΣL/C, max L); ``batches``
+    wait for their straggler, Σ max per batch (no call of a batch starts before the last batch
+    ended, so start order recovers them). ``paced`` also obeys ``meta``'s rpm/tpm: the k-th call
+    starts ≥ k·60/R (≈ 60·N/R in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM
+    (prompt only: a lower bound); ``endpoint`` obeys the endpoint's own stated limits
+    (``meta["limits"]``, the mock's). Pass every row, failed ones too: a failed call held its slot.
     """
     if len(cell) == 0:
         return math.nan
     ordered = cell.sort_values("start_s", kind="stable")
     latencies = [float(x) for x in ordered["latency_s"]]
-    if strategy == "sequential":
+    if rule == "serial":
         return float(sum(latencies))
-    if strategy == "gather":
+    if rule == "all":
         return max(latencies)
-    if strategy == "batched":
+    if rule == "batches":
         return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
     earliest = None
-    if meta.get("rate"):  # open loop: no call can start before its arrival time
+    if rule == "arrivals":  # open loop: no call can start before its arrival time
         earliest = [float(x) for x in ordered["scheduled_s"]]
-    elif strategy in ("rate_limited", "adaptive"):
+    elif rule in ("paced", "endpoint"):
         earliest = [0.0] * len(latencies)
         rpm, tpm = meta.get("rpm"), meta.get("tpm")
-        if strategy == "adaptive":  # it paces itself to the endpoint's limit, known when the mock states it
+        if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
             limits = meta.get("limits") or {}
             rpm, tpm = limits.get("rpm"), limits.get("tpm")
         if rpm:
@@ -217,6 +217,7 @@ def add_latency_growth(summary: pd.DataFrame) -> None:
 def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
     """One row per cell, in the order the cells ran."""
     rows: list[dict[str, Any]] = []
+    serial_rps: dict[str, float] = {}  # per scenario: the throughput of its one-at-a-time cell
     groups = {key: frame for key, frame in calls.groupby(KEY, sort=False)}
     for key, meta in _merge_meta(metas).items():
         scenario, strategy, concurrency = key
@@ -224,7 +225,10 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         ok = cell[cell["status"] == "ok"]
         timed = ok if len(ok) else cell
         wall = float(meta["wall_s"])
-        ideal = ideal_wall_s(cell, strategy, concurrency, meta)
+        rule = str(meta.get("ideal", "window"))
+        ideal = ideal_wall_s(cell, rule, concurrency, meta)
+        if rule == "serial" and wall > 0:
+            serial_rps.setdefault(scenario, len(ok) / wall)
         from_schedule = timed["end_s"] - timed["scheduled_s"]
         ttft, itl = _column(ok, "ttft_s"), _column(ok, "itl_s")
         rows.append(
@@ -275,12 +279,11 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     add_latency_growth(summary)
-    # Speedup compares throughput with the sequential cell of the same scenario (same calls).
-    for scenario, frame in summary.groupby("scenario", sort=False):
-        base = frame[frame["strategy"] == "sequential"]["throughput_rps"]
-        if len(base) and base.iloc[0] > 0:
+    # Speedup compares goodput with the one-at-a-time cell of the same scenario (same calls).
+    for scenario, base in serial_rps.items():
+        if base > 0:
             mask = summary["scenario"] == scenario
-            summary.loc[mask, "speedup_vs_sequential"] = summary.loc[mask, "throughput_rps"] / base.iloc[0]
+            summary.loc[mask, "speedup_vs_sequential"] = summary.loc[mask, "throughput_rps"] / base
     return summary
 
 

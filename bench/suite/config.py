@@ -40,11 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from bench.mock.latency import LatencyModel
+from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 from bench.workload import DEFAULT_PERSONAS_FILE
-from strategies import STRATEGIES
+from strategies import STRATEGIES, StrategyError, parse_strategies
 
-DEFAULT_LATENCY: Final = "lognormal:2.6,0.25"
 DEFAULT_CALLS: Final = 100
 SUITE_KEYS: Final = frozenset(
     {
@@ -188,15 +187,13 @@ def _strategies(table: _Table) -> tuple[str, ...]:
     if raw is None:
         raise table.fail("strategies", 'required (a list of strategy names, or "all")')
     items = raw if isinstance(raw, list) else [raw]
-    names: list[str] = []
-    for item in items:
-        if item == "all":
-            names += [n for n in STRATEGIES if n not in names]
-        elif not isinstance(item, str) or item not in STRATEGIES:
-            known = ", ".join(STRATEGIES)
-            raise table.fail("strategies", f"unknown strategy {item!r} (choose from {known}, all)")
-        elif item not in names:
-            names.append(item)
+    bad = [item for item in items if not isinstance(item, str) or "," in item or not item.strip()]
+    if bad:
+        raise table.fail("strategies", f"unknown strategy {bad[0]!r} (choose from {', '.join(STRATEGIES)}, all)")
+    try:
+        names = parse_strategies(items)
+    except StrategyError as exc:
+        raise table.fail("strategies", str(exc)) from None
     if not names:
         raise table.fail("strategies", "empty list")
     return tuple(names)
@@ -206,7 +203,7 @@ def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workl
     strategies = _strategies(table)
     levels = table.values("concurrency")
     if levels == (None,):
-        needing = [n for n in strategies if n not in ("sequential", "gather")]
+        needing = [n for n in strategies if STRATEGIES[n].levels == "given"]
         if needing:
             raise table.fail("concurrency", f"required for {needing[0]} (levels, e.g. [1, 10, 100])")
         levels = ()
@@ -227,8 +224,9 @@ def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workl
                 raise table.fail("latency", str(exc)) from None
         latencies = tuple(items)
     rpm, tpm = table.values("rpm", whole=False, minimum=1e-9), table.values("tpm", whole=False, minimum=1e-9)
-    if "rate_limited" in strategies and rpm == (None,) and tpm == (None,):
-        raise table.fail("strategies", "rate_limited needs rpm and/or tpm in the same experiment")
+    paced = [n for n in strategies if STRATEGIES[n].needs_rate]
+    if paced and rpm == (None,) and tpm == (None,):
+        raise table.fail("strategies", f"{paced[0]} needs rpm and/or tpm in the same experiment")
     return Experiment(
         name=table.text("name", f"exp{index}"),
         strategies=strategies,

@@ -8,23 +8,51 @@ import dataclasses
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bench.clients.base import Endpoint, RequestSettings
-from bench.engine.folder import execute
+from bench.engine.errors import RunError
+from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
+from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.engine.session import RunHooks, RunStart, guard_calls
 from bench.mock.config import MockConfig, public_settings
+from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockServer
-from bench.records import CallRecord
-from bench.suite.config import DEFAULT_LATENCY, Experiment, Suite, SuiteError, load_suite
+from bench.oslimits import raise_open_file_limit
+from bench.records import RUN_FILE, CallRecord
+from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, load_personas
 
 
 class MockStartError(RuntimeError):
     """A suite's mock server could not start (the message says which and why, in one line)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteOptions:
+    """``bench suite``: the file, where results go, and the same paid-endpoint guard as ``bench run``."""
+
+    path: Path
+    out: Path | None = None
+    guard: GuardOptions = field(default_factory=GuardOptions)
+    api_key_env: str = DEFAULT_KEY_ENV
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteResult:
+    """A finished (or stopped) suite: its folder and summary."""
+
+    run_dir: Path
+    plan: SuitePlan
+    summary: pd.DataFrame
+    fatal: str | None
+    interrupted: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,3 +224,40 @@ def run_suite(
             if runner.fatal is not None:
                 return runner.fatal
     return None
+
+
+def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks) -> SuiteResult:
+    """Guard, then run ``plan`` into one run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    suite = plan.suite
+    out = options.out
+    if out is not None and (out / RUN_FILE).exists():
+        raise RunError(f"{out} already holds a run: pick another --out")
+    calls = [call for cell in plan.cells for call in cell.calls]
+    api_key = guard_calls(
+        endpoint=suite.endpoint,
+        model=suite.model,
+        todo=calls,
+        guard=options.guard,
+        api_key_env=options.api_key_env,
+        hooks=hooks,
+    )
+    run_dir = prepare_run_dir(out, suite.name)
+    extra = {"open_files": raise_open_file_limit()}  # one socket per call in flight
+    write_run_json(run_dir, suite_config(plan, run_id=run_dir.name, secret=api_key or None, extra=extra))
+    if hooks.on_start is not None:
+        start = RunStart(
+            run_dir=run_dir,
+            total_calls=plan.total_calls,
+            cells=len(plan.cells),
+            endpoint=suite.endpoint,
+            model=suite.model,
+        )
+        hooks.on_start(start)
+    key = api_key or ("mock-key" if suite.is_mock else "no-key")
+    try:
+        fatal = run_suite(plan, run_dir, api_key=key, stop=hooks.stop, on_record=hooks.on_record, on_cell=hooks.on_cell)
+    except MockStartError as exc:
+        fatal = str(exc)
+    summary, _ = finalize(run_dir, run_dir.name)
+    interrupted = hooks.stop.is_set() and fatal is None
+    return SuiteResult(run_dir=run_dir, plan=plan, summary=summary, fatal=fatal, interrupted=interrupted)

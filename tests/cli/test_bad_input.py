@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import bench.cli.run_checks
+import bench.engine.session
 from bench.cli import cli
 from tests.support.cli_runs import bench_env, error_lines, read_rows, run_bench
 from tests.support.servers import MockServerFactory
@@ -150,7 +150,7 @@ def test_paid_endpoint_needs_yes_and_sends_nothing(tmp_path: Path, monkeypatch: 
     def no_connection(*args: object, **kwargs: object) -> None:
         raise AssertionError("the guard must refuse before any connection")
 
-    monkeypatch.setattr(bench.cli.run_checks, "preflight", no_connection)
+    monkeypatch.setattr(bench.engine.session, "preflight", no_connection)
     out = tmp_path / "run"
     args = ["--endpoint", "https://api.openai.com/v1", "--calls", "5000", "--out", str(out)]
     result = invoke(args, env={"OPENAI_API_KEY": "sk-test-key"})
@@ -170,7 +170,7 @@ def test_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
         checked.append(url)
         return f"cannot reach {url}: (test: no network)"
 
-    monkeypatch.setattr(bench.cli.run_checks, "preflight", unreachable)
+    monkeypatch.setattr(bench.engine.session, "preflight", unreachable)
     args = [
         "--endpoint",
         "https://llm.example.com/v1",

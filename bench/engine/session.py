@@ -1,0 +1,342 @@
+"""One run, start to end: options → plan → checks → cells → run folder (``run_benchmark``).
+
+The CLI and the Python API both call ``run_benchmark``. Nothing here talks to a person: what a
+person should see arrives through ``RunHooks`` (the start, each row and cell, warnings, the
+paid-endpoint estimate) and the returned ``RunResult``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from bench.clients import CLIENTS
+from bench.clients.base import Endpoint, RequestSettings
+from bench.engine.errors import OptionsError, RunError
+from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
+from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
+from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
+from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
+from bench.engine.resume import (
+    ResumeError,
+    check_same_plan,
+    done_keys,
+    missing_calls,
+    plan_digest,
+    stored_params,
+)
+from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.mock.config import MockConfig, public_settings
+from bench.mock.process import MockServer
+from bench.oslimits import raise_open_file_limit
+from bench.records import CallRecord
+from bench.workload import (
+    DEFAULT_PERSONAS_FILE,
+    MAX_TOKENS,
+    Call,
+    Persona,
+    WorkloadError,
+    build_calls,
+    calls_for_count,
+    load_personas,
+)
+from strategies import STRATEGIES
+
+RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes
+DEFAULT_LEVELS: Final = (10,)
+DEFAULT_CALLS: Final = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaidRun:
+    """What a run is about to send to an endpoint that may bill for it."""
+
+    endpoint: str
+    calls: int
+    estimate: Estimate
+    yes: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStart:
+    """Said once the run folder exists, before the first call."""
+
+    run_dir: Path
+    total_calls: int
+    cells: int
+    endpoint: str  # 'mock' or the URL
+    model: str
+    done: int = 0  # calls already in the folder (a resumed run)
+    resuming: bool = False
+
+
+def refuse_unconfirmed(paid: PaidRun) -> None:
+    """The default for a paid endpoint when nobody can be asked: go on only with ``yes``."""
+    if not paid.yes:
+        raise OptionsError(f"refusing to send {paid.calls} calls to {paid.endpoint} without --yes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunHooks:
+    """How a run reports to whoever started it (all optional; ``stop`` ends it early)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_start: Callable[[RunStart], None] | None = None
+    on_record: Callable[[CallRecord], None] | None = None
+    on_cell: Callable[[CellSpec], None] | None = None
+    warn: Callable[[str], None] | None = None
+    confirm_paid: Callable[[PaidRun], None] = refuse_unconfirmed  # raise to refuse
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """A finished (or stopped) run: its folder and what it holds."""
+
+    run_dir: Path
+    options: RunOptions
+    plan: RunPlan
+    summary: pd.DataFrame
+    tally: pd.DataFrame
+    fatal: str | None  # why the run stopped itself (401, 404…), if it did
+    interrupted: bool
+    kept: int  # calls with a row in calls.csv
+
+
+def resume_options(run_dir: Path, session: RunOptions) -> RunOptions:
+    """The options stored in ``run_dir``/run.json with ``session``'s session-only options."""
+    try:
+        stored, _ = stored_params(run_dir)
+    except ResumeError as exc:
+        raise RunError(str(exc)) from None
+    kept = {name: value for name, value in stored.items() if name not in SESSION_OPTIONS}
+    try:
+        options = RunOptions.from_params(kept)
+    except OptionsError as exc:
+        raise RunError(f"{run_dir / 'run.json'}: {exc.describe()}") from None
+    options = dataclasses.replace(options, output=dataclasses.replace(options.output, out=run_dir))
+    return options.with_session(session)
+
+
+def build_plan(options: RunOptions, people: list[Persona]) -> RunPlan:
+    """The talk plan when no workload option is given; otherwise the requested matrix."""
+    work = options.workload
+    if work.is_default:
+        return talk_plan(people)
+    if work.personas_or_repeats:
+        count = work.personas if work.personas is not None else len(people)
+        if count > len(people):
+            raise OptionsError(f"--personas {count} exceeds the {len(people)} personas in the file")
+        calls = build_calls(people[:count], work.repeats or 1)
+    else:
+        calls = calls_for_count(people, work.calls or DEFAULT_CALLS)
+    names = list(work.strategies) or ["semaphore"]
+    label = "-".join(names) if len(names) <= 3 else f"{len(names)}-strategies"
+    cells = matrix_cells(calls, names, work.concurrency or DEFAULT_LEVELS, rpm=work.rpm, tpm=work.tpm)
+    plan = RunPlan(label=label, cells=tuple(cells))
+    return with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
+
+
+def plan_for(options: RunOptions) -> RunPlan:
+    """Read the personas and build the plan; refuse what the chosen client cannot run."""
+    try:
+        people = load_personas(options.workload.personas_file or DEFAULT_PERSONAS_FILE)
+        plan = build_plan(options, people)
+    except WorkloadError as exc:
+        raise OptionsError(str(exc)) from None
+    kind = CLIENTS[options.client.client]
+    blocking = sorted({c.strategy for c in plan.cells if STRATEGIES[c.strategy].blocking})
+    if blocking and not kind.has_sync:
+        raise OptionsError(
+            f"{', '.join(blocking)} needs a blocking client and {kind.name} has none; use openai or httpx",
+            hint="--client",
+        )
+    return plan
+
+
+def check_before_sending(
+    options: RunOptions, plan: RunPlan, resuming: Path | None, hooks: RunHooks
+) -> tuple[frozenset[str], str]:
+    """What must hold before the first call: returns the calls already done and the API key."""
+    client, guard = options.client, options.guard
+    done: frozenset[str] = frozenset()
+    try:
+        if resuming is not None:
+            done = done_keys(resuming)
+            check_same_plan(plan, stored_params(resuming)[1], done, resuming)
+    except ResumeError as exc:
+        raise RunError(str(exc)) from None
+    out = options.output.out
+    if resuming is None and out is not None and (out / "run.json").exists():
+        raise RunError(f"{out} already holds a run: complete it with --resume {out}, or pick another --out")
+    todo = missing_calls(plan, done)
+    api_key = guard_calls(
+        endpoint=client.endpoint,
+        model=client.model,
+        todo=todo,
+        guard=guard,
+        api_key_env=client.api_key_env,
+        hooks=hooks,
+    )
+    return done, api_key
+
+
+def guard_calls(
+    *, endpoint: str, model: str, todo: Sequence[Call], guard: GuardOptions, api_key_env: str, hooks: RunHooks
+) -> str:
+    """The checks before ``todo`` go to ``endpoint`` (``bench run`` and ``bench suite`` alike): the cap on
+    calls, the key's variable, the paid-endpoint estimate and question, reachability. Returns the key."""
+    if guard.max_calls is not None and len(todo) > guard.max_calls:
+        raise OptionsError(f"this run would send {len(todo)} calls, more than {guard.max_calls}", hint="--max-calls")
+    api_key = os.environ.get(api_key_env, "")
+    if not api_key and api_key_env != DEFAULT_KEY_ENV:
+        raise OptionsError(f"environment variable {api_key_env} is not set or empty", hint="--api-key-env")
+    if todo and not is_local(endpoint):
+        if not api_key:
+            raise RunError(f"no API key for {endpoint}: set {DEFAULT_KEY_ENV} or pass --api-key-env NAME")
+        try:
+            price = resolve_price(model, guard.price_table, guard.price_in, guard.price_out)
+        except GuardError as exc:
+            raise OptionsError(str(exc)) from None
+        guess = estimate(todo, model, MAX_TOKENS, price)
+        hooks.confirm_paid(PaidRun(endpoint=endpoint, calls=len(todo), estimate=guess, yes=guard.yes))
+    if todo and endpoint != "mock":
+        reason = preflight(endpoint)
+        if reason is not None:
+            raise RunError(reason)
+    return api_key
+
+
+def warn_if_capped(limit: tuple[int, int] | None, plan: RunPlan, hooks: RunHooks) -> None:
+    """Say so when the open-files limit leaves fewer sockets than a cell's concurrency."""
+    widest = max((c.concurrency for c in plan.cells), default=0)  # all-at-once strategies run at C=N
+    if limit is not None and widest + RESERVED_FILES > limit[0] and hooks.warn is not None:
+        hooks.warn(
+            f"the open-files limit ({limit[0]}, hard {limit[1]}) caps this machine "
+            f"at about {max(1, limit[0] - RESERVED_FILES)} connections, below C={widest}: cells above "
+            "that measure the limit, not the strategy (raise it with `ulimit -n`)"
+        )
+
+
+def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig | None) -> dict[str, Any]:
+    """run.json's configuration: every option, the plan's cells, never a secret."""
+    client = options.client
+    settings = request_settings(options)
+    return {
+        "run_id": run_id,
+        "label": plan.label,
+        "endpoint": client.endpoint,
+        "model": client.model,
+        "mock": public_settings(mock),
+        "settings": dataclasses.asdict(settings),
+        "client": client.client,
+        "personas_file": str(options.workload.personas_file or DEFAULT_PERSONAS_FILE),
+        "total_calls": plan.total_calls,
+        "cells": [
+            {
+                "scenario": c.scenario,
+                "strategy": c.strategy,
+                "concurrency": c.concurrency,
+                "calls": len(c.calls),
+                "rpm": c.rpm,
+                "tpm": c.tpm,
+                "rate": c.rate,
+            }
+            for c in plan.cells
+        ],
+        "api_key_env": client.api_key_env,
+        "plan_digest": plan_digest(plan),
+        "params": {k: v for k, v in options.params().items() if k not in SESSION_OPTIONS},
+    }
+
+
+def request_settings(options: RunOptions) -> RequestSettings:
+    return RequestSettings(
+        timeout_s=options.client.timeout, max_retries=options.client.max_retries, stream=options.client.stream
+    )
+
+
+def run_benchmark(options: RunOptions, hooks: RunHooks | None = None) -> RunResult:
+    """Run ``options`` into a run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    hooks = hooks or RunHooks()
+    resuming = options.resume
+    if resuming is not None:
+        options = resume_options(resuming, options)
+    plan = plan_for(options)
+    mock = options.mock.config() if options.client.is_mock else None
+    done, api_key = check_before_sending(options, plan, resuming, hooks)
+    run_dir = prepare_run_dir(options.output.out, plan.label)
+    if resuming is None:  # a resumed run keeps the run.json it started with (same options, checked)
+        write_run_json(run_dir, run_config(options, plan, run_dir.name, mock))
+    if hooks.on_start is not None:
+        start = RunStart(
+            run_dir=run_dir,
+            total_calls=plan.total_calls,
+            cells=len(plan.cells),
+            endpoint=options.client.endpoint,
+            model=options.client.model,
+            done=len(done),
+            resuming=resuming is not None,
+        )
+        hooks.on_start(start)
+    runner = _run_cells(options, plan, run_dir, mock, api_key, done, hooks)
+    summary, tally = finalize(run_dir, run_dir.name)
+    return RunResult(
+        run_dir=run_dir,
+        options=options,
+        plan=plan,
+        summary=summary,
+        tally=tally,
+        fatal=runner.fatal,
+        interrupted=hooks.stop.is_set() and runner.fatal is None,
+        kept=len(done_keys(run_dir)),  # from calls.csv: a second Ctrl-C leaves rows without cell meta
+    )
+
+
+def _run_cells(
+    options: RunOptions,
+    plan: RunPlan,
+    run_dir: Path,
+    mock: MockConfig | None,
+    api_key: str,
+    done: frozenset[str],
+    hooks: RunHooks,
+) -> Runner:
+    """Start the mock if asked, run every cell not yet done, and hand back the runner (its ``fatal``)."""
+    with contextlib.ExitStack() as stack:
+        probe: StatsProbe | None = None
+        if mock is not None:
+            try:
+                server = stack.enter_context(MockServer(mock))
+            except (RuntimeError, OSError) as exc:
+                raise RunError(f"cannot start the mock server: {exc}") from None
+            base_url, probe = server.base_url, server
+            api_key = api_key or "mock-key"
+        else:
+            base_url, api_key = options.client.endpoint, api_key or "no-key"
+        endpoint = Endpoint(base_url=base_url, api_key=api_key, model=options.client.model, is_mock=mock is not None)
+        runner = Runner(
+            run_id=run_dir.name,
+            endpoint=endpoint,
+            settings=request_settings(options),
+            stop=hooks.stop,
+            probe=probe,
+            grace_s=options.output.grace,
+            seed=options.mock.seed,
+            **CLIENTS[options.client.client].runner_factories(),
+        )
+        warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight
+        work = execute(plan, runner, run_dir, on_record=hooks.on_record, on_cell=hooks.on_cell, done_ids=done)
+        try:
+            asyncio.run(work)
+        except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
+            hooks.stop.set()
+    return runner
