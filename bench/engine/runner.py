@@ -230,7 +230,8 @@ class Runner:
             rate=spec.rate,
             seed=self.seed,
         )
-        pool = min(spec.concurrency, max(1, len(todo)))  # a resumed cell may have fewer calls left
+        # A strategy that sends every call at once needs a connection each, whatever C the cell names.
+        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
         sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
         if self.probe is not None:
