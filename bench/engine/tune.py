@@ -149,7 +149,9 @@ class Tuner:
         return high - low <= 1 if self.integer else high <= low * (1 + self.resolution)
 
     def _middle(self, low: float, high: float) -> float:
-        return float((int(low) + int(high)) // 2) if self.integer else math.sqrt(low * high)
+        if self.integer:
+            return float((int(low) + int(high)) // 2)
+        return float(f"{math.sqrt(low * high):.3g}")  # rates people can type again
 
     async def run(self) -> TuneResult:
         level, passed, failed = self.start, None, None
@@ -168,6 +170,8 @@ class Tuner:
             low, high = passed.level, failed
             while not self._done(low, high):
                 middle = self._middle(low, high)
+                if middle in (low, high):  # rounding left nothing between them
+                    break
                 tried = await self._try(middle)
                 if tried.passed:
                     low = middle

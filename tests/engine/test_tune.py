@@ -90,3 +90,22 @@ def test_bench_tune_refuses_a_bad_slo_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_a_rate_search_ends_at_the_servers_capacity_in_round_rates() -> None:
+    async def capacity_40(rate: float) -> dict[str, float]:  # beyond 40 req/s the queue grows without bound
+        return {"throughput_rps": min(rate, 40.0), "latency_p99_s": 0.2 if rate <= 40 else 2.0}
+
+    tuner = Tuner(
+        strategy="constant",
+        knob="rate",
+        slos=[Slo.parse("latency_p99_s<=0.3")],
+        measure=capacity_40,
+        start=10.0,
+        integer=False,
+    )
+    result = await tuner.run()
+    assert result.best is not None
+    assert result.best.level == 40
+    assert all(t.level == float(f"{t.level:.3g}") for t in result.tried)
+    assert len(result.tried) <= 8
