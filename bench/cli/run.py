@@ -206,6 +206,11 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
 @click.option("--mock-ttft", default=None, metavar="SPEC", help="Mock: time to first streamed token (latency SPEC).")
 @click.option("--mock-itl", default=None, metavar="SPEC", help="Mock: gap between streamed tokens (latency SPEC).")
 @click.option("--mock-output-tokens", default=None, metavar="SPEC", help="Mock: output tokens per call (SPEC).")
+@click.option("--prompt-tokens", type=click.IntRange(min=1), default=None, help="Synthetic prompts of ~N tokens.")
+@click.option(
+    "--output-tokens", type=click.IntRange(min=1), default=None, help="Synthetic: max_tokens M (and ignore_eos)."
+)
+@click.option("--no-ignore-eos", is_flag=True, help="With --output-tokens: do not send ignore_eos.")
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the persona workload under each strategy and write CSV reports.

@@ -14,6 +14,7 @@ from bench.clients.base import (
     Endpoint,
     Outcome,
     RequestSettings,
+    judged,
     processing_s,
     scrub,
 )
@@ -160,10 +161,13 @@ def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -
     kwargs: dict[str, Any] = {
         "model": endpoint.model,
         "messages": list(call.messages),
-        "response_format": {"type": "json_object"},
         "max_tokens": settings.max_tokens,
         "extra_headers": {CALL_ID_HEADER: call.call_id},
     }
+    if settings.json_mode:
+        kwargs["response_format"] = {"type": "json_object"}
+    if settings.ignore_eos:
+        kwargs["extra_body"] = {"ignore_eos": True}
     if settings.temperature is not None:
         kwargs["temperature"] = settings.temperature
     if settings.stream:
@@ -224,10 +228,12 @@ class OpenAIAsyncClient:
                 reader = SseReader()
                 async for chunk in result.parse():
                     reader.take_chunk(chunk, time.perf_counter())
-                return settle_stream(result, reader, self._counting.take(call.call_id), self._endpoint.api_key, start)
+                taken = self._counting.take(call.call_id)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start)
+                return judged(outcome, self._settings)
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+        return judged(settle(result, self._counting.take(call.call_id), self._endpoint.api_key), self._settings)
 
     async def aclose(self) -> None:
         await self._sdk.close()
@@ -268,10 +274,12 @@ class OpenAISyncClient:
                 reader = SseReader()
                 for chunk in result.parse():
                     reader.take_chunk(chunk, time.perf_counter())
-                return settle_stream(result, reader, self._counting.take(call.call_id), self._endpoint.api_key, start)
+                taken = self._counting.take(call.call_id)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start)
+                return judged(outcome, self._settings)
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+        return judged(settle(result, self._counting.take(call.call_id), self._endpoint.api_key), self._settings)
 
     def close(self) -> None:
         self._sdk.close()

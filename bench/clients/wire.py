@@ -26,6 +26,7 @@ from bench.clients.base import (
     Endpoint,
     Outcome,
     RequestSettings,
+    judged,
     processing_s,
     scrub,
 )
@@ -63,8 +64,11 @@ def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> b
         "model": endpoint.model,
         "messages": list(call.messages),
         "max_tokens": settings.max_tokens,
-        "response_format": {"type": "json_object"},
     }
+    if settings.json_mode:
+        body["response_format"] = {"type": "json_object"}
+    if settings.ignore_eos:
+        body["ignore_eos"] = True
     if settings.temperature is not None:
         body["temperature"] = settings.temperature
     if settings.stream:
@@ -223,7 +227,7 @@ class RawRequest:
             except Exception as exc:  # one row per call, whatever went wrong
                 verdict = tries.judge_failure(exc)
             if isinstance(verdict, Outcome):
-                return verdict
+                return judged(verdict, self._settings)
             await asyncio.sleep(verdict)
 
     def run_blocking(self, call: Call, post: Callable[[bytes, dict[str, str]], Reply]) -> Outcome:
@@ -236,5 +240,5 @@ class RawRequest:
             except Exception as exc:  # one row per call, whatever went wrong
                 verdict = tries.judge_failure(exc)
             if isinstance(verdict, Outcome):
-                return verdict
+                return judged(verdict, self._settings)
             time.sleep(verdict)

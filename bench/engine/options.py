@@ -42,6 +42,13 @@ class WorkloadOptions:
     tpm: float | None = None
     rate: tuple[float, ...] | None = None  # arrivals per second for open-loop strategies (one cell each)
     max_in_flight: int = 1000  # their safety cap
+    prompt_tokens: int | None = None  # a synthetic load: prompts of about N tokens, no JSON mode
+    output_tokens: int | None = None  # max_tokens = M (with ignore_eos unless no_ignore_eos)
+    no_ignore_eos: bool = False
+
+    @property
+    def synthetic(self) -> bool:
+        return self.prompt_tokens is not None or self.output_tokens is not None
 
     @property
     def is_default(self) -> bool:
@@ -175,6 +182,9 @@ class RunOptions:
                 tpm=p.positive("tpm"),
                 rate=p.rates("rate"),
                 max_in_flight=p.whole("max_in_flight", minimum=1, default=1000) or 1000,
+                prompt_tokens=p.whole("prompt_tokens", minimum=1),
+                output_tokens=p.whole("output_tokens", minimum=1),
+                no_ignore_eos=p.flag("no_ignore_eos"),
             ),
             client=ClientOptions(
                 endpoint=p.text("endpoint", "mock"),
@@ -227,6 +237,8 @@ class RunOptions:
         paced = [name for name in work.strategies if STRATEGIES[name].needs_rate]
         if paced and not (work.rpm or work.tpm):
             raise OptionsError(f"{paced[0]} needs --rpm and/or --tpm", hint="--strategy")
+        if work.synthetic and (work.personas_or_repeats or work.personas_file is not None):
+            raise OptionsError("--prompt-tokens/--output-tokens make their own prompts: drop --personas/--repeats")
         open_loop = [name for name in work.strategies if getattr(STRATEGIES[name], "open_loop", False)]
         if open_loop and not work.rate:
             raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")

@@ -39,6 +39,7 @@ from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
 from bench.records import CallRecord
+from bench.synthetic import synthetic_calls
 from bench.workload import (
     DEFAULT_PERSONAS_FILE,
     MAX_TOKENS,
@@ -54,6 +55,7 @@ from strategies import STRATEGIES
 RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes
 DEFAULT_LEVELS: Final = (10,)
 DEFAULT_CALLS: Final = 100
+DEFAULT_PROMPT_TOKENS: Final = 128  # a synthetic load given only --output-tokens
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +133,9 @@ def build_plan(options: RunOptions, people: list[Persona]) -> RunPlan:
     work = options.workload
     if work.is_default:
         return talk_plan(people)
-    if work.personas_or_repeats:
+    if work.synthetic:
+        calls = synthetic_calls(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS)
+    elif work.personas_or_repeats:
         count = work.personas if work.personas is not None else len(people)
         if count > len(people):
             raise OptionsError(f"--personas {count} exceeds the {len(people)} personas in the file")
@@ -259,8 +263,14 @@ def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig
 
 
 def request_settings(options: RunOptions) -> RequestSettings:
+    work = options.workload
     return RequestSettings(
-        timeout_s=options.client.timeout, max_retries=options.client.max_retries, stream=options.client.stream
+        timeout_s=options.client.timeout,
+        max_retries=options.client.max_retries,
+        stream=options.client.stream,
+        max_tokens=work.output_tokens or MAX_TOKENS,
+        json_mode=not work.synthetic,
+        ignore_eos=work.output_tokens is not None and not work.no_ignore_eos,
     )
 
 

@@ -43,6 +43,7 @@ class ChatRequest:
     max_tokens: int
     stream: bool
     include_usage: bool
+    ignore_eos: bool = False  # vLLM's extra: write all max_tokens
 
     @classmethod
     def parse(cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int) -> ChatRequest:
@@ -73,6 +74,7 @@ class ChatRequest:
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+            ignore_eos=body.get("ignore_eos") is True,
         )
 
     def persona_key(self) -> str:

@@ -224,7 +224,7 @@ class MockService:
         content = self.answers.answer(key, repeat).content()
         plan = None
         if self.tokens is not None:
-            plan = self.tokens.plan(call_key, len(content) // 4 + 1, chat.max_tokens)
+            plan = self.tokens.plan(call_key, len(content) // 4 + 1, chat.max_tokens, ignore_eos=chat.ignore_eos)
         delay = self.latency.delay(call_key) if plan is None else plan.total_s
         fault = self.faults.draw(call_key, chat.retry_count)
         if fault is not None:
@@ -257,6 +257,9 @@ class MockService:
                     chat.max_tokens,
                     "length",
                 )
+            if chat.ignore_eos and chat.max_tokens > 0:  # vLLM's extra: all max_tokens are written
+                completion_tokens = chat.max_tokens
+                content = "".join(token_pieces(content, completion_tokens))
             split = r.split_content(content)
             schedule = [((i + 1) * delay / len(split), piece) for i, piece in enumerate(split)]
         completion_id = f"chatcmpl-{chat.request_id[4:]}"

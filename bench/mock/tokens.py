@@ -42,9 +42,14 @@ class TokenTiming:
             output_tokens=None if output_tokens is None else LatencyModel.parse(output_tokens, seed=seed, tag="tokens"),
         )
 
-    def plan(self, key: str, natural_tokens: int, max_tokens: int) -> TokenPlan:
-        """The plan for call ``key``; ``natural_tokens`` is the answer's own length, capped at ``max_tokens``."""
+    def plan(self, key: str, natural_tokens: int, max_tokens: int, *, ignore_eos: bool = False) -> TokenPlan:
+        """The plan for call ``key``; ``natural_tokens`` is the answer's own length, capped at ``max_tokens``.
+
+        ``ignore_eos`` (vLLM's extra) writes all ``max_tokens``, as such a server does.
+        """
         count = natural_tokens if self.output_tokens is None else max(1, round(self.output_tokens.delay(key)))
+        if ignore_eos and max_tokens > 0:
+            count = max_tokens
         if max_tokens > 0:
             count = min(count, max_tokens)
         gaps = tuple(self.itl.delay(f"{key}:{i}") for i in range(1, count))
