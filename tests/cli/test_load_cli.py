@@ -40,5 +40,6 @@ def test_a_streamed_poisson_sweep_writes_one_cell_per_rate(tmp_path: Path) -> No
     assert sorted({r["scenario"] for r in rows}) == ["rate-100", "rate-50"]
     assert len(rows) == 80
     assert {r["output_tokens"] for r in rows} == {"10"}
-    assert all(float(r["ttft_s"]) >= 0.05 for r in rows)
+    ttfts = sorted(float(r["ttft_s"]) for r in rows)
+    assert ttfts[0] >= 0.05 - 0.002, ttfts[:3]  # the server's first token, whatever the client's clock adds
     assert all(float(r["start_s"]) >= float(r["scheduled_s"]) - 0.001 for r in rows)
