@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from collections.abc import Iterator
 
 import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.streaming import SseReader, StreamTiming
+from bench.mock import MockConfig, MockServer
 from bench.workload import calls_for_count, load_personas
 from tests.support.servers import MockServerFactory
 
@@ -19,6 +21,14 @@ TTFT, ITL, TOKENS = 0.05, 0.02, 8
 # ~10 ms a call on a busy 2-core machine, the raw drivers' ~1 ms, more when the machine is shared);
 # the slack stays well under the 0.14 s of decoding that a wrong clock would add.
 TTFT_SLACK = 0.05
+
+
+@pytest.fixture(scope="module")
+def timed_server() -> Iterator[MockServer]:
+    """One mock with a known TTFT, ITL and token count for every client (started once: ~2 s)."""
+    config = MockConfig(latency="zero", ttft=f"fixed:{TTFT}", itl=f"fixed:{ITL}", output_tokens=f"fixed:{TOKENS}")
+    with MockServer(config) as server:
+        yield server
 
 
 async def _outcomes(base_url: str, client: str, count: int, *, together: bool = False) -> list[Outcome]:
@@ -35,13 +45,8 @@ async def _outcomes(base_url: str, client: str, count: int, *, together: bool = 
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))
-def test_streamed_rows_carry_the_servers_ttft_itl_and_token_count(
-    mock_server_factory: MockServerFactory, client: str
-) -> None:
-    server = mock_server_factory(
-        latency="zero", ttft=f"fixed:{TTFT}", itl=f"fixed:{ITL}", output_tokens=f"fixed:{TOKENS}"
-    )
-    seen = asyncio.run(_outcomes(server.base_url, client, 6))
+def test_streamed_rows_carry_the_servers_ttft_itl_and_token_count(timed_server: MockServer, client: str) -> None:
+    seen = asyncio.run(_outcomes(timed_server.base_url, client, 6))
     assert all(o.ok for o in seen), {o.error for o in seen}
     assert [o.output_tokens for o in seen] == [TOKENS] * 6
     ttft = statistics.median(o.ttft_s or 0.0 for o in seen)

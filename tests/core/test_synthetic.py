@@ -12,8 +12,8 @@ from bench.clients.base import Endpoint, Outcome, RequestSettings, judged
 from bench.clients.wire import request_body
 from bench.engine.options import RunOptions
 from bench.engine.session import request_settings
+from bench.mock import MockServer
 from bench.synthetic import synthetic_calls
-from tests.support.servers import MockServerFactory
 
 ENDPOINT = Endpoint(base_url="http://x.test/v1", api_key="k")
 
@@ -48,10 +48,8 @@ def test_without_json_mode_any_completed_answer_is_a_success() -> None:
 
 
 @pytest.mark.parametrize("client", ["openai", "aiohttp"])
-def test_the_mock_honours_ignore_eos_with_exactly_max_tokens(
-    mock_server_factory: MockServerFactory, client: str
-) -> None:
-    server = mock_server_factory(latency="zero")
+def test_the_mock_honours_ignore_eos_with_exactly_max_tokens(mock_server: MockServer, client: str) -> None:
+    server = mock_server  # fixed 0.05 s, shared by the session
     settings = RequestSettings(max_tokens=40, json_mode=False, ignore_eos=True)
 
     async def go() -> list[Outcome]:

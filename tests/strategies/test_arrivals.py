@@ -9,6 +9,7 @@ import pytest
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.engine.runner import CellSpec, Runner
+from bench.mock import MockServer
 from bench.records import CallRecord
 from bench.workload import calls_for_count, load_personas
 from strategies.arrivals import constant_times, poisson_times
@@ -54,8 +55,8 @@ async def _cell(base_url: str, strategy: str, rate: float, count: int, cap: int)
 
 
 @pytest.mark.parametrize("strategy", ["poisson", "constant"])
-async def test_the_server_sees_the_planned_arrivals(mock_server_factory: MockServerFactory, strategy: str) -> None:
-    server = mock_server_factory(latency="fixed:0.02")
+async def test_the_server_sees_the_planned_arrivals(mock_server: MockServer, strategy: str) -> None:
+    server = mock_server  # fixed 0.05 s, shared by the session
     rows = await _cell(server.base_url, strategy, 60.0, 150, cap=1000)
     assert len(rows) == 150
     assert all(r.status == "ok" for r in rows)
