@@ -36,7 +36,7 @@ class CallRecord:
     strategy: str
     concurrency: int
     call_id: str
-    persona_id: int
+    persona_id: int | str  # the persona table's id column, else its row number
     repeat: int
     scheduled_s: float
     start_s: float

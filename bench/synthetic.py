@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from bench.survey.answers import MAX_TOKENS, Ask
 from bench.workload import Call, call_id_for
 
 _WORDS: Final = (
@@ -22,7 +23,14 @@ def synthetic_prompt(index: int, tokens: int) -> str:
     return " ".join(words)
 
 
-def synthetic_calls(count: int, prompt_tokens: int) -> list[Call]:
+def synthetic_ask(output_tokens: int | None, *, ignore_eos: bool = True) -> Ask:
+    """No response format (a load test should not switch on guided decoding), no answer to read;
+    ``max_tokens`` = ``output_tokens`` with vLLM's ``ignore_eos`` so that the server writes them all."""
+    extra = {"ignore_eos": True} if output_tokens is not None and ignore_eos else {}
+    return Ask(response_format=None, max_tokens=output_tokens or MAX_TOKENS, extra_body=extra, choices=(), mode="none")
+
+
+def synthetic_calls(count: int, prompt_tokens: int, ask: Ask) -> list[Call]:
     """``count`` calls, one user message each of about ``prompt_tokens`` tokens."""
     return [
         Call(
@@ -30,6 +38,7 @@ def synthetic_calls(count: int, prompt_tokens: int) -> list[Call]:
             persona_id=i,
             repeat=0,
             messages=({"role": "user", "content": synthetic_prompt(i, prompt_tokens)},),
+            ask=ask,
         )
         for i in range(count)
     ]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 from strategies.adaptive import Adaptive
 from strategies.base import IdealRule, Knobs, Levels, Sender, Strategy
 from strategies.batched import Batched
 from strategies.constant import Constant
 from strategies.gather import Gather
+from strategies.plugins import ENTRY_POINT_GROUP, PluginError, load_entry_points
+from strategies.plugins import register as _register
 from strategies.poisson import Poisson
 from strategies.rate_limited import RateLimited
 from strategies.semaphore import Semaphore
@@ -23,8 +26,21 @@ STRATEGIES: Final[dict[str, type[Strategy]]] = {
 }
 
 
+BUILT_IN: Final = frozenset(STRATEGIES)
+# Third-party strategies (entry-point group ``bench.strategies``) join the same registry.
+load_entry_points(STRATEGIES, lambda message: warnings.warn(message, RuntimeWarning, stacklevel=2))
+
+
 class StrategyError(ValueError):
     """A strategy list that names no known strategy (message is one line for the user)."""
+
+
+def register(strategy: Any) -> str:
+    """Add a Strategy class or object to the registry (``bench.run(strategy=obj)`` does); returns its name."""
+    try:
+        return _register(STRATEGIES, strategy, f"strategy {type(strategy).__name__}")
+    except PluginError as exc:
+        raise StrategyError(str(exc)) from None
 
 
 def parse_strategies(values: Iterable[str]) -> list[str]:
@@ -54,6 +70,8 @@ def levels_for(name: str, requested: Sequence[int], n_calls: int) -> list[int]:
 
 
 __all__ = [
+    "BUILT_IN",
+    "ENTRY_POINT_GROUP",
     "STRATEGIES",
     "IdealRule",
     "Knobs",
@@ -63,4 +81,5 @@ __all__ = [
     "StrategyError",
     "levels_for",
     "parse_strategies",
+    "register",
 ]

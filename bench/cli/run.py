@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import confirm_paid
+from bench.cli.survey import survey_lines
 from bench.cli.ui import EXIT_INTERRUPTED, RunFailed, console, errors, print_plots, stop_on_signals
 from bench.clients import CLIENTS
 from bench.engine.options import DEFAULT_KEY_ENV, DEFAULT_MODEL, SESSION_OPTIONS, RunOptions
@@ -211,6 +212,27 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     "--output-tokens", type=click.IntRange(min=1), default=None, help="Synthetic: max_tokens M (and ignore_eos)."
 )
 @click.option("--no-ignore-eos", is_flag=True, help="With --output-tokens: do not send ignore_eos.")
+@click.option(
+    "--workload",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE.toml",
+    help="Workload file: system/question templates with {column}s, choices or a schema (default: the election).",
+)
+@click.option("--question", default=None, help="The question template ({column} from the persona row).")
+@click.option("--choices", default=None, metavar="A,B,C", help="The answers allowed (an enum in a strict json_schema).")
+@click.option("--system", default=None, help="The system template ({persona} describes the row).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="max_tokens a call.")
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature.")
+@click.option(
+    "--response-format",
+    type=click.Choice(["json_schema", "json_object", "text"]),
+    default=None,
+    help="json_schema (strict; default with choices), json_object, or text (the first choice named).",
+)
+@click.option(
+    "--id-column", default=None, metavar="NAME", help="The persona table's id column (default: id, else row number)."
+)
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the persona workload under each strategy and write CSV reports.
@@ -285,6 +307,8 @@ def report_result(result: RunResult) -> None:
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
+    for line in survey_lines(result.tally):
+        console.print(line, markup=False)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")
     if not result.options.output.no_plots and len(summary):
         print_plots(run_dir, summary)

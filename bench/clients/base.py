@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -31,8 +30,6 @@ class RequestSettings:
     max_retries: int = 2
     temperature: float | None = None
     stream: bool = False  # stream: true with include_usage; rows then carry TTFT and ITL
-    json_mode: bool = True  # False for a synthetic load test: no response_format, no vote expected
-    ignore_eos: bool = False  # the vLLM-style extra that makes the server write all max_tokens
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,13 +59,6 @@ class AsyncChatClient(Protocol):
 class SyncChatClient(Protocol):
     def complete(self, call: Call) -> Outcome: ...
     def close(self) -> None: ...
-
-
-def judged(outcome: Outcome, settings: RequestSettings) -> Outcome:
-    """A synthetic load (no JSON mode) asks for no vote: any answer the endpoint completed is a success."""
-    if settings.json_mode or outcome.error != "malformed_answer":
-        return outcome
-    return dataclasses.replace(outcome, ok=True, error="")
 
 
 def scrub(text: str, secret: str) -> str:

@@ -14,14 +14,14 @@ from bench.clients.base import (
     Endpoint,
     Outcome,
     RequestSettings,
-    judged,
     processing_s,
     scrub,
 )
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.streaming import SseReader, with_timing
 from bench.clients.wire import Reply, outcome_from_reply
-from bench.workload import Call, parse_answer
+from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
+from bench.workload import Call
 
 
 def _attempts_from_request(request: httpx2.Request | None) -> int:
@@ -78,8 +78,8 @@ class _Counting:
         return self._429s.pop(call_id, 0)
 
 
-def outcome_from_raw(raw: Any, http_429s: int) -> Outcome:
-    """Parse a ``with_raw_response`` result into an Outcome (the answer must be our JSON)."""
+def outcome_from_raw(raw: Any, http_429s: int, ask: Ask = DEFAULT_ASK) -> Outcome:
+    """Parse a ``with_raw_response`` result into an Outcome (the answer checked against ``ask``)."""
     completion = raw.parse()
     if not hasattr(completion, "choices"):  # the SDK hands back text when the body is not JSON
         return Outcome(
@@ -92,16 +92,16 @@ def outcome_from_raw(raw: Any, http_429s: int) -> Outcome:
         )
     usage = completion.usage
     content = completion.choices[0].message.content if completion.choices else None
-    vote = parse_answer(content)
+    answer, error = read_answer(content, ask)
     return Outcome(
-        ok=vote is not None,
+        ok=not error,
         http_status=raw.status_code,
-        error="" if vote is not None else "malformed_answer",
+        error=error,
         attempts=raw.retries_taken + 1,
         http_429s=http_429s,
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
-        answer=vote or "",
+        answer=answer,
         server_s=processing_s(raw.headers),
     )
 
@@ -140,12 +140,12 @@ def outcome_from_error(exc: Exception, http_429s: int, secret: str) -> Outcome:
     )
 
 
-def settle(result: Any, http_429s: int, secret: str) -> Outcome:
+def settle(result: Any, http_429s: int, secret: str, ask: Ask = DEFAULT_ASK) -> Outcome:
     """The Outcome of a finished SDK call: a raw response, or the exception it raised."""
     if isinstance(result, Exception):
         return outcome_from_error(result, http_429s, secret)
     try:
-        return outcome_from_raw(result, http_429s)
+        return outcome_from_raw(result, http_429s, ask)
     except Exception as exc:  # e.g. a 200 whose body is not a chat completion
         return outcome_from_error(exc, http_429s, secret)
 
@@ -158,18 +158,22 @@ def pool_limits(pool_size: int) -> httpx2.Limits:
 
 
 def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -> dict[str, Any]:
+    ask = call.ask
     kwargs: dict[str, Any] = {
         "model": endpoint.model,
         "messages": list(call.messages),
-        "max_tokens": settings.max_tokens,
-        "extra_headers": {CALL_ID_HEADER: call.call_id},
+        "max_tokens": ask.max_tokens,
+        "extra_headers": {CALL_ID_HEADER: call.call_id, **ask.headers()},
     }
-    if settings.json_mode:
-        kwargs["response_format"] = {"type": "json_object"}
-    if settings.ignore_eos:
-        kwargs["extra_body"] = {"ignore_eos": True}
-    if settings.temperature is not None:
-        kwargs["temperature"] = settings.temperature
+    if ask.response_format is not None:
+        kwargs["response_format"] = dict(ask.response_format)
+    temperature = ask.temperature if ask.temperature is not None else settings.temperature
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if ask.seed is not None:
+        kwargs["seed"] = ask.seed
+    if ask.extra_body:
+        kwargs["extra_body"] = dict(ask.extra_body)
     if settings.stream:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
@@ -180,9 +184,9 @@ def _streamed_reply(raw: Any, reader: SseReader) -> Reply:
     return Reply(raw.status_code, raw.headers, reader.body(), reader)
 
 
-def settle_stream(raw: Any, reader: SseReader, http_429s: int, secret: str, start: float) -> Outcome:
+def settle_stream(raw: Any, reader: SseReader, http_429s: int, secret: str, start: float, ask: Ask) -> Outcome:
     """The Outcome of a stream the SDK handed back and we read to its end."""
-    outcome = outcome_from_reply(_streamed_reply(raw, reader), raw.retries_taken + 1, http_429s, secret)
+    outcome = outcome_from_reply(_streamed_reply(raw, reader), raw.retries_taken + 1, http_429s, secret, ask)
     return with_timing(outcome, reader, start)
 
 
@@ -229,11 +233,11 @@ class OpenAIAsyncClient:
                 async for chunk in result.parse():
                     reader.take_chunk(chunk, time.perf_counter())
                 taken = self._counting.take(call.call_id)
-                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start)
-                return judged(outcome, self._settings)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
+                return outcome
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return judged(settle(result, self._counting.take(call.call_id), self._endpoint.api_key), self._settings)
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key, call.ask)
 
     async def aclose(self) -> None:
         await self._sdk.close()
@@ -275,11 +279,11 @@ class OpenAISyncClient:
                 for chunk in result.parse():
                     reader.take_chunk(chunk, time.perf_counter())
                 taken = self._counting.take(call.call_id)
-                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start)
-                return judged(outcome, self._settings)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
+                return outcome
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return judged(settle(result, self._counting.take(call.call_id), self._endpoint.api_key), self._settings)
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key, call.ask)
 
     def close(self) -> None:
         self._sdk.close()

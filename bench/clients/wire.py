@@ -26,12 +26,12 @@ from bench.clients.base import (
     Endpoint,
     Outcome,
     RequestSettings,
-    judged,
     processing_s,
     scrub,
 )
 from bench.clients.streaming import SseReader, with_timing
-from bench.workload import Call, parse_answer
+from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
+from bench.workload import Call
 
 STATUS_ERRORS: Final = {
     400: "BadRequestError",
@@ -60,16 +60,8 @@ class Reply:
 
 def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> bytes:
     """The JSON the SDK posts for this call, byte for byte (httpx's compact, non-ASCII encoding)."""
-    body: dict[str, Any] = {
-        "model": endpoint.model,
-        "messages": list(call.messages),
-        "max_tokens": settings.max_tokens,
-    }
-    if settings.json_mode:
-        body["response_format"] = {"type": "json_object"}
-    if settings.ignore_eos:
-        body["ignore_eos"] = True
-    if settings.temperature is not None:
+    body: dict[str, Any] = {"model": endpoint.model, "messages": list(call.messages), **call.ask.body()}
+    if "temperature" not in body and settings.temperature is not None:
         body["temperature"] = settings.temperature
     if settings.stream:
         body["stream"] = True
@@ -123,7 +115,7 @@ def _retryable(reply: Reply) -> bool:
     return reply.status in (408, 409) or reply.status >= 500
 
 
-def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str) -> Outcome:
+def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str, ask: Ask = DEFAULT_ASK) -> Outcome:
     """Classify an HTTP answer like ``bench.clients.sdk.settle`` classifies the SDK's result."""
     server_s = processing_s(reply.headers)
     data = _json(reply.body)
@@ -154,16 +146,16 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str)
             http_429s=http_429s,
             server_s=server_s,
         )
-    vote = parse_answer(content if isinstance(content, str) else None)
+    answer, problem = read_answer(content if isinstance(content, str) else None, ask)
     return Outcome(
-        ok=vote is not None,
+        ok=not problem,
         http_status=reply.status,
-        error="" if vote is not None else "malformed_answer",
+        error=problem,
         attempts=attempts,
         http_429s=http_429s,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        answer=vote or "",
+        answer=answer,
         server_s=server_s,
     )
 
@@ -181,10 +173,10 @@ def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
 class Tries:
     """One logical call's attempts: decides between waiting for another try and the final Outcome."""
 
-    __slots__ = ("http_429s", "max_retries", "retries", "secret", "start")
+    __slots__ = ("ask", "http_429s", "max_retries", "retries", "secret", "start")
 
-    def __init__(self, settings: RequestSettings, secret: str) -> None:
-        self.max_retries, self.secret = settings.max_retries, secret
+    def __init__(self, settings: RequestSettings, secret: str, ask: Ask = DEFAULT_ASK) -> None:
+        self.max_retries, self.secret, self.ask = settings.max_retries, secret, ask
         self.retries = self.http_429s = 0
         self.start = time.perf_counter()  # TTFT counts from the first send, as latency does
 
@@ -200,7 +192,7 @@ class Tries:
         self.http_429s += reply.status == 429
         if reply.status >= 400 and self.retries < self.max_retries and _retryable(reply):
             return self._again(_retry_after_s(reply.headers))
-        outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret)
+        outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
         return with_timing(outcome, reply.stream, self.start)
 
     def judge_failure(self, exc: Exception) -> Outcome | float:
@@ -219,26 +211,26 @@ class RawRequest:
 
     async def run(self, call: Call, post: Callable[[bytes, dict[str, str]], Awaitable[Reply]]) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
-        tries = Tries(self._settings, self._endpoint.api_key)
+        tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
-            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}
             try:
                 verdict = tries.judge(await post(body, headers))
             except Exception as exc:  # one row per call, whatever went wrong
                 verdict = tries.judge_failure(exc)
             if isinstance(verdict, Outcome):
-                return judged(verdict, self._settings)
+                return verdict
             await asyncio.sleep(verdict)
 
     def run_blocking(self, call: Call, post: Callable[[bytes, dict[str, str]], Reply]) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
-        tries = Tries(self._settings, self._endpoint.api_key)
+        tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
-            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}
             try:
                 verdict = tries.judge(post(body, headers))
             except Exception as exc:  # one row per call, whatever went wrong
                 verdict = tries.judge_failure(exc)
             if isinstance(verdict, Outcome):
-                return judged(verdict, self._settings)
+                return verdict
             time.sleep(verdict)

@@ -18,6 +18,8 @@ from bench.clients import CLIENTS
 from bench.engine.errors import OptionsError
 from bench.mock.config import MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
+from bench.survey.spec import FORMATS, Overrides, choices_of
+from bench.workload import WorkloadError
 from strategies import STRATEGIES, StrategyError, parse_strategies
 
 DEFAULT_MODEL: Final = "gpt-4o-mini"
@@ -45,15 +47,43 @@ class WorkloadOptions:
     prompt_tokens: int | None = None  # a synthetic load: prompts of about N tokens, no JSON mode
     output_tokens: int | None = None  # max_tokens = M (with ignore_eos unless no_ignore_eos)
     no_ignore_eos: bool = False
+    workload: Path | None = None  # a workload file (None: the shipped election workload)
+    question: str | None = None
+    choices: tuple[str, ...] | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    response_format: str | None = None
+    id_column: str | None = None
 
     @property
     def synthetic(self) -> bool:
+        """A synthetic-length load (``--prompt-tokens``/``--output-tokens``): no personas, no question."""
         return self.prompt_tokens is not None or self.output_tokens is not None
 
     @property
     def is_default(self) -> bool:
         """No workload option given: the run retells the talk."""
-        return not self.strategies and self.concurrency is None and self.calls is None and not self.personas_or_repeats
+        plain = self.workload is None and not self.overrides().any
+        return (
+            plain
+            and not self.strategies
+            and self.concurrency is None
+            and self.calls is None
+            and not self.personas_or_repeats
+            and not self.synthetic
+        )
+
+    def overrides(self) -> Overrides:
+        """The shortcut flags laid over the workload file."""
+        return Overrides(
+            question=self.question,
+            choices=self.choices,
+            system=self.system,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            response_format=self.response_format,
+        )
 
     @property
     def personas_or_repeats(self) -> bool:
@@ -185,6 +215,14 @@ class RunOptions:
                 prompt_tokens=p.whole("prompt_tokens", minimum=1),
                 output_tokens=p.whole("output_tokens", minimum=1),
                 no_ignore_eos=p.flag("no_ignore_eos"),
+                workload=p.path("workload"),
+                question=p.optional_text("question"),
+                choices=p.choices(),
+                system=p.optional_text("system"),
+                max_tokens=p.whole("max_tokens", minimum=1),
+                temperature=p.non_negative("temperature"),
+                response_format=p.optional_choice("response_format", FORMATS),
+                id_column=p.optional_text("id_column"),
             ),
             client=ClientOptions(
                 endpoint=p.text("endpoint", "mock"),
@@ -237,8 +275,12 @@ class RunOptions:
         paced = [name for name in work.strategies if STRATEGIES[name].needs_rate]
         if paced and not (work.rpm or work.tpm):
             raise OptionsError(f"{paced[0]} needs --rpm and/or --tpm", hint="--strategy")
-        if work.synthetic and (work.personas_or_repeats or work.personas_file is not None):
-            raise OptionsError("--prompt-tokens/--output-tokens make their own prompts: drop --personas/--repeats")
+        if work.synthetic and (
+            work.personas_or_repeats or work.personas_file is not None or work.workload is not None or work.question
+        ):
+            raise OptionsError(
+                "--prompt-tokens/--output-tokens make their own prompts: drop the persona and workload flags"
+            )
         open_loop = [name for name in work.strategies if getattr(STRATEGIES[name], "open_loop", False)]
         if open_loop and not work.rate:
             raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")
@@ -399,6 +441,18 @@ class _Params:
 
     def optional_text(self, name: str) -> str | None:
         return None if self._get(name) is None else self.text(name, "")
+
+    def choices(self) -> tuple[str, ...] | None:
+        value = self._get("choices")
+        if value is None:
+            return None
+        try:
+            return choices_of(value, "--choices")
+        except WorkloadError as exc:
+            raise self._bad("choices", str(exc).removeprefix("--choices: choices: ")) from None
+
+    def optional_choice(self, name: str, choices: Sequence[str]) -> str | None:
+        return None if self._get(name) is None else self.choice(name, "", choices)
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
         value = self.text(name, default)

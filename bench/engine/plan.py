@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.engine.runner import CellSpec
-from bench.workload import Call, Persona, build_calls
+from bench.survey.answers import DEFAULT_ASK, Ask
+from bench.workload import Call, Persona, Respondent, build_calls
 from strategies import STRATEGIES, levels_for
 
 TALK_ASKS = 10
@@ -65,11 +66,11 @@ def with_rates(plan: RunPlan, rates: Sequence[float], max_in_flight: int) -> Run
     return dataclasses.replace(plan, cells=tuple(cells))
 
 
-def talk_plan(personas: Sequence[Persona]) -> RunPlan:
+def talk_plan(personas: Sequence[Persona | Respondent], ask: Ask = DEFAULT_ASK) -> RunPlan:
     """The talk, retold: one persona asked 10 times (sequential vs gather), then a few hundred
     personas 100 at a time (batched vs a sliding window at the same C)."""
-    ten_asks = build_calls(personas[:1], repeats=TALK_ASKS)
-    crowd = build_calls(personas[:TALK_PERSONAS], repeats=1)
+    ten_asks = build_calls(personas[:1], repeats=TALK_ASKS, ask=ask)
+    crowd = build_calls(personas[:TALK_PERSONAS], repeats=1, ask=ask)
     cells = matrix_cells(ten_asks, ["sequential", "gather"], [TALK_ASKS], scenario="ten-asks")
     cells += matrix_cells(crowd, ["batched", "semaphore"], [TALK_WINDOW], scenario=f"personas-{len(crowd)}")
     return RunPlan(label="default", cells=tuple(cells))

@@ -39,16 +39,18 @@ from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
 from bench.records import CallRecord
-from bench.synthetic import synthetic_calls
+from bench.survey.answers import DEFAULT_ASK, MAX_TOKENS, Ask
+from bench.survey.spec import resolve
+from bench.survey.table import load_table
+from bench.synthetic import synthetic_ask, synthetic_calls
 from bench.workload import (
     DEFAULT_PERSONAS_FILE,
-    MAX_TOKENS,
     Call,
     Persona,
+    Respondent,
     WorkloadError,
     build_calls,
     calls_for_count,
-    load_personas,
 )
 from strategies import STRATEGIES
 
@@ -128,20 +130,21 @@ def resume_options(run_dir: Path, session: RunOptions) -> RunOptions:
     return options.with_session(session)
 
 
-def build_plan(options: RunOptions, people: list[Persona]) -> RunPlan:
+def build_plan(options: RunOptions, people: Sequence[Persona | Respondent], ask: Ask = DEFAULT_ASK) -> RunPlan:
     """The talk plan when no workload option is given; otherwise the requested matrix."""
     work = options.workload
     if work.is_default:
-        return talk_plan(people)
+        return talk_plan(people, ask)
     if work.synthetic:
-        calls = synthetic_calls(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS)
+        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos)
+        calls = synthetic_calls(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask)
     elif work.personas_or_repeats:
         count = work.personas if work.personas is not None else len(people)
         if count > len(people):
             raise OptionsError(f"--personas {count} exceeds the {len(people)} personas in the file")
-        calls = build_calls(people[:count], work.repeats or 1)
+        calls = build_calls(people[:count], work.repeats or 1, ask)
     else:
-        calls = calls_for_count(people, work.calls or DEFAULT_CALLS)
+        calls = calls_for_count(people, work.calls or DEFAULT_CALLS, ask)
     names = list(work.strategies) or ["semaphore"]
     label = "-".join(names) if len(names) <= 3 else f"{len(names)}-strategies"
     cells = matrix_cells(calls, names, work.concurrency or DEFAULT_LEVELS, rpm=work.rpm, tpm=work.tpm)
@@ -151,9 +154,11 @@ def build_plan(options: RunOptions, people: list[Persona]) -> RunPlan:
 
 def plan_for(options: RunOptions) -> RunPlan:
     """Read the personas and build the plan; refuse what the chosen client cannot run."""
+    work = options.workload
     try:
-        people = load_personas(options.workload.personas_file or DEFAULT_PERSONAS_FILE)
-        plan = build_plan(options, people)
+        survey = resolve(work.workload, work.overrides())
+        table = load_table(work.personas_file or DEFAULT_PERSONAS_FILE, id_column=work.id_column)
+        plan = build_plan(options, survey.respondents(table), survey.ask())
     except WorkloadError as exc:
         raise OptionsError(str(exc)) from None
     kind = CLIENTS[options.client.client]
@@ -210,7 +215,7 @@ def guard_calls(
             price = resolve_price(model, guard.price_table, guard.price_in, guard.price_out)
         except GuardError as exc:
             raise OptionsError(str(exc)) from None
-        guess = estimate(todo, model, MAX_TOKENS, price)
+        guess = estimate(todo, model, todo[0].ask.max_tokens, price)
         hooks.confirm_paid(PaidRun(endpoint=endpoint, calls=len(todo), estimate=guess, yes=guard.yes))
     if todo and endpoint != "mock":
         reason = preflight(endpoint)
@@ -233,7 +238,8 @@ def warn_if_capped(limit: tuple[int, int] | None, plan: RunPlan, hooks: RunHooks
 def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig | None) -> dict[str, Any]:
     """run.json's configuration: every option, the plan's cells, never a secret."""
     client = options.client
-    settings = request_settings(options)
+    settings = request_settings(options, plan)
+    ask = plan.cells[0].calls[0].ask if plan.cells and plan.cells[0].calls else None
     return {
         "run_id": run_id,
         "label": plan.label,
@@ -259,18 +265,28 @@ def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig
         "api_key_env": client.api_key_env,
         "plan_digest": plan_digest(plan),
         "params": {k: v for k, v in options.params().items() if k not in SESSION_OPTIONS},
+        "workload": None if ask is None else survey_config(options, ask),
     }
 
 
-def request_settings(options: RunOptions) -> RequestSettings:
-    work = options.workload
+def survey_config(options: RunOptions, ask: Ask) -> dict[str, Any]:
+    """run.json's record of what was asked: the workload's source and the answer check."""
+    return {
+        "file": str(options.workload.workload) if options.workload.workload else None,
+        "answer_field": ask.answer_field,
+        "choices": list(ask.choices),
+        "mode": ask.mode,
+        "request": ask.body(),
+    }
+
+
+def request_settings(options: RunOptions, plan: RunPlan | None = None) -> RequestSettings:
+    first = plan.cells[0].calls[0] if plan is not None and plan.cells and plan.cells[0].calls else None
     return RequestSettings(
         timeout_s=options.client.timeout,
         max_retries=options.client.max_retries,
+        max_tokens=first.ask.max_tokens if first is not None else MAX_TOKENS,
         stream=options.client.stream,
-        max_tokens=work.output_tokens or MAX_TOKENS,
-        json_mode=not work.synthetic,
-        ignore_eos=work.output_tokens is not None and not work.no_ignore_eos,
     )
 
 
@@ -336,7 +352,7 @@ def _run_cells(
         runner = Runner(
             run_id=run_dir.name,
             endpoint=endpoint,
-            settings=request_settings(options),
+            settings=request_settings(options, plan),
             stop=hooks.stop,
             probe=probe,
             grace_s=options.output.grace,

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.mock import responses as r
 from bench.mock.answers import persona_key, repeat_from_call_id
+from bench.mock.shapes import VOTE, AnswerShape, shape_of
 from bench.workload import estimate_prompt_tokens
 
 
@@ -44,9 +45,12 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     ignore_eos: bool = False  # vLLM's extra: write all max_tokens
+    shape: AnswerShape = VOTE
 
     @classmethod
-    def parse(cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int) -> ChatRequest:
+    def parse(
+        cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int, answer_hint: str | None = None
+    ) -> ChatRequest:
         try:
             body = r.loads(raw)
         except ValueError:
@@ -75,6 +79,7 @@ class ChatRequest:
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
             ignore_eos=body.get("ignore_eos") is True,
+            shape=shape_of(body.get("response_format"), answer_hint),
         )
 
     def persona_key(self) -> str:

@@ -19,6 +19,7 @@ from bench.mock.chat import BadRequest, ChatRequest, retry_count_of
 from bench.mock.config import MockConfig
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
+from bench.mock.shapes import ANSWER_HEADER, compose, malformed
 from bench.mock.sse import stream_answer
 from bench.mock.stats import Stats
 from bench.mock.tokens import token_pieces
@@ -164,7 +165,9 @@ class MockService:
         if denied is not None:
             return denied
         try:
-            chat = ChatRequest.parse(await request.read(), request_id, call_id, retry)
+            chat = ChatRequest.parse(
+                await request.read(), request_id, call_id, retry, request.headers.get(ANSWER_HEADER)
+            )
         except BadRequest as exc:
             return self._json(400, r.error_body(str(exc), "invalid_request_error"), request_id)
         if self._models and chat.model not in self._models:
@@ -221,7 +224,7 @@ class MockService:
     async def _answer(self, request: web.BaseRequest, chat: ChatRequest) -> web.StreamResponse:
         key, repeat = chat.persona_key(), chat.repeat()
         call_key = f"{key}:{repeat}"
-        content = self.answers.answer(key, repeat).content()
+        content = compose(self.answers, key, repeat, chat.shape)
         plan = None
         if self.tokens is not None:
             plan = self.tokens.plan(call_key, len(content) // 4 + 1, chat.max_tokens, ignore_eos=chat.ignore_eos)
@@ -242,7 +245,7 @@ class MockService:
             return self._json(status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay)
 
         if fault is Fault.MALFORMED:
-            content = self.answers.malformed(key, repeat)
+            content = malformed(self.answers, key, repeat, chat.shape)
         completion_tokens = len(content) // 4 + 1 if plan is None else plan.tokens
         finish_reason = "stop"
         if plan is not None:

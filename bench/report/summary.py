@@ -11,6 +11,7 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.records import CALL_COLUMNS
+from bench.survey.margin import add_shares
 
 SUMMARY_COLUMNS: Final = (
     "run_id",
@@ -56,7 +57,7 @@ SUMMARY_COLUMNS: Final = (
     "itl_p99_s",
     "latency_growth",
 )
-TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
+TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario", "share", "share_low", "share_high")
 ERROR_ANSWER: Final = "(error)"
 KEY: Final = ["scenario", "strategy", "concurrency"]
 
@@ -288,8 +289,13 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
 
 
 def tally(calls: pd.DataFrame) -> pd.DataFrame:
-    """Votes per cell; failed calls count under ``(error)`` so totals always match the rows."""
+    """Votes per cell; failed calls count under ``(error)`` so totals always match the rows.
+
+    ``share`` is each answer's part of the cell's answers (errors excluded), with its 95 % Wilson
+    interval ``share_low``–``share_high``: a survey's margin of error.
+    """
     answers = calls.assign(answer=calls["answer"].where(calls["status"] == "ok", ERROR_ANSWER))
     counts = answers.groupby(["scenario", "strategy", "concurrency", "answer"], sort=False).size()
     frame = counts.rename("count").reset_index()
+    frame = add_shares(frame, KEY, ERROR_ANSWER)
     return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)

@@ -10,7 +10,8 @@ Schema (every key optional unless said; lists may also be given as one value)::
     seed = 0                      # mock seed; repetition r runs with seed + r - 1
     max_retries = 2               # the SDK's own retries
     timeout = 600.0               # seconds per call
-    personas_file = "…"           # relative to the suite file; default: the committed fixture
+    personas_file = "…"           # relative to the suite file (JSONL, CSV, Parquet); default: the shipped personas
+    workload = "…"                # a workload file, relative to the suite file; default: the election
     calls = 100                   # or personas = N and/or repeats = R (default workload for experiments)
     repetitions = 1               # default for experiments
 
@@ -60,6 +61,7 @@ SUITE_KEYS: Final = frozenset(
         "repeats",
         "repetitions",
         "stream",
+        "workload",
     }
 )
 EXPERIMENT_KEYS: Final = frozenset(
@@ -122,6 +124,7 @@ class Suite:
     personas_file: Path
     experiments: tuple[Experiment, ...]
     stream: bool = False  # stream: true with include_usage (TTFT/ITL columns)
+    workload_file: Path | None = None  # None: the shipped election workload
 
     @property
     def is_mock(self) -> bool:
@@ -288,6 +291,7 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         personas_file=personas_file,
         experiments=tuple(experiments),
         stream=stream,
+        workload_file=source.parent / top.text("workload", "") if "workload" in top.data else None,
     )
 
 

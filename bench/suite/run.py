@@ -27,7 +27,10 @@ from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
 from bench.records import RUN_FILE, CallRecord
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
-from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, load_personas
+from bench.survey.answers import DEFAULT_ASK, Ask
+from bench.survey.spec import Overrides, resolve
+from bench.survey.table import load_table
+from bench.workload import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count
 
 
 class MockStartError(RuntimeError):
@@ -81,25 +84,27 @@ class SuitePlan:
         return sum(len(cell.calls) for cell in self.cells)
 
 
-def _calls(experiment: Experiment, index: int, people: Sequence[Persona], source: Path) -> list[Call]:
+def _calls(
+    experiment: Experiment, index: int, people: Sequence[Persona | Respondent], source: Path, ask: Ask = DEFAULT_ASK
+) -> list[Call]:
     work = experiment.workload
     if work.calls is not None:
-        return calls_for_count(people, work.calls)
+        return calls_for_count(people, work.calls, ask)
     count = work.personas if work.personas is not None else len(people)
     if count > len(people):
         raise SuiteError(f"experiment[{index}].personas: {count} exceeds the {len(people)} in {source}")
-    return build_calls(people[:count], work.repeats)
+    return build_calls(people[:count], work.repeats, ask)
 
 
 def _label(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def expand(suite: Suite, people: Sequence[Persona]) -> list[CellGroup]:
+def expand(suite: Suite, people: Sequence[Persona | Respondent], ask: Ask = DEFAULT_ASK) -> list[CellGroup]:
     """Every cell of the suite, grouped by the mock server configuration it runs against."""
     groups: list[CellGroup] = []
     for index, exp in enumerate(suite.experiments, start=1):
-        calls = _calls(exp, index, people, suite.personas_file)
+        calls = _calls(exp, index, people, suite.personas_file, ask)
         prefix = exp.name if len(suite.experiments) > 1 or exp.name != f"exp{index}" else ""
         servers = list(itertools.product(exp.latency or (None,), exp.mock_rpm, exp.mock_tpm, exp.mock_max_concurrency))
         reps = range(1, exp.repetitions + 1)
@@ -135,10 +140,14 @@ def plan_suite(path: Path) -> SuitePlan:
     """Read, validate and expand a suite file (SuiteError, one line, when anything is wrong)."""
     suite, text = load_suite(path)
     try:
-        people = load_personas(suite.personas_file)
+        survey = resolve(suite.workload_file, Overrides())
+    except WorkloadError as exc:
+        raise SuiteError(f"suite.workload: {exc}") from None
+    try:
+        people = survey.respondents(load_table(suite.personas_file))
     except WorkloadError as exc:
         raise SuiteError(f"suite.personas_file: {exc}") from None
-    return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people)))
+    return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people, survey.ask())))
 
 
 def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +176,7 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
         "suite": dataclasses.asdict(suite),
         "endpoint": suite.endpoint,
         "model": suite.model,
-        "settings": dataclasses.asdict(settings_for(suite)),
+        "settings": dataclasses.asdict(settings_for(suite, _ask_of(plan))),
         "personas_file": str(suite.personas_file),
         "total_calls": plan.total_calls,
         "servers": [public_settings(g.mock) for g in plan.groups],
@@ -176,8 +185,15 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
     }
 
 
-def settings_for(suite: Suite) -> RequestSettings:
-    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries, stream=suite.stream)
+def settings_for(suite: Suite, ask: Ask = DEFAULT_ASK) -> RequestSettings:
+    return RequestSettings(
+        timeout_s=suite.timeout, max_retries=suite.max_retries, max_tokens=ask.max_tokens, stream=suite.stream
+    )
+
+
+def _ask_of(plan: SuitePlan) -> Ask:
+    """The workload's shared request fields (every call of a suite carries the same)."""
+    return next((cell.calls[0].ask for group in plan.groups for cell in group.cells if cell.calls), DEFAULT_ASK)
 
 
 def run_suite(
@@ -213,7 +229,7 @@ def run_suite(
             runner = Runner(
                 run_id=run_dir.name,
                 endpoint=endpoint,
-                settings=settings_for(suite),
+                settings=settings_for(suite, _ask_of(plan)),
                 emit=lambda record: None,
                 stop=stop,
                 probe=probe,

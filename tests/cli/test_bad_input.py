@@ -78,11 +78,15 @@ LOCAL_URL = "http://127.0.0.1:9/v1"
             "personas-file-bad-json", 2, "bad_json.jsonl:2: not valid JSON", "--personas-file", "{tmp}/bad_json.jsonl"
         ),
         case(
-            "personas-file-missing-field",
+            "personas-file-row-lacks-a-template-column",
             2,
-            "no_age.jsonl:3: missing field(s)",
+            "no_age.jsonl: row 3: no value for column 'age' the templates use",
             "--personas-file",
             "{tmp}/no_age.jsonl",
+            "--question",
+            "At {age}?",
+            "--choices",
+            "yes,no",
         ),
         case("personas-file-empty", 2, "no personas in file", "--personas-file", "{tmp}/empty.jsonl"),
         case("latency-spec-bad", 2, "soon", "--latency", "soon", "--calls", "3"),
