@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from strategies.adaptive import Adaptive
 from strategies.base import IdealRule, Knobs, Levels, Sender, Strategy
+from strategies.batch_api import BatchApi
 from strategies.batched import Batched
 from strategies.constant import Constant
 from strategies.gather import Gather
@@ -22,7 +23,19 @@ from strategies.workers import Workers
 
 STRATEGIES: Final[dict[str, type[Strategy]]] = {
     cls.name: cls
-    for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive, Constant, Poisson)
+    for cls in (
+        Sequential,
+        Threads,
+        Gather,
+        Semaphore,
+        Workers,
+        Batched,
+        RateLimited,
+        Adaptive,
+        BatchApi,
+        Constant,
+        Poisson,
+    )
 }
 
 

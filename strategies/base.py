@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
+from bench.clients.base import Outcome
 from bench.clients.feedback import RateLimitFeedback
 from bench.records import CallRecord
 from bench.workload import Call
+
+if TYPE_CHECKING:  # the Batch API pulls in the SDK; strategies that use it import it themselves
+    from bench.clients.batch import BatchAccess
 
 # How a strategy uses C: only at 1, only at N (every call at once), or at each level asked for.
 Levels = Literal["one", "all", "given"]
@@ -51,6 +55,24 @@ class Sender(Protocol):
     async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
+
+    @property
+    def batches(self) -> BatchAccess | None:
+        """The endpoint's Batch API for this cell (None unless the strategy declares ``batch = True``)."""
+        ...
+
+    def record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+    ) -> CallRecord | None:
+        """Write the row of a call sent some other way (a batch); None once the cell is over."""
+        ...
 
 
 class Strategy(Protocol):

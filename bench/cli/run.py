@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import confirm_paid
+from bench.cli.spend import ask_to_cancel, spent_line
 from bench.cli.survey import survey_lines
 from bench.cli.ui import EXIT_INTERRUPTED, RunFailed, console, errors, print_plots, stop_on_signals
 from bench.clients import CLIENTS
@@ -80,9 +81,12 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
 )
 @click.option(
     "--endpoint",
-    default="mock",
+    multiple=True,
+    default=("mock",),
     show_default=True,
-    help="'mock' (built-in mock server) or an OpenAI-compatible base URL.",
+    help="'mock' (built-in mock server) or an OpenAI-compatible base URL, optionally "
+    "'URL,key_env=VAR,rpm=R,tpm=T,label=L'; repeat it to spread the calls over several endpoints "
+    "in proportion to their rpm (else tpm, else evenly).",
 )
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--latency", default=None, help=f"Mock latency: fixed:S or lognormal:MEAN,SIGMA [{DEFAULT_LATENCY}].")
@@ -213,6 +217,35 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
 )
 @click.option("--no-ignore-eos", is_flag=True, help="With --output-tokens: do not send ignore_eos.")
 @click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="local (default): one process; ray: each cell split over --workers Ray actors (pip install -e '.[ray]').",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Ray workers per cell, each with its share of the calls, of C and of --rpm/--tpm [1].",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="auto|HOST:PORT",
+    help="Attach to a running Ray cluster (ray start --head) instead of starting a local one.",
+)
+@click.option(
+    "--mock-batch-delay",
+    default=None,
+    metavar="SPEC",
+    help="Mock: how long a Batch API job takes (latency SPEC per batch; default fixed:10).",
+)
+@click.option(
+    "--cancel-on-interrupt",
+    is_flag=True,
+    help="batch_api: cancel batch jobs still running after an interrupt (default: ask on a terminal).",
+)
+@click.option(
     "--workload",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -285,6 +318,7 @@ def run_in_terminal(options: RunOptions) -> RunResult:
             on_cell=lambda cell: live[0].on_cell(cell),
             warn=warn,
             confirm_paid=confirm_paid,
+            cancel_batches=ask_to_cancel,
         )
         stack.enter_context(stop_on_signals(stop))
         return run_benchmark(options, hooks)
@@ -307,6 +341,9 @@ def report_result(result: RunResult) -> None:
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
+    spent = spent_line(summary, result.options.client.endpoint)
+    if spent is not None:
+        console.print(spent, markup=False)
     for line in survey_lines(result.tally):
         console.print(line, markup=False)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")

@@ -45,6 +45,7 @@ class Outcome:
     completion_tokens: int | None = None
     answer: str = ""
     server_s: float | None = None
+    endpoint: str = ""  # which endpoint answered, when a run has several (a label, never the key)
     ttft_s: float | None = None
     itl_s: float | None = None
     output_tokens: int | None = None

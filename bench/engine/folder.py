@@ -19,9 +19,19 @@ import pandas as pd
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
-from bench.engine.runner import CellMeta, CellSpec, Runner
-from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord, CallsWriter
-from bench.report.summary import read_calls, summarize, tally
+from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
+from bench.records import (
+    BATCHES_FILE,
+    CALLS_FILE,
+    CELLS_FILE,
+    ENDPOINTS_FILE,
+    RUN_FILE,
+    SUMMARY_FILE,
+    TALLY_FILE,
+    CallRecord,
+    CallsWriter,
+)
+from bench.report.summary import per_endpoint, read_calls, summarize, tally
 from strategies import STRATEGIES
 
 
@@ -93,7 +103,7 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
 
 async def execute(
     plan: RunPlan,
-    runner: Runner,
+    runner: CellRunner,
     run_dir: Path,
     on_record: Callable[[CallRecord], None] | None = None,
     done_ids: frozenset[str] = frozenset(),
@@ -114,6 +124,8 @@ async def execute(
             if on_record is not None:
                 on_record(record)
 
+        if isinstance(runner, Runner):  # the local runner keeps Batch API jobs in the run folder
+            runner.ledger_path = run_dir / BATCHES_FILE
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
@@ -140,4 +152,7 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     votes = tally(calls)
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
+    endpoints = per_endpoint(calls)
+    if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
+        endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
     return summary, votes

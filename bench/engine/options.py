@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.clients import CLIENTS
+from bench.clients.pool import EndpointSpec, EndpointSpecError, label_all, parse_endpoint_spec
 from bench.engine.errors import OptionsError
-from bench.mock.config import MockConfig
+from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.survey.spec import FORMATS, Overrides, choices_of
 from bench.workload import WorkloadError
@@ -26,7 +27,18 @@ DEFAULT_MODEL: Final = "gpt-4o-mini"
 DEFAULT_KEY_ENV: Final = "OPENAI_API_KEY"
 # Options that change nothing in the results, so a resumed run may set them anew.
 SESSION_OPTIONS: Final = frozenset(
-    {"resume", "yes", "max_calls", "grace", "price_table", "price_in", "price_out", "quiet", "no_plots"}
+    {
+        "resume",
+        "yes",
+        "max_calls",
+        "grace",
+        "price_table",
+        "price_in",
+        "price_out",
+        "quiet",
+        "no_plots",
+        "cancel_on_interrupt",
+    }
 )
 
 
@@ -94,7 +106,8 @@ class WorkloadOptions:
 class ClientOptions:
     """Where calls go and how: the endpoint, model, HTTP client, retries and timeout, the key's variable."""
 
-    endpoint: str = "mock"
+    endpoint: str = "mock"  # the (first) endpoint's URL
+    endpoints: tuple[str, ...] = ()  # every --endpoint as given ('URL,key_env=…,rpm=…'), when options or several
     model: str = DEFAULT_MODEL
     client: str = "openai"
     max_retries: int = 2
@@ -105,6 +118,10 @@ class ClientOptions:
     @property
     def is_mock(self) -> bool:
         return self.endpoint == "mock"
+
+    def specs(self) -> list[EndpointSpec]:
+        """Each endpoint parsed, labels made unique (one spec for a plain ``endpoint``)."""
+        return label_all([parse_endpoint_spec(text) for text in self.endpoints or (self.endpoint,)])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +142,7 @@ class MockOptions:
     ttft: str | None = None
     itl: str | None = None
     output_tokens: str | None = None
+    batch_delay: str | None = None
 
     @property
     def faults(self) -> tuple[float, ...]:
@@ -156,6 +174,7 @@ class MockOptions:
                 ttft=self.ttft,
                 itl=self.itl,
                 output_tokens=self.output_tokens,
+                batch_delay=self.batch_delay or DEFAULT_BATCH_DELAY,
             )
         except ValueError as exc:
             raise OptionsError(str(exc)) from None
@@ -180,6 +199,16 @@ class OutputOptions:
     no_plots: bool = False
     quiet: bool = False
     grace: float = 5.0
+    cancel_on_interrupt: bool = False  # batch jobs an interrupt leaves running (else: ask, or leave them)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendOptions:
+    """Where cells run: in this process, or split over ``workers`` Ray worker processes."""
+
+    backend: str = "local"
+    workers: int = 1
+    ray_address: str | None = None  # attach to this cluster; None: start a local Ray instance
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,6 +221,7 @@ class RunOptions:
     guard: GuardOptions = field(default_factory=GuardOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
     resume: Path | None = None
+    backend: BackendOptions = field(default_factory=BackendOptions)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
@@ -225,7 +255,7 @@ class RunOptions:
                 id_column=p.optional_text("id_column"),
             ),
             client=ClientOptions(
-                endpoint=p.text("endpoint", "mock"),
+                **p.endpoints(),
                 model=p.text("model", DEFAULT_MODEL),
                 client=p.choice("client", "openai", list(CLIENTS)),
                 max_retries=p.whole("max_retries", minimum=0, default=2) or 0,
@@ -248,6 +278,7 @@ class RunOptions:
                 ttft=p.optional_text("mock_ttft"),
                 itl=p.optional_text("mock_itl"),
                 output_tokens=p.optional_text("mock_output_tokens"),
+                batch_delay=p.optional_text("mock_batch_delay"),
             ),
             guard=GuardOptions(
                 yes=p.flag("yes"),
@@ -261,8 +292,14 @@ class RunOptions:
                 no_plots=p.flag("no_plots"),
                 quiet=p.flag("quiet"),
                 grace=p.non_negative("grace", default=5.0) or 0.0,
+                cancel_on_interrupt=p.flag("cancel_on_interrupt"),
             ),
             resume=p.path("resume"),
+            backend=BackendOptions(
+                backend=p.choice("backend", "local", list(BACKENDS)),
+                workers=p.whole("workers", minimum=1, default=1) or 1,
+                ray_address=p.optional_text("ray_address"),
+            ),
         )
         options.check()
         return options
@@ -299,6 +336,20 @@ class RunOptions:
                 "the --mock-rpm/--mock-tpm/--mock-burst-seconds/--mock-max-concurrency flags "
                 "apply only to --endpoint mock"
             )
+        if not client.is_mock and mock.batch_delay is not None:
+            raise OptionsError("--mock-batch-delay applies only to --endpoint mock")
+        if len(client.endpoints) > 1:
+            one_only = [n for n in work.strategies if STRATEGIES[n].blocking or getattr(STRATEGIES[n], "batch", False)]
+            if one_only:
+                raise OptionsError(f"{', '.join(one_only)} sends to one endpoint only", hint="--endpoint")
+        backend = self.backend
+        if backend.backend == "local" and (backend.workers != 1 or backend.ray_address is not None):
+            raise OptionsError("--workers and --ray-address need --backend ray")
+        if backend.backend == "ray":  # the Batch API and endpoint pools live in the local runner
+            local_only = [n for n in work.strategies if getattr(STRATEGIES[n], "batch", False)]
+            if local_only or len(client.endpoints) > 1:
+                what = f"{local_only[0]} runs" if local_only else "several --endpoint run"
+                raise OptionsError(f"{what} on --backend local only", hint="--backend")
         if client.is_mock:
             mock.config()  # the mock's own checks (latency spec, fault rates adding up to at most 1)
 
@@ -324,13 +375,23 @@ class RunOptions:
                 no_plots=session.output.no_plots,
                 quiet=session.output.quiet,
                 grace=session.output.grace,
+                cancel_on_interrupt=session.output.cancel_on_interrupt,
             ),
             resume=session.resume,
+            backend=self.backend,
         )
 
 
 # Flat names: group fields, prefixed for the mock's (``mock_rpm``) except the two the CLI names plainly.
-GROUPS: Final = (("workload", ""), ("client", ""), ("mock", "mock_"), ("guard", ""), ("output", ""))
+GROUPS: Final = (
+    ("workload", ""),
+    ("client", ""),
+    ("mock", "mock_"),
+    ("guard", ""),
+    ("output", ""),
+    ("backend", ""),
+)
+BACKENDS: Final = ("local", "ray")
 UNPREFIXED: Final = frozenset({"latency", "seed"})
 PARAM_NAMES: Final = tuple(
     [
@@ -343,6 +404,7 @@ PARAM_NAMES: Final = tuple(
                 "mock": MockOptions,
                 "guard": GuardOptions,
                 "output": OutputOptions,
+                "backend": BackendOptions,
             }[group]
         )
     ]
@@ -467,6 +529,25 @@ class _Params:
         if not isinstance(value, str | Path) or not str(value):
             raise self._bad(name, f"expected a path, got {value!r}")
         return Path(value)
+
+    def endpoints(self) -> dict[str, Any]:
+        """``endpoint`` (a URL, or several specs as the CLI repeats it) and ``endpoints`` (as run.json keeps them)."""
+        given = self._get("endpoints") or self._get("endpoint") or "mock"
+        items = [given] if isinstance(given, str) else given
+        if not isinstance(items, Sequence) or not items or not all(isinstance(i, str) and i for i in items):
+            raise self._bad("endpoint", f"expected endpoint URLs, got {given!r}")
+        try:
+            specs = label_all([parse_endpoint_spec(text) for text in items])
+        except EndpointSpecError as exc:
+            raise self._bad("endpoint", str(exc)) from None
+        if len(specs) > 1 and any(spec.url == "mock" for spec in specs):
+            raise self._bad(
+                "endpoint",
+                "'mock' cannot be one of several endpoints: start `bench mock-server --port P` per endpoint "
+                "and pass their URLs",
+            )
+        plain = len(items) == 1 and "," not in items[0]
+        return {"endpoint": specs[0].url, "endpoints": () if plain else tuple(items)}
 
     def strategies(self) -> tuple[str, ...]:
         value = self._get("strategies")

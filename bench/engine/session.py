@@ -21,6 +21,9 @@ import pandas as pd
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, resolve_keys
+from bench.engine import distributed
+from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
@@ -34,11 +37,12 @@ from bench.engine.resume import (
     plan_digest,
     stored_params,
 )
-from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
-from bench.records import CallRecord
+from bench.prices import Price, shipped_prices
+from bench.records import BATCHES_FILE, CallRecord
 from bench.survey.answers import DEFAULT_ASK, MAX_TOKENS, Ask
 from bench.survey.spec import resolve
 from bench.survey.table import load_table
@@ -99,6 +103,8 @@ class RunHooks:
     on_cell: Callable[[CellSpec], None] | None = None
     warn: Callable[[str], None] | None = None
     confirm_paid: Callable[[PaidRun], None] = refuse_unconfirmed  # raise to refuse
+    # After an interrupt, batch jobs still running: True cancels them (default: leave them; resume re-attaches).
+    cancel_batches: Callable[[Sequence[str]], bool] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,12 +193,18 @@ def check_before_sending(
     if resuming is None and out is not None and (out / "run.json").exists():
         raise RunError(f"{out} already holds a run: complete it with --resume {out}, or pick another --out")
     todo = missing_calls(plan, done)
+    specs = client.specs()
+    try:
+        resolve_keys(specs, "")  # each endpoint's own key variable must be set, before anything is sent
+    except EndpointSpecError as exc:
+        raise OptionsError(str(exc), hint="--endpoint") from None
+    guarded = next((spec for spec in specs if not is_local(spec.url)), specs[0])  # ask about a paid one
     api_key = guard_calls(
-        endpoint=client.endpoint,
+        endpoint=guarded.url,
         model=client.model,
         todo=todo,
         guard=guard,
-        api_key_env=client.api_key_env,
+        api_key_env=guarded.key_env or client.api_key_env,
         hooks=hooks,
     )
     return done, api_key
@@ -244,6 +256,7 @@ def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig
         "run_id": run_id,
         "label": plan.label,
         "endpoint": client.endpoint,
+        "endpoints": [dataclasses.asdict(spec) for spec in client.specs()],  # URLs, labels, key variable names
         "model": client.model,
         "mock": public_settings(mock),
         "settings": dataclasses.asdict(settings),
@@ -335,34 +348,110 @@ def _run_cells(
     api_key: str,
     done: frozenset[str],
     hooks: RunHooks,
-) -> Runner:
+) -> CellRunner:
     """Start the mock if asked, run every cell not yet done, and hand back the runner (its ``fatal``)."""
+    backend = options.backend
     with contextlib.ExitStack() as stack:
         probe: StatsProbe | None = None
+        if backend.backend == "ray":
+            try:
+                stack.enter_context(distributed.ray_session(backend.ray_address, workers=backend.workers))
+            except distributed.RayUnavailable as exc:
+                raise RunError(str(exc)) from None
         if mock is not None:
+            if backend.ray_address is not None:  # workers on other nodes reach the mock through this node
+                mock = dataclasses.replace(mock, host="0.0.0.0")
             try:
                 server = stack.enter_context(MockServer(mock))
             except (RuntimeError, OSError) as exc:
                 raise RunError(f"cannot start the mock server: {exc}") from None
             base_url, probe = server.base_url, server
+            if backend.ray_address is not None:
+                base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
             api_key = api_key or "mock-key"
         else:
             base_url, api_key = options.client.endpoint, api_key or "no-key"
         endpoint = Endpoint(base_url=base_url, api_key=api_key, model=options.client.model, is_mock=mock is not None)
-        runner = Runner(
-            run_id=run_dir.name,
-            endpoint=endpoint,
-            settings=request_settings(options, plan),
-            stop=hooks.stop,
-            probe=probe,
-            grace_s=options.output.grace,
-            seed=options.mock.seed,
-            **CLIENTS[options.client.client].runner_factories(),
-        )
+        specs = options.client.specs()
+        runner: CellRunner
+        if backend.backend == "ray":
+            ray_runner = distributed.RayRunner(
+                run_id=run_dir.name,
+                endpoint=endpoint,
+                settings=request_settings(options, plan),
+                client_name=options.client.client,
+                workers=backend.workers,
+                emit=lambda record: None,
+                stop=hooks.stop,
+                probe=probe,
+                grace_s=options.output.grace,
+            )
+            runner = stack.enter_context(distributed.closing_workers(ray_runner))
+        else:
+            runner = Runner(
+                run_id=run_dir.name,
+                endpoint=endpoint,
+                settings=request_settings(options, plan),
+                stop=hooks.stop,
+                probe=probe,
+                grace_s=options.output.grace,
+                price=run_price(options),
+                batch_discount=shipped_prices().batch_discount,
+                endpoint_label=specs[0].label,
+                seed=options.mock.seed,
+                pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
+                **CLIENTS[options.client.client].runner_factories(),
+            )
         warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight
         work = execute(plan, runner, run_dir, on_record=hooks.on_record, on_cell=hooks.on_cell, done_ids=done)
         try:
             asyncio.run(work)
         except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
             hooks.stop.set()
+        except distributed.RayUnavailable as exc:
+            raise RunError(str(exc)) from None
+        if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
+            settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
     return runner
+
+
+def run_price(options: RunOptions) -> Price | None:
+    """The price per token that ``cost_usd`` uses (the guard's: --price-in/out, --price-table, the shipped table)."""
+    guard = options.guard
+    try:
+        return resolve_price(options.client.model, guard.price_table, guard.price_in, guard.price_out)
+    except GuardError as exc:
+        raise OptionsError(str(exc)) from None
+
+
+def routed(specs: Sequence[EndpointSpec], default_key: str, model: str) -> tuple[RoutedEndpoint, ...]:
+    """The pool of a run with several endpoints (empty for one), each with its own key."""
+    if len(specs) < 2:
+        return ()
+    keys = resolve_keys(specs, default_key)
+    return tuple(
+        RoutedEndpoint(endpoint=Endpoint(base_url=s.url, api_key=key, model=model), label=s.label, weight=s.weight)
+        for s, key in zip(specs, keys, strict=True)
+    )
+
+
+def settle_open_batches(run_dir: Path, runner: Runner, cancel: bool, hooks: RunHooks) -> None:
+    """After an interrupt: cancel the run's unfinished batch jobs if told (or the hook says so), else say so."""
+    ledger = run_dir / BATCHES_FILE
+    if not ledger.exists():
+        return
+    make, endpoint, settings = runner.batch_client_factory, runner.endpoint, runner.settings
+    running = asyncio.run(open_batches(ledger, make, endpoint, settings))
+    if not running:
+        return
+    if not cancel and hooks.cancel_batches is not None:
+        cancel = hooks.cancel_batches(running)
+    if not cancel:
+        if hooks.warn is not None:
+            hooks.warn(
+                f"{len(running)} batch job(s) left running ({', '.join(running)}); `--resume` re-attaches to them"
+            )
+        return
+    for batch_id, status in asyncio.run(cancel_batches(running, make, endpoint, settings)).items():
+        if hooks.warn is not None:
+            hooks.warn(f"batch {batch_id}: {status}")

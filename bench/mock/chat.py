@@ -87,3 +87,11 @@ class ChatRequest:
 
     def repeat(self) -> int:
         return repeat_from_call_id(self.call_id)
+
+
+def shape(content: str, max_tokens: int) -> tuple[str, int, str]:
+    """(content, completion tokens, finish reason): cut at ``max_tokens`` as a model would stop."""
+    completion_tokens = len(content) // 4 + 1
+    if 0 < max_tokens < completion_tokens:
+        return content[: max_tokens * 4], max_tokens, "length"
+    return content, completion_tokens, "stop"

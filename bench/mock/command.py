@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from bench.mock.config import MockConfig
+from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
 from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 
 
@@ -90,6 +90,13 @@ _RATE = click.FloatRange(0.0, 1.0)
 @click.option("--itl", default=None, callback=_spec, help="Gap between output tokens, a latency SPEC.")
 @click.option(
     "--output-tokens", default=None, callback=_spec, help="Output tokens per call, a SPEC (default: the answer's)."
+)
+@click.option(
+    "--batch-delay",
+    default=DEFAULT_BATCH_DELAY,
+    show_default=True,
+    callback=_latency,
+    help="How long a Batch API job takes (accelerated clock), as a latency SPEC drawn per batch.",
 )
 @click.option("--watch-stdin", is_flag=True, hidden=True, help="Exit when stdin closes (used by MockServer).")
 def mock_server_command(watch_stdin: bool, **options: Any) -> None:

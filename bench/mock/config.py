@@ -10,6 +10,7 @@ from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 from bench.mock.tokens import TokenTiming
 
 API_KEY_ENV: Final = "MOCK_API_KEY"
+DEFAULT_BATCH_DELAY: Final = "fixed:10"
 FAULT_FIELDS: Final = ("error_rate", "timeout_rate", "reset_rate", "malformed_rate")
 
 
@@ -36,6 +37,7 @@ class MockConfig:
     ttft: str | None = None
     itl: str | None = None
     output_tokens: str | None = None
+    batch_delay: str = DEFAULT_BATCH_DELAY  # how long a Batch API job takes (the accelerated clock)
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -47,6 +49,10 @@ class MockConfig:
             spec = getattr(self, name)
             if spec is not None:
                 LatencyModel.parse(spec)
+        try:
+            LatencyModel.parse(self.batch_delay)
+        except ValueError as exc:
+            raise ValueError(f"batch_delay: {exc}") from None
         for name in ("rpm", "tpm", "max_concurrency"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from bench.mock import responses as r
 from bench.mock.answers import AnswerBook
-from bench.mock.chat import BadRequest, ChatRequest, retry_count_of
+from bench.mock.batches import BatchDesk
+from bench.mock.chat import BadRequest, ChatRequest, retry_count_of, shape
 from bench.mock.config import MockConfig
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
@@ -66,6 +67,8 @@ class MockService:
             ("GET", "/stats"): self.get_stats,
             ("POST", "/stats/reset"): self.reset_stats,
         }
+        self.batches = BatchDesk(self)
+        self._routes.update(self.batches.routes())
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         route = self._routes.get((request.method, request.path))
@@ -73,6 +76,9 @@ class MockService:
             return await route(request)
         if request.method == "GET" and request.path.startswith("/v1/models/"):
             return await self.get_model(request)
+        routed = self.batches.route(request)
+        if routed is not None:
+            return await routed
         message = f"Invalid URL ({request.method} {request.path})"
         return self._json(404, r.error_body(message, "invalid_request_error"), self._request_id())
 
@@ -100,6 +106,7 @@ class MockService:
             "burst_seconds": config.burst_seconds,
             "max_concurrency": config.max_concurrency,
         }
+        snapshot["batches"] = self.batches.counts()
         return self._json(200, r.dumps(snapshot), self._request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -246,22 +253,16 @@ class MockService:
 
         if fault is Fault.MALFORMED:
             content = malformed(self.answers, key, repeat, chat.shape)
-        completion_tokens = len(content) // 4 + 1 if plan is None else plan.tokens
-        finish_reason = "stop"
         if plan is not None:
+            completion_tokens, finish_reason = plan.tokens, "stop"
             pieces = token_pieces(content, plan.tokens)
             content = "".join(pieces)
             offsets = itertools.accumulate(plan.gaps_s, initial=plan.ttft_s)
             schedule = list(zip(offsets, pieces, strict=True))
         else:
-            if 0 < chat.max_tokens < completion_tokens:
-                content, completion_tokens, finish_reason = (
-                    content[: chat.max_tokens * 4],
-                    chat.max_tokens,
-                    "length",
-                )
+            content, completion_tokens, finish_reason = shape(content, chat.max_tokens)
             if chat.ignore_eos and chat.max_tokens > 0:  # vLLM's extra: all max_tokens are written
-                completion_tokens = chat.max_tokens
+                completion_tokens, finish_reason = chat.max_tokens, "length"
                 content = "".join(token_pieces(content, completion_tokens))
             split = r.split_content(content)
             schedule = [((i + 1) * delay / len(split), piece) for i, piece in enumerate(split)]

@@ -44,6 +44,8 @@ SUMMARY_COLUMNS: Final = (
     "server_received",
     "interrupted",
     "utilisation",
+    "cost_usd",
+    "cost_per_1k_calls",
     # Load testing (streaming, open-loop arrivals, goodput); throughput_rps counts ok calls only.
     "offered_rps",
     "sent_rps",
@@ -184,6 +186,14 @@ def utilisation(meta: Mapping[str, Any], wall_s: float) -> float:
     return max(shares) if shares else math.nan
 
 
+def _costs(cell: pd.DataFrame) -> dict[str, float]:
+    """The cell's dollars by the usage its calls returned, and per 1,000 calls (NaN when unpriced)."""
+    if "cost_usd" not in cell.columns or not cell["cost_usd"].notna().any():
+        return {"cost_usd": math.nan, "cost_per_1k_calls": math.nan}
+    total = float(cell["cost_usd"].sum())
+    return {"cost_usd": total, "cost_per_1k_calls": 1000.0 * total / len(cell)}
+
+
 def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
@@ -263,6 +273,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "server_received": meta["server_received"],
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
+                **_costs(cell),
                 "offered_rps": float(meta["rate"]) if meta.get("rate") else math.nan,
                 "sent_rps": _sent_rps(cell),
                 "attempts_rps": float(cell["attempts"].sum()) / wall if wall > 0 else math.nan,
@@ -299,3 +310,47 @@ def tally(calls: pd.DataFrame) -> pd.DataFrame:
     frame = counts.rename("count").reset_index()
     frame = add_shares(frame, KEY, ERROR_ANSWER)
     return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)
+
+
+ENDPOINT_COLUMNS: Final = (
+    "scenario",
+    "strategy",
+    "concurrency",
+    "endpoint",
+    "calls",
+    "ok",
+    "errors",
+    "http_429",
+    "latency_p50_s",
+    "latency_p95_s",
+    "cost_usd",
+)
+
+
+def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
+    rows: list[dict[str, Any]] = []
+    if "endpoint" in calls.columns:
+        labels = calls["endpoint"].astype(object).where(calls["endpoint"].notna(), "").astype(str)
+    else:
+        labels = pd.Series("", index=calls.index)
+    for (scenario, strategy, concurrency, endpoint), cell in calls.assign(endpoint=labels).groupby(
+        KEY + ["endpoint"], sort=False
+    ):
+        ok = cell[cell["status"] == "ok"]
+        rows.append(
+            {
+                "scenario": scenario,
+                "strategy": strategy,
+                "concurrency": concurrency,
+                "endpoint": endpoint,
+                "calls": len(cell),
+                "ok": len(ok),
+                "errors": len(cell) - len(ok),
+                "http_429": int(cell["http_429s"].sum()),
+                "latency_p50_s": _quantile(ok["latency_s"], 0.50),
+                "latency_p95_s": _quantile(ok["latency_s"], 0.95),
+                "cost_usd": _costs(cell)["cost_usd"],
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS))

@@ -14,6 +14,9 @@ Schema (every key optional unless said; lists may also be given as one value)::
     workload = "…"                # a workload file, relative to the suite file; default: the election
     calls = 100                   # or personas = N and/or repeats = R (default workload for experiments)
     repetitions = 1               # default for experiments
+    backend = "local"             # or "ray": each cell split over `workers` Ray actors
+    workers = 1                   # Ray workers per cell (backend = "ray")
+    ray_address = "HOST:PORT"     # attach to a running Ray cluster (default: start a local one)
 
     [[experiment]]                # one or more
     name = "window"               # scenario prefix (needed to tell experiments apart)
@@ -55,6 +58,9 @@ SUITE_KEYS: Final = frozenset(
         "seed",
         "max_retries",
         "timeout",
+        "backend",
+        "workers",
+        "ray_address",
         "personas_file",
         "calls",
         "personas",
@@ -125,6 +131,9 @@ class Suite:
     experiments: tuple[Experiment, ...]
     stream: bool = False  # stream: true with include_usage (TTFT/ITL columns)
     workload_file: Path | None = None  # None: the shipped election workload
+    backend: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
 
     @property
     def is_mock(self) -> bool:
@@ -280,6 +289,13 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     stream = top.data.get("stream", False)
     if not isinstance(stream, bool):
         raise top.fail("stream", f"expected true or false, got {stream!r}")
+    backend = top.text("backend", "local")
+    if backend not in ("local", "ray"):
+        raise top.fail("backend", f'expected "local" or "ray", got {backend!r}')
+    workers = top.scalar("workers", 1)
+    ray_address = top.text("ray_address", "auto") if "ray_address" in top.data else None
+    if backend == "local" and (workers != 1 or ray_address is not None):
+        raise top.fail("workers" if workers != 1 else "ray_address", 'needs backend = "ray"')
     return Suite(
         name=top.text("name", source.stem),
         description=str(top.data.get("description", "")),
@@ -292,6 +308,9 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         experiments=tuple(experiments),
         stream=stream,
         workload_file=source.parent / top.text("workload", "") if "workload" in top.data else None,
+        backend=backend,
+        workers=workers,
+        ray_address=ray_address,
     )
 
 

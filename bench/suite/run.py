@@ -11,20 +11,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from bench.clients.base import Endpoint, RequestSettings
+from bench.engine import distributed
 from bench.engine.errors import RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
+from bench.engine.guard import PRICES, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
-from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.engine.session import RunHooks, RunStart, guard_calls
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
+from bench.prices import shipped_prices
 from bench.records import RUN_FILE, CallRecord
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.survey.answers import DEFAULT_ASK, Ask
@@ -217,23 +221,45 @@ def run_suite(
             probe: StatsProbe | None = None
             base_url = suite.endpoint
             if group.mock is not None:
+                mock = group.mock
+                if suite.ray_address is not None:  # workers on other nodes reach it through this node's address
+                    mock = dataclasses.replace(mock, host="0.0.0.0")
                 try:
-                    server = stack.enter_context(MockServer(group.mock))
+                    server = stack.enter_context(MockServer(mock))
                 except (RuntimeError, OSError) as exc:
                     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     where = group.cells[0].scenario
                     raise MockStartError(f"cannot start the mock server for {where}: {first}") from None
                 base_url, probe = server.base_url, server
+                if suite.ray_address is not None:
+                    base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
             is_mock = probe is not None
             endpoint = Endpoint(base_url=base_url, api_key=api_key, model=suite.model, is_mock=is_mock)
-            runner = Runner(
-                run_id=run_dir.name,
-                endpoint=endpoint,
-                settings=settings_for(suite, _ask_of(plan)),
-                emit=lambda record: None,
-                stop=stop,
-                probe=probe,
-            )
+            runner: CellRunner
+            if suite.backend == "ray":
+                ray_runner = distributed.RayRunner(
+                    run_id=run_dir.name,
+                    endpoint=endpoint,
+                    settings=settings_for(suite, _ask_of(plan)),
+                    client_name="openai",
+                    workers=suite.workers,
+                    emit=lambda record: None,
+                    stop=stop,
+                    probe=probe,
+                )
+                runner = stack.enter_context(distributed.closing_workers(ray_runner))
+            else:
+                runner = Runner(
+                    run_id=run_dir.name,
+                    endpoint=endpoint,
+                    settings=settings_for(suite, _ask_of(plan)),
+                    emit=lambda record: None,
+                    stop=stop,
+                    probe=probe,
+                    price=price_for(suite.model, PRICES),  # cost_usd at the shipped list price
+                    batch_discount=shipped_prices().batch_discount,
+                    endpoint_label="mock" if is_mock else urlsplit(suite.endpoint).netloc,
+                )
             cells = RunPlan(label=suite.name, cells=group.cells)
             append = index > 0  # one calls.csv for the whole suite
             asyncio.run(execute(cells, runner, run_dir, on_record=on_record, on_cell=on_cell, append=append))
@@ -271,9 +297,16 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
         hooks.on_start(start)
     key = api_key or ("mock-key" if suite.is_mock else "no-key")
     try:
-        fatal = run_suite(plan, run_dir, api_key=key, stop=hooks.stop, on_record=hooks.on_record, on_cell=hooks.on_cell)
+        with contextlib.ExitStack() as stack:
+            if suite.backend == "ray":
+                stack.enter_context(distributed.ray_session(suite.ray_address, workers=suite.workers))
+            fatal = run_suite(
+                plan, run_dir, api_key=key, stop=hooks.stop, on_record=hooks.on_record, on_cell=hooks.on_cell
+            )
     except MockStartError as exc:
         fatal = str(exc)
+    except distributed.RayUnavailable as exc:
+        raise RunError(str(exc)) from None
     summary, _ = finalize(run_dir, run_dir.name)
     interrupted = hooks.stop.is_set() and fatal is None
     return SuiteResult(run_dir=run_dir, plan=plan, summary=summary, fatal=fatal, interrupted=interrupted)
