@@ -38,6 +38,8 @@ SESSION_OPTIONS: Final = frozenset(
         "quiet",
         "no_plots",
         "cancel_on_interrupt",
+        "checks",
+        "junit",
     }
 )
 
@@ -143,6 +145,8 @@ class MockOptions:
     itl: str | None = None
     output_tokens: str | None = None
     batch_delay: str | None = None
+    rpd: int | None = None
+    rpd_used: int = 0
 
     @property
     def faults(self) -> tuple[float, ...]:
@@ -150,7 +154,7 @@ class MockOptions:
 
     @property
     def limits_set(self) -> bool:
-        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0)
+        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0 or self.rpd)
 
     @property
     def timing_set(self) -> bool:
@@ -175,6 +179,8 @@ class MockOptions:
                 itl=self.itl,
                 output_tokens=self.output_tokens,
                 batch_delay=self.batch_delay or DEFAULT_BATCH_DELAY,
+                rpd=self.rpd,
+                rpd_used=self.rpd_used,
             )
         except ValueError as exc:
             raise OptionsError(str(exc)) from None
@@ -200,6 +206,8 @@ class OutputOptions:
     quiet: bool = False
     grace: float = 5.0
     cancel_on_interrupt: bool = False  # batch jobs an interrupt leaves running (else: ask, or leave them)
+    checks: tuple[str, ...] = ()  # judged per cell after the run (bench.report.checks); exit 1 on a failure
+    junit: Path | None = None  # the checks' verdicts as JUnit XML
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,6 +287,8 @@ class RunOptions:
                 itl=p.optional_text("mock_itl"),
                 output_tokens=p.optional_text("mock_output_tokens"),
                 batch_delay=p.optional_text("mock_batch_delay"),
+                rpd=p.whole("mock_rpd", minimum=1),
+                rpd_used=p.whole("mock_rpd_used", minimum=0, default=0) or 0,
             ),
             guard=GuardOptions(
                 yes=p.flag("yes"),
@@ -293,6 +303,8 @@ class RunOptions:
                 quiet=p.flag("quiet"),
                 grace=p.non_negative("grace", default=5.0) or 0.0,
                 cancel_on_interrupt=p.flag("cancel_on_interrupt"),
+                checks=p.checks("checks"),
+                junit=p.path("junit"),
             ),
             resume=p.path("resume"),
             backend=BackendOptions(
@@ -376,6 +388,8 @@ class RunOptions:
                 quiet=session.output.quiet,
                 grace=session.output.grace,
                 cancel_on_interrupt=session.output.cancel_on_interrupt,
+                checks=session.output.checks,
+                junit=session.output.junit,
             ),
             resume=session.resume,
             backend=self.backend,
@@ -548,6 +562,23 @@ class _Params:
             )
         plain = len(items) == 1 and "," not in items[0]
         return {"endpoint": specs[0].url, "endpoints": () if plain else tuple(items)}
+
+    def checks(self, name: str) -> tuple[str, ...]:
+        """Check expressions, each parsed now so that a bad one stops the run before anything is sent."""
+        from bench.report.checks import CheckError, parse_checks
+        from bench.report.summary import SUMMARY_COLUMNS  # pandas: only when checks are given
+
+        value = self._get(name)
+        if value is None or value == ():
+            return ()
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
+            raise self._bad("check", f"expected check expressions, got {value!r}")
+        try:
+            parse_checks(items, SUMMARY_COLUMNS, list(STRATEGIES))
+        except CheckError as exc:
+            raise self._bad("check", str(exc)) from None
+        return tuple(items)
 
     def strategies(self) -> tuple[str, ...]:
         value = self._get("strategies")

@@ -52,6 +52,7 @@ class CellMeta:
     server: dict[str, Any] | None = None
     interrupted: bool = False
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
+    learned_rpm: float | None = None
 
 
 class StatsProbe(Protocol):
@@ -129,6 +130,10 @@ class CellSender:
         # that every row on disk was written before the cell ended (and resume resends them).
         self.abandoned = False
         self.dropped = 0
+        self.learned_rpm: float | None = None
+
+    def learned(self, *, rpm: float) -> None:
+        self.learned_rpm = rpm
 
     @property
     def stopping(self) -> bool:
@@ -343,6 +348,7 @@ class Runner:
             max_in_flight=sender.peak_in_flight,
             server=server,
             interrupted=self.stop.is_set(),
+            learned_rpm=sender.learned_rpm,
         )
 
     def _pooled(self, make: ClientFactory) -> ClientFactory:

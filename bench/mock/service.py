@@ -50,7 +50,13 @@ class MockService:
             malformed_rate=config.malformed_rate,
             rate_limit_rate=config.rate_limit_rate,
         )
-        self.limiter = RateLimiter(rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds)
+        self.limiter = RateLimiter(
+            rpm=config.rpm,
+            tpm=config.tpm,
+            burst_seconds=config.burst_seconds,
+            rpd=config.rpd,
+            rpd_used=config.rpd_used,
+        )
         self.slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.stats = Stats()
         self.quota_used = 0

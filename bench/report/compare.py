@@ -61,6 +61,23 @@ def change(a: float, b: float) -> float:
     return 100.0 * (b - a) / abs(a)
 
 
+def parse_metric(text: str, default_threshold: float) -> tuple[str, float]:
+    """``NAME`` or ``NAME:THRESHOLD`` (percent) → (metric, threshold); ValueError names what is wrong."""
+    name, sep, threshold = text.partition(":")
+    name = name.strip()
+    if name not in METRICS:
+        raise ValueError(f"unknown metric '{name}' (choose from {', '.join(METRICS)})")
+    if not sep:
+        return name, default_threshold
+    try:
+        value = float(threshold)
+    except ValueError:
+        raise ValueError(f"--metric {text}: '{threshold}' is not a percentage") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"--metric {text}: the threshold must be a percentage, 0 or more")
+    return name, value
+
+
 def compare(summary_a: pd.DataFrame, summary_b: pd.DataFrame, metric: str, threshold_pct: float) -> Comparison:
     """Cells matched by (scenario, strategy, concurrency); a regression: worse by more than the threshold."""
     if metric not in METRICS:

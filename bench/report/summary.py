@@ -46,11 +46,12 @@ SUMMARY_COLUMNS: Final = (
     "utilisation",
     "cost_usd",
     "cost_per_1k_calls",
+    "error_rate",
+    "learned_rpm",
     # Load testing (streaming, open-loop arrivals, goodput); throughput_rps counts ok calls only.
     "offered_rps",
     "sent_rps",
     "attempts_rps",
-    "error_rate",
     "output_tokens_per_s",
     "ttft_p50_s",
     "ttft_p95_s",
@@ -99,7 +100,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
     ended, so start order recovers them). ``paced`` also obeys ``meta``'s rpm/tpm: the k-th call
     starts ≥ k·60/R (≈ 60·N/R in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM
     (prompt only: a lower bound); ``endpoint`` obeys the endpoint's own stated limits
-    (``meta["limits"]``, the mock's). Pass every row, failed ones too: a failed call held its slot.
+    (``meta["limits"]``, the mock's; else the ``learned_rpm`` the strategy reported). Pass every
+    row, failed ones too: a failed call held its slot.
     """
     if len(cell) == 0:
         return math.nan
@@ -120,6 +122,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
         if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
             limits = meta.get("limits") or {}
             rpm, tpm = limits.get("rpm"), limits.get("tpm")
+            if not (rpm or tpm):  # a third-party endpoint: the limit it stated or the strategy learned
+                rpm = meta.get("learned_rpm")
         if rpm:
             earliest = [max(at, 60.0 * k / float(rpm)) for k, at in enumerate(earliest)]
         if tpm:
@@ -274,10 +278,11 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
                 **_costs(cell),
+                "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
+                "learned_rpm": float(meta["learned_rpm"]) if meta.get("learned_rpm") else math.nan,
                 "offered_rps": float(meta["rate"]) if meta.get("rate") else math.nan,
                 "sent_rps": _sent_rps(cell),
                 "attempts_rps": float(cell["attempts"].sum()) / wall if wall > 0 else math.nan,
-                "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
                 "output_tokens_per_s": float(_column(ok, "output_tokens").sum()) / wall
                 if wall > 0 and len(_column(ok, "output_tokens"))
                 else math.nan,

@@ -23,13 +23,14 @@ from bench.engine.guard import PRICES, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
-from bench.engine.session import RunHooks, RunStart, guard_calls
+from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, judge
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
 from bench.prices import shipped_prices
 from bench.records import RUN_FILE, CallRecord
+from bench.report.checks import Verdict
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.survey.spec import Overrides, resolve
@@ -49,6 +50,8 @@ class SuiteOptions:
     out: Path | None = None
     guard: GuardOptions = field(default_factory=GuardOptions)
     api_key_env: str = DEFAULT_KEY_ENV
+    checks: tuple[str, ...] = ()  # besides the suite file's own
+    junit: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,12 @@ class SuiteResult:
     summary: pd.DataFrame
     fatal: str | None
     interrupted: bool
+    verdicts: tuple[Verdict, ...] = ()
+    no_success: str | None = None
+
+    @property
+    def checks_failed(self) -> list[Verdict]:
+        return [verdict for verdict in self.verdicts if not verdict.passed]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,4 +318,13 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
         raise RunError(str(exc)) from None
     summary, _ = finalize(run_dir, run_dir.name)
     interrupted = hooks.stop.is_set() and fatal is None
-    return SuiteResult(run_dir=run_dir, plan=plan, summary=summary, fatal=fatal, interrupted=interrupted)
+    verdicts = judge(run_dir, summary, suite.checks + options.checks, options.junit)
+    return SuiteResult(
+        run_dir=run_dir,
+        plan=plan,
+        summary=summary,
+        fatal=fatal,
+        interrupted=interrupted,
+        verdicts=verdicts,
+        no_success=first_error_if_none_ok(run_dir),
+    )

@@ -193,3 +193,35 @@ def test_compare_unknown_metric_is_usage_error(run_dir: Path) -> None:
     result = bench("compare", str(run_dir), str(run_dir), "--metric", "speed")
     assert result.exit_code == 2
     assert "speed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "fragment"),
+    [
+        pytest.param(
+            ["--metric", "throughput_rps:60", "--metric", "wall_s:10"],
+            1,
+            "regressed[/] on wall_s",
+            id="each-metric-its-own-threshold",
+        ),
+        pytest.param(["--metric", "throughput_rps:60", "--metric", "wall_s:200"], 0, "no regression", id="both-pass"),
+        pytest.param(
+            ["--metric", "throughput_rps:60", "--check", "errors == 0"], 0, "no regression", id="absolute-bound-holds"
+        ),
+        pytest.param(
+            ["--metric", "throughput_rps:60", "--check", "semaphore: calls > 1000"],
+            1,
+            "check 'semaphore: calls > 1000' failed",
+            id="bound",
+        ),
+        pytest.param(["--metric", "nope:5"], 2, "unknown metric 'nope'", id="unknown-metric"),
+        pytest.param(["--metric", "wall_s:x"], 2, "'x' is not a percentage", id="bad-threshold"),
+    ],
+)
+def test_compare_takes_several_metrics_and_absolute_bounds(
+    run_dir: Path, tmp_path: Path, args: list[str], exit_code: int, fragment: str
+) -> None:
+    other = copy_with(run_dir, tmp_path / "b", throughput_rps=0.5, wall_s=2.0)
+    result = bench("compare", str(run_dir), str(other), *args)
+    assert result.exit_code == exit_code, result.output
+    assert fragment.replace("[/]", "") in result.output.replace("\n", " ")
