@@ -98,10 +98,13 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
-    """A cell's line in cells.jsonl: what the runner saw, the pace it was given, and how its strategy
-    is judged (its ideal-bound rule), so that reports need not know strategies by name."""
+    """A cell's line in cells.jsonl: what the runner saw (the server's ``/stats`` as served), the pace
+    it was given, and how its strategy is judged (its ideal-bound rule), so that reports need not know
+    strategies by name."""
     strategy = STRATEGIES[spec.strategy]
-    return {**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm, "rate": spec.rate, "ideal": strategy.ideal}
+    line = dataclasses.asdict(meta)
+    line["server"] = None if meta.server is None else meta.server.to_json()
+    return {**line, "rpm": spec.rpm, "tpm": spec.tpm, "rate": spec.rate, "ideal": strategy.ideal}
 
 
 async def execute(

@@ -15,6 +15,7 @@ from bench.clients.batch import BatchAccess, BatchClient, BatchLedger, OpenAIBat
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.clients.pool import PooledClient, RoutedEndpoint
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.mock.stats import ServerStats
 from bench.prices import Price, call_cost
 from bench.records import CallRecord
 from bench.workload import Call
@@ -49,7 +50,7 @@ class CellMeta:
     sent: int
     wall_s: float
     max_in_flight: int
-    server: dict[str, Any] | None = None
+    server: ServerStats | None = None
     interrupted: bool = False
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
     learned_rpm: float | None = None
@@ -59,7 +60,7 @@ class StatsProbe(Protocol):
     """The endpoint's own counters (the mock server's ``/stats``)."""
 
     def reset_stats(self) -> None: ...
-    def stats(self, detail: bool = False) -> dict[str, Any]: ...
+    def stats(self, detail: bool = False) -> ServerStats: ...
 
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]

@@ -39,7 +39,7 @@ from bench.engine.resume import (
 )
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
-from bench.mock.process import MockServer
+from bench.mock.process import MockStartError, start_mock
 from bench.oslimits import raise_open_file_limit
 from bench.prices import Price, shipped_prices
 from bench.records import BATCHES_FILE, CALLS_FILE, CallRecord
@@ -401,9 +401,9 @@ def _run_cells(
             if backend.ray_address is not None:  # workers on other nodes reach the mock through this node
                 mock = dataclasses.replace(mock, host="0.0.0.0")
             try:
-                server = stack.enter_context(MockServer(mock))
-            except (RuntimeError, OSError) as exc:
-                raise RunError(f"cannot start the mock server: {exc}") from None
+                server = start_mock(stack, mock)
+            except MockStartError as exc:
+                raise RunError(str(exc)) from None
             base_url, probe = server.base_url, server
             if backend.ray_address is not None:
                 base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)

@@ -26,7 +26,7 @@ from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, judge
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
-from bench.mock.process import MockServer
+from bench.mock.process import MockStartError, start_mock
 from bench.oslimits import raise_open_file_limit
 from bench.prices import shipped_prices
 from bench.records import RUN_FILE, CallRecord
@@ -36,10 +36,6 @@ from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.survey.spec import Overrides, resolve
 from bench.survey.table import load_table
 from bench.workload import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count
-
-
-class MockStartError(RuntimeError):
-    """A suite's mock server could not start (the message says which and why, in one line)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,12 +229,7 @@ def run_suite(
                 mock = group.mock
                 if suite.ray_address is not None:  # workers on other nodes reach it through this node's address
                     mock = dataclasses.replace(mock, host="0.0.0.0")
-                try:
-                    server = stack.enter_context(MockServer(mock))
-                except (RuntimeError, OSError) as exc:
-                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    where = group.cells[0].scenario
-                    raise MockStartError(f"cannot start the mock server for {where}: {first}") from None
+                server = start_mock(stack, mock, where=group.cells[0].scenario)
                 base_url, probe = server.base_url, server
                 if suite.ray_address is not None:
                     base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)

@@ -151,6 +151,7 @@ LONG_S = 120  # simulated seconds: long enough for the average to mean something
 WIDE = Knobs(concurrency=200, max_tokens=MAX_TOKENS)  # the window never binds: the rate does
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("headers", "latency_s", "least", "most_429"),
     [

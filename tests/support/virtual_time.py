@@ -13,6 +13,8 @@ import random
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
+from bench.clients.base import Outcome
+from bench.clients.batch import BatchAccess
 from bench.clients.feedback import RateLimitFeedback
 from bench.mock.limits import RateLimiter, TokenBucket, format_duration
 from bench.mock.service import INJECTED_429_HEADERS
@@ -200,6 +202,22 @@ class FakeSender:
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
         raise NotImplementedError("pacing strategies are async")
+
+    @property
+    def batches(self) -> BatchAccess | None:
+        return None  # no Batch API in virtual time
+
+    def record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+    ) -> CallRecord | None:
+        raise NotImplementedError("pacing strategies send, they do not record batch rows")
 
     def learned(self, *, rpm: float) -> None:
         self.learned_rpm = rpm
