@@ -17,10 +17,6 @@ from tests.support.servers import MockServerFactory
 
 PEOPLE = load_personas()
 TTFT, ITL, TOKENS = 0.05, 0.02, 8
-# TTFT counts from the call's start, so it includes the client's own per-call work (the SDK's
-# ~10 ms a call on a busy 2-core machine, the raw drivers' ~1 ms, more when the machine is shared);
-# the slack stays well under the 0.14 s of decoding that a wrong clock would add.
-TTFT_SLACK = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +45,15 @@ def test_streamed_rows_carry_the_servers_ttft_itl_and_token_count(timed_server: 
     seen = asyncio.run(_outcomes(timed_server.base_url, client, 6))
     assert all(o.ok for o in seen), {o.error for o in seen}
     assert [o.output_tokens for o in seen] == [TOKENS] * 6
-    ttft = statistics.median(o.ttft_s or 0.0 for o in seen)
-    itl = statistics.median(o.itl_s or 0.0 for o in seen)
-    assert TTFT <= ttft <= TTFT + TTFT_SLACK
-    assert itl == pytest.approx(ITL, abs=0.002)
+    # Bounds the server enforces, so a busy machine cannot break them: the first token leaves after
+    # TTFT, each further one ITL after the one before; a clock that read TTFT at the last chunk, or
+    # ITL over the role chunk, would fail them.
+    for o in seen:
+        assert o.ttft_s is not None
+        assert o.decode_s is not None
+        assert o.ttft_s >= TTFT
+        assert o.decode_s >= (TOKENS - 1) * ITL * 0.9
+    assert statistics.median(o.itl_s or 0.0 for o in seen) >= ITL * 0.9
     assert all(o.answer for o in seen)  # the padding after the JSON answer keeps it parseable
 
 

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bench.report.knee import knee_index, levels, plot_knee, plot_stream, saturation_lines
 
@@ -43,6 +44,7 @@ def test_an_endpoint_that_keeps_scaling_is_not_called_saturated() -> None:
     assert saturation_lines(summary) == []
 
 
+@pytest.mark.slow  # matplotlib
 def test_rates_are_one_sweep_across_their_scenarios(tmp_path: Path) -> None:
     summary = _summary([(10, 10.0, 0.2, 0.21), (40, 39.0, 0.22, 0.3), (80, 41.0, 1.5, 3.0)], offered=True)
     ((_, knob, cells),) = list(levels(summary))
@@ -51,6 +53,7 @@ def test_rates_are_one_sweep_across_their_scenarios(tmp_path: Path) -> None:
     assert plot_knee(cells, "semaphore", knob, tmp_path / "knee.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # matplotlib
 def test_the_stream_plot_needs_streamed_cells(tmp_path: Path) -> None:
     summary = _summary([(1, 5.0, 0.2, 0.21), (4, 20.0, 0.2, 0.22)])
     ((_, knob, cells),) = list(levels(summary))

@@ -54,6 +54,7 @@ async def _cell(base_url: str, strategy: str, rate: float, count: int, cap: int)
     return rows
 
 
+@pytest.mark.slow  # judged by the server's admission times, but a loaded machine can still delay sends
 @pytest.mark.parametrize("strategy", ["poisson", "constant"])
 async def test_the_server_sees_the_planned_arrivals(mock_server: MockServer, strategy: str) -> None:
     server = mock_server  # fixed 0.05 s, shared by the session
