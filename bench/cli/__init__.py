@@ -13,6 +13,8 @@ from bench.cli.overhead import overhead_command
 from bench.cli.ratelimits import rate_limits_command
 from bench.cli.run import run
 from bench.cli.suite import suite
+from bench.cli.sweep import sweep
+from bench.cli.tune import tune
 from bench.cli.ui import OneLineErrors
 from bench.mock.command import mock_server_command
 
@@ -30,6 +32,8 @@ for command, name in (
     (mock_server_command, "mock-server"),
     (rate_limits_command, "rate-limits"),
     (overhead_command, "overhead"),
+    (tune, "tune"),
+    (sweep, "sweep"),
 ):
     cli.add_command(command, name=name)
 

@@ -32,6 +32,7 @@ class RequestSettings:
     timeout_s: float = 600.0
     max_retries: int = 2
     temperature: float | None = None
+    stream: bool = False  # stream: true with include_usage; rows then carry TTFT and ITL
     max_connections: int | None = None  # the pool; None: sized to the cell's concurrency
     trace: bool = True  # mark where each call's time went (bench.clients.trace)
 
@@ -50,6 +51,10 @@ class Outcome:
     answer: str = ""
     server_s: float | None = None
     endpoint: str = ""  # which endpoint answered, when a run has several (a label, never the key)
+    ttft_s: float | None = None
+    itl_s: float | None = None
+    output_tokens: int | None = None
+    decode_s: float | None = None
     trace: CallTrace | None = field(default=None, compare=False, repr=False)  # timing marks, not an outcome
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -16,6 +17,7 @@ import httpx2
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
+from bench.clients.streaming import SseReader
 from bench.clients.trace import Tracer
 from bench.clients.warm import WAIT_S, models_url, warm_async, warm_blocking
 from bench.clients.wire import RawRequest, Reply, session_headers
@@ -56,6 +58,7 @@ class HttpxDriver(_Observing):
     ) -> None:
         self._request = RawRequest(endpoint, settings)
         self._endpoint_url = endpoint.base_url
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self.tracer = Tracer() if settings.trace else None
         self._http = httpx2.AsyncClient(
@@ -67,8 +70,16 @@ class HttpxDriver(_Observing):
         )
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        response = await self._http.post(self._request.url, content=body, headers=headers)
-        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        if not self._stream:
+            response = await self._http.post(self._request.url, content=body, headers=headers)
+            return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        async with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
+            if response.status_code != 200:
+                return self._seen(Reply(response.status_code, response.headers, await response.aread()), headers)
+            reader = SseReader()
+            async for line in response.aiter_lines():
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def complete(self, call: Call) -> Outcome:
         self._begin(call)
@@ -94,6 +105,7 @@ class SyncHttpxDriver(_Observing):
     ) -> None:
         self._request = RawRequest(endpoint, settings)
         self._endpoint_url = endpoint.base_url
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self.tracer = Tracer() if settings.trace else None
         self._http = httpx2.Client(
@@ -105,8 +117,16 @@ class SyncHttpxDriver(_Observing):
         )
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        response = self._http.post(self._request.url, content=body, headers=headers)
-        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        if not self._stream:
+            response = self._http.post(self._request.url, content=body, headers=headers)
+            return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
+            if response.status_code != 200:
+                return self._seen(Reply(response.status_code, response.headers, response.read()), headers)
+            reader = SseReader()
+            for line in response.iter_lines():
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     def complete(self, call: Call) -> Outcome:
         self._begin(call)
@@ -125,6 +145,7 @@ class AiohttpDriver(_Observing):
 
     def __init__(self, endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self.tracer = Tracer() if settings.trace else None
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
@@ -143,7 +164,12 @@ class AiohttpDriver(_Observing):
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         async with self._open().post(self._request.url, data=body, headers=headers) as response:
-            return self._seen(Reply(response.status, response.headers, await response.read()), headers)
+            if not self._stream or response.status != 200:
+                return self._seen(Reply(response.status, response.headers, await response.read()), headers)
+            reader = SseReader()
+            async for line in response.content:
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def complete(self, call: Call) -> Outcome:
         self._begin(call)

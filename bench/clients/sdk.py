@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import httpx2
@@ -18,8 +19,10 @@ from bench.clients.base import (
     scrub,
 )
 from bench.clients.feedback import RateLimitFeedback
+from bench.clients.streaming import SseReader, with_timing
 from bench.clients.trace import TracedAsyncOpenAI, TracedOpenAI, Tracer, traced_aiohttp_transport
 from bench.clients.warm import models_url, warm_async, warm_blocking
+from bench.clients.wire import Reply, outcome_from_reply
 from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
 from bench.workload import Call
 
@@ -188,7 +191,20 @@ def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -
         kwargs["seed"] = ask.seed
     if ask.extra_body:
         kwargs["extra_body"] = dict(ask.extra_body)
+    if settings.stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
     return kwargs
+
+
+def _streamed_reply(raw: Any, reader: SseReader) -> Reply:
+    return Reply(raw.status_code, raw.headers, reader.body(), reader)
+
+
+def settle_stream(raw: Any, reader: SseReader, http_429s: int, secret: str, start: float, ask: Ask) -> Outcome:
+    """The Outcome of a stream the SDK handed back and we read to its end."""
+    outcome = outcome_from_reply(_streamed_reply(raw, reader), raw.retries_taken + 1, http_429s, secret, ask)
+    return with_timing(outcome, reader, start)
 
 
 class OpenAIAsyncClient:
@@ -231,10 +247,18 @@ class OpenAIAsyncClient:
         result: Any
         if self._tracer is not None:
             self._tracer.begin(call.call_id)
+        start = time.perf_counter()
         try:
             result = await self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
+            if self._settings.stream:
+                reader = SseReader()
+                async for chunk in result.parse():
+                    reader.take_chunk(chunk, time.perf_counter())
+                taken = self._counting.take(call.call_id)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
+                return outcome
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         except BaseException:  # cancelled: forget the call's marks
@@ -282,10 +306,18 @@ class OpenAISyncClient:
         result: Any
         if self._tracer is not None:
             self._tracer.begin(call.call_id)
+        start = time.perf_counter()
         try:
             result = self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
+            if self._settings.stream:
+                reader = SseReader()
+                for chunk in result.parse():
+                    reader.take_chunk(chunk, time.perf_counter())
+                taken = self._counting.take(call.call_id)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
+                return outcome
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         return _settle_traced(result, self._counting.take(call.call_id), self._endpoint.api_key, self._tracer, call)

@@ -29,6 +29,7 @@ from bench.clients.base import (
     processing_s,
     scrub,
 )
+from bench.clients.streaming import SseReader, with_timing
 from bench.clients.trace import BACKOFF, PREPARE, Tracer
 from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
 from bench.workload import Call
@@ -55,6 +56,7 @@ class Reply:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    stream: SseReader | None = None  # a streamed answer: ``body`` is what its chunks add up to
 
 
 def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> bytes:
@@ -62,6 +64,9 @@ def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> b
     body: dict[str, Any] = {"model": endpoint.model, "messages": list(call.messages), **call.ask.body()}
     if "temperature" not in body and settings.temperature is not None:
         body["temperature"] = settings.temperature
+    if settings.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -169,11 +174,12 @@ def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
 class Tries:
     """One logical call's attempts: decides between waiting for another try and the final Outcome."""
 
-    __slots__ = ("ask", "http_429s", "max_retries", "retries", "secret")
+    __slots__ = ("ask", "http_429s", "max_retries", "retries", "secret", "start")
 
     def __init__(self, settings: RequestSettings, secret: str, ask: Ask = DEFAULT_ASK) -> None:
         self.max_retries, self.secret, self.ask = settings.max_retries, secret, ask
         self.retries = self.http_429s = 0
+        self.start = time.perf_counter()  # TTFT counts from the first send, as latency does
 
     def _again(self, backoff_from: float | None) -> float:
         self.retries += 1
@@ -187,7 +193,8 @@ class Tries:
         self.http_429s += reply.status == 429
         if reply.status >= 400 and self.retries < self.max_retries and _retryable(reply):
             return self._again(_retry_after_s(reply.headers))
-        return outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
+        outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
+        return with_timing(outcome, reply.stream, self.start)
 
     def judge_failure(self, exc: Exception) -> Outcome | float:
         name, retryable = failure_name(exc, self.secret)

@@ -42,6 +42,7 @@ class CellSpec:
     calls: tuple[Call, ...] = field(repr=False)
     rpm: float | None = None
     tpm: float | None = None
+    rate: float | None = None  # open-loop arrivals per second (constant, poisson)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -225,6 +226,10 @@ class CellSender:
             scenario=spec.scenario,
             cost_usd=call_cost(self._price, outcome.prompt_tokens, outcome.completion_tokens, price_factor),
             endpoint=outcome.endpoint or self._endpoint_label,
+            ttft_s=outcome.ttft_s,
+            itl_s=outcome.itl_s,
+            output_tokens=outcome.output_tokens,
+            decode_s=outcome.decode_s,
             queue_s=max(0.0, start_s - scheduled_s),
             prepare_s=parts.prepare_s if parts else None,
             pool_wait_s=parts.pool_wait_s if parts else None,
@@ -283,6 +288,7 @@ class Runner:
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    seed: int = 0  # for strategies that draw (open-loop arrival times)
     price: Price | None = None  # for cost_usd; None writes no cost
     batch_discount: float = 0.5  # the Batch API's price factor
     batch_client_factory: BatchClientFactory = OpenAIBatchClient
@@ -304,7 +310,14 @@ class Runner:
         """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
-        knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
+        knobs = Knobs(
+            concurrency=spec.concurrency,
+            rpm=spec.rpm,
+            tpm=spec.tpm,
+            max_tokens=self.settings.max_tokens,
+            rate=spec.rate,
+            seed=self.seed,
+        )
         # A strategy that sends every call at once needs a connection each, whatever C the cell names.
         pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         pool = self.settings.max_connections or pool

@@ -44,6 +44,7 @@ class ChatRequest:
     max_tokens: int
     stream: bool
     include_usage: bool
+    ignore_eos: bool = False  # vLLM's extra: write all max_tokens
     shape: AnswerShape = VOTE
 
     @classmethod
@@ -77,6 +78,7 @@ class ChatRequest:
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+            ignore_eos=body.get("ignore_eos") is True,
             shape=shape_of(body.get("response_format"), answer_hint),
         )
 
