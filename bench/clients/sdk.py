@@ -258,7 +258,11 @@ class OpenAIAsyncClient:
                     reader.take_chunk(chunk, time.perf_counter())
                 taken = self._counting.take(call.call_id)
                 outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
-                return outcome
+                return (
+                    outcome
+                    if self._tracer is None
+                    else dataclasses.replace(outcome, trace=self._tracer.end(call.call_id))
+                )
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         except BaseException:  # cancelled: forget the call's marks
@@ -317,7 +321,11 @@ class OpenAISyncClient:
                     reader.take_chunk(chunk, time.perf_counter())
                 taken = self._counting.take(call.call_id)
                 outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
-                return outcome
+                return (
+                    outcome
+                    if self._tracer is None
+                    else dataclasses.replace(outcome, trace=self._tracer.end(call.call_id))
+                )
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         return _settle_traced(result, self._counting.take(call.call_id), self._endpoint.api_key, self._tracer, call)
