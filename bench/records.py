@@ -26,7 +26,9 @@ class CallRecord:
     Times are seconds from the cell's start. The columns after ``answer`` extend the
     DESIGN.md contract: ``server_s`` is the processing time the endpoint reported
     (``openai-processing-ms``), ``http_429s`` the 429 answers this call got including the
-    SDK's hidden retries, ``scenario`` the experiment the cell belongs to.
+    SDK's hidden retries, ``scenario`` the experiment the cell belongs to; the evidence of an
+    answer: ``finish_reason``, the model the server says it used (``served_model``), and a failed
+    answer's content (``raw_answer``, truncated and scrubbed of the key).
     """
 
     run_id: str
@@ -49,6 +51,9 @@ class CallRecord:
     server_s: float | None = None
     http_429s: int = 0
     scenario: str = ""
+    finish_reason: str = ""
+    served_model: str = ""
+    raw_answer: str = ""
 
 
 CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))

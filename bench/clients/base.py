@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from bench.workload import MAX_TOKENS, Call
+from bench.workload import MAX_TOKENS, Call, parse_answer
 
 CALL_ID_HEADER: Final = "x-bench-call-id"
 RETRY_COUNT_HEADER: Final = "x-stainless-retry-count"
 PROCESSING_MS_HEADER: Final = "openai-processing-ms"
+RAW_ANSWER_CHARS: Final = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +30,7 @@ class RequestSettings:
     timeout_s: float = 600.0
     max_retries: int = 2
     temperature: float | None = None
+    max_response_bytes: int = 8 * 1024 * 1024  # bench.clients.bounds.DEFAULT_MAX_RESPONSE_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +46,9 @@ class Outcome:
     completion_tokens: int | None = None
     answer: str = ""
     server_s: float | None = None
+    finish_reason: str = ""
+    served_model: str = ""
+    raw_answer: str = ""  # the content of a failed answer, cut to RAW_ANSWER_CHARS
 
 
 class AsyncChatClient(Protocol):
@@ -63,6 +68,14 @@ def scrub(text: str, secret: str) -> str:
     return text
 
 
+def evidence(content: object, secret: str) -> str:
+    """What a failed answer said, cut short and scrubbed, for the ``raw_answer`` column."""
+    if content is None:
+        return ""
+    text = content if isinstance(content, str) else repr(content)
+    return scrub(text, secret)[:RAW_ANSWER_CHARS]
+
+
 def processing_s(headers: Mapping[str, str]) -> float | None:
     """The endpoint's reported processing time (``openai-processing-ms``) in seconds."""
     value = headers.get(PROCESSING_MS_HEADER)
@@ -72,3 +85,45 @@ def processing_s(headers: Mapping[str, str]) -> float | None:
         return float(value) / 1000.0
     except ValueError:
         return None
+
+
+MALFORMED_RESPONSE: Final = "malformed_response"  # a 2xx whose body is not a chat completion
+MALFORMED_ANSWER: Final = "malformed_answer"  # a chat completion whose content is not our JSON
+
+
+def token_count(value: object) -> int | None:
+    """A token count from a server, or None when it is not a whole non-negative number (``"lots"``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def answer_outcome(
+    content: str | None,
+    *,
+    http_status: int,
+    attempts: int,
+    http_429s: int,
+    prompt_tokens: object,
+    completion_tokens: object,
+    server_s: float | None,
+    finish_reason: str,
+    served_model: str,
+    secret: str,
+) -> Outcome:
+    """The Outcome of a chat completion, whichever client read it; every text field scrubbed."""
+    vote = parse_answer(content)
+    return Outcome(
+        ok=vote is not None,
+        http_status=http_status,
+        error="" if vote is not None else MALFORMED_ANSWER,
+        attempts=attempts,
+        http_429s=http_429s,
+        prompt_tokens=token_count(prompt_tokens),
+        completion_tokens=token_count(completion_tokens),
+        answer=scrub(vote or "", secret),
+        server_s=server_s,
+        finish_reason=scrub(finish_reason, secret)[:40],
+        served_model=scrub(served_model, secret)[:100],
+        raw_answer="" if vote is not None else evidence(content, secret),
+    )

@@ -12,6 +12,7 @@ import aiohttp
 import httpx2
 
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
+from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_declared
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
 from bench.clients.wire import RawRequest, Reply, session_headers
@@ -47,6 +48,7 @@ class HttpxDriver(_Observing):
             timeout=httpx2.Timeout(settings.timeout_s),
             transport=transport,
         )
+        bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         response = await self._http.post(self._request.url, content=body, headers=headers)
@@ -77,6 +79,7 @@ class SyncHttpxDriver(_Observing):
             timeout=httpx2.Timeout(settings.timeout_s),
             transport=transport,
         )
+        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         response = self._http.post(self._request.url, content=body, headers=headers)
@@ -97,6 +100,7 @@ class AiohttpDriver(_Observing):
         self.rate_limits = RateLimitFeedback()
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._max_bytes = settings.max_response_bytes
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
@@ -106,8 +110,18 @@ class AiohttpDriver(_Observing):
                 headers=session_headers(self._endpoint),
                 timeout=self._timeout,
             )
-        async with self._session.post(self._request.url, data=body, headers=headers) as response:
-            return self._seen(Reply(response.status, response.headers, await response.read()), headers)
+        post = self._session.post(self._request.url, data=body, headers=headers, allow_redirects=False)
+        async with post as response:
+            return self._seen(Reply(response.status, response.headers, await self._read(response)), headers)
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        check_declared(response.status, response.headers, self._max_bytes, None)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > self._max_bytes:
+                raise ResponseTooLarge(response.status, self._max_bytes)
+        return bytes(body)
 
     async def complete(self, call: Call) -> Outcome:
         return await self._request.run(call, self._post)

@@ -9,15 +9,19 @@ import openai
 
 from bench.clients.base import (
     CALL_ID_HEADER,
+    MALFORMED_RESPONSE,
     RETRY_COUNT_HEADER,
     Endpoint,
     Outcome,
     RequestSettings,
+    answer_outcome,
+    evidence,
     processing_s,
     scrub,
 )
-from bench.clients.feedback import RateLimitFeedback
-from bench.workload import Call, parse_answer
+from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, redirect_error
+from bench.clients.feedback import RateLimitFeedback, over_cap_note
+from bench.workload import Call
 
 
 def _attempts_from_request(request: httpx2.Request | None) -> int:
@@ -74,49 +78,81 @@ class _Counting:
         return self._429s.pop(call_id, 0)
 
 
-def outcome_from_raw(raw: Any, http_429s: int) -> Outcome:
-    """Parse a ``with_raw_response`` result into an Outcome (the answer must be our JSON)."""
-    completion = raw.parse()
-    if not hasattr(completion, "choices"):  # the SDK hands back text when the body is not JSON
-        return Outcome(
-            ok=False,
-            http_status=raw.status_code,
-            error="malformed_response",
-            attempts=raw.retries_taken + 1,
-            http_429s=http_429s,
-            server_s=processing_s(raw.headers),
-        )
-    usage = completion.usage
-    content = completion.choices[0].message.content if completion.choices else None
-    vote = parse_answer(content)
+def _malformed(raw: Any, http_429s: int, secret: str) -> Outcome:
+    """A 2xx whose body is not a chat completion: named as the raw drivers name it."""
+    try:
+        body = raw.http_response.text
+    except Exception:  # the body could not even be read as text
+        body = ""
     return Outcome(
-        ok=vote is not None,
+        ok=False,
         http_status=raw.status_code,
-        error="" if vote is not None else "malformed_answer",
+        error=MALFORMED_RESPONSE,
         attempts=raw.retries_taken + 1,
         http_429s=http_429s,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-        answer=vote or "",
         server_s=processing_s(raw.headers),
+        raw_answer=evidence(body, secret),
+    )
+
+
+def outcome_from_raw(raw: Any, http_429s: int, secret: str = "") -> Outcome:
+    """Parse a ``with_raw_response`` result into an Outcome (the answer must be our JSON)."""
+    try:
+        completion = raw.parse()
+        choice = completion.choices[0] if completion.choices else None
+        content = choice.message.content if choice is not None else None
+        finish = getattr(choice, "finish_reason", None)
+        usage = completion.usage
+    except Exception:  # not JSON (JSONDecodeError), or JSON that is not a chat completion
+        return _malformed(raw, http_429s, secret)
+    model = getattr(completion, "model", None)
+    return answer_outcome(
+        content if isinstance(content, str) else None,
+        http_status=raw.status_code,
+        attempts=raw.retries_taken + 1,
+        http_429s=http_429s,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        server_s=processing_s(raw.headers),
+        finish_reason=finish if isinstance(finish, str) else "",
+        served_model=model if isinstance(model, str) else "",
+        secret=secret,
     )
 
 
 def outcome_from_error(exc: Exception, http_429s: int, secret: str) -> Outcome:
     """Classify an exception from the SDK (or anything else) without letting it escape."""
+    if isinstance(exc, openai.APIStatusError) and 300 <= exc.status_code < 400:
+        return Outcome(
+            ok=False,
+            http_status=exc.status_code,
+            error=scrub(redirect_error(exc.status_code, exc.response.headers), secret),
+            attempts=_attempts_from_request(exc.response.request),
+            http_429s=http_429s,
+            server_s=processing_s(exc.response.headers),
+        )
     if isinstance(exc, openai.APIStatusError):
         body = exc.body if isinstance(exc.body, dict) else {}
         detail = exc.code or body.get("type") or exc.type or ""
         return Outcome(
             ok=False,
             http_status=exc.status_code,
-            error=scrub(f"{type(exc).__name__}: {detail}".strip().rstrip(":"), secret),
+            error=scrub(f"{type(exc).__name__}: {detail}".strip().rstrip(":"), secret)
+            + over_cap_note(exc.status_code, exc.response.headers),
             attempts=_attempts_from_request(exc.response.request),
             http_429s=http_429s,
             server_s=processing_s(exc.response.headers),
         )
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         cause = exc.__cause__
+        if isinstance(cause, ResponseTooLarge):
+            return Outcome(
+                ok=False,
+                http_status=cause.status,
+                error=cause.name,
+                attempts=_attempts_from_request(exc.request),
+                http_429s=http_429s,
+            )
         name = type(exc).__name__
         if cause is not None and not isinstance(exc, openai.APITimeoutError):
             name = f"{name}: {type(cause).__name__}"
@@ -140,10 +176,7 @@ def settle(result: Any, http_429s: int, secret: str) -> Outcome:
     """The Outcome of a finished SDK call: a raw response, or the exception it raised."""
     if isinstance(result, Exception):
         return outcome_from_error(result, http_429s, secret)
-    try:
-        return outcome_from_raw(result, http_429s)
-    except Exception as exc:  # e.g. a 200 whose body is not a chat completion
-        return outcome_from_error(exc, http_429s, secret)
+    return outcome_from_raw(result, http_429s, secret)
 
 
 def pool_limits(pool_size: int) -> httpx2.Limits:
@@ -187,8 +220,12 @@ class OpenAIAsyncClient:
         self.rate_limits = self._counting.feedback
         make_http = openai.DefaultAioHttpClient if aiohttp else openai.DefaultAsyncHttpx2Client
         self._http = make_http(
-            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.anote]}, transport=transport
+            limits=pool_limits(pool_size),
+            event_hooks={"response": [self._counting.anote]},
+            transport=transport,
+            follow_redirects=False,  # a redirected POST becomes a GET without its body
         )
+        bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
         self._sdk = openai.AsyncOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
@@ -225,8 +262,12 @@ class OpenAISyncClient:
         self._counting = _Counting()
         self.rate_limits = self._counting.feedback
         self._http = openai.DefaultHttpx2Client(
-            limits=pool_limits(pool_size), event_hooks={"response": [self._counting.note]}, transport=transport
+            limits=pool_limits(pool_size),
+            event_hooks={"response": [self._counting.note]},
+            transport=transport,
+            follow_redirects=False,  # a redirected POST becomes a GET without its body
         )
+        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
         self._sdk = openai.OpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
