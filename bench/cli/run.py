@@ -14,6 +14,7 @@ import click
 import pandas as pd
 from click.core import ParameterSource
 
+from bench.cli.input_checks import check_endpoint_url, check_out_dir
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import (
     DEFAULT_KEY_ENV,
@@ -34,6 +35,7 @@ from bench.cli.ui import (
 )
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
 from bench.engine.folder import execute, finalize, write_run_json
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan
 from bench.engine.resume import SESSION_FLAGS, ResumeError, done_keys, jsonable_params, plan_digest, stored_params
@@ -41,7 +43,10 @@ from bench.engine.runner import Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
+from bench.records import CALLS_FILE
+from bench.report.evidence import failure_lines
 from bench.report.ratelimits import rate_limit_frame, rate_limit_table
+from bench.report.summary import read_calls
 from bench.report.tables import results_table
 from bench.workload import (
     DEFAULT_PERSONAS_FILE,
@@ -151,7 +156,12 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     help="The SDK's own retries (counted in 'attempts').",
 )
 @click.option(
-    "--timeout", type=float, callback=positive, default=600.0, show_default=True, help="Per-call timeout in seconds."
+    "--timeout",
+    type=float,
+    callback=positive,
+    default=600.0,
+    show_default=True,
+    help="Seconds each attempt may take in all (connect, headers, body), on every client.",
 )
 @click.option(
     "--client",
@@ -243,6 +253,13 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     metavar="DIR",
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
+@click.option(
+    "--max-response-bytes",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_MAX_RESPONSE_BYTES,
+    show_default=True,
+    help="A longer response body ends the attempt (an error row, response_too_large).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -281,6 +298,7 @@ def run(
     mock_tpm: int | None = None,
     mock_burst_seconds: float = 1.0,
     mock_max_concurrency: int | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> None:
     """Run the persona workload under each strategy and write CSV reports.
 
@@ -304,6 +322,8 @@ def run(
         raise click.BadParameter("--latency applies only to --endpoint mock", param_hint="--latency")
     if not is_mock and not endpoint.startswith(("http://", "https://")):
         raise click.BadParameter(f"'{endpoint}' is neither 'mock' nor an http(s) URL", param_hint="--endpoint")
+    if not is_mock:
+        check_endpoint_url(endpoint)
 
     try:
         people = load_personas(personas_file or DEFAULT_PERSONAS_FILE)
@@ -344,6 +364,7 @@ def run(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    check_out_dir(out, resuming=resuming is not None)
     done, api_key = check_before_sending(
         plan,
         resuming=resuming,
@@ -358,7 +379,7 @@ def run(
     run_dir = prepare_run_dir(out, plan.label)
 
     run_id = run_dir.name
-    settings = RequestSettings(timeout_s=timeout, max_retries=max_retries)
+    settings = RequestSettings(timeout_s=timeout, max_retries=max_retries, max_response_bytes=max_response_bytes)
     config = {
         "run_id": run_id,
         "label": plan.label,
@@ -429,6 +450,8 @@ def run(
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
+    for line in failure_lines(read_calls(run_dir / CALLS_FILE), model):
+        console.print(line, markup=False)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")
     if not no_plots and len(summary):
         print_plots(run_dir, summary)

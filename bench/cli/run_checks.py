@@ -12,6 +12,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from bench.cli.input_checks import check_key, check_key_env_name
 from bench.cli.ui import RunFailed, console, errors
 from bench.engine.guard import GuardError, Price, estimate, is_local, preflight, resolve_price
 from bench.engine.plan import RunPlan
@@ -99,7 +100,9 @@ def check_before_sending(
         raise click.BadParameter(
             f"this run would send {len(todo)} calls, more than {max_calls}", param_hint="--max-calls"
         )
+    check_key_env_name(api_key_env)
     api_key = os.environ.get(api_key_env, "")
+    check_key(api_key, api_key_env)
     if not api_key and api_key_env != DEFAULT_KEY_ENV:
         raise click.BadParameter(f"environment variable {api_key_env} is not set or empty", param_hint="--api-key-env")
     if todo and not is_local(endpoint):

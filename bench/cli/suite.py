@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from bench.cli.input_checks import check_key, check_out_dir
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import confirm_paid
 from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, prepare_run_dir, stop_on_signals
@@ -44,7 +45,9 @@ def suite(suite_file: Path, out: Path | None, quiet: bool, dry_run: bool, yes: b
             console.print(f"{cell.scenario}  {cell.strategy}  C={cell.concurrency}  {len(cell.calls)} calls")
         console.print(f"{header} → {where}")
         return
+    check_out_dir(out)
     secret = os.environ.get("OPENAI_API_KEY")
+    check_key(secret or "", "OPENAI_API_KEY")
     endpoint = plan.suite.endpoint
     if not plan.suite.is_mock and not is_local(endpoint):  # the same guard as `bench run`
         if not secret:

@@ -30,7 +30,7 @@ class RequestSettings:
     timeout_s: float = 600.0
     max_retries: int = 2
     temperature: float | None = None
-    max_response_bytes: int = 8 * 1024 * 1024  # bench.clients.bounds.DEFAULT_MAX_RESPONSE_BYTES
+    max_response_bytes: int = 8 * 1024 * 1024  # = bench.clients.bounds.DEFAULT_MAX_RESPONSE_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

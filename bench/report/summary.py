@@ -43,17 +43,27 @@ SUMMARY_COLUMNS: Final = (
     "server_received",
     "interrupted",
     "utilisation",
+    # latency_* cover calls that got an HTTP answer (any status); ok_latency_* only the ok ones.
+    "ok_latency_mean_s",
+    "ok_latency_p50_s",
+    "ok_latency_p95_s",
+    "ok_latency_p99_s",
+    "ok_latency_max_s",
 )
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
 ERROR_ANSWER: Final = "(error)"
 KEY: Final = ["scenario", "strategy", "concurrency"]
 
 
+EVIDENCE_COLUMNS: Final = ("finish_reason", "served_model", "raw_answer")  # absent from older runs
+TEXT_COLUMNS: Final = ("error", "answer", "scenario", *EVIDENCE_COLUMNS)
+
+
 def read_calls(path: Path) -> pd.DataFrame:
     """Read ``calls.csv`` with the contract's types (empty strings stay empty strings)."""
-    frame = pd.read_csv(path, dtype={"error": str, "answer": str, "scenario": str, "call_id": str})
-    for column in ("error", "answer", "scenario"):
-        frame[column] = frame[column].fillna("")
+    frame = pd.read_csv(path, dtype={**dict.fromkeys(TEXT_COLUMNS, str), "call_id": str})
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].fillna("") if column in frame.columns else ""
     missing = [c for c in CALL_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -173,6 +183,17 @@ def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
 
+def latency_stats(latencies: pd.Series, prefix: str) -> dict[str, float]:
+    """Mean, p50, p95, p99 and max of one population, NaN when it is empty."""
+    return {
+        f"{prefix}_mean_s": float(latencies.mean()) if len(latencies) else math.nan,
+        f"{prefix}_p50_s": _quantile(latencies, 0.50),
+        f"{prefix}_p95_s": _quantile(latencies, 0.95),
+        f"{prefix}_p99_s": _quantile(latencies, 0.99),
+        f"{prefix}_max_s": float(latencies.max()) if len(latencies) else math.nan,
+    }
+
+
 def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
     """One row per cell, in the order the cells ran."""
     rows: list[dict[str, Any]] = []
@@ -181,6 +202,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         scenario, strategy, concurrency = key
         cell = groups.get(key, calls.iloc[0:0])
         ok = cell[cell["status"] == "ok"]
+        answered = cell[cell["http_status"].notna()]  # an error answer took its time too
         timed = ok if len(ok) else cell
         wall = float(meta["wall_s"])
         ideal = ideal_wall_s(cell, strategy, concurrency, meta)
@@ -197,11 +219,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "retries": int((cell["attempts"] - 1).clip(lower=0).sum()),
                 "wall_s": wall,
                 "throughput_rps": len(cell) / wall if wall > 0 else math.nan,
-                "latency_mean_s": float(timed["latency_s"].mean()) if len(timed) else math.nan,
-                "latency_p50_s": _quantile(timed["latency_s"], 0.50),
-                "latency_p95_s": _quantile(timed["latency_s"], 0.95),
-                "latency_p99_s": _quantile(timed["latency_s"], 0.99),
-                "latency_max_s": float(timed["latency_s"].max()) if len(timed) else math.nan,
+                **latency_stats(answered["latency_s"], "latency"),
                 "max_in_flight": meta["max_in_flight"],
                 "speedup_vs_sequential": math.nan,
                 "scenario": scenario,
@@ -216,6 +234,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "server_received": meta["server_received"],
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
+                **latency_stats(ok["latency_s"], "ok_latency"),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

@@ -221,3 +221,14 @@ async def test_the_runner_hands_strategies_the_clients_feedback() -> None:
 
     without = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=NoHook())
     assert without.rate_limits is None  # adaptive then learns from finished rows alone
+
+
+def test_an_absurd_retry_after_pauses_adaptive_for_the_cap_not_for_11_days() -> None:
+    from bench.clients.feedback import MAX_SERVER_WAIT_S, RateLimitFeedback
+
+    feedback = RateLimitFeedback(clock=lambda: 0.0)
+    feedback.observe(429, {"retry-after": "999999", "x-ratelimit-reset-requests": "99999999h"})
+    control = Controller(tokens_per_call=200)
+    control.update(5.0, feedback)
+    assert control.pause_until == 5.0 + MAX_SERVER_WAIT_S
+    assert control.debt_s is None or control.debt_s <= MAX_SERVER_WAIT_S
