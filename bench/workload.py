@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 DEFAULT_PERSONAS_FILE: Final = Path(__file__).resolve().parent.parent / "fixtures" / "personas.jsonl"
 QUESTION: Final = (
@@ -91,16 +91,32 @@ def _persona_from_json(obj: Any, where: str) -> Persona:
     )
 
 
+MAX_LINE_BYTES: Final = 64 * 1024  # a persona is a few hundred bytes; /dev/zero is one endless line
+
+
+def _lines(handle: IO[bytes], path: Path) -> Iterator[str]:
+    """The file's lines as text, refusing bytes that are not UTF-8 and lines no persona needs."""
+    lineno = 0
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        lineno += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise WorkloadError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes (is this a persona file?)")
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WorkloadError(f"{path}:{lineno}: not UTF-8 text (save the file as UTF-8)") from None
+
+
 def load_personas(path: Path = DEFAULT_PERSONAS_FILE, limit: int | None = None) -> list[Persona]:
     """Read a JSONL persona file, naming the file and line of the first bad entry."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise WorkloadError(f"cannot read personas file {path}: {exc.strerror or exc}") from None
     personas: list[Persona] = []
     seen: set[int] = set()
     with handle:
-        for lineno, line in enumerate(handle, start=1):
+        for lineno, line in enumerate(_lines(handle, path), start=1):
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import click
 
 from bench.cli.ui import RunFailed
 from bench.engine.guard import url_problem
+from bench.engine.plan import RunPlan
 from bench.records import RUN_FILE
+from bench.workload import estimate_prompt_tokens
 
 ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_PACED_S: Final = 86400.0  # a rate-limited cell planned to outlast a day is a typo
 
 
 def check_endpoint_url(endpoint: str, hint: str = "--endpoint") -> None:
@@ -53,3 +58,46 @@ def check_out_dir(out: Path | None, *, resuming: bool = False) -> None:
         raise click.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
     if out.is_dir() and any(out.iterdir()):
         raise RunFailed(f"{out} is not empty: pick a new or empty folder (nothing in it is overwritten)")
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A click callback: refuse NaN and infinities (``--threshold nan`` would compare as never worse)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+def check_strategy_values(values: Sequence[str]) -> None:
+    """An empty ``--strategy ''`` (or ``a,,b``) is a mistake, not a request for the default."""
+    for value in values:
+        if any(not part.strip() for part in value.split(",")):
+            raise click.BadParameter("empty strategy name", param_hint="--strategy")
+
+
+def check_run_length(plan: RunPlan, max_tokens: int) -> None:
+    """Refuse a rate so low that a rate-limited cell could not finish within a day."""
+    for cell in plan.cells:
+        paced = [60.0 * len(cell.calls) / cell.rpm] if cell.rpm else []
+        if cell.tpm:
+            tokens = sum(estimate_prompt_tokens(call.messages) + max_tokens for call in cell.calls)
+            paced.append(60.0 * tokens / cell.tpm)
+        if paced and max(paced) > MAX_PACED_S:
+            raise click.BadParameter(
+                f"at this rate {cell.strategy} would take {max(paced) / 86400:.3g} days for {len(cell.calls)} calls "
+                "(over a day): raise --rpm/--tpm",
+                param_hint="--rpm/--tpm",
+            )
+
+
+def revalidate(ctx: click.Context, stored: dict[str, Any], run_dir: Path, *, skip: frozenset[str]) -> dict[str, Any]:
+    """The flags stored in run.json, each through its option's type and checks again (a file can be edited)."""
+    params: dict[str, Any] = {}
+    for param in ctx.command.params:
+        if param.name is None or param.name not in stored or param.name in skip:
+            continue
+        try:
+            params[param.name] = param.process_value(ctx, stored[param.name])
+        except click.BadParameter as exc:
+            flag = f"--{param.name.replace('_', '-')}"
+            raise RunFailed(f"{run_dir / RUN_FILE}: {flag}: {exc.format_message()}") from None
+    return params

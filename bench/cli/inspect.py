@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from bench.cli.input_checks import finite
 from bench.cli.ui import BadInput, RunFailed, console, print_plots
 from bench.report.compare import METRICS, comparison_table
 from bench.report.compare import compare as compare_runs
@@ -44,6 +45,7 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
 @click.option(
     "--threshold",
     type=click.FloatRange(min=0),
+    callback=finite,
     default=10.0,
     show_default=True,
     help="Percent worse (B against A) that counts as a regression.",

@@ -13,8 +13,15 @@ from typing import Any
 import click
 import pandas as pd
 from click.core import ParameterSource
+from rich.markup import escape
 
-from bench.cli.input_checks import check_endpoint_url, check_out_dir
+from bench.cli.input_checks import (
+    check_endpoint_url,
+    check_out_dir,
+    check_run_length,
+    check_strategy_values,
+    revalidate,
+)
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import (
     DEFAULT_KEY_ENV,
@@ -77,11 +84,7 @@ def resume_run(ctx: click.Context, run_dir: Path) -> None:
     except ResumeError as exc:
         raise RunFailed(str(exc)) from None
     # Through each option's own type (text back to paths, lists to tuples); flags added since keep defaults.
-    params = {
-        p.name: p.type_cast_value(ctx, stored[p.name])
-        for p in ctx.command.params
-        if p.name in stored and p.name not in SESSION_FLAGS
-    }
+    params = revalidate(ctx, stored, run_dir, skip=SESSION_FLAGS)
     session = {name: value for name, value in ctx.params.items() if name in SESSION_FLAGS}
     ctx.meta[RESUMING] = run_dir
     ctx.invoke(run, **{**params, **session, "resume": None, "out": run_dir})
@@ -308,6 +311,7 @@ def run(
     if resume is not None:
         return resume_run(ctx, resume)
     resuming: Path | None = ctx.meta.get(RESUMING)
+    check_strategy_values(strategies)
     names = parse_strategies(strategies)
     levels = parse_levels(concurrency) if concurrency is not None else None
     for flag, value in (("--calls", calls), ("--personas", personas), ("--repeats", repeats)):
@@ -330,6 +334,7 @@ def run(
         plan = build_plan(people, names, levels, calls, personas, repeats, rpm, tpm)
     except WorkloadError as exc:
         raise click.BadParameter(str(exc)) from None
+    check_run_length(plan, RequestSettings().max_tokens)
     client_kind = CLIENTS[client_name]
     blocking = sorted({c.strategy for c in plan.cells if STRATEGIES[c.strategy].blocking})
     if blocking and not client_kind.has_sync:
@@ -409,7 +414,8 @@ def run(
         write_run_json(run_dir, config)
     console.print(
         f"[bold]{plan.total_calls} calls[/] in {len(plan.cells)} cells → "
-        f"{'the built-in mock server' if is_mock else endpoint} (model {model}); writing {run_dir}/"
+        f"{'the built-in mock server' if is_mock else escape(endpoint)} (model {escape(model)}); "
+        f"writing {escape(str(run_dir))}/"
     )
     stop = threading.Event()
     with contextlib.ExitStack() as stack:

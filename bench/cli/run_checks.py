@@ -16,7 +16,14 @@ from bench.cli.input_checks import check_key, check_key_env_name
 from bench.cli.ui import RunFailed, console, errors
 from bench.engine.guard import GuardError, Price, estimate, is_local, preflight, resolve_price
 from bench.engine.plan import RunPlan
-from bench.engine.resume import ResumeError, check_same_plan, done_keys, missing_calls, stored_params
+from bench.engine.resume import (
+    ResumeError,
+    check_cells,
+    check_same_plan,
+    done_keys,
+    missing_calls,
+    stored_params,
+)
 from bench.workload import MAX_TOKENS
 from strategies import STRATEGIES
 
@@ -91,6 +98,7 @@ def check_before_sending(
         if resuming is not None:
             done = done_keys(resuming)
             check_same_plan(plan, stored_params(resuming)[1], done, resuming)
+            check_cells(resuming, done)
     except ResumeError as exc:
         raise RunFailed(str(exc)) from None
     if resuming is None and out is not None and (out / "run.json").exists():

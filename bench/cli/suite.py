@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from bench.cli.input_checks import check_key, check_out_dir
 from bench.cli.progress import LiveProgress
@@ -38,11 +39,13 @@ def suite(suite_file: Path, out: Path | None, quiet: bool, dry_run: bool, yes: b
         plan = plan_suite(suite_file)
     except SuiteError as exc:
         raise BadInput(str(exc)) from None
-    where = "the built-in mock server" if plan.suite.is_mock else plan.suite.endpoint
+    where = "the built-in mock server" if plan.suite.is_mock else escape(plan.suite.endpoint)
     header = f"[bold]{plan.total_calls} calls[/] in {len(plan.cells)} cells, {len(plan.groups)} server run(s)"
     if dry_run:
         for cell in plan.cells:
-            console.print(f"{cell.scenario}  {cell.strategy}  C={cell.concurrency}  {len(cell.calls)} calls")
+            console.print(
+                f"{cell.scenario}  {cell.strategy}  C={cell.concurrency}  {len(cell.calls)} calls", markup=False
+            )
         console.print(f"{header} → {where}")
         return
     check_out_dir(out)
@@ -61,7 +64,7 @@ def suite(suite_file: Path, out: Path | None, quiet: bool, dry_run: bool, yes: b
     run_dir = prepare_run_dir(out, plan.suite.name)
     extra = {"open_files": raise_open_file_limit()}  # one socket per call in flight
     write_run_json(run_dir, suite_config(plan, run_id=run_dir.name, secret=secret, extra=extra))
-    console.print(f"{header} → {where} (model {plan.suite.model}); writing {run_dir}/")
+    console.print(f"{header} → {where} (model {escape(plan.suite.model)}); writing {escape(str(run_dir))}/")
     stop, fatal = threading.Event(), None
     live = LiveProgress(plan.total_calls, console=console, cells=len(plan.cells), quiet=quiet)
     try:

@@ -19,9 +19,11 @@ from bench.engine.folder import new_run_dir
 from bench.report.tables import PLOTS_DIR, load_run
 
 EXIT_INTERRUPTED = 130
-# Not on a terminal (CI logs, pipes), rich would wrap tables at 80 columns.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-errors = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 150)
+# Not on a terminal (CI logs, pipes), rich would wrap tables at 80 columns. emoji=False: text from
+# users and servers is printed as it is (rich would turn "file:100:" into "file💯"); markup in such
+# text is escaped or printed with markup=False.
+console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 150)
+errors = Console(stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else 150)
 
 
 class RunFailed(click.ClickException):

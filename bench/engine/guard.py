@@ -82,13 +82,23 @@ def _number(value: Any, where: str) -> float:
     return number
 
 
+MAX_PRICE_TABLE_BYTES: Final = 1024 * 1024
+
+
 def load_price_table(path: Path) -> dict[str, Price]:
     """Prices from JSON (``{"model": {"input": 0.15, "output": 0.6}}``) or CSV
     (``model,input_per_1m,output_per_1m``), in dollars per million tokens."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data_bytes = handle.read(MAX_PRICE_TABLE_BYTES + 1)
     except OSError as exc:
         raise GuardError(f"cannot read price table {path}: {exc.strerror or exc}") from None
+    if len(data_bytes) > MAX_PRICE_TABLE_BYTES:
+        raise GuardError(f"{path}: larger than {MAX_PRICE_TABLE_BYTES} bytes (is this a price table?)")
+    try:
+        text = data_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GuardError(f"{path}: not UTF-8 text (is this a price table?)") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)

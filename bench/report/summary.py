@@ -67,7 +67,14 @@ def read_calls(path: Path) -> pd.DataFrame:
     missing = [c for c in CALL_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    return frame
+    for column in ("scheduled_s", "start_s", "end_s", "latency_s"):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.isna().any():
+            line = int(numbers.isna().to_numpy().argmax()) + 2
+            raise ValueError(f"{path}: line {line}: {column} is not a number")
+        frame[column] = numbers
+    # One row per call: a row copied twice (by hand, or by two processes) counts once.
+    return frame.drop_duplicates(subset=["scenario", "strategy", "concurrency", "call_id"]).reset_index(drop=True)
 
 
 def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
