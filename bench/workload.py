@@ -91,6 +91,15 @@ def _persona_from_json(obj: Any, where: str) -> Persona:
     )
 
 
+MAX_PLAN_CALLS: Final = 10_000_000  # far beyond any benchmark; checked before a call is built
+
+
+def check_plan_size(total: int, what: str = "this run") -> None:
+    """Refuse a workload too large to build (``--calls 2000000000`` would need gigabytes first)."""
+    if total > MAX_PLAN_CALLS:
+        raise WorkloadError(f"{what} would make {total:,} calls, more than the {MAX_PLAN_CALLS:,} the harness builds")
+
+
 MAX_LINE_BYTES: Final = 64 * 1024  # a persona is a few hundred bytes; /dev/zero is one endless line
 
 

@@ -12,9 +12,10 @@ import click
 
 from bench.cli.ui import RunFailed
 from bench.engine.guard import url_problem
+from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.plan import RunPlan
 from bench.records import RUN_FILE
-from bench.workload import estimate_prompt_tokens
+from bench.workload import WorkloadError, check_plan_size, estimate_prompt_tokens
 
 ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_PACED_S: Final = 86400.0  # a rate-limited cell planned to outlast a day is a typo
@@ -101,3 +102,35 @@ def revalidate(ctx: click.Context, stored: dict[str, Any], run_dir: Path, *, ski
             flag = f"--{param.name.replace('_', '-')}"
             raise RunFailed(f"{run_dir / RUN_FILE}: {flag}: {exc.format_message()}") from None
     return params
+
+
+def check_workload_size(
+    calls: int | None,
+    personas: int | None,
+    repeats: int | None,
+    names: Sequence[str],
+    levels: Sequence[int] | None,
+    max_calls: int | None,
+) -> None:
+    """The run's size from its flags, before any call is built: --max-calls and the harness's own bound."""
+    if calls is None and personas is None and repeats is None:
+        return  # the talk plan or the default 100 calls: small
+    per_cell = calls if calls is not None else (personas or 1) * (repeats or 1)
+    total = per_cell * max(1, len(names)) * len(levels or [1])
+    if max_calls is not None and total > max_calls:
+        raise click.BadParameter(f"this run would send {total} calls, more than {max_calls}", param_hint="--max-calls")
+    try:
+        check_plan_size(total)
+    except WorkloadError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def hold_run_lock(ctx: click.Context, run_dir: Path) -> None:
+    """Lock ``run_dir`` for this command (released as the command ends), or say who holds it."""
+    try:
+        lock = RunLock(run_dir).acquire()
+    except FolderLocked as exc:
+        raise RunFailed(str(exc)) from None
+    except OSError as exc:
+        raise RunFailed(f"cannot lock {run_dir}: {exc.strerror or exc}") from None
+    ctx.call_on_close(lock.release)

@@ -20,6 +20,8 @@ from bench.cli.input_checks import (
     check_out_dir,
     check_run_length,
     check_strategy_values,
+    check_workload_size,
+    hold_run_lock,
     revalidate,
 )
 from bench.cli.progress import LiveProgress
@@ -329,6 +331,7 @@ def run(
     if not is_mock:
         check_endpoint_url(endpoint)
 
+    check_workload_size(calls, personas, repeats, names, levels, max_calls)
     try:
         people = load_personas(personas_file or DEFAULT_PERSONAS_FILE)
         plan = build_plan(people, names, levels, calls, personas, repeats, rpm, tpm)
@@ -370,6 +373,8 @@ def run(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     check_out_dir(out, resuming=resuming is not None)
+    if resuming is not None:
+        hold_run_lock(ctx, resuming)
     done, api_key = check_before_sending(
         plan,
         resuming=resuming,
@@ -382,6 +387,8 @@ def run(
         prices=(price_table, price_in, price_out),
     )
     run_dir = prepare_run_dir(out, plan.label)
+    if resuming is None:
+        hold_run_lock(ctx, run_dir)
 
     run_id = run_dir.name
     settings = RequestSettings(timeout_s=timeout, max_retries=max_retries, max_response_bytes=max_response_bytes)

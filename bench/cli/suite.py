@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from bench.cli.input_checks import check_key, check_out_dir
+from bench.cli.input_checks import check_key, check_out_dir, hold_run_lock
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import confirm_paid
 from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, prepare_run_dir, stop_on_signals
@@ -62,6 +62,7 @@ def suite(suite_file: Path, out: Path | None, quiet: bool, dry_run: bool, yes: b
         if reason is not None:
             raise RunFailed(reason)
     run_dir = prepare_run_dir(out, plan.suite.name)
+    hold_run_lock(click.get_current_context(), run_dir)
     extra = {"open_files": raise_open_file_limit()}  # one socket per call in flight
     write_run_json(run_dir, suite_config(plan, run_id=run_dir.name, secret=secret, extra=extra))
     console.print(f"{header} → {where} (model {escape(plan.suite.model)}); writing {escape(str(run_dir))}/")

@@ -20,7 +20,7 @@ from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockServer
 from bench.records import CallRecord
 from bench.suite.config import DEFAULT_LATENCY, Experiment, Suite, SuiteError, load_suite
-from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, load_personas
+from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, check_plan_size, load_personas
 
 
 class MockStartError(RuntimeError):
@@ -103,6 +103,18 @@ def expand(suite: Suite, people: Sequence[Persona]) -> list[CellGroup]:
     return groups
 
 
+def planned_calls(suite: Suite, people: int) -> int:
+    """How many calls the suite would make, counted before a single call is built."""
+    total = 0
+    for exp in suite.experiments:
+        work = exp.workload
+        per_cell = work.calls if work.calls is not None else (work.personas or people) * work.repeats
+        cells = len(exp.strategies) * len(exp.concurrency) * len(exp.rpm) * len(exp.tpm)
+        servers = len(exp.latency or (None,)) * len(exp.mock_rpm) * len(exp.mock_tpm) * len(exp.mock_max_concurrency)
+        total += per_cell * cells * servers * exp.repetitions
+    return total
+
+
 def plan_suite(path: Path) -> SuitePlan:
     """Read, validate and expand a suite file (SuiteError, one line, when anything is wrong)."""
     suite, text = load_suite(path)
@@ -110,6 +122,10 @@ def plan_suite(path: Path) -> SuitePlan:
         people = load_personas(suite.personas_file)
     except WorkloadError as exc:
         raise SuiteError(f"suite.personas_file: {exc}") from None
+    try:
+        check_plan_size(planned_calls(suite, len(people)), "the suite")
+    except WorkloadError as exc:
+        raise SuiteError(str(exc)) from None
     return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people)))
 
 

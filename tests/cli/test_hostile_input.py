@@ -195,3 +195,47 @@ def test_resume_rechecks_every_stored_flag(finished: Path, tmp_path: Path) -> No
     line = one_line(bench(["run", "--resume", str(run_dir)]))
     assert "run.json: --timeout:" in line
     assert "must be greater than 0" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--calls", "2000000000", "--max-calls", "100"], id="calls-over-max-calls"),
+        pytest.param(["--calls", "2000000000"], id="calls"),
+        pytest.param(["--personas", "5", "--repeats", "1000000000"], id="repeats"),
+    ],
+)
+def test_a_huge_workload_is_refused_before_it_is_built(args: list[str]) -> None:
+    line = one_line(bench(["run", "--no-plots", *args]))
+    assert "2000000000 calls, more than 100" in line or "more than the 10,000,000 the harness builds" in line
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("calls = 2000000000", id="calls"),
+        pytest.param("calls = 2\nrepetitions = 100000000", id="repetitions"),
+    ],
+)
+def test_a_huge_suite_is_refused_before_it_is_built_even_dry(tmp_path: Path, body: str) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        f'[suite]\nname = "x"\n[[experiment]]\nname = "a"\nstrategies = ["semaphore"]\nconcurrency = [2]\n{body}\n'
+    )
+    assert "more than the 10,000,000 the harness builds" in one_line(bench(["suite", str(suite), "--dry-run"]))
+
+
+def test_a_run_folder_in_use_is_refused_and_names_its_holder(finished: Path, tmp_path: Path) -> None:
+    from bench.engine.lock import RunLock
+
+    run_dir = copy_of(finished, tmp_path)
+    edit_rows(run_dir)  # unchanged rows: nothing to send, but the folder must still be locked
+    lock = RunLock(run_dir).acquire()
+    try:
+        before = (run_dir / "calls.csv").read_bytes()
+        line = one_line(bench(["run", "--resume", str(run_dir)]))
+        assert f"{run_dir} is in use by pid " in line
+        assert (run_dir / "calls.csv").read_bytes() == before
+    finally:
+        lock.release()
+    assert bench(["run", "--resume", str(run_dir), "--no-plots"]).exit_code == 0
