@@ -14,7 +14,8 @@ from bench.cli.ui import RunFailed
 from bench.engine.guard import url_problem
 from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.plan import RunPlan
-from bench.records import RUN_FILE
+from bench.engine.resume import ResumeError, done_keys
+from bench.records import CALLS_FILE, RUN_FILE
 from bench.workload import WorkloadError, check_plan_size, estimate_prompt_tokens
 
 ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -134,3 +135,12 @@ def hold_run_lock(ctx: click.Context, run_dir: Path) -> None:
     except OSError as exc:
         raise RunFailed(f"cannot lock {run_dir}: {exc.strerror or exc}") from None
     ctx.call_on_close(lock.release)
+
+
+def write_failure(run_dir: Path, exc: OSError) -> str:
+    """The one line for a run folder that stopped taking rows (disk full, file size limit)."""
+    try:
+        kept = f"{len(done_keys(run_dir))} calls are in {run_dir / CALLS_FILE}"
+    except (ResumeError, OSError):
+        kept = f"the rows written so far are in {run_dir / CALLS_FILE}"
+    return f"cannot write to {run_dir}: {exc.strerror or exc}; {kept}: free space, then bench run --resume {run_dir}"

@@ -23,6 +23,7 @@ from bench.cli.input_checks import (
     check_workload_size,
     hold_run_lock,
     revalidate,
+    write_failure,
 )
 from bench.cli.progress import LiveProgress
 from bench.cli.run_checks import (
@@ -455,6 +456,8 @@ def run(
                 )
             except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
                 stop.set()
+            except OSError as exc:  # the disk filled up mid-run: the rows written so far stay
+                raise RunFailed(write_failure(run_dir, exc)) from None
     summary, _ = finalize(run_dir, run_id)
     console.print(results_table(summary))
     limited = rate_limit_frame(summary)
