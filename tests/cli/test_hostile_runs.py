@@ -125,10 +125,10 @@ def test_run_refuses_an_out_folder_holding_other_files(tmp_path: Path) -> None:
 SUITE = """
 [suite]
 name = "tiny"
-latency = "fixed:0.01"
 
 [[experiment]]
 name = "one"
+latency = "fixed:0.01"
 strategies = ["semaphore"]
 concurrency = [2]
 calls = 4
@@ -149,9 +149,18 @@ def test_suite_refuses_an_out_that_would_overwrite(tmp_path: Path, existing: str
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_the_tiny_suite_itself_runs(tmp_path: Path) -> None:
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text(SUITE)
+    result = bench(["suite", str(suite_file), "-q", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert len(rows(tmp_path / "out" / "calls.csv")) == 4
+
+
 def test_suite_refuses_a_key_in_its_endpoint_url(tmp_path: Path) -> None:
     suite_file = tmp_path / "suite.toml"
-    suite_file.write_text(SUITE.replace('latency = "fixed:0.01"', f'endpoint = "http://u:{KEY}@127.0.0.1:9/v1"'))
+    endpoint = f'name = "tiny"\nendpoint = "http://u:{KEY}@127.0.0.1:9/v1"'
+    suite_file.write_text(SUITE.replace('latency = "fixed:0.01"\n', "").replace('name = "tiny"', endpoint))
     result = bench(["suite", str(suite_file), "-q", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     line = one_error_line(result)
