@@ -121,8 +121,10 @@ def check_numbers(rows: list[dict[str, str]], path: Path) -> None:
     for lineno, row in enumerate(rows, start=2):
         for column in TIME_COLUMNS:
             value = row.get(column)
+            if value is None:  # a file without this column (older runs, hand-made tests)
+                continue
             try:
-                ok = value is not None and math.isfinite(float(value))
+                ok = math.isfinite(float(value))
             except ValueError:
                 ok = False
             if not ok:
