@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
@@ -17,6 +17,8 @@ CELLS_FILE: Final = "cells.jsonl"
 SUMMARY_FILE: Final = "summary.csv"
 TALLY_FILE: Final = "tally.csv"
 RUN_FILE: Final = "run.json"
+ENDPOINTS_FILE: Final = "endpoints.csv"  # per endpoint, when a run has several
+BATCHES_FILE: Final = "batches.jsonl"  # Batch API jobs, written as soon as they exist
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,7 +37,7 @@ class CallRecord:
     strategy: str
     concurrency: int
     call_id: str
-    persona_id: int
+    persona_id: int | str  # the persona table's id column, else its row number
     repeat: int
     scheduled_s: float
     start_s: float
@@ -51,6 +53,9 @@ class CallRecord:
     server_s: float | None = None
     http_429s: int = 0
     scenario: str = ""
+    worker: str = ""  # Ray backend: the worker that sent the call (``w<i>@<host>:<pid>``); empty when local
+    cost_usd: float | None = field(default=None, metadata={"decimals": 10})  # a call costs ~$0.00002
+    endpoint: str = ""  # the label of the endpoint that answered (never its key)
     finish_reason: str = ""
     served_model: str = ""
     raw_answer: str = ""
@@ -59,11 +64,14 @@ class CallRecord:
 CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(CallRecord))
 
 
-def _cell(value: Any) -> Any:
+_DECIMALS: Final[dict[str, int]] = {f.name: int(f.metadata.get("decimals", 6)) for f in dataclasses.fields(CallRecord)}
+
+
+def _cell(value: Any, decimals: int = 6) -> Any:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6f}"
+        return f"{value:.{decimals}f}"
     return value
 
 
@@ -86,7 +94,7 @@ class CallsWriter:
             self._file.flush()
 
     def write(self, record: CallRecord) -> None:
-        row = [_cell(getattr(record, name)) for name in CALL_COLUMNS]
+        row = [_cell(getattr(record, name), _DECIMALS[name]) for name in CALL_COLUMNS]
         with self._lock:
             self._writer.writerow(row)
             self._file.flush()

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import IO, Any, Final
 
-DEFAULT_PERSONAS_FILE: Final = Path(__file__).resolve().parent.parent / "fixtures" / "personas.jsonl"
+from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
+from bench.survey.answers import MAX_TOKENS as MAX_TOKENS  # re-exported: clients and overhead read it here
+
+# Package data (read through importlib.resources), so an installed bench finds it from any directory.
+DEFAULT_PERSONAS_FILE: Final = Path(str(files("bench.data").joinpath("personas.jsonl")))
 QUESTION: Final = (
     "The 2024 US presidential election is tomorrow. Who would you vote for, "
     "Kamala Harris or Donald Trump? Answer only with a JSON object: "
     '{"vote": "Harris" or "Trump", "reason": "<one sentence, in your own voice>"}.'
 )
 VOTES: Final = ("Harris", "Trump")
-MAX_TOKENS: Final = 120
 REQUIRED_FIELDS: Final = ("id", "name", "age", "gender", "occupation", "city", "state", "education")
 
 
@@ -54,13 +58,24 @@ class Call:
     """One logical request: a persona asked the question for the ``repeat``-th time."""
 
     call_id: str
-    persona_id: int
+    persona_id: int | str
     repeat: int
+    messages: tuple[dict[str, str], ...]
+    ask: Ask = DEFAULT_ASK  # the request fields and answer check the workload's calls share
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Respondent:
+    """One row of a persona table with its messages already filled in."""
+
+    id: int | str
     messages: tuple[dict[str, str], ...]
 
 
-def call_id_for(persona_id: int, repeat: int) -> str:
-    return f"p{persona_id:05d}-r{repeat:03d}"
+def call_id_for(persona_id: int | str, repeat: int) -> str:
+    if isinstance(persona_id, int):
+        return f"p{persona_id:05d}-r{repeat:03d}"
+    return f"p{persona_id}-r{repeat:03d}"
 
 
 def _persona_from_json(obj: Any, where: str) -> Persona:
@@ -152,13 +167,13 @@ def messages_for(persona: Persona) -> tuple[dict[str, str], ...]:
     )
 
 
-def build_calls(personas: Sequence[Persona], repeats: int = 1) -> list[Call]:
+def build_calls(personas: Sequence[Persona | Respondent], repeats: int = 1, ask: Ask = DEFAULT_ASK) -> list[Call]:
     """Every persona asked ``repeats`` times, persona-major, with stable call ids."""
     if repeats < 1:
         raise WorkloadError("repeats must be at least 1")
     calls: list[Call] = []
     for persona in personas:
-        messages = messages_for(persona)
+        messages = persona.messages if isinstance(persona, Respondent) else messages_for(persona)
         for repeat in range(repeats):
             calls.append(
                 Call(
@@ -166,39 +181,27 @@ def build_calls(personas: Sequence[Persona], repeats: int = 1) -> list[Call]:
                     persona_id=persona.id,
                     repeat=repeat,
                     messages=messages,
+                    ask=ask,
                 )
             )
     return calls
 
 
-def calls_for_count(personas: Sequence[Persona], n_calls: int) -> list[Call]:
+def calls_for_count(personas: Sequence[Persona | Respondent], n_calls: int, ask: Ask = DEFAULT_ASK) -> list[Call]:
     """``n_calls`` calls: each persona once, cycling with more repeats when N exceeds the file."""
     if n_calls < 1:
         raise WorkloadError("--calls must be at least 1")
     repeats = -(-n_calls // len(personas))
-    calls = build_calls(personas, repeats)
-    # Repeat-major order so that N ≤ len(personas) asks N distinct personas once each.
-    calls.sort(key=lambda c: (c.repeat, c.persona_id))
+    calls = build_calls(personas, repeats, ask)
+    # Repeat-major (stable: table order within a repeat) so that N ≤ len(personas) asks N distinct personas.
+    calls.sort(key=lambda c: c.repeat)
     return calls[:n_calls]
 
 
-def parse_answer(content: str | None) -> str | None:
-    """The vote in a JSON answer ("Harris"/"Trump"), or None when it cannot be read."""
-    if not content:
-        return None
-    try:
-        obj = json.loads(content)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    vote = obj.get("vote")
-    if not isinstance(vote, str):
-        return None
-    for name in VOTES:
-        if name.lower() in vote.strip().lower():
-            return name
-    return vote.strip()[:40] or None
+def parse_answer(content: str | None, ask: Ask = DEFAULT_ASK) -> str | None:
+    """The answer (one of ``ask.choices``; "Harris"/"Trump" by default), or None when it cannot be read."""
+    answer, error = read_answer(content, ask)
+    return None if error else answer
 
 
 def estimate_prompt_tokens(messages: Sequence[dict[str, str]]) -> int:

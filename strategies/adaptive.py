@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import ClassVar, Final
 
 from bench.workload import Call
-from strategies.base import Knobs, Sender
+from strategies.base import IdealRule, Knobs, Levels, Sender
 from strategies.control import Controller
 from strategies.rate_limited import BURST_S, call_tokens
 
@@ -27,6 +27,10 @@ POLL_S: Final = 0.05  # the longest a waiting send goes without looking at new f
 class Adaptive:
     name: ClassVar[str] = "adaptive"
     blocking: ClassVar[bool] = False
+    levels: ClassVar[Levels] = "given"
+    ideal: ClassVar[IdealRule] = "endpoint"
+    needs_rate: ClassVar[bool] = False
+    order: ClassVar[int] = 7
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         if not calls:

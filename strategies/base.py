@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
+from bench.clients.base import Outcome
 from bench.clients.feedback import RateLimitFeedback
 from bench.records import CallRecord
 from bench.workload import Call
+
+if TYPE_CHECKING:  # the Batch API pulls in the SDK; strategies that use it import it themselves
+    from bench.clients.batch import BatchAccess
+
+# How a strategy uses C: only at 1, only at N (every call at once), or at each level asked for.
+Levels = Literal["one", "all", "given"]
+# How its ideal wall time is replayed from the latencies it observed (``bench.report.summary``):
+# ΣL; max L; Σ max per batch; a window of C; a window whose k-th start waits for its own
+# --rpm/--tpm schedule; a window paced by the limit the endpoint states.
+IdealRule = Literal["serial", "all", "batches", "window", "paced", "endpoint"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,11 +53,33 @@ class Sender(Protocol):
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
 
+    @property
+    def batches(self) -> BatchAccess | None:
+        """The endpoint's Batch API for this cell (None unless the strategy declares ``batch = True``)."""
+        ...
+
+    def record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+    ) -> CallRecord | None:
+        """Write the row of a call sent some other way (a batch); None once the cell is over."""
+        ...
+
 
 class Strategy(Protocol):
     """Decides *when* each call is issued; never writes, prints or aggregates."""
 
     name: ClassVar[str]
     blocking: ClassVar[bool]  # True: calls go through ``send_blocking`` (sync SDK client)
+    levels: ClassVar[Levels]
+    ideal: ClassVar[IdealRule]
+    needs_rate: ClassVar[bool]  # refused without --rpm/--tpm
+    order: ClassVar[int]  # place in tables and plots
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None: ...

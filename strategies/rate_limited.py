@@ -18,7 +18,7 @@ from typing import ClassVar, Final
 from aiolimiter import AsyncLimiter
 
 from bench.workload import Call, estimate_prompt_tokens
-from strategies.base import Knobs, Sender
+from strategies.base import IdealRule, Knobs, Levels, Sender
 
 BURST_S: Final = 0.25
 
@@ -55,6 +55,10 @@ async def primed_limiter(per_minute: float, largest: float, first: float) -> Asy
 class RateLimited:
     name: ClassVar[str] = "rate_limited"
     blocking: ClassVar[bool] = False
+    levels: ClassVar[Levels] = "given"
+    ideal: ClassVar[IdealRule] = "paced"
+    needs_rate: ClassVar[bool] = True
+    order: ClassVar[int] = 6
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         if not knobs.rpm and not knobs.tpm:

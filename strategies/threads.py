@@ -8,12 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from bench.workload import Call
-from strategies.base import Knobs, Sender
+from strategies.base import IdealRule, Knobs, Levels, Sender
 
 
 class Threads:
     name: ClassVar[str] = "threads"
     blocking: ClassVar[bool] = True
+    levels: ClassVar[Levels] = "given"
+    ideal: ClassVar[IdealRule] = "window"
+    needs_rate: ClassVar[bool] = False
+    order: ClassVar[int] = 1
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         pool = ThreadPoolExecutor(max_workers=knobs.concurrency, thread_name_prefix="bench-call")

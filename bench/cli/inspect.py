@@ -9,9 +9,7 @@ import click
 
 from bench.cli.input_checks import finite
 from bench.cli.ui import BadInput, RunFailed, console, print_plots
-from bench.report.compare import METRICS, comparison_table
-from bench.report.compare import compare as compare_runs
-from bench.report.tables import ReportError, load_run, read_summary, scenario_tables, tally_table
+from bench.report.metrics import METRICS
 
 
 @click.command()
@@ -20,6 +18,8 @@ from bench.report.tables import ReportError, load_run, read_summary, scenario_ta
 @click.option("--no-timelines", is_flag=True, help="Skip the per-cell timeline plots (one PNG per cell).")
 def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
     """Print a run folder's tables and write its plots to RUN_DIR/plots/."""
+    from bench.report.tables import ReportError, load_run, scenario_tables, tally_table  # pandas: not for --help
+
     try:
         data = load_run(run_dir)
     except ReportError as exc:
@@ -52,6 +52,10 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
 )
 def compare(run_a: Path, run_b: Path, metric: str, threshold: float) -> None:
     """Per-cell deltas from RUN_A to RUN_B; exit 1 if METRIC regressed by more than THRESHOLD %."""
+    from bench.report.compare import compare as compare_runs
+    from bench.report.compare import comparison_table
+    from bench.report.tables import ReportError, read_summary
+
     try:
         result = compare_runs(read_summary(run_a), read_summary(run_b), metric, threshold)
     except (ReportError, ValueError) as exc:

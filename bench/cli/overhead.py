@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from bench.overhead.figures import Figure, OverheadPlan, measure
-from bench.overhead.measure import LOOPS
-from bench.overhead.scale import run_scale, scale_figures
+from bench.overhead import LOOPS
+
+if TYPE_CHECKING:
+    from bench.overhead.figures import Figure
 
 QUICK_CALLS, QUICK_ROUNDS = 500, 1
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -31,6 +33,8 @@ def _value(figure: Figure) -> str:
 def _target(figure: Figure) -> str:
     if figure.target is None:
         return ""
+    from bench.overhead.figures import Figure
+
     shown = Figure(key="", what="", value=figure.target, unit=figure.unit)
     return f"{figure.op} {_value(shown)}"
 
@@ -80,8 +84,21 @@ def figures_table(figures: list[Figure], title: str) -> Table:
 @click.option(
     "--scale-calls", type=click.IntRange(min=1), default=100_000, show_default=True, help="Calls for --scale."
 )
+@click.option(
+    "--ray",
+    "ray_workers",
+    default=None,
+    metavar="W[,W…]",
+    help="Instead: one process vs Ray at each W (SDK client, zero-latency mock, C=50): req/s and CPU per call.",
+)
 def overhead_command(
-    calls: int | None, rounds: int | None, quick: bool, loop: str, scale: bool, scale_calls: int
+    calls: int | None,
+    rounds: int | None,
+    quick: bool,
+    loop: str,
+    scale: bool,
+    scale_calls: int,
+    ray_workers: str | None = None,
 ) -> None:
     """Is the harness the bottleneck? Print one table of medians over interleaved rounds.
 
@@ -90,6 +107,11 @@ def overhead_command(
     """
     if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise click.BadParameter("uvloop is not installed (pip install -e '.[fast]')", param_hint="--loop")
+    from bench.overhead.figures import OverheadPlan, measure  # the SDK, aiohttp: only when measuring
+    from bench.overhead.scale import run_scale, scale_figures
+
+    if ray_workers is not None:
+        return ray_scale_table(ray_workers, calls or (QUICK_CALLS if quick else OverheadPlan.calls), rounds or 3)
     plan = OverheadPlan(
         calls=calls or (QUICK_CALLS if quick else OverheadPlan.calls),
         rounds=rounds or (QUICK_ROUNDS if quick else OverheadPlan.rounds),
@@ -110,3 +132,34 @@ def overhead_command(
     console.print(figures_table(figures, f"harness overhead (medians of {plan.rounds} round(s))"))
     judged = [f.passed for f in figures if f.passed is not None]
     console.print(f"{sum(judged)} of {len(judged)} targets met")
+
+
+def ray_scale_table(spec: str, calls: int, rounds: int) -> None:
+    """``--ray W[,W…]``: the local path and the Ray path side by side, medians over rounds."""
+    from bench.engine.distributed import RayUnavailable, ray_session
+    from bench.overhead.ray_scale import measure_ray_scale
+
+    try:
+        workers = sorted({int(part) for part in spec.split(",") if part.strip()})
+    except ValueError:
+        raise click.BadParameter(f"expected worker counts like 1,2, got {spec!r}", param_hint="--ray") from None
+    if not workers or min(workers) < 1:
+        raise click.BadParameter(f"expected worker counts ≥ 1, got {spec!r}", param_hint="--ray")
+    try:
+        with ray_session(None, workers=max(workers)):
+            points = measure_ray_scale(calls=calls, concurrency=50, workers=workers, rounds=rounds)
+    except (RayUnavailable, RuntimeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    table = Table(title=f"one process vs Ray workers: N={calls}, C=50, zero latency, medians of {rounds}")
+    for header in ("backend", "W", "req/s", "CPU ms/call", "of which driver", "server peak"):
+        table.add_column(header, justify="left" if header == "backend" else "right")
+    for point in points:
+        table.add_row(
+            point.backend,
+            str(point.workers),
+            f"{point.rps:,.0f}",
+            f"{point.cpu_per_call_ms:.2f}",
+            f"{point.driver_cpu_per_call_ms:.2f}",
+            str(point.server_peak_in_flight),
+        )
+    console.print(table)

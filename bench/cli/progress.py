@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -19,8 +20,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from bench.engine.runner import CellSpec
 from bench.records import CallRecord
+
+if TYPE_CHECKING:
+    from bench.engine.runner import CellSpec
 
 RATE_WINDOW_S = 3.0
 

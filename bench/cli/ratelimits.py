@@ -7,15 +7,15 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from bench.report.ratelimits import markdown, rate_limit_frame, rate_limit_table
-from bench.report.tables import ReportError, read_summary
-
 
 @click.command("rate-limits")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print a Markdown table (for a README).")
 def rate_limits_command(run_dir: Path, as_markdown: bool) -> None:
     """Per cell of RUN_DIR: the share of the mock's rate limit used, 429s, retries, latency."""
+    from bench.report.ratelimits import markdown, rate_limit_frame, rate_limit_table  # pandas: not for --help
+    from bench.report.tables import ReportError, read_summary
+
     try:
         frame = rate_limit_frame(read_summary(run_dir))
     except ReportError as exc:

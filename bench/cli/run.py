@@ -1,96 +1,33 @@
-"""``bench run``: the persona workload under each strategy, into one results folder."""
+"""``bench run``: parse the flags into ``RunOptions``, call the engine's one entry point, print what it did."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 from click.core import ParameterSource
 from rich.markup import escape
 
-from bench.cli.input_checks import (
-    check_endpoint_url,
-    check_out_dir,
-    check_run_length,
-    check_strategy_values,
-    check_workload_size,
-    hold_run_lock,
-    revalidate,
-    write_failure,
-)
 from bench.cli.progress import LiveProgress
-from bench.cli.run_checks import (
-    DEFAULT_KEY_ENV,
-    check_before_sending,
-    parse_levels,
-    parse_strategies,
-    positive,
-    warn_if_capped,
-)
-from bench.cli.ui import (
-    EXIT_INTERRUPTED,
-    RunFailed,
-    console,
-    errors,
-    prepare_run_dir,
-    print_plots,
-    stop_on_signals,
-)
+from bench.cli.run_checks import confirm_paid
+from bench.cli.spend import ask_to_cancel, spent_line
+from bench.cli.survey import survey_lines
+from bench.cli.ui import EXIT_INTERRUPTED, RunFailed, console, errors, print_plots, stop_on_signals
 from bench.clients import CLIENTS
-from bench.clients.base import Endpoint, RequestSettings
-from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
-from bench.engine.folder import execute, finalize, write_run_json
-from bench.engine.plan import RunPlan, matrix_cells, talk_plan
-from bench.engine.resume import SESSION_FLAGS, ResumeError, done_keys, jsonable_params, plan_digest, stored_params
-from bench.engine.runner import Runner, StatsProbe
-from bench.mock.config import MockConfig, public_settings
-from bench.mock.process import MockServer
-from bench.oslimits import raise_open_file_limit
-from bench.records import CALLS_FILE
-from bench.report.evidence import failure_lines
-from bench.report.ratelimits import rate_limit_frame, rate_limit_table
-from bench.report.summary import read_calls
-from bench.report.tables import results_table
-from bench.workload import (
-    DEFAULT_PERSONAS_FILE,
-    WorkloadError,
-    build_calls,
-    calls_for_count,
-    load_personas,
-)
+from bench.engine.options import DEFAULT_KEY_ENV, DEFAULT_MODEL, SESSION_OPTIONS, RunOptions
+from bench.mock.latency import DEFAULT_LATENCY
 from strategies import STRATEGIES
 
-DEFAULT_MODEL = "gpt-4o-mini"
-DEFAULT_LATENCY = "lognormal:2.6,0.25"
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench.engine.session import RunResult, RunStart
+
 RATE = click.FloatRange(0.0, 1.0)
-RESUMING = "bench.resuming"  # ctx.meta key: the run folder a re-invoked `run` is completing
-
-
-def resume_run(ctx: click.Context, run_dir: Path) -> None:
-    """``run`` again with the flags stored in ``run_dir``/run.json, sending only missing calls."""
-    given = [
-        f"--{name.replace('_', '-')}"
-        for name in ctx.params
-        if name not in SESSION_FLAGS and ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
-    ]
-    if given:
-        raise click.UsageError(f"--resume reuses the flags in {run_dir}/run.json; drop {', '.join(given)}")
-    try:
-        stored, _ = stored_params(run_dir)
-    except ResumeError as exc:
-        raise RunFailed(str(exc)) from None
-    # Through each option's own type (text back to paths, lists to tuples); flags added since keep defaults.
-    params = revalidate(ctx, stored, run_dir, skip=SESSION_FLAGS)
-    session = {name: value for name, value in ctx.params.items() if name in SESSION_FLAGS}
-    ctx.meta[RESUMING] = run_dir
-    ctx.invoke(run, **{**params, **session, "resume": None, "out": run_dir})
 
 
 def talk_story(summary: pd.DataFrame) -> list[str]:
@@ -116,6 +53,15 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def given_options(ctx: click.Context) -> dict[str, Any]:
+    """The flags given on the command line (not left at their defaults), by option name."""
+    return {
+        name: value
+        for name, value in ctx.params.items()
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    }
+
+
 @click.command()
 @click.option(
     "--strategy",
@@ -135,22 +81,23 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
 )
 @click.option(
     "--endpoint",
-    default="mock",
+    multiple=True,
+    default=("mock",),
     show_default=True,
-    help="'mock' (built-in mock server) or an OpenAI-compatible base URL.",
+    help="'mock' (built-in mock server) or an OpenAI-compatible base URL, optionally "
+    "'URL,key_env=VAR,rpm=R,tpm=T,label=L'; repeat it to spread the calls over several endpoints "
+    "in proportion to their rpm (else tpm, else evenly).",
 )
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--latency", default=None, help=f"Mock latency: fixed:S or lognormal:MEAN,SIGMA [{DEFAULT_LATENCY}].")
 @click.option(
     "--rpm",
     type=float,
-    callback=positive,
     help="Requests per minute for rate_limited (adaptive is not told: it learns the limit).",
 )
 @click.option(
     "--tpm",
     type=float,
-    callback=positive,
     help="Tokens per minute for rate_limited (prompt estimate + max_tokens a call).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Mock answers and latencies.")
@@ -164,14 +111,12 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
 @click.option(
     "--timeout",
     type=float,
-    callback=positive,
     default=600.0,
     show_default=True,
     help="Seconds each attempt may take in all (connect, headers, body), on every client.",
 )
 @click.option(
     "--client",
-    "client_name",
     type=click.Choice(list(CLIENTS)),
     default="openai",
     show_default=True,
@@ -217,7 +162,6 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
 @click.option(
     "--mock-burst-seconds",
     type=float,
-    callback=positive,
     default=1.0,
     show_default=True,
     help="Mock: seconds of the rpm/tpm rate its buckets hold (the burst it allows).",
@@ -260,205 +204,129 @@ def talk_story(summary: pd.DataFrame) -> list[str]:
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
 @click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="local (default): one process; ray: each cell split over --workers Ray actors (pip install -e '.[ray]').",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Ray workers per cell, each with its share of the calls, of C and of --rpm/--tpm [1].",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="auto|HOST:PORT",
+    help="Attach to a running Ray cluster (ray start --head) instead of starting a local one.",
+)
+@click.option(
+    "--mock-batch-delay",
+    default=None,
+    metavar="SPEC",
+    help="Mock: how long a Batch API job takes (latency SPEC per batch; default fixed:10).",
+)
+@click.option(
+    "--cancel-on-interrupt",
+    is_flag=True,
+    help="batch_api: cancel batch jobs still running after an interrupt (default: ask on a terminal).",
+)
+@click.option(
+    "--workload",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE.toml",
+    help="Workload file: system/question templates with {column}s, choices or a schema (default: the election).",
+)
+@click.option("--question", default=None, help="The question template ({column} from the persona row).")
+@click.option("--choices", default=None, metavar="A,B,C", help="The answers allowed (an enum in a strict json_schema).")
+@click.option("--system", default=None, help="The system template ({persona} describes the row).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="max_tokens a call.")
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature.")
+@click.option(
+    "--response-format",
+    type=click.Choice(["json_schema", "json_object", "text"]),
+    default=None,
+    help="json_schema (strict; default with choices), json_object, or text (the first choice named).",
+)
+@click.option(
+    "--id-column", default=None, metavar="NAME", help="The persona table's id column (default: id, else row number)."
+)
+@click.option(
     "--max-response-bytes",
-    type=click.IntRange(min=1024),
-    default=DEFAULT_MAX_RESPONSE_BYTES,
-    show_default=True,
-    help="A longer response body ends the attempt (an error row, response_too_large).",
+    type=int,
+    default=None,
+    help="A longer response body ends the attempt (an error row, response_too_large) [8 MiB].",
 )
 @click.pass_context
-def run(
-    ctx: click.Context,
-    strategies: tuple[str, ...],
-    concurrency: str | None,
-    calls: int | None,
-    personas: int | None,
-    repeats: int | None,
-    personas_file: Path | None,
-    endpoint: str,
-    model: str,
-    latency: str | None,
-    rpm: float | None,
-    tpm: float | None,
-    seed: int,
-    max_retries: int,
-    timeout: float,
-    out: Path | None,
-    quiet: bool,
-    no_plots: bool = False,
-    client_name: str = "openai",
-    mock_error_rate: float = 0.0,
-    mock_timeout_rate: float = 0.0,
-    mock_reset_rate: float = 0.0,
-    mock_malformed_rate: float = 0.0,
-    mock_rate_limit_rate: float = 0.0,
-    api_key_env: str = DEFAULT_KEY_ENV,
-    yes: bool = False,
-    max_calls: int | None = None,
-    price_table: Path | None = None,
-    price_in: float | None = None,
-    price_out: float | None = None,
-    grace: float = 5.0,
-    resume: Path | None = None,
-    mock_rpm: int | None = None,
-    mock_tpm: int | None = None,
-    mock_burst_seconds: float = 1.0,
-    mock_max_concurrency: int | None = None,
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-) -> None:
+def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the persona workload under each strategy and write CSV reports.
 
     With no workload flags, retells the talk: one persona asked 10 times (sequential vs
     gather), then 200 personas 100 at a time (batched vs semaphore).
     """
-    if resume is not None:
-        return resume_run(ctx, resume)
-    resuming: Path | None = ctx.meta.get(RESUMING)
-    check_strategy_values(strategies)
-    names = parse_strategies(strategies)
-    levels = parse_levels(concurrency) if concurrency is not None else None
-    for flag, value in (("--calls", calls), ("--personas", personas), ("--repeats", repeats)):
-        if value is not None and value < 1:
-            raise click.BadParameter(f"must be at least 1, got {value}", param_hint=flag)
-    if calls is not None and (personas is not None or repeats is not None):
-        raise click.UsageError("use either --calls or --personas/--repeats, not both")
-    if "rate_limited" in names and not (rpm or tpm):
-        raise click.BadParameter("rate_limited needs --rpm and/or --tpm", param_hint="--strategy")
-    is_mock = endpoint == "mock"
-    if latency is not None and not is_mock:
-        raise click.BadParameter("--latency applies only to --endpoint mock", param_hint="--latency")
-    if not is_mock and not endpoint.startswith(("http://", "https://")):
-        raise click.BadParameter(f"'{endpoint}' is neither 'mock' nor an http(s) URL", param_hint="--endpoint")
-    if not is_mock:
-        check_endpoint_url(endpoint)
+    given = given_options(ctx)
+    if params["resume"] is not None:
+        kept = [f"--{name.replace('_', '-')}" for name in given if name not in SESSION_OPTIONS]
+        if kept:
+            raise click.UsageError(f"--resume reuses the flags in {params['resume']}/run.json; drop {', '.join(kept)}")
+        params = {name: value for name, value in params.items() if name in SESSION_OPTIONS}
+    options = RunOptions.from_params({name: value for name, value in params.items() if value is not None})
+    result = run_in_terminal(options)
+    report_result(result)
 
-    check_workload_size(calls, personas, repeats, names, levels, max_calls)
-    try:
-        people = load_personas(personas_file or DEFAULT_PERSONAS_FILE)
-        plan = build_plan(people, names, levels, calls, personas, repeats, rpm, tpm)
-    except WorkloadError as exc:
-        raise click.BadParameter(str(exc)) from None
-    check_run_length(plan, RequestSettings().max_tokens)
-    client_kind = CLIENTS[client_name]
-    blocking = sorted({c.strategy for c in plan.cells if STRATEGIES[c.strategy].blocking})
-    if blocking and not client_kind.has_sync:
-        raise click.BadParameter(
-            f"{', '.join(blocking)} needs a blocking client and {client_name} has none; use openai or httpx",
-            param_hint="--client",
-        )
-    faults = (mock_error_rate, mock_timeout_rate, mock_reset_rate, mock_malformed_rate, mock_rate_limit_rate)
-    if not is_mock and any(faults):
-        raise click.UsageError("the --mock-*-rate flags apply only to --endpoint mock")
-    if not is_mock and (mock_rpm or mock_tpm or mock_max_concurrency or mock_burst_seconds != 1.0):
-        raise click.UsageError(
-            "the --mock-rpm/--mock-tpm/--mock-burst-seconds/--mock-max-concurrency flags apply only to --endpoint mock"
-        )
-    try:
-        mock_config = (
-            MockConfig(
-                latency=latency or DEFAULT_LATENCY,
-                seed=seed,
-                error_rate=mock_error_rate,
-                timeout_rate=mock_timeout_rate,
-                reset_rate=mock_reset_rate,
-                malformed_rate=mock_malformed_rate,
-                rate_limit_rate=mock_rate_limit_rate,
-                rpm=mock_rpm,
-                tpm=mock_tpm,
-                burst_seconds=mock_burst_seconds,
-                max_concurrency=mock_max_concurrency,
-            )
-            if is_mock
-            else None
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    check_out_dir(out, resuming=resuming is not None)
-    if resuming is not None:
-        hold_run_lock(ctx, resuming)
-    done, api_key = check_before_sending(
-        plan,
-        resuming=resuming,
-        out=out,
-        endpoint=endpoint,
-        model=model,
-        api_key_env=api_key_env,
-        max_calls=max_calls,
-        yes=yes,
-        prices=(price_table, price_in, price_out),
-    )
-    run_dir = prepare_run_dir(out, plan.label)
-    if resuming is None:
-        hold_run_lock(ctx, run_dir)
 
-    run_id = run_dir.name
-    settings = RequestSettings(timeout_s=timeout, max_retries=max_retries, max_response_bytes=max_response_bytes)
-    config = {
-        "run_id": run_id,
-        "label": plan.label,
-        "endpoint": "mock" if is_mock else endpoint,
-        "model": model,
-        "mock": public_settings(mock_config),
-        "settings": dataclasses.asdict(settings),
-        "client": client_name,
-        "personas_file": str(personas_file or DEFAULT_PERSONAS_FILE),
-        "total_calls": plan.total_calls,
-        "cells": [
-            {
-                "scenario": c.scenario,
-                "strategy": c.strategy,
-                "concurrency": c.concurrency,
-                "calls": len(c.calls),
-                "rpm": c.rpm,
-                "tpm": c.tpm,
-            }
-            for c in plan.cells
-        ],
-        "api_key_env": api_key_env,
-        "plan_digest": plan_digest(plan),
-        "params": jsonable_params({k: v for k, v in ctx.params.items() if k not in SESSION_FLAGS}),
-    }
-    if resuming is None:  # a resumed run keeps the run.json it started with (same flags, checked)
-        write_run_json(run_dir, config)
+def announce(start: RunStart, *, quiet: bool) -> LiveProgress:
+    """Say where the run goes; the live progress to show while it runs (``bench suite`` shares it)."""
+    if start.resuming:
+        todo = start.total_calls - start.done
+        console.print(f"resuming {start.run_dir}: {start.done} of {start.total_calls} calls done, {todo} to go")
+    where = "the built-in mock server" if start.endpoint == "mock" else escape(start.endpoint)
     console.print(
-        f"[bold]{plan.total_calls} calls[/] in {len(plan.cells)} cells → "
-        f"{'the built-in mock server' if is_mock else escape(endpoint)} (model {escape(model)}); "
-        f"writing {escape(str(run_dir))}/"
+        f"[bold]{start.total_calls} calls[/] in {start.cells} cells → {where} "
+        f"(model {escape(start.model)}); writing {start.run_dir}/"
     )
+    return LiveProgress(start.total_calls, console=console, cells=start.cells, quiet=quiet)
+
+
+def run_in_terminal(options: RunOptions) -> RunResult:
+    """The engine's run, with live progress, Ctrl-C handling and the paid-endpoint question."""
+    from bench.engine.session import RunHooks, run_benchmark  # pandas, the SDK: only when a run starts
+
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
-        probe: StatsProbe | None = None
-        if mock_config is not None:
-            try:
-                server = stack.enter_context(MockServer(mock_config))
-            except (RuntimeError, OSError) as exc:
-                raise RunFailed(f"cannot start the mock server: {exc}") from None
-            base_url, probe = server.base_url, server
-            api_key = api_key or "mock-key"
-        else:
-            base_url, api_key = endpoint, api_key or "no-key"
-        runner = Runner(
-            run_id=run_id,
-            endpoint=Endpoint(base_url=base_url, api_key=api_key, model=model, is_mock=is_mock),
-            settings=settings,
-            emit=lambda record: None,
+        live: list[LiveProgress] = []
+
+        def on_start(start: RunStart) -> None:
+            live.append(stack.enter_context(announce(start, quiet=options.output.quiet)))
+
+        def warn(message: str) -> None:
+            errors.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+        hooks = RunHooks(
             stop=stop,
-            probe=probe,
-            grace_s=grace,
-            **client_kind.runner_factories(),
+            on_start=on_start,
+            on_record=lambda record: live[0].on_record(record),
+            on_cell=lambda cell: live[0].on_cell(cell),
+            warn=warn,
+            confirm_paid=confirm_paid,
+            cancel_batches=ask_to_cancel,
         )
-        warn_if_capped(raise_open_file_limit(), plan)  # one socket per call in flight
-        live = LiveProgress(plan.total_calls, console=console, cells=len(plan.cells), quiet=quiet)
-        with stop_on_signals(stop), live:
-            try:
-                asyncio.run(
-                    execute(plan, runner, run_dir, on_record=live.on_record, on_cell=live.on_cell, done_ids=done)
-                )
-            except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
-                stop.set()
-            except OSError as exc:  # the disk filled up mid-run: the rows written so far stay
-                raise RunFailed(write_failure(run_dir, exc)) from None
-    summary, _ = finalize(run_dir, run_id)
+        stack.enter_context(stop_on_signals(stop))
+        return run_benchmark(options, hooks)
+    raise AssertionError("unreachable")  # ExitStack swallows nothing; keeps mypy's flow analysis honest
+
+
+def report_result(result: RunResult) -> None:
+    """The tables, the talk's story, where the files are; exit 1 on a fatal stop, 130 when interrupted."""
+    from bench.records import CALLS_FILE
+    from bench.report.evidence import failure_lines
+    from bench.report.ratelimits import rate_limit_frame, rate_limit_table
+    from bench.report.summary import read_calls
+    from bench.report.tables import results_table
+
+    summary, run_dir, plan = result.summary, result.run_dir, result.plan
     console.print(results_table(summary))
     limited = rate_limit_frame(summary)
     if len(limited):  # the mock had --mock-rpm/--mock-tpm: how close each strategy came to them
@@ -466,44 +334,22 @@ def run(
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
-    for line in failure_lines(read_calls(run_dir / CALLS_FILE), model):
+    spent = spent_line(summary, result.options.client.endpoint)
+    if spent is not None:
+        console.print(spent, markup=False)
+    for line in survey_lines(result.tally):
+        console.print(line, markup=False)
+    for line in failure_lines(read_calls(run_dir / CALLS_FILE), result.options.client.model):
         console.print(line, markup=False)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")
-    if not no_plots and len(summary):
+    if not result.options.output.no_plots and len(summary):
         print_plots(run_dir, summary)
-    if runner.fatal is not None:
-        raise RunFailed(f"{runner.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
-    if stop.is_set():
-        kept = len(done_keys(run_dir))  # from calls.csv: a second Ctrl-C leaves rows without cell meta
+    if result.fatal is not None:
+        raise RunFailed(f"{result.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
+    if result.interrupted:
         errors.print(
-            f"interrupted: {kept} of {plan.total_calls} calls are in {run_dir}/calls.csv; "
+            f"interrupted: {result.kept} of {plan.total_calls} calls are in {run_dir}/calls.csv; "
             f"send the rest with: bench run --resume {run_dir}",
             soft_wrap=True,
         )
         sys.exit(EXIT_INTERRUPTED)
-
-
-def build_plan(
-    people: list[Any],
-    names: list[str],
-    levels: list[int] | None,
-    calls: int | None,
-    personas: int | None,
-    repeats: int | None,
-    rpm: float | None,
-    tpm: float | None,
-) -> RunPlan:
-    """The talk plan when no workload flag is given; otherwise the requested matrix."""
-    if not names and levels is None and calls is None and personas is None and repeats is None:
-        return talk_plan(people)
-    if personas is not None or repeats is not None:
-        count = personas if personas is not None else len(people)
-        if count > len(people):
-            raise WorkloadError(f"--personas {count} exceeds the {len(people)} personas in the file")
-        workload = build_calls(people[:count], repeats or 1)
-    else:
-        workload = calls_for_count(people, calls or 100)
-    names = names or ["semaphore"]
-    label = "-".join(names) if len(names) <= 3 else f"{len(names)}-strategies"
-    cells = matrix_cells(workload, names, levels or [10], rpm=rpm, tpm=tpm)
-    return RunPlan(label=label, cells=tuple(cells))

@@ -8,15 +8,16 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
-from bench.engine.folder import new_run_dir
-from bench.report.tables import PLOTS_DIR, load_run
+from bench.engine.errors import OptionsError, RunError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_INTERRUPTED = 130
 # Not on a terminal (CI logs, pipes), rich would wrap tables at 80 columns. emoji=False: text from
@@ -63,19 +64,6 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def prepare_run_dir(out: Path | None, label: str) -> Path:
-    """``out``, or a new ``results/<timestamp>-<label>/``, checked writable (RunFailed otherwise)."""
-    try:
-        run_dir = out if out is not None else new_run_dir(Path("results"), label)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe_write = run_dir / ".write-check"
-        probe_write.write_text("")
-        probe_write.unlink()
-    except OSError as exc:
-        raise RunFailed(f"cannot write results to {out or 'results/'}: {exc.strerror or exc}") from None
-    return run_dir
-
-
 class OneLineErrors(click.Group):
     """Click, but a usage error is one ``error:`` line (no usage block) and never a traceback."""
 
@@ -99,6 +87,12 @@ class OneLineErrors(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
+        except OptionsError as exc:  # the engine refused the options: usage, nothing sent
+            errors.print(f"[bold red]error:[/] {escape(exc.describe())}", soft_wrap=True)
+            sys.exit(2)
+        except RunError as exc:
+            errors.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            sys.exit(1)
         except click.Abort as exc:  # Ctrl-C outside a run's own handling, or a declined prompt
             interrupted = isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
             errors.print("interrupted" if interrupted else "aborted")
@@ -111,11 +105,14 @@ def print_plots(
 ) -> None:
     """Write DIR/plots/*.png (calls read from DIR when not given) and say where; failures only warn."""
     from bench.report.plots import write_plots  # matplotlib costs ~1 s to import: only when plotting
+    from bench.report.tables import PLOTS_DIR, load_run
+    from strategies import STRATEGIES
 
+    order = {name: cls.order for name, cls in STRATEGIES.items()}
     try:
         if calls is None:
             calls = load_run(run_dir).calls
-        written, notes = write_plots(summary, calls, run_dir / PLOTS_DIR, timelines=timelines)
+        written, notes = write_plots(summary, calls, run_dir / PLOTS_DIR, timelines=timelines, order=order)
     except Exception as exc:  # the CSVs are written; a failing plot must not turn into a traceback
         errors.print(f"[yellow]warning:[/] plots not written: {type(exc).__name__}: {exc}")
         return

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from bench.workload import MAX_TOKENS, Call, parse_answer
+from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
+from bench.workload import MAX_TOKENS, Call
 
 CALL_ID_HEADER: Final = "x-bench-call-id"
 RETRY_COUNT_HEADER: Final = "x-stainless-retry-count"
@@ -46,6 +47,7 @@ class Outcome:
     completion_tokens: int | None = None
     answer: str = ""
     server_s: float | None = None
+    endpoint: str = ""  # which endpoint answered, when a run has several (a label, never the key)
     finish_reason: str = ""
     served_model: str = ""
     raw_answer: str = ""  # the content of a failed answer, cut to RAW_ANSWER_CHARS
@@ -110,20 +112,22 @@ def answer_outcome(
     finish_reason: str,
     served_model: str,
     secret: str,
+    ask: Ask = DEFAULT_ASK,
 ) -> Outcome:
-    """The Outcome of a chat completion, whichever client read it; every text field scrubbed."""
-    vote = parse_answer(content)
+    """The Outcome of a chat completion, whichever client read it (checked against ``ask``); every text
+    field scrubbed."""
+    answer, problem = read_answer(content, ask)
     return Outcome(
-        ok=vote is not None,
+        ok=not problem,
         http_status=http_status,
-        error="" if vote is not None else MALFORMED_ANSWER,
+        error=scrub(problem, secret),
         attempts=attempts,
         http_429s=http_429s,
         prompt_tokens=token_count(prompt_tokens),
         completion_tokens=token_count(completion_tokens),
-        answer=scrub(vote or "", secret),
+        answer=scrub(answer, secret),
         server_s=server_s,
         finish_reason=scrub(finish_reason, secret)[:40],
         served_model=scrub(served_model, secret)[:100],
-        raw_answer="" if vote is not None else evidence(content, secret),
+        raw_answer=evidence(content, secret) if problem else "",
     )

@@ -21,6 +21,7 @@ from bench.clients.base import (
 )
 from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, redirect_error
 from bench.clients.feedback import RateLimitFeedback, over_cap_note
+from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call
 
 
@@ -95,8 +96,8 @@ def _malformed(raw: Any, http_429s: int, secret: str) -> Outcome:
     )
 
 
-def outcome_from_raw(raw: Any, http_429s: int, secret: str = "") -> Outcome:
-    """Parse a ``with_raw_response`` result into an Outcome (the answer must be our JSON)."""
+def outcome_from_raw(raw: Any, http_429s: int, ask: Ask = DEFAULT_ASK, secret: str = "") -> Outcome:
+    """Parse a ``with_raw_response`` result into an Outcome (the answer checked against ``ask``)."""
     try:
         completion = raw.parse()
         choice = completion.choices[0] if completion.choices else None
@@ -117,6 +118,7 @@ def outcome_from_raw(raw: Any, http_429s: int, secret: str = "") -> Outcome:
         finish_reason=finish if isinstance(finish, str) else "",
         served_model=model if isinstance(model, str) else "",
         secret=secret,
+        ask=ask,
     )
 
 
@@ -172,11 +174,11 @@ def outcome_from_error(exc: Exception, http_429s: int, secret: str) -> Outcome:
     )
 
 
-def settle(result: Any, http_429s: int, secret: str) -> Outcome:
+def settle(result: Any, http_429s: int, secret: str, ask: Ask = DEFAULT_ASK) -> Outcome:
     """The Outcome of a finished SDK call: a raw response, or the exception it raised."""
     if isinstance(result, Exception):
         return outcome_from_error(result, http_429s, secret)
-    return outcome_from_raw(result, http_429s, secret)
+    return outcome_from_raw(result, http_429s, ask, secret)
 
 
 def pool_limits(pool_size: int) -> httpx2.Limits:
@@ -187,15 +189,22 @@ def pool_limits(pool_size: int) -> httpx2.Limits:
 
 
 def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -> dict[str, Any]:
+    ask = call.ask
     kwargs: dict[str, Any] = {
         "model": endpoint.model,
         "messages": list(call.messages),
-        "response_format": {"type": "json_object"},
-        "max_tokens": settings.max_tokens,
-        "extra_headers": {CALL_ID_HEADER: call.call_id},
+        "max_tokens": ask.max_tokens,
+        "extra_headers": {CALL_ID_HEADER: call.call_id, **ask.headers()},
     }
-    if settings.temperature is not None:
-        kwargs["temperature"] = settings.temperature
+    if ask.response_format is not None:
+        kwargs["response_format"] = dict(ask.response_format)
+    temperature = ask.temperature if ask.temperature is not None else settings.temperature
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if ask.seed is not None:
+        kwargs["seed"] = ask.seed
+    if ask.extra_body:
+        kwargs["extra_body"] = dict(ask.extra_body)
     return kwargs
 
 
@@ -242,7 +251,7 @@ class OpenAIAsyncClient:
             )
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key, call.ask)
 
     async def aclose(self) -> None:
         await self._sdk.close()
@@ -284,7 +293,7 @@ class OpenAISyncClient:
             )
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
-        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key)
+        return settle(result, self._counting.take(call.call_id), self._endpoint.api_key, call.ask)
 
     def close(self) -> None:
         self._sdk.close()

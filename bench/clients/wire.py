@@ -35,6 +35,7 @@ from bench.clients.base import (
 )
 from bench.clients.bounds import ResponseTooLarge, redirect_error
 from bench.clients.feedback import MAX_SERVER_WAIT_S, over_cap_note, retry_after_s
+from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call
 
 STATUS_ERRORS: Final = {
@@ -63,13 +64,8 @@ class Reply:
 
 def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> bytes:
     """The JSON the SDK posts for this call, byte for byte (httpx's compact, non-ASCII encoding)."""
-    body: dict[str, Any] = {
-        "model": endpoint.model,
-        "messages": list(call.messages),
-        "max_tokens": settings.max_tokens,
-        "response_format": {"type": "json_object"},
-    }
-    if settings.temperature is not None:
+    body: dict[str, Any] = {"model": endpoint.model, "messages": list(call.messages), **call.ask.body()}
+    if "temperature" not in body and settings.temperature is not None:
         body["temperature"] = settings.temperature
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
@@ -107,7 +103,7 @@ def _retryable(reply: Reply) -> bool:
     return reply.status in (408, 409) or reply.status >= 500
 
 
-def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str) -> Outcome:
+def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str, ask: Ask = DEFAULT_ASK) -> Outcome:
     """Classify an HTTP answer like ``bench.clients.sdk.settle`` classifies the SDK's result."""
     server_s = processing_s(reply.headers)
     data = _json(reply.body)
@@ -162,6 +158,7 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str)
         finish_reason=finish if isinstance(finish, str) else "",
         served_model=model if isinstance(model, str) else "",
         secret=secret,
+        ask=ask,
     )
 
 
@@ -180,10 +177,10 @@ def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
 class Tries:
     """One logical call's attempts: decides between waiting for another try and the final Outcome."""
 
-    __slots__ = ("http_429s", "max_retries", "retries", "secret")
+    __slots__ = ("ask", "http_429s", "max_retries", "retries", "secret")
 
-    def __init__(self, settings: RequestSettings, secret: str) -> None:
-        self.max_retries, self.secret = settings.max_retries, secret
+    def __init__(self, settings: RequestSettings, secret: str, ask: Ask = DEFAULT_ASK) -> None:
+        self.max_retries, self.secret, self.ask = settings.max_retries, secret, ask
         self.retries = self.http_429s = 0
 
     def _again(self, backoff_from: float | None) -> float:
@@ -198,7 +195,7 @@ class Tries:
         self.http_429s += reply.status == 429
         if reply.status >= 400 and self.retries < self.max_retries and _retryable(reply):
             return self._again(retry_after_s(reply.headers))
-        outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret)
+        outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
         note = over_cap_note(reply.status, reply.headers)
         return dataclasses.replace(outcome, error=outcome.error + note) if note else outcome
 
@@ -219,9 +216,9 @@ class RawRequest:
 
     async def run(self, call: Call, post: Callable[[bytes, dict[str, str]], Awaitable[Reply]]) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
-        tries = Tries(self._settings, self._endpoint.api_key)
+        tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
-            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}
             try:
                 verdict = tries.judge(await post(body, headers))
             except Exception as exc:  # one row per call, whatever went wrong
@@ -232,9 +229,9 @@ class RawRequest:
 
     def run_blocking(self, call: Call, post: Callable[[bytes, dict[str, str]], Reply]) -> Outcome:
         body = request_body(self._endpoint, self._settings, call)
-        tries = Tries(self._settings, self._endpoint.api_key)
+        tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
-            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries)}
+            headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}
             try:
                 verdict = tries.judge(post(body, headers))
             except Exception as exc:  # one row per call, whatever went wrong

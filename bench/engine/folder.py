@@ -16,12 +16,24 @@ from typing import Any
 
 import pandas as pd
 
+from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
-from bench.engine.runner import CellMeta, CellSpec, Runner
-from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord, CallsWriter
+from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
+from bench.records import (
+    BATCHES_FILE,
+    CALLS_FILE,
+    CELLS_FILE,
+    ENDPOINTS_FILE,
+    RUN_FILE,
+    SUMMARY_FILE,
+    TALLY_FILE,
+    CallRecord,
+    CallsWriter,
+)
 from bench.report.evidence import served_models
-from bench.report.summary import read_calls, summarize, tally
+from bench.report.summary import per_endpoint, read_calls, summarize, tally
+from strategies import STRATEGIES
 
 
 def new_run_dir(root: Path, label: str) -> Path:
@@ -36,6 +48,19 @@ def new_run_dir(root: Path, label: str) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot create a new run folder under {root}")
+
+
+def prepare_run_dir(out: Path | None, label: str) -> Path:
+    """``out``, or a new ``results/<timestamp>-<label>/``, checked writable (RunError otherwise)."""
+    try:
+        run_dir = out if out is not None else new_run_dir(Path("results"), label)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe_write = run_dir / ".write-check"
+        probe_write.write_text("")
+        probe_write.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write results to {out or 'results/'}: {exc.strerror or exc}") from None
+    return run_dir
 
 
 def versions() -> dict[str, str]:
@@ -80,9 +105,16 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
+    """A cell's line in cells.jsonl: what the runner saw, the pace it was given, and how its strategy
+    is judged (its ideal-bound rule), so that reports need not know strategies by name."""
+    strategy = STRATEGIES[spec.strategy]
+    return {**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm, "ideal": strategy.ideal}
+
+
 async def execute(
     plan: RunPlan,
-    runner: Runner,
+    runner: CellRunner,
     run_dir: Path,
     on_record: Callable[[CallRecord], None] | None = None,
     done_ids: frozenset[str] = frozenset(),
@@ -103,7 +135,8 @@ async def execute(
             if on_record is not None:
                 on_record(record)
 
-        runner.emit = emit
+        if isinstance(runner, Runner):  # the local runner keeps Batch API jobs in the run folder
+            runner.ledger_path = run_dir / BATCHES_FILE
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
@@ -116,10 +149,10 @@ async def execute(
                 continue
             if on_cell is not None:
                 on_cell(spec)
-            meta = await runner.run_cell(spec, todo)
+            meta = await runner.run_cell(spec, todo, emit=emit)
             metas.append(meta)
             with (run_dir / CELLS_FILE).open("a", encoding="utf-8") as cells:
-                cells.write(json.dumps({**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm}) + "\n")
+                cells.write(json.dumps(cell_line(meta, spec)) + "\n")
     return metas
 
 
@@ -131,4 +164,7 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     note_served_models(run_dir, served_models(calls))
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
+    endpoints = per_endpoint(calls)
+    if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
+        endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
     return summary, votes

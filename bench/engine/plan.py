@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.engine.runner import CellSpec
-from bench.workload import Call, Persona, build_calls
+from bench.survey.answers import DEFAULT_ASK, Ask
+from bench.workload import Call, Persona, Respondent, build_calls
+from strategies import levels_for
 
 TALK_ASKS = 10
 TALK_PERSONAS = 200
@@ -32,26 +34,20 @@ def matrix_cells(
     rpm: float | None = None,
     tpm: float | None = None,
 ) -> list[CellSpec]:
-    """Each strategy at each level; sequential only at 1 and gather only at N (their nature)."""
+    """Each strategy at each level it runs at (``strategies.levels_for``: some run only at 1 or N)."""
     frozen = tuple(calls)
     cells: list[CellSpec] = []
     for name in strategies:
-        if name == "sequential":
-            levels: Sequence[int] = [1]
-        elif name == "gather":
-            levels = [len(frozen)]
-        else:
-            levels = concurrencies
-        for level in levels:
+        for level in levels_for(name, concurrencies, len(frozen)):
             cells.append(CellSpec(scenario=scenario, strategy=name, concurrency=level, calls=frozen, rpm=rpm, tpm=tpm))
     return cells
 
 
-def talk_plan(personas: Sequence[Persona]) -> RunPlan:
+def talk_plan(personas: Sequence[Persona | Respondent], ask: Ask = DEFAULT_ASK) -> RunPlan:
     """The talk, retold: one persona asked 10 times (sequential vs gather), then a few hundred
     personas 100 at a time (batched vs a sliding window at the same C)."""
-    ten_asks = build_calls(personas[:1], repeats=TALK_ASKS)
-    crowd = build_calls(personas[:TALK_PERSONAS], repeats=1)
+    ten_asks = build_calls(personas[:1], repeats=TALK_ASKS, ask=ask)
+    crowd = build_calls(personas[:TALK_PERSONAS], repeats=1, ask=ask)
     cells = matrix_cells(ten_asks, ["sequential", "gather"], [TALK_ASKS], scenario="ten-asks")
     cells += matrix_cells(crowd, ["batched", "semaphore"], [TALK_WINDOW], scenario=f"personas-{len(crowd)}")
     return RunPlan(label="default", cells=tuple(cells))

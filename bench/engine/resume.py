@@ -6,20 +6,13 @@ import csv
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from bench.engine.plan import RunPlan
+from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE
 from bench.workload import Call
-
-CALLS_FILE: Final = "calls.csv"
-CELLS_FILE: Final = "cells.jsonl"
-RUN_FILE: Final = "run.json"
-# Flags of `bench run` that change nothing in the results, so a resumed run may set them anew.
-SESSION_FLAGS: Final = frozenset(
-    {"resume", "yes", "max_calls", "grace", "price_table", "price_in", "price_out", "quiet", "no_plots"}
-)
 
 
 class ResumeError(ValueError):
@@ -44,18 +37,6 @@ def plan_digest(plan: RunPlan) -> str:
         for call in cell.calls:
             digest.update(json.dumps([call.call_id, list(call.messages)], sort_keys=True).encode())
     return digest.hexdigest()
-
-
-def jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The flags of a run as run.json keeps them (paths as text, tuples as lists)."""
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        if isinstance(value, Path):
-            value = str(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[name] = value
-    return out
 
 
 def stored_params(run_dir: Path) -> tuple[dict[str, Any], str]:

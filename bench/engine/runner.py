@@ -7,11 +7,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings, SyncChatClient, scrub
+from bench.clients.batch import BatchAccess, BatchClient, BatchLedger, OpenAIBatchClient
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
+from bench.clients.pool import PooledClient, RoutedEndpoint
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.prices import Price, call_cost
 from bench.records import CallRecord
 from bench.workload import Call
 from strategies import STRATEGIES, Knobs
@@ -46,6 +50,7 @@ class CellMeta:
     max_in_flight: int
     server: dict[str, Any] | None = None
     interrupted: bool = False
+    workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
 
 
 class StatsProbe(Protocol):
@@ -57,7 +62,25 @@ class StatsProbe(Protocol):
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
 SyncClientFactory = Callable[[Endpoint, RequestSettings, int], SyncChatClient]
-Emit = Callable[[CallRecord], None]
+BatchClientFactory = Callable[[Endpoint, RequestSettings], BatchClient]
+
+
+class Emit(Protocol):
+    """Where a row goes as its call ends (a callback protocol, so that runners can be matched by type)."""
+
+    def __call__(self, record: CallRecord, /) -> None: ...
+
+
+class CellRunner(Protocol):
+    """Runs one cell and streams its rows to ``emit``: the local ``Runner`` or a distributed backend."""
+
+    stop: threading.Event
+    fatal: str | None
+
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta: ...
+
 
 # Answers that will be the same for every remaining call: stop instead of sending thousands more.
 FATAL_STATUSES: dict[int, str] = {
@@ -87,9 +110,13 @@ class CellSender:
         sync_client: SyncChatClient | None = None,
         on_fatal: Callable[[str], None] | None = None,
         secret: str = "",
+        price: Price | None = None,
+        batches: BatchAccess | None = None,
+        endpoint_label: str = "",
     ) -> None:
         self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
         self._on_fatal = on_fatal
+        self._price, self._batches, self._endpoint_label = price, batches, endpoint_label
         self._client, self._sync_client = client, sync_client
         self._secret = secret
         self._lock = threading.Lock()
@@ -126,11 +153,37 @@ class CellSender:
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         return time.perf_counter()
 
+    @property
+    def batches(self) -> BatchAccess | None:
+        return self._batches
+
     def _finish(self, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
         end = time.perf_counter()
         with self._lock:
             self.in_flight -= 1
         start_s, end_s = start - self.t0, end - self.t0
+        scheduled = start_s if scheduled_s is None else scheduled_s
+        return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, price_factor=1.0)
+
+    def record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+    ) -> CallRecord | None:
+        with self._lock:
+            self.sent += 1
+        return self._write(
+            call, outcome, scheduled_s=scheduled_s, start_s=start_s, end_s=end_s, price_factor=price_factor
+        )
+
+    def _write(
+        self, call: Call, outcome: Outcome, *, scheduled_s: float, start_s: float, end_s: float, price_factor: float
+    ) -> CallRecord:
         spec = self._spec
         record = CallRecord(
             run_id=self._run_id,
@@ -139,7 +192,7 @@ class CellSender:
             call_id=call.call_id,
             persona_id=call.persona_id,
             repeat=call.repeat,
-            scheduled_s=start_s if scheduled_s is None else scheduled_s,
+            scheduled_s=scheduled_s,
             start_s=start_s,
             end_s=end_s,
             latency_s=end_s - start_s,
@@ -153,6 +206,8 @@ class CellSender:
             server_s=outcome.server_s,
             http_429s=outcome.http_429s,
             scenario=spec.scenario,
+            cost_usd=call_cost(self._price, outcome.prompt_tokens, outcome.completion_tokens, price_factor),
+            endpoint=outcome.endpoint or self._endpoint_label,
             finish_reason=scrub(outcome.finish_reason, self._secret),
             served_model=scrub(outcome.served_model, self._secret),
             raw_answer=scrub(outcome.raw_answer, self._secret),
@@ -200,39 +255,63 @@ class Runner:
     run_id: str
     endpoint: Endpoint
     settings: RequestSettings
-    emit: Emit
+    emit: Emit = field(default=lambda record: None)  # where rows go unless ``run_cell`` is given a sink
     stop: threading.Event = field(default_factory=threading.Event)
     probe: StatsProbe | None = None
     client_factory: ClientFactory = OpenAIAsyncClient
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    price: Price | None = None  # for cost_usd; None writes no cost
+    batch_discount: float = 0.5  # the Batch API's price factor
+    batch_client_factory: BatchClientFactory = OpenAIBatchClient
+    ledger_path: Path | None = None  # batches.jsonl of the run folder (execute sets it)
+    endpoint_label: str = ""  # the endpoint column when there is one endpoint
+    pool: tuple[RoutedEndpoint, ...] = ()  # several endpoints: calls routed by weight (async clients)
+    # Hears each cell's time origin (``perf_counter`` at its start): a Ray worker maps it to wall time.
+    on_origin: Callable[[float], None] | None = None
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
             self.fatal = reason
         self.stop.set()
 
-    async def run_cell(self, spec: CellSpec, calls: Sequence[Call] | None = None) -> CellMeta:
-        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones)."""
+    async def run_cell(
+        self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
+    ) -> CellMeta:
+        """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
         knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
-        pool = spec.concurrency if spec.strategy != "gather" else max(1, len(todo))
-        client = None if strategy.blocking else self.client_factory(self.endpoint, self.settings, pool)
-        sync_client = self.sync_client_factory(self.endpoint, self.settings, pool) if strategy.blocking else None
+        # A strategy that sends every call at once needs a connection each, whatever C the cell names.
+        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
+        batch = self._batch_access(spec) if getattr(strategy, "batch", False) else None
+        chatty = batch is None  # a batch strategy sends no chat completion, so it gets no chat client
+        client = (
+            self._pooled(self.client_factory)(self.endpoint, self.settings, pool)
+            if chatty and not strategy.blocking
+            else None
+        )
+        sync_client = (
+            self.sync_client_factory(self.endpoint, self.settings, pool) if chatty and strategy.blocking else None
+        )
         if self.probe is not None:
             await asyncio.to_thread(self.probe.reset_stats)
         sender = CellSender(
             run_id=self.run_id,
             spec=spec,
-            emit=self.emit,
+            emit=emit or self.emit,
             stop=self.stop,
             client=client,
             sync_client=sync_client,
             on_fatal=self._set_fatal,
             secret=self.endpoint.api_key,
+            price=self.price,
+            batches=batch,
+            endpoint_label=self.endpoint_label,
         )
+        if self.on_origin is not None:
+            self.on_origin(sender.t0)
         try:
             await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
         finally:
@@ -241,6 +320,8 @@ class Runner:
                 await client.aclose()
             if sync_client is not None:
                 await asyncio.to_thread(sync_client.close)
+            if batch is not None:
+                await batch.client.aclose()
         server = await asyncio.to_thread(self.probe.stats) if self.probe is not None else None
         return CellMeta(
             scenario=spec.scenario,
@@ -252,6 +333,24 @@ class Runner:
             max_in_flight=sender.peak_in_flight,
             server=server,
             interrupted=self.stop.is_set(),
+        )
+
+    def _pooled(self, make: ClientFactory) -> ClientFactory:
+        """``make`` itself for one endpoint; for several, a factory of clients that route between them."""
+        if not self.pool:
+            return make
+        pool = self.pool
+        return lambda endpoint, settings, size: PooledClient(make, pool, settings, size)
+
+    def _batch_access(self, spec: CellSpec) -> BatchAccess:
+        ledger = BatchLedger(self.ledger_path)
+        return BatchAccess(
+            client=self.batch_client_factory(self.endpoint, self.settings),
+            ledger=ledger,
+            cell=f"{spec.scenario}/{spec.strategy}/{spec.concurrency}",
+            price_factor=self.batch_discount,
+            endpoint=self.endpoint,
+            settings=self.settings,
         )
 
     async def _run_until_stopped(self, work: Any, sender: CellSender) -> None:

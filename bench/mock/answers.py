@@ -99,9 +99,25 @@ class AnswerBook:
             self._leans[key] = p
         return p
 
+    def pick(self, key: str, repeat: int, choices: Sequence[str]) -> str:
+        """One of ``choices`` for this persona and repeat: two by the persona's lean, more by its own weights."""
+        call_key = f"{key}:{repeat}"
+        draw = uniform(self.seed, "vote", call_key)
+        if len(choices) == 2:
+            return choices[0] if draw < self.lean(key) else choices[1]
+        if len(choices) < 2:
+            return choices[0] if choices else ""
+        weights = [math.exp(_LEAN_STEEPNESS / 2 * normal(self.seed, f"lean{i}", key)) for i in range(len(choices))]
+        threshold, total = draw * sum(weights), 0.0
+        for choice, weight in zip(choices, weights, strict=True):
+            total += weight
+            if threshold < total:
+                return choice
+        return choices[-1]
+
     def answer(self, key: str, repeat: int) -> Answer:
         call_key = f"{key}:{repeat}"
-        vote = "Harris" if uniform(self.seed, "vote", call_key) < self.lean(key) else "Trump"
+        vote = self.pick(key, repeat, ("Harris", "Trump"))
         reasons = REASONS[vote]
         reason = reasons[int(uniform(self.seed, "reason", call_key) * len(reasons))]
         return Answer(vote, reason)

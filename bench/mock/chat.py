@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.mock import responses as r
 from bench.mock.answers import persona_key, repeat_from_call_id
+from bench.mock.shapes import VOTE, AnswerShape, shape_of
 from bench.workload import estimate_prompt_tokens
 
 
@@ -70,9 +71,12 @@ class ChatRequest:
     max_tokens: int
     stream: bool
     include_usage: bool
+    shape: AnswerShape = VOTE
 
     @classmethod
-    def parse(cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int) -> ChatRequest:
+    def parse(
+        cls, raw: bytes, request_id: str, call_id: str | None, retry_count: int, answer_hint: str | None = None
+    ) -> ChatRequest:
         try:
             body = r.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: json.loads on a body nested 100,000 deep
@@ -100,6 +104,7 @@ class ChatRequest:
             max_tokens=max_tokens,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+            shape=shape_of(body.get("response_format"), answer_hint),
         )
 
     def persona_key(self) -> str:
@@ -107,3 +112,11 @@ class ChatRequest:
 
     def repeat(self) -> int:
         return repeat_from_call_id(self.call_id)
+
+
+def shape(content: str, max_tokens: int) -> tuple[str, int, str]:
+    """(content, completion tokens, finish reason): cut at ``max_tokens`` as a model would stop."""
+    completion_tokens = len(content) // 4 + 1
+    if 0 < max_tokens < completion_tokens:
+        return content[: max_tokens * 4], max_tokens, "length"
+    return content, completion_tokens, "stop"

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from bench.mock.config import MockConfig
-from bench.mock.latency import LatencyModel
+from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
+from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 
 
 def _latency(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -45,7 +45,7 @@ _RATE = click.FloatRange(0.0, 1.0)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
 @click.option(
     "--latency",
-    default="lognormal:2.6,0.25",
+    default=DEFAULT_LATENCY,
     show_default=True,
     callback=_latency,
     help="fixed:SECONDS, SECONDS, zero, or lognormal:MEAN,SIGMA (mean latency in seconds).",
@@ -82,6 +82,13 @@ _RATE = click.FloatRange(0.0, 1.0)
 )
 @click.option("--models", default=None, callback=_models, help="Comma-separated models to accept (default: any).")
 @click.option("--quota", type=click.IntRange(min=0), default=None, help="Admitted requests before insufficient_quota.")
+@click.option(
+    "--batch-delay",
+    default=DEFAULT_BATCH_DELAY,
+    show_default=True,
+    callback=_latency,
+    help="How long a Batch API job takes (accelerated clock), as a latency SPEC drawn per batch.",
+)
 @click.option("--watch-stdin", is_flag=True, hidden=True, help="Exit when stdin closes (used by MockServer).")
 def mock_server_command(watch_stdin: bool, **options: Any) -> None:
     """Run the mock OpenAI-compatible server (chat completions, SSE, rate limits, faults)."""

@@ -6,9 +6,10 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
-from bench.mock.latency import LatencyModel
+from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 
 API_KEY_ENV: Final = "MOCK_API_KEY"
+DEFAULT_BATCH_DELAY: Final = "fixed:10"
 FAULT_FIELDS: Final = ("error_rate", "timeout_rate", "reset_rate", "malformed_rate")
 
 
@@ -18,7 +19,7 @@ class MockConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
-    latency: str = "lognormal:2.6,0.25"
+    latency: str = DEFAULT_LATENCY
     seed: int = 0
     rpm: int | None = None
     tpm: int | None = None
@@ -32,6 +33,7 @@ class MockConfig:
     api_key: str | None = None
     models: tuple[str, ...] = ()
     quota: int | None = None
+    batch_delay: str = DEFAULT_BATCH_DELAY  # how long a Batch API job takes (the accelerated clock)
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -39,6 +41,10 @@ class MockConfig:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {self.port}")
         LatencyModel.parse(self.latency)
+        try:
+            LatencyModel.parse(self.batch_delay)
+        except ValueError as exc:
+            raise ValueError(f"batch_delay: {exc}") from None
         for name in ("rpm", "tpm", "max_concurrency"):
             value = getattr(self, name)
             if value is not None and value < 1:

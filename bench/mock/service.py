@@ -15,10 +15,12 @@ from aiohttp import web
 
 from bench.mock import responses as r
 from bench.mock.answers import AnswerBook
-from bench.mock.chat import BadRequest, ChatRequest, retry_count_of
+from bench.mock.batches import BatchDesk
+from bench.mock.chat import BadRequest, ChatRequest, retry_count_of, shape
 from bench.mock.config import MockConfig
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
+from bench.mock.shapes import ANSWER_HEADER, compose, malformed
 from bench.mock.sse import stream_answer
 from bench.mock.stats import Stats
 
@@ -63,6 +65,8 @@ class MockService:
             ("GET", "/stats"): self.get_stats,
             ("POST", "/stats/reset"): self.reset_stats,
         }
+        self.batches = BatchDesk(self)
+        self._routes.update(self.batches.routes())
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         route = self._routes.get((request.method, request.path))
@@ -70,6 +74,9 @@ class MockService:
             return await route(request)
         if request.method == "GET" and request.path.startswith("/v1/models/"):
             return await self.get_model(request)
+        routed = self.batches.route(request)
+        if routed is not None:
+            return await routed
         message = f"Invalid URL ({request.method} {request.path})"
         return self._json(404, r.error_body(message, "invalid_request_error"), self._request_id())
 
@@ -97,6 +104,7 @@ class MockService:
             "burst_seconds": config.burst_seconds,
             "max_concurrency": config.max_concurrency,
         }
+        snapshot["batches"] = self.batches.counts()
         return self._json(200, r.dumps(snapshot), self._request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -162,7 +170,9 @@ class MockService:
         if denied is not None:
             return denied
         try:
-            chat = ChatRequest.parse(await request.read(), request_id, call_id, retry)
+            chat = ChatRequest.parse(
+                await request.read(), request_id, call_id, retry, request.headers.get(ANSWER_HEADER)
+            )
         except BadRequest as exc:
             return self._json(400, r.error_body(str(exc), "invalid_request_error"), request_id)
         if self._models and chat.model not in self._models:
@@ -236,17 +246,10 @@ class MockService:
             return self._json(status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay)
 
         if fault is Fault.MALFORMED:
-            content = self.answers.malformed(key, repeat)
+            content = malformed(self.answers, key, repeat, chat.shape)
         else:
-            content = self.answers.answer(key, repeat).content()
-        completion_tokens = len(content) // 4 + 1
-        finish_reason = "stop"
-        if 0 < chat.max_tokens < completion_tokens:
-            content, completion_tokens, finish_reason = (
-                content[: chat.max_tokens * 4],
-                chat.max_tokens,
-                "length",
-            )
+            content = compose(self.answers, key, repeat, chat.shape)
+        content, completion_tokens, finish_reason = shape(content, chat.max_tokens)
         completion_id = f"chatcmpl-{chat.request_id[4:]}"
         created = int(time.time())
         headers = self.limiter.headers() if self.limiter.enabled else None

@@ -30,8 +30,6 @@ from bench.engine.runner import CellSpec, Runner
 from bench.records import CallsWriter
 from bench.workload import MAX_TOKENS, Call
 
-LOOPS = ("asyncio", "uvloop")
-
 
 @dataclass(frozen=True, kw_only=True)
 class Measurement:

@@ -9,21 +9,9 @@ from typing import Final
 import pandas as pd
 from rich.table import Table
 
+from bench.report.metrics import METRICS
+
 # +1: higher is better; -1: lower is better.
-METRICS: Final[dict[str, int]] = {
-    "throughput_rps": +1,
-    "wall_s": -1,
-    "latency_mean_s": -1,
-    "latency_p50_s": -1,
-    "latency_p95_s": -1,
-    "latency_p99_s": -1,
-    "latency_max_s": -1,
-    "efficiency": +1,
-    "speedup_vs_sequential": +1,
-    "errors": -1,
-    "http_429": -1,
-    "retries": -1,
-}
 KEY: Final = ("scenario", "strategy", "concurrency")
 Key = tuple[str, str, int]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -15,28 +16,30 @@ from matplotlib.ticker import StrMethodFormatter
 
 from bench.report.timeline import DPI, MAX_BARS, write_timeline
 
-STRATEGY_ORDER: Final = ("sequential", "threads", "gather", "semaphore", "workers", "batched", "rate_limited")
 PERCENTILES: Final = (("latency_p50_s", "p50"), ("latency_p95_s", "p95"), ("latency_p99_s", "p99"))
 ALPHAS: Final = (1.0, 0.65, 0.35)  # p50 darkest
 MARKERS: Final = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def colour(strategy: str) -> str:
-    """The same colour for a strategy in every plot."""
-    if strategy in STRATEGY_ORDER:
-        index = STRATEGY_ORDER.index(strategy)
-    else:  # stable across processes, unlike hash()
-        index = len(STRATEGY_ORDER) + sum(map(ord, strategy))
-    return f"C{index % 10}"
+def colour(rank: int) -> str:
+    """The same colour for a strategy in every plot, from its place in the strategies' order."""
+    return f"C{rank % 10}"
+
+
+def with_ranks(summary: pd.DataFrame, order: Mapping[str, int]) -> pd.DataFrame:
+    """``summary`` with a ``rank`` column: each strategy's declared order (unknown names after, stably)."""
+    unknown = {s: len(order) + sum(map(ord, s)) for s in summary["strategy"] if s not in order}  # not hash()
+    return summary.assign(rank=[order.get(s, unknown.get(s, 0)) for s in summary["strategy"]])
 
 
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "run"
 
 
-def _strategies(frame: pd.DataFrame) -> list[str]:
-    present = list(dict.fromkeys(frame["strategy"]))
-    return sorted(present, key=lambda s: STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else len(STRATEGY_ORDER))
+def _strategies(frame: pd.DataFrame) -> list[tuple[str, int]]:
+    """The strategies present with their ranks, in rank order."""
+    present = dict(zip(frame["strategy"], frame["rank"], strict=True))
+    return sorted(present.items(), key=lambda item: item[1])
 
 
 def is_sweep(summary: pd.DataFrame) -> bool:
@@ -58,7 +61,7 @@ def _concurrency_axis(axis: Axes, levels: list[int]) -> None:
 
 def _strategy_lines(axis: Axes, frame: pd.DataFrame, column: str) -> None:
     """A line per strategy over its levels; distinct markers so strategies that coincide stay visible."""
-    for index, strategy in enumerate(_strategies(frame)):
+    for index, (strategy, rank) in enumerate(_strategies(frame)):
         cells = frame[frame["strategy"] == strategy].sort_values("concurrency")
         axis.plot(
             cells["concurrency"],
@@ -66,7 +69,7 @@ def _strategy_lines(axis: Axes, frame: pd.DataFrame, column: str) -> None:
             marker=MARKERS[index % len(MARKERS)],
             markersize=8 - index % 4,
             alpha=0.85,
-            color=colour(strategy),
+            color=colour(rank),
             label=strategy,
         )
 
@@ -98,7 +101,7 @@ def _save(fig: Figure, path: Path) -> Path:
 def _bars(axis: Axes, frame: pd.DataFrame, column: str, fmt: str) -> None:
     """One bar per cell in strategy colours, the value written inside (the top may carry a bound)."""
     x = np.arange(len(frame))
-    bars = axis.bar(x, frame[column], color=[colour(s) for s in frame["strategy"]], width=0.6)
+    bars = axis.bar(x, frame[column], color=[colour(r) for r in frame["rank"]], width=0.6)
     labels = [fmt.format(v) if pd.notna(v) else "–" for v in frame[column]]
     axis.bar_label(bars, labels=labels, label_type="center", color="white", fontsize=11, fontweight="bold")
     axis.set_xticks(x, [_cell_label(row) for _, row in frame.iterrows()])
@@ -113,9 +116,9 @@ def plot_throughput(summary: pd.DataFrame, scenario: str, path: Path) -> Path:
     axis = fig.subplots()
     if is_sweep(frame):
         _strategy_lines(axis, frame, "throughput_rps")
-        for strategy in _strategies(frame):
+        for strategy, rank in _strategies(frame):
             cells = frame[frame["strategy"] == strategy].sort_values("concurrency")
-            axis.plot(cells["concurrency"], cells["ideal_rps"], linestyle=":", color=colour(strategy), alpha=0.6)
+            axis.plot(cells["concurrency"], cells["ideal_rps"], linestyle=":", color=colour(rank), alpha=0.6)
         axis.plot([], [], linestyle=":", color="0.4", label="bound from observed latencies")
         levels = sorted(set(frame["concurrency"]))
         _concurrency_axis(axis, levels)
@@ -161,7 +164,7 @@ def plot_latency(summary: pd.DataFrame, scenario: str, path: Path) -> Path:
                 summary[column],
                 width,
                 label=name,
-                color=[colour(s) for s in summary["strategy"]],
+                color=[colour(r) for r in summary["rank"]],
                 alpha=alpha,
             )
             axis.bar_label(bars, fmt="%.2f", fontsize=8)
@@ -212,7 +215,7 @@ def _cdf_line(axis: Axes, cell: pd.DataFrame, label: str, line_colour: object) -
 
 def plot_cdf(calls: pd.DataFrame, summary: pd.DataFrame, scenario: str, path: Path) -> Path:
     """Latency CDF of every cell: a panel per strategy with a line per level (sweeps), else one panel."""
-    panels: list[str | None] = list(_strategies(summary)) if is_sweep(summary) else [None]
+    panels: list[str | None] = [s for s, _ in _strategies(summary)] if is_sweep(summary) else [None]
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     size = (5.0 * cols, 3.8 * rows) if len(panels) > 1 else (8.0, 5.0)
@@ -229,7 +232,7 @@ def plot_cdf(calls: pd.DataFrame, summary: pd.DataFrame, scenario: str, path: Pa
             level = int(row["concurrency"])
             cell = calls[(calls["strategy"] == row["strategy"]) & (calls["concurrency"] == level)]
             if strategy is None:
-                _cdf_line(axis, cell, f"{row['strategy']} C={level}", colour(str(row["strategy"])))
+                _cdf_line(axis, cell, f"{row['strategy']} C={level}", colour(int(row["rank"])))
             else:
                 _cdf_line(axis, cell, f"C={level}", _viridis(float(shade)))
         axis.set_title(strategy or "", fontsize=10)
@@ -259,9 +262,14 @@ def write_plots(
     *,
     timelines: bool = True,
     max_bars: int = MAX_BARS,
+    order: Mapping[str, int] | None = None,
 ) -> tuple[list[Path], list[str]]:
-    """Every plot for every scenario into ``out_dir``; returns the files and notes on what was skipped."""
+    """Every plot for every scenario into ``out_dir``; returns the files and notes on what was skipped.
+
+    ``order`` ranks strategies (legend order and colour); the caller knows it, this module names none.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    summary = with_ranks(summary, order or {})
     written: list[Path] = []
     notes: list[str] = []
     for scenario, frame in summary.groupby("scenario", sort=False):

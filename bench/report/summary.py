@@ -11,6 +11,7 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.records import CALL_COLUMNS
+from bench.survey.margin import add_shares
 
 SUMMARY_COLUMNS: Final = (
     "run_id",
@@ -43,6 +44,8 @@ SUMMARY_COLUMNS: Final = (
     "server_received",
     "interrupted",
     "utilisation",
+    "cost_usd",
+    "cost_per_1k_calls",
     # latency_* cover calls that got an HTTP answer (any status); ok_latency_* only the ok ones.
     "ok_latency_mean_s",
     "ok_latency_p50_s",
@@ -50,7 +53,7 @@ SUMMARY_COLUMNS: Final = (
     "ok_latency_p99_s",
     "ok_latency_max_s",
 )
-TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario")
+TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario", "share", "share_low", "share_high")
 ERROR_ANSWER: Final = "(error)"
 KEY: Final = ["scenario", "strategy", "concurrency"]
 
@@ -91,33 +94,33 @@ def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[f
     return finish
 
 
-def ideal_wall_s(cell: pd.DataFrame, strategy: str, concurrency: int, meta: Mapping[str, Any]) -> float:
+def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[str, Any]) -> float:
     """The wall time this strategy could not beat, given the latencies it actually observed.
 
-    The strategy's own schedule replayed with zero overhead, calls in the order they started:
-    sequential ΣL; gather max L; sliding windows (semaphore, workers, threads) start each call
-    as a slot frees, ≥ max(ΣL/C, max L); batches wait for their straggler, Σ max per batch
-    (no call of a batch starts before the last batch ended, so start order recovers them).
-    Only ``rate_limited`` obeys ``meta``'s rpm/tpm: its k-th call starts ≥ k·60/R (≈ 60·N/R
-    in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM (prompt only: a lower bound);
-    ``adaptive`` likewise obeys the endpoint's own limits (``meta["limits"]``, the mock's).
-    Pass every row, failed ones too: a failed call held its slot for its latency.
+    The strategy's own schedule replayed with zero overhead, calls in the order they started,
+    by the ``rule`` the strategy declares (``strategies.base.IdealRule``): ``serial`` ΣL; ``all``
+    max L; ``window`` starts each call as one of C slots frees, ≥ max(ΣL/C, max L); ``batches``
+    wait for their straggler, Σ max per batch (no call of a batch starts before the last batch
+    ended, so start order recovers them). ``paced`` also obeys ``meta``'s rpm/tpm: the k-th call
+    starts ≥ k·60/R (≈ 60·N/R in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM
+    (prompt only: a lower bound); ``endpoint`` obeys the endpoint's own stated limits
+    (``meta["limits"]``, the mock's). Pass every row, failed ones too: a failed call held its slot.
     """
     if len(cell) == 0:
         return math.nan
     ordered = cell.sort_values("start_s", kind="stable")
     latencies = [float(x) for x in ordered["latency_s"]]
-    if strategy == "sequential":
+    if rule == "serial":
         return float(sum(latencies))
-    if strategy == "gather":
+    if rule == "all":
         return max(latencies)
-    if strategy == "batched":
+    if rule == "batches":
         return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
     earliest = None
-    if strategy in ("rate_limited", "adaptive"):
+    if rule in ("paced", "endpoint"):
         earliest = [0.0] * len(latencies)
         rpm, tpm = meta.get("rpm"), meta.get("tpm")
-        if strategy == "adaptive":  # it paces itself to the endpoint's limit, known when the mock states it
+        if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
             limits = meta.get("limits") or {}
             rpm, tpm = limits.get("rpm"), limits.get("tpm")
         if rpm:
@@ -186,6 +189,14 @@ def utilisation(meta: Mapping[str, Any], wall_s: float) -> float:
     return max(shares) if shares else math.nan
 
 
+def _costs(cell: pd.DataFrame) -> dict[str, float]:
+    """The cell's dollars by the usage its calls returned, and per 1,000 calls (NaN when unpriced)."""
+    if "cost_usd" not in cell.columns or not cell["cost_usd"].notna().any():
+        return {"cost_usd": math.nan, "cost_per_1k_calls": math.nan}
+    total = float(cell["cost_usd"].sum())
+    return {"cost_usd": total, "cost_per_1k_calls": 1000.0 * total / len(cell)}
+
+
 def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
@@ -204,6 +215,7 @@ def latency_stats(latencies: pd.Series, prefix: str) -> dict[str, float]:
 def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
     """One row per cell, in the order the cells ran."""
     rows: list[dict[str, Any]] = []
+    serial_rps: dict[str, float] = {}  # per scenario: the throughput of its one-at-a-time cell
     groups = {key: frame for key, frame in calls.groupby(KEY, sort=False)}
     for key, meta in _merge_meta(metas).items():
         scenario, strategy, concurrency = key
@@ -212,7 +224,10 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         answered = cell[cell["http_status"].notna()]  # an error answer took its time too
         timed = ok if len(ok) else cell
         wall = float(meta["wall_s"])
-        ideal = ideal_wall_s(cell, strategy, concurrency, meta)
+        rule = str(meta.get("ideal", "window"))
+        ideal = ideal_wall_s(cell, rule, concurrency, meta)
+        if rule == "serial" and wall > 0:
+            serial_rps.setdefault(scenario, len(cell) / wall)
         from_schedule = timed["end_s"] - timed["scheduled_s"]
         rows.append(
             {
@@ -241,22 +256,71 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "server_received": meta["server_received"],
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
+                **_costs(cell),
                 **latency_stats(ok["latency_s"], "ok_latency"),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    # Speedup compares throughput with the sequential cell of the same scenario (same calls).
-    for scenario, frame in summary.groupby("scenario", sort=False):
-        base = frame[frame["strategy"] == "sequential"]["throughput_rps"]
-        if len(base) and base.iloc[0] > 0:
+    # Speedup compares throughput with the one-at-a-time cell of the same scenario (same calls).
+    for scenario, base in serial_rps.items():
+        if base > 0:
             mask = summary["scenario"] == scenario
-            summary.loc[mask, "speedup_vs_sequential"] = summary.loc[mask, "throughput_rps"] / base.iloc[0]
+            summary.loc[mask, "speedup_vs_sequential"] = summary.loc[mask, "throughput_rps"] / base
     return summary
 
 
 def tally(calls: pd.DataFrame) -> pd.DataFrame:
-    """Votes per cell; failed calls count under ``(error)`` so totals always match the rows."""
+    """Votes per cell; failed calls count under ``(error)`` so totals always match the rows.
+
+    ``share`` is each answer's part of the cell's answers (errors excluded), with its 95 % Wilson
+    interval ``share_low``–``share_high``: a survey's margin of error.
+    """
     answers = calls.assign(answer=calls["answer"].where(calls["status"] == "ok", ERROR_ANSWER))
     counts = answers.groupby(["scenario", "strategy", "concurrency", "answer"], sort=False).size()
     frame = counts.rename("count").reset_index()
+    frame = add_shares(frame, KEY, ERROR_ANSWER)
     return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)
+
+
+ENDPOINT_COLUMNS: Final = (
+    "scenario",
+    "strategy",
+    "concurrency",
+    "endpoint",
+    "calls",
+    "ok",
+    "errors",
+    "http_429",
+    "latency_p50_s",
+    "latency_p95_s",
+    "cost_usd",
+)
+
+
+def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
+    rows: list[dict[str, Any]] = []
+    if "endpoint" in calls.columns:
+        labels = calls["endpoint"].astype(object).where(calls["endpoint"].notna(), "").astype(str)
+    else:
+        labels = pd.Series("", index=calls.index)
+    for (scenario, strategy, concurrency, endpoint), cell in calls.assign(endpoint=labels).groupby(
+        KEY + ["endpoint"], sort=False
+    ):
+        ok = cell[cell["status"] == "ok"]
+        rows.append(
+            {
+                "scenario": scenario,
+                "strategy": strategy,
+                "concurrency": concurrency,
+                "endpoint": endpoint,
+                "calls": len(cell),
+                "ok": len(ok),
+                "errors": len(cell) - len(ok),
+                "http_429": int(cell["http_429s"].sum()),
+                "latency_p50_s": _quantile(ok["latency_s"], 0.50),
+                "latency_p95_s": _quantile(ok["latency_s"], 0.95),
+                "cost_usd": _costs(cell)["cost_usd"],
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS))

@@ -10,9 +10,13 @@ Schema (every key optional unless said; lists may also be given as one value)::
     seed = 0                      # mock seed; repetition r runs with seed + r - 1
     max_retries = 2               # the SDK's own retries
     timeout = 600.0               # seconds per call
-    personas_file = "…"           # relative to the suite file; default: the committed fixture
+    personas_file = "…"           # relative to the suite file (JSONL, CSV, Parquet); default: the shipped personas
+    workload = "…"                # a workload file, relative to the suite file; default: the election
     calls = 100                   # or personas = N and/or repeats = R (default workload for experiments)
     repetitions = 1               # default for experiments
+    backend = "local"             # or "ray": each cell split over `workers` Ray actors
+    workers = 1                   # Ray workers per cell (backend = "ray")
+    ray_address = "HOST:PORT"     # attach to a running Ray cluster (default: start a local one)
 
     [[experiment]]                # one or more
     name = "window"               # scenario prefix (needed to tell experiments apart)
@@ -41,11 +45,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.engine.guard import url_problem
-from bench.mock.latency import LatencyModel
+from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 from bench.workload import DEFAULT_PERSONAS_FILE
-from strategies import STRATEGIES
+from strategies import STRATEGIES, StrategyError, parse_strategies
 
-DEFAULT_LATENCY: Final = "lognormal:2.6,0.25"
 DEFAULT_CALLS: Final = 100
 SUITE_KEYS: Final = frozenset(
     {
@@ -56,11 +59,15 @@ SUITE_KEYS: Final = frozenset(
         "seed",
         "max_retries",
         "timeout",
+        "backend",
+        "workers",
+        "ray_address",
         "personas_file",
         "calls",
         "personas",
         "repeats",
         "repetitions",
+        "workload",
     }
 )
 EXPERIMENT_KEYS: Final = frozenset(
@@ -122,6 +129,10 @@ class Suite:
     timeout: float
     personas_file: Path
     experiments: tuple[Experiment, ...]
+    workload_file: Path | None = None  # None: the shipped election workload
+    backend: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
 
     @property
     def is_mock(self) -> bool:
@@ -187,15 +198,13 @@ def _strategies(table: _Table) -> tuple[str, ...]:
     if raw is None:
         raise table.fail("strategies", 'required (a list of strategy names, or "all")')
     items = raw if isinstance(raw, list) else [raw]
-    names: list[str] = []
-    for item in items:
-        if item == "all":
-            names += [n for n in STRATEGIES if n not in names]
-        elif not isinstance(item, str) or item not in STRATEGIES:
-            known = ", ".join(STRATEGIES)
-            raise table.fail("strategies", f"unknown strategy {item!r} (choose from {known}, all)")
-        elif item not in names:
-            names.append(item)
+    bad = [item for item in items if not isinstance(item, str) or "," in item or not item.strip()]
+    if bad:
+        raise table.fail("strategies", f"unknown strategy {bad[0]!r} (choose from {', '.join(STRATEGIES)}, all)")
+    try:
+        names = parse_strategies(items)
+    except StrategyError as exc:
+        raise table.fail("strategies", str(exc)) from None
     if not names:
         raise table.fail("strategies", "empty list")
     return tuple(names)
@@ -205,7 +214,7 @@ def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workl
     strategies = _strategies(table)
     levels = table.values("concurrency")
     if levels == (None,):
-        needing = [n for n in strategies if n not in ("sequential", "gather")]
+        needing = [n for n in strategies if STRATEGIES[n].levels == "given"]
         if needing:
             raise table.fail("concurrency", f"required for {needing[0]} (levels, e.g. [1, 10, 100])")
         levels = ()
@@ -226,8 +235,9 @@ def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workl
                 raise table.fail("latency", str(exc)) from None
         latencies = tuple(items)
     rpm, tpm = table.values("rpm", whole=False, minimum=1e-9), table.values("tpm", whole=False, minimum=1e-9)
-    if "rate_limited" in strategies and rpm == (None,) and tpm == (None,):
-        raise table.fail("strategies", "rate_limited needs rpm and/or tpm in the same experiment")
+    paced = [n for n in strategies if STRATEGIES[n].needs_rate]
+    if paced and rpm == (None,) and tpm == (None,):
+        raise table.fail("strategies", f"{paced[0]} needs rpm and/or tpm in the same experiment")
     return Experiment(
         name=table.text("name", f"exp{index}"),
         strategies=strategies,
@@ -277,6 +287,13 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     for i, name in enumerate(names, start=1):
         if name in names[: i - 1]:
             raise SuiteError(f"experiment[{i}].name: '{name}' is already used by an earlier experiment")
+    backend = top.text("backend", "local")
+    if backend not in ("local", "ray"):
+        raise top.fail("backend", f'expected "local" or "ray", got {backend!r}')
+    workers = top.scalar("workers", 1)
+    ray_address = top.text("ray_address", "auto") if "ray_address" in top.data else None
+    if backend == "local" and (workers != 1 or ray_address is not None):
+        raise top.fail("workers" if workers != 1 else "ray_address", 'needs backend = "ray"')
     return Suite(
         name=top.text("name", source.stem),
         description=str(top.data.get("description", "")),
@@ -287,6 +304,10 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         timeout=float(top.scalar("timeout", 600.0, whole=False, minimum=1e-3)),
         personas_file=personas_file,
         experiments=tuple(experiments),
+        workload_file=source.parent / top.text("workload", "") if "workload" in top.data else None,
+        backend=backend,
+        workers=workers,
+        ray_address=ray_address,
     )
 
 

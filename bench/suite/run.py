@@ -8,23 +8,58 @@ import dataclasses
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
 
 from bench.clients.base import Endpoint, RequestSettings
-from bench.engine.folder import execute
+from bench.engine import distributed
+from bench.engine.errors import RunError
+from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
+from bench.engine.guard import PRICES, price_for
+from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
-from bench.engine.runner import CellSpec, Runner, StatsProbe
+from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
+from bench.engine.session import RunHooks, RunStart, guard_calls
 from bench.mock.config import MockConfig, public_settings
+from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockServer
-from bench.records import CallRecord
-from bench.suite.config import DEFAULT_LATENCY, Experiment, Suite, SuiteError, load_suite
-from bench.workload import Call, Persona, WorkloadError, build_calls, calls_for_count, check_plan_size, load_personas
+from bench.oslimits import raise_open_file_limit
+from bench.prices import shipped_prices
+from bench.records import RUN_FILE, CallRecord
+from bench.suite.config import Experiment, Suite, SuiteError, load_suite
+from bench.survey.answers import DEFAULT_ASK, Ask
+from bench.survey.spec import Overrides, resolve
+from bench.survey.table import load_table
+from bench.workload import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count, check_plan_size
 
 
 class MockStartError(RuntimeError):
     """A suite's mock server could not start (the message says which and why, in one line)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteOptions:
+    """``bench suite``: the file, where results go, and the same paid-endpoint guard as ``bench run``."""
+
+    path: Path
+    out: Path | None = None
+    guard: GuardOptions = field(default_factory=GuardOptions)
+    api_key_env: str = DEFAULT_KEY_ENV
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteResult:
+    """A finished (or stopped) suite: its folder and summary."""
+
+    run_dir: Path
+    plan: SuitePlan
+    summary: pd.DataFrame
+    fatal: str | None
+    interrupted: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,25 +88,27 @@ class SuitePlan:
         return sum(len(cell.calls) for cell in self.cells)
 
 
-def _calls(experiment: Experiment, index: int, people: Sequence[Persona], source: Path) -> list[Call]:
+def _calls(
+    experiment: Experiment, index: int, people: Sequence[Persona | Respondent], source: Path, ask: Ask = DEFAULT_ASK
+) -> list[Call]:
     work = experiment.workload
     if work.calls is not None:
-        return calls_for_count(people, work.calls)
+        return calls_for_count(people, work.calls, ask)
     count = work.personas if work.personas is not None else len(people)
     if count > len(people):
         raise SuiteError(f"experiment[{index}].personas: {count} exceeds the {len(people)} in {source}")
-    return build_calls(people[:count], work.repeats)
+    return build_calls(people[:count], work.repeats, ask)
 
 
 def _label(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def expand(suite: Suite, people: Sequence[Persona]) -> list[CellGroup]:
+def expand(suite: Suite, people: Sequence[Persona | Respondent], ask: Ask = DEFAULT_ASK) -> list[CellGroup]:
     """Every cell of the suite, grouped by the mock server configuration it runs against."""
     groups: list[CellGroup] = []
     for index, exp in enumerate(suite.experiments, start=1):
-        calls = _calls(exp, index, people, suite.personas_file)
+        calls = _calls(exp, index, people, suite.personas_file, ask)
         prefix = exp.name if len(suite.experiments) > 1 or exp.name != f"exp{index}" else ""
         servers = list(itertools.product(exp.latency or (None,), exp.mock_rpm, exp.mock_tpm, exp.mock_max_concurrency))
         reps = range(1, exp.repetitions + 1)
@@ -119,14 +156,18 @@ def plan_suite(path: Path) -> SuitePlan:
     """Read, validate and expand a suite file (SuiteError, one line, when anything is wrong)."""
     suite, text = load_suite(path)
     try:
-        people = load_personas(suite.personas_file)
+        survey = resolve(suite.workload_file, Overrides())
+    except WorkloadError as exc:
+        raise SuiteError(f"suite.workload: {exc}") from None
+    try:
+        people = survey.respondents(load_table(suite.personas_file))
     except WorkloadError as exc:
         raise SuiteError(f"suite.personas_file: {exc}") from None
     try:
         check_plan_size(planned_calls(suite, len(people)), "the suite")
     except WorkloadError as exc:
         raise SuiteError(str(exc)) from None
-    return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people)))
+    return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people, survey.ask())))
 
 
 def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +196,7 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
         "suite": dataclasses.asdict(suite),
         "endpoint": suite.endpoint,
         "model": suite.model,
-        "settings": dataclasses.asdict(settings_for(suite)),
+        "settings": dataclasses.asdict(settings_for(suite, _ask_of(plan))),
         "personas_file": str(suite.personas_file),
         "total_calls": plan.total_calls,
         "servers": [public_settings(g.mock) for g in plan.groups],
@@ -164,8 +205,13 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
     }
 
 
-def settings_for(suite: Suite) -> RequestSettings:
-    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries)
+def settings_for(suite: Suite, ask: Ask = DEFAULT_ASK) -> RequestSettings:
+    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries, max_tokens=ask.max_tokens)
+
+
+def _ask_of(plan: SuitePlan) -> Ask:
+    """The workload's shared request fields (every call of a suite carries the same)."""
+    return next((cell.calls[0].ask for group in plan.groups for cell in group.cells if cell.calls), DEFAULT_ASK)
 
 
 def run_suite(
@@ -189,26 +235,92 @@ def run_suite(
             probe: StatsProbe | None = None
             base_url = suite.endpoint
             if group.mock is not None:
+                mock = group.mock
+                if suite.ray_address is not None:  # workers on other nodes reach it through this node's address
+                    mock = dataclasses.replace(mock, host="0.0.0.0")
                 try:
-                    server = stack.enter_context(MockServer(group.mock))
+                    server = stack.enter_context(MockServer(mock))
                 except (RuntimeError, OSError) as exc:
                     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     where = group.cells[0].scenario
                     raise MockStartError(f"cannot start the mock server for {where}: {first}") from None
                 base_url, probe = server.base_url, server
+                if suite.ray_address is not None:
+                    base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
             is_mock = probe is not None
             endpoint = Endpoint(base_url=base_url, api_key=api_key, model=suite.model, is_mock=is_mock)
-            runner = Runner(
-                run_id=run_dir.name,
-                endpoint=endpoint,
-                settings=settings_for(suite),
-                emit=lambda record: None,
-                stop=stop,
-                probe=probe,
-            )
+            runner: CellRunner
+            if suite.backend == "ray":
+                ray_runner = distributed.RayRunner(
+                    run_id=run_dir.name,
+                    endpoint=endpoint,
+                    settings=settings_for(suite, _ask_of(plan)),
+                    client_name="openai",
+                    workers=suite.workers,
+                    emit=lambda record: None,
+                    stop=stop,
+                    probe=probe,
+                )
+                runner = stack.enter_context(distributed.closing_workers(ray_runner))
+            else:
+                runner = Runner(
+                    run_id=run_dir.name,
+                    endpoint=endpoint,
+                    settings=settings_for(suite, _ask_of(plan)),
+                    emit=lambda record: None,
+                    stop=stop,
+                    probe=probe,
+                    price=price_for(suite.model, PRICES),  # cost_usd at the shipped list price
+                    batch_discount=shipped_prices().batch_discount,
+                    endpoint_label="mock" if is_mock else urlsplit(suite.endpoint).netloc,
+                )
             cells = RunPlan(label=suite.name, cells=group.cells)
             append = index > 0  # one calls.csv for the whole suite
             asyncio.run(execute(cells, runner, run_dir, on_record=on_record, on_cell=on_cell, append=append))
             if runner.fatal is not None:
                 return runner.fatal
     return None
+
+
+def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks) -> SuiteResult:
+    """Guard, then run ``plan`` into one run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    suite = plan.suite
+    out = options.out
+    if out is not None and (out / RUN_FILE).exists():
+        raise RunError(f"{out} already holds a run: pick another --out")
+    calls = [call for cell in plan.cells for call in cell.calls]
+    api_key = guard_calls(
+        endpoint=suite.endpoint,
+        model=suite.model,
+        todo=calls,
+        guard=options.guard,
+        api_key_env=options.api_key_env,
+        hooks=hooks,
+    )
+    run_dir = prepare_run_dir(out, suite.name)
+    extra = {"open_files": raise_open_file_limit()}  # one socket per call in flight
+    write_run_json(run_dir, suite_config(plan, run_id=run_dir.name, secret=api_key or None, extra=extra))
+    if hooks.on_start is not None:
+        start = RunStart(
+            run_dir=run_dir,
+            total_calls=plan.total_calls,
+            cells=len(plan.cells),
+            endpoint=suite.endpoint,
+            model=suite.model,
+        )
+        hooks.on_start(start)
+    key = api_key or ("mock-key" if suite.is_mock else "no-key")
+    try:
+        with contextlib.ExitStack() as stack:
+            if suite.backend == "ray":
+                stack.enter_context(distributed.ray_session(suite.ray_address, workers=suite.workers))
+            fatal = run_suite(
+                plan, run_dir, api_key=key, stop=hooks.stop, on_record=hooks.on_record, on_cell=hooks.on_cell
+            )
+    except MockStartError as exc:
+        fatal = str(exc)
+    except distributed.RayUnavailable as exc:
+        raise RunError(str(exc)) from None
+    summary, _ = finalize(run_dir, run_dir.name)
+    interrupted = hooks.stop.is_set() and fatal is None
+    return SuiteResult(run_dir=run_dir, plan=plan, summary=summary, fatal=fatal, interrupted=interrupted)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import bench.cli.run_checks
+import bench.engine.session
 from bench.cli import cli
 from tests.support.cli_runs import bench_env, error_lines, read_rows, run_bench
 from tests.support.servers import MockServerFactory
@@ -78,11 +78,15 @@ LOCAL_URL = "http://127.0.0.1:9/v1"
             "personas-file-bad-json", 2, "bad_json.jsonl:2: not valid JSON", "--personas-file", "{tmp}/bad_json.jsonl"
         ),
         case(
-            "personas-file-missing-field",
+            "personas-file-row-lacks-a-template-column",
             2,
-            "no_age.jsonl:3: missing field(s)",
+            "no_age.jsonl: row 3: no value for column 'age' the templates use",
             "--personas-file",
             "{tmp}/no_age.jsonl",
+            "--question",
+            "At {age}?",
+            "--choices",
+            "yes,no",
         ),
         case("personas-file-empty", 2, "no personas in file", "--personas-file", "{tmp}/empty.jsonl"),
         case("latency-spec-bad", 2, "soon", "--latency", "soon", "--calls", "3"),
@@ -97,6 +101,23 @@ LOCAL_URL = "http://127.0.0.1:9/v1"
         case("fault-rate-not-mock", 2, "only to --endpoint mock", "--endpoint", LOCAL_URL, "--mock-error-rate", "0.1"),
         case("latency-not-mock", 2, "only to --endpoint mock", "--endpoint", LOCAL_URL, "--latency", "1"),
         case("endpoint-not-url", 2, "neither 'mock' nor an http(s) URL", "--endpoint", "api.openai.com"),
+        case("endpoint-spec-unknown-key", 2, "expected one of", "--endpoint", LOCAL_URL + ",colour=red"),
+        case("endpoint-spec-rpm", 2, "rpm=lots", "--endpoint", LOCAL_URL + ",rpm=lots"),
+        case("several-with-mock", 2, "cannot be one of several", "--endpoint", "mock", "--endpoint", LOCAL_URL),
+        case(
+            "several-threads",
+            2,
+            "threads sends to one endpoint only",
+            *("--strategy", "threads", "--endpoint", LOCAL_URL, "--endpoint", LOCAL_URL),
+        ),
+        case(
+            "several-key-unset",
+            2,
+            "NO_SUCH_KEY_7 (for",
+            *("--endpoint", LOCAL_URL + ",key_env=NO_SUCH_KEY_7", "--endpoint", LOCAL_URL, "--calls", "3"),
+        ),
+        case("batch-delay-bad", 2, "batch_delay", "--mock-batch-delay", "soon", "--calls", "3"),
+        case("batch-delay-not-mock", 2, "only to --endpoint mock", "--endpoint", LOCAL_URL, "--mock-batch-delay", "1"),
         case("max-calls", 2, "would send 500 calls, more than 100", "--calls", "500", "--max-calls", "100"),
         case("api-key-env-unset", 2, "NO_SUCH_VAR_5 is not set", "--api-key-env", "NO_SUCH_VAR_5"),
         case("unknown-option", 2, "No such option '--conc'", "--conc", "3"),
@@ -150,7 +171,7 @@ def test_paid_endpoint_needs_yes_and_sends_nothing(tmp_path: Path, monkeypatch: 
     def no_connection(*args: object, **kwargs: object) -> None:
         raise AssertionError("the guard must refuse before any connection")
 
-    monkeypatch.setattr(bench.cli.run_checks, "preflight", no_connection)
+    monkeypatch.setattr(bench.engine.session, "preflight", no_connection)
     out = tmp_path / "run"
     args = ["--endpoint", "https://api.openai.com/v1", "--calls", "5000", "--out", str(out)]
     result = invoke(args, env={"OPENAI_API_KEY": "sk-test-key"})
@@ -170,7 +191,7 @@ def test_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
         checked.append(url)
         return f"cannot reach {url}: (test: no network)"
 
-    monkeypatch.setattr(bench.cli.run_checks, "preflight", unreachable)
+    monkeypatch.setattr(bench.engine.session, "preflight", unreachable)
     args = [
         "--endpoint",
         "https://llm.example.com/v1",

@@ -1,4 +1,4 @@
-"""fixtures/personas.jsonl: reproducible from fixtures/generate_personas.py, and loadable."""
+"""bench/data/personas.jsonl: reproducible from fixtures/generate_personas.py, and loadable."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from bench.workload import DEFAULT_PERSONAS_FILE, load_personas
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "fixtures" / "personas.jsonl"
+FIXTURE = ROOT / "bench" / "data" / "personas.jsonl"
 GENERATOR = ROOT / "fixtures" / "generate_personas.py"
 KEYS = [
     "id",

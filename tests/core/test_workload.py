@@ -279,8 +279,7 @@ def test_system_prompt_differs_between_personas() -> None:
         pytest.param('{"vote": "Trump", "reason": "Taxes."}', "Trump", id="trump-with-reason"),
         pytest.param('{"vote": "trump"}', "Trump", id="lowercase"),
         pytest.param('{"vote": "  HARRIS "}', "Harris", id="uppercase-padded"),
-        pytest.param('{"vote": "Donald Trump"}', "Trump", id="full-name-trump"),
-        pytest.param('{"vote": "Kamala Harris"}', "Harris", id="full-name-harris"),
+        pytest.param('{"vote": "Donald Trump"}', None, id="full-name-is-not-a-choice"),
         pytest.param('{"vote": "Harris", "reason": "Sí, claro."}', "Harris", id="unicode-reason"),
         pytest.param("not json at all", None, id="invalid-json"),
         pytest.param('{"vote": "Harris"', None, id="truncated-json"),
@@ -298,6 +297,6 @@ def test_parse_answer(content: str | None, expected: str | None) -> None:
     assert parse_answer(content) == expected
 
 
-def test_parse_answer_keeps_other_votes_short() -> None:
-    assert parse_answer('{"vote": "Jill Stein"}') == "Jill Stein"
-    assert parse_answer(json.dumps({"vote": "x" * 100})) == "x" * 40
+def test_other_votes_are_errors_never_tallied() -> None:
+    assert parse_answer('{"vote": "Jill Stein"}') is None
+    assert parse_answer(json.dumps({"vote": "x" * 100})) is None

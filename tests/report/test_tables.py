@@ -20,6 +20,7 @@ from bench.report.tables import (
     scenario_tables,
     tally_table,
 )
+from strategies import STRATEGIES
 from tests.support.synthetic import Cell, records, sweep_cells, talk_cells, write_run
 
 
@@ -58,12 +59,13 @@ def frame(strategy: str, concurrency: int, latencies: list[float], **columns: li
 def test_ideal_wall_s(
     strategy: str, concurrency: int, latencies: list[float], meta: dict[str, float], expected: float
 ) -> None:
-    assert ideal_wall_s(frame(strategy, concurrency, latencies), strategy, concurrency, meta) == pytest.approx(expected)
+    rule = STRATEGIES[strategy].ideal  # each strategy declares how its ideal is replayed
+    assert ideal_wall_s(frame(strategy, concurrency, latencies), rule, concurrency, meta) == pytest.approx(expected)
 
 
 def test_ideal_wall_s_of_no_calls_is_nan() -> None:
     empty = frame("semaphore", 2, [1.0]).iloc[0:0]
-    assert math.isnan(ideal_wall_s(empty, "semaphore", 2, {}))
+    assert math.isnan(ideal_wall_s(empty, "window", 2, {}))
 
 
 def test_window_makespan_never_beats_the_classic_bounds() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from bench.engine.folder import CALLS_FILE, CELLS_FILE, finalize
 from bench.records import CallRecord, CallsWriter
+from strategies import STRATEGIES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +107,7 @@ def write_run(run_dir: Path, cells: Sequence[Cell], run_id: str = "synthetic") -
                 "max_in_flight": peak,
                 "rpm": None,
                 "tpm": None,
+                "ideal": STRATEGIES[cell.strategy].ideal,
             }
             metas.write(json.dumps(meta) + "\n")
     finalize(run_dir, run_id)

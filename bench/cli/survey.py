@@ -1,0 +1,40 @@
+"""The run's end line: each answer's share with its 95 % margin, as a survey reports it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def share_line(cell: pd.DataFrame) -> str:
+    """``yes 52 % (±9), no 31 % (±8) over 120 answers`` for one cell's tally rows (errors named apart)."""
+    answered = cell[cell["share"].notna()]
+    total = int(answered["count"].sum())
+    parts = [
+        f"{row.answer} {100 * row.share:.0f} % (±{100 * (row.share_high - row.share_low) / 2:.0f})"
+        for row in answered.itertuples()
+    ]
+    errors = int(cell.loc[cell["share"].isna(), "count"].sum())
+    tail = f" ({errors} errors)" if errors else ""
+    return f"{', '.join(parts)} over {total} answers{tail}"
+
+
+def survey_lines(tally: pd.DataFrame) -> list[str]:
+    """The answers per scenario: one line when its cells agree (as they must on the mock), else one a cell."""
+    if tally is None or not len(tally) or "share" not in tally.columns:
+        return []
+    out: list[str] = []
+    for scenario, cells in tally.groupby("scenario", sort=False):
+        lines = {
+            f"{strategy} C={concurrency}": share_line(cell)
+            for (strategy, concurrency), cell in cells.groupby(["strategy", "concurrency"], sort=False)
+        }
+        distinct = set(lines.values())
+        if len(distinct) == 1:
+            scope = "every strategy" if len(lines) > 1 else next(iter(lines))
+            out.append(f"answers, {scenario} ({scope}): {distinct.pop()}")
+        else:
+            out += [f"answers, {scenario} ({label}): {line}" for label, line in lines.items()]
+    return out

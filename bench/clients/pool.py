@@ -1,0 +1,137 @@
+"""Several endpoints in one run: ``URL,key_env=K,rpm=R`` specs, and a client that routes by stated limits.
+
+Calls go to each endpoint in proportion to its limit (its rpm, else its tpm; round-robin when
+none states one), by smooth weighted round-robin: over any stretch of calls each endpoint's share
+is within one call of its weight. Each outcome names the endpoint that answered (a label, never a key).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings
+from bench.workload import Call
+
+SPEC_KEYS = ("key_env", "rpm", "tpm", "label")
+
+
+class EndpointSpecError(ValueError):
+    """An ``--endpoint`` value that cannot be used (message is one line for the user)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointSpec:
+    """One ``--endpoint``: where, which environment variable holds its key, its stated limits."""
+
+    url: str
+    key_env: str | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    label: str = ""
+
+    @property
+    def weight(self) -> float:
+        return self.rpm or self.tpm or 1.0
+
+
+def parse_endpoint_spec(text: str) -> EndpointSpec:
+    """``https://host/v1,key_env=KEY_A,rpm=500[,tpm=…][,label=a]`` (or ``mock``)."""
+    url, *options = [part.strip() for part in text.split(",")]
+    if url != "mock" and not url.startswith(("http://", "https://")):
+        raise EndpointSpecError(f"'{url}' is neither 'mock' nor an http(s) URL")
+    found: dict[str, str] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or name not in SPEC_KEYS or not value:
+            raise EndpointSpecError(f"'{option}' in '{text}': expected one of {', '.join(k + '=…' for k in SPEC_KEYS)}")
+        found[name] = value
+    limits: dict[str, float] = {}
+    for name in ("rpm", "tpm"):
+        if name in found:
+            try:
+                limits[name] = float(found[name])
+            except ValueError:
+                raise EndpointSpecError(f"{name}={found[name]} in '{text}' is not a number") from None
+            if not limits[name] > 0:
+                raise EndpointSpecError(f"{name} in '{text}' must be positive")
+    label = found.get("label") or (urlsplit(url).netloc if url != "mock" else "mock")
+    return EndpointSpec(url=url, key_env=found.get("key_env"), label=label, **limits)
+
+
+def label_all(specs: Sequence[EndpointSpec]) -> list[EndpointSpec]:
+    """Specs whose labels are unique (a second ``host:port`` becomes ``host:port#2``)."""
+    seen: dict[str, int] = {}
+    out: list[EndpointSpec] = []
+    for spec in specs:
+        seen[spec.label] = seen.get(spec.label, 0) + 1
+        out.append(spec if seen[spec.label] == 1 else replace(spec, label=f"{spec.label}#{seen[spec.label]}"))
+    return out
+
+
+def resolve_keys(specs: Sequence[EndpointSpec], default_key: str) -> list[str]:
+    """Each endpoint's key: its ``key_env`` variable, else the run's key (EndpointSpecError when unset)."""
+    keys = []
+    for spec in specs:
+        if spec.key_env is None:
+            keys.append(default_key)
+            continue
+        key = os.environ.get(spec.key_env, "")
+        if not key:
+            raise EndpointSpecError(f"environment variable {spec.key_env} (for {spec.label}) is not set or empty")
+        keys.append(key)
+    return keys
+
+
+@dataclass
+class Router:
+    """Smooth weighted round-robin (nginx's): deterministic, each share within one call of its weight."""
+
+    weights: Sequence[float]
+    _current: list[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._current = [0.0] * len(self.weights)
+
+    def next(self) -> int:
+        total = sum(self.weights)
+        for index, weight in enumerate(self.weights):
+            self._current[index] += weight
+        best = max(range(len(self.weights)), key=lambda i: self._current[i])
+        self._current[best] -= total
+        return best
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutedEndpoint:
+    """An endpoint of a pooled run: where, its label, its weight."""
+
+    endpoint: Endpoint = field(repr=False)
+    label: str
+    weight: float = 1.0
+
+
+class PooledClient:
+    """One client per endpoint; each call goes where the router says, its outcome says where."""
+
+    def __init__(
+        self,
+        make: Callable[[Endpoint, RequestSettings, int], AsyncChatClient],
+        endpoints: Sequence[RoutedEndpoint],
+        settings: RequestSettings,
+        pool_size: int,
+    ) -> None:
+        self._labels = [e.label for e in endpoints]
+        self._clients = [make(e.endpoint, settings, pool_size) for e in endpoints]
+        self._router = Router([e.weight for e in endpoints])
+
+    async def complete(self, call: Call) -> Outcome:
+        index = self._router.next()
+        outcome = await self._clients[index].complete(call)
+        return replace(outcome, endpoint=self._labels[index])
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()

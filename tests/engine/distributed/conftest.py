@@ -1,0 +1,16 @@
+"""One real local Ray instance for the session (2 CPUs, no dashboard): no mock of Ray."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[Any]:
+    ray = pytest.importorskip("ray", reason='the Ray backend tests need the extra: pip install -e ".[ray]"')
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a running cluster
+    yield ray
+    ray.shutdown()
