@@ -118,7 +118,7 @@ def check_plan_size(total: int, what: str = "this run") -> None:
 MAX_LINE_BYTES: Final = 64 * 1024  # a persona is a few hundred bytes; /dev/zero is one endless line
 
 
-def _lines(handle: IO[bytes], path: Path) -> Iterator[str]:
+def text_lines(handle: IO[bytes], path: Path) -> Iterator[str]:
     """The file's lines as text, refusing bytes that are not UTF-8 and lines no persona needs."""
     lineno = 0
     while line := handle.readline(MAX_LINE_BYTES + 1):
@@ -140,7 +140,7 @@ def load_personas(path: Path = DEFAULT_PERSONAS_FILE, limit: int | None = None) 
     personas: list[Persona] = []
     seen: set[int] = set()
     with handle:
-        for lineno, line in enumerate(_lines(handle, path), start=1):
+        for lineno, line in enumerate(text_lines(handle, path), start=1):
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"

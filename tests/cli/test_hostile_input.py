@@ -78,7 +78,7 @@ def test_a_personas_file_that_is_not_utf8_jsonl_is_one_line(tmp_path: Path, cont
 
 def test_dev_zero_as_personas_file_is_one_line_not_a_memory_blowup() -> None:
     line = one_line(bench(["run", "--no-plots", "--calls", "2", "--personas-file", "/dev/zero"]))
-    assert "/dev/zero:1: line longer than" in line
+    assert "/dev/zero" in line  # not a table type the harness reads: refused before a byte is read
 
 
 def test_a_binary_price_table_is_one_line(tmp_path: Path) -> None:
@@ -193,8 +193,7 @@ def test_resume_rechecks_every_stored_flag(finished: Path, tmp_path: Path) -> No
     document["config"]["params"]["timeout"] = -5
     (run_dir / "run.json").write_text(json.dumps(document))
     line = one_line(bench(["run", "--resume", str(run_dir)]))
-    assert "run.json: --timeout:" in line
-    assert "must be greater than 0" in line
+    assert "run.json: Invalid value for '--timeout': must be greater than 0" in line
 
 
 @pytest.mark.parametrize(
