@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from bench.cli.input_checks import check_out_dir
 from bench.cli.run import announce
 from bench.cli.run_checks import confirm_paid
 from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, stop_on_signals
@@ -74,7 +73,6 @@ def suite(
             f"[bold]{plan.total_calls} calls[/] in {len(plan.cells)} cells, {len(plan.groups)} server run(s) → {where}"
         )
         return
-    check_out_dir(out)
     guard = GuardOptions(yes=yes, max_calls=max_calls, price_table=price_table, price_in=price_in, price_out=price_out)
     options = SuiteOptions(path=suite_file, out=out, guard=guard, api_key_env=api_key_env)
     stop = threading.Event()

@@ -16,20 +16,20 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from bench.clients.base import Endpoint, RequestSettings
-from bench.engine import distributed
+from bench.engine import checks, distributed
 from bench.engine.errors import RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
 from bench.engine.guard import PRICES, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
-from bench.engine.session import RunHooks, RunStart, guard_calls
+from bench.engine.session import RunHooks, RunStart, guard_calls, hold
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockServer
 from bench.oslimits import raise_open_file_limit
 from bench.prices import shipped_prices
-from bench.records import RUN_FILE, CallRecord
+from bench.records import CallRecord
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.survey.spec import Overrides, resolve
@@ -286,8 +286,7 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
     """Guard, then run ``plan`` into one run folder (OptionsError: bad usage; RunError: cannot proceed)."""
     suite = plan.suite
     out = options.out
-    if out is not None and (out / RUN_FILE).exists():
-        raise RunError(f"{out} already holds a run: pick another --out")
+    checks.check_out_dir(out)  # new or empty: never another run, never unrelated files, never ''
     calls = [call for cell in plan.cells for call in cell.calls]
     api_key = guard_calls(
         endpoint=suite.endpoint,
@@ -298,6 +297,17 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
         hooks=hooks,
     )
     run_dir = prepare_run_dir(out, suite.name)
+    lock = hold(run_dir)  # one process per run folder, as `bench run`
+    try:
+        return _run_suite_locked(options, plan, hooks, run_dir, api_key)
+    finally:
+        lock.release()
+
+
+def _run_suite_locked(
+    options: SuiteOptions, plan: SuitePlan, hooks: RunHooks, run_dir: Path, api_key: str
+) -> SuiteResult:
+    suite = plan.suite
     extra = {"open_files": raise_open_file_limit()}  # one socket per call in flight
     write_run_json(run_dir, suite_config(plan, run_id=run_dir.name, secret=api_key or None, extra=extra))
     if hooks.on_start is not None:
