@@ -19,6 +19,7 @@ TALLY_FILE: Final = "tally.csv"
 RUN_FILE: Final = "run.json"
 ENDPOINTS_FILE: Final = "endpoints.csv"  # per endpoint, when a run has several
 BATCHES_FILE: Final = "batches.jsonl"  # Batch API jobs, written as soon as they exist
+SUMMARY_JSON_FILE: Final = "summary.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,10 @@ While the debt stays above zero no refill is wasted (100 % of the limit); while 
 the bucket's depth nothing is refused. So the controller (``control.Controller``) steers the
 debt to a small setpoint, under the ceiling the server states (``x-ratelimit-limit-*``), and
 cuts its rate and pauses for ``retry-after`` on a 429. With no headers at all it falls back to
-slow start, then additive increase and multiplicative decrease on 429s.
+slow start, then additive increase and multiplicative decrease on 429s. A 429 that says nothing
+about the rate (capacity left, the client not ahead) only pauses it; a deep bucket's debt is held,
+not drained; a long window (a day's budget) paces only once it runs low. The limit it ends with
+is reported as ``learned_rpm``.
 """
 
 from __future__ import annotations
@@ -73,3 +76,4 @@ class Adaptive:
             task.add_done_callback(in_progress.discard)
         if in_progress:
             await asyncio.gather(*in_progress)
+        sender.learned(rpm=60.0 * control.learned_rps)

@@ -71,6 +71,10 @@ class Sender(Protocol):
         """Write the row of a call sent some other way (a batch); None once the cell is over."""
         ...
 
+    def learned(self, *, rpm: float) -> None:
+        """The endpoint's request limit a strategy has learned, a minute (the summary's ``learned_rpm``)."""
+        ...
+
 
 class Strategy(Protocol):
     """Decides *when* each call is issued; never writes, prints or aggregates."""

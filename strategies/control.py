@@ -32,6 +32,13 @@ DECREASE: Final = 0.7
 INCREASE_PER_S: Final = 0.02
 CUT_GAP_S: Final = 0.1  # 429s to sends made before a cut arrive just after it; they are not news
 MAX_STEP_S: Final = 1.0  # one update never integrates more than this (e.g. after a long pause)
+# A ``reset-*`` longer than a minute is a long window (a day's budget), not a per-minute bucket: it
+# paces nothing while at least AMPLE_SHARE of its limit remains, and remaining/reset once less does.
+LONG_RESET_S: Final = 60.0
+AMPLE_SHARE: Final = 0.1
+# OpenAI's buckets hold about a second; a 200 reporting a debt past this comes from a deeper bucket.
+DEEP_DEBT_S: Final = 2.0
+RECENT_S: Final = 2.0  # how long an answer's headers vouch for the endpoint's state
 
 
 @dataclass(kw_only=True)
@@ -55,11 +62,20 @@ class Controller:
     _last_step: float | None = None
     _info_seen: float = -math.inf
     _most_remaining: tuple[int, int] = (0, 0)  # requests, tokens
+    _depth_s: float = math.inf  # the least debt a 429 was refused at: the bucket's depth
+    _long_ceiling: float | None = None  # remaining/reset of a long window running low
+    noise_429s: int = 0  # 429s judged not to be about the rate (counted, paused for, not cut for)
 
     @property
     def tau_s(self) -> float:
-        # Slower than the feedback arrives: the RTT, and the gap between two sends.
-        return max(MIN_TAU_S, self.rtt_s or 0.0, 2.0 / self.base)
+        # Slower than the feedback arrives (the RTT, the gap between two sends) and than a deep
+        # bucket drains (its setpoint): a minute-sized bucket is steered over tens of seconds.
+        return max(MIN_TAU_S, self.rtt_s or 0.0, 2.0 / self.base, self.setpoint_s)
+
+    @property
+    def learned_rps(self) -> float:
+        """The endpoint's request rate as learned: the stated ceiling, else the rate it settled on."""
+        return self.ceiling if self.ceiling is not None else self.base
 
     def observe_latency(self, latency_s: float) -> None:
         self.rtt_s = latency_s if self.rtt_s is None else 0.8 * self.rtt_s + 0.2 * latency_s
@@ -78,17 +94,38 @@ class Controller:
         self._step(now)
 
     def on_429(self, now: float, info: RateLimitInfo | None, *, fresh: bool = True) -> None:
-        """Pause for ``retry-after``; cut the rate unless it was a retry's 429 or just cut."""
+        """Pause for ``retry-after``; cut the rate unless it was noise, a retry's 429, or just cut."""
         if info is not None and info.retry_after_s is not None:
             self.pause_until = max(self.pause_until, now + info.retry_after_s)
-        if info is not None and info.debt_s is not None:
-            self.setpoint_s = min(self.setpoint_s, info.debt_s / 2)
+        debt = _short_debt(info) if info is not None else None
+        if debt is not None:
+            self._depth_s = min(self._depth_s, debt)
+            self.setpoint_s = min(self.setpoint_s, debt / 2)
+        if self._is_noise(now, info, debt):
+            self.noise_429s += 1
+            return
         gap = CUT_GAP_S if info is not None else max(CUT_GAP_S, self.rtt_s or 0.0)  # a row: late news
         if fresh and now - self._last_cut >= gap:
             self._last_cut = now
             # Slow start doubled the rate within the last RTT: leave it halved, as TCP does.
             self.base = max(MIN_RPS, self.base * (0.5 if self.slow_start else DECREASE))
             self.slow_start = False
+
+    def _is_noise(self, now: float, info: RateLimitInfo | None, debt: float | None) -> bool:
+        """A 429 that says nothing about the rate: its own headers, or (with none) the latest answer's,
+        show capacity left and a client not running ahead of the refill."""
+        if info is None:  # known only from a finished row: nothing to judge it by
+            return False
+        if not info.informative:
+            latest = self._info
+            if latest is None or now - self._info_seen > max(RECENT_S, 2 * self.tau_s):
+                return False
+            info, debt = latest, _short_debt(latest)
+            ahead = debt is not None and debt > 2 * self._target_s()
+        else:
+            ahead = debt is not None and debt >= self._target_s()
+        exhausted = info.remaining_requests == 0 or info.remaining_tokens == 0
+        return not (exhausted or ahead)
 
     def _on_limits(self, info: RateLimitInfo) -> None:
         ceilings = []
@@ -104,12 +141,19 @@ class Controller:
             ceilings.append(most_requests / 60.0)
         if most_tokens and not info.limit_tokens:
             ceilings.append(most_tokens / 60.0 / max(1.0, self.tokens_per_call))
+        self._long_ceiling = _long_window_ceiling(info, self.tokens_per_call)
+        if self._long_ceiling is not None:
+            ceilings.append(self._long_ceiling)
         if ceilings:
             self.ceiling = min(ceilings)
             if self.slow_start:  # the server said where its limit is: no need to probe for it
                 self.base, self.slow_start = self.ceiling, False
-        if info.debt_s is not None:
-            self.debt_s = info.debt_s
+        debt = _short_debt(info)
+        if debt is not None and info.status != 429 and debt > DEEP_DEBT_S and debt < self._depth_s / 2:
+            # Admitted while further ahead than a one-second bucket allows: a deeper bucket (it may
+            # start full, or part-used by others). Hold that debt rather than drain it to a guess.
+            self.setpoint_s = max(self.setpoint_s, debt)
+        self.debt_s = debt
 
     def _target_s(self) -> float:
         # An answer reports the debt just after its own admission, one request's worth (≈ 1/base) up.
@@ -143,3 +187,23 @@ class Controller:
         else:
             factor = 1.0 + (self._target_s() - debt) / tau
             self.rate = self.base * min(1.0 + self.setpoint_s / tau, max(0.25, factor))
+
+
+def _short_debt(info: RateLimitInfo) -> float | None:
+    """The debt to steer: the longer ``reset-*`` wait of the per-minute buckets (long windows pace
+    through ``_long_window_ceiling`` instead: their reset is how long until full, not a pace)."""
+    resets = [r for r in (info.reset_requests_s, info.reset_tokens_s) if r is not None and r <= LONG_RESET_S]
+    return max(resets) if resets else None
+
+
+def _long_window_ceiling(info: RateLimitInfo, tokens_per_call: float) -> float | None:
+    """A long window running low (under AMPLE_SHARE left) paces to what remains over its reset."""
+    rates = []
+    for reset, remaining, limit, per_call in (
+        (info.reset_requests_s, info.remaining_requests, info.limit_requests, 1.0),
+        (info.reset_tokens_s, info.remaining_tokens, info.limit_tokens, max(1.0, tokens_per_call)),
+    ):
+        if reset is not None and reset > LONG_RESET_S and remaining is not None:
+            if not (limit and remaining >= AMPLE_SHARE * limit):
+                rates.append(max(MIN_RPS, remaining / per_call / reset))
+    return min(rates) if rates else None

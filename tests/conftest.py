@@ -10,6 +10,9 @@ import pytest
 from bench.mock import MockConfig, MockServer
 from tests.support.servers import MockServerFactory
 
+# The fixtures users get from the installed package (``pytest11``); named so that pytest loads it once.
+pytest_plugins = ["bench.pytest_plugin"]
+
 
 @pytest.fixture
 def mock_server_factory() -> Iterator[MockServerFactory]:

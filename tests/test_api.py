@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -18,7 +18,7 @@ import strategies.plugins
 from bench.workload import Call
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
-FAST = {"latency": "fixed:0.01", "strategy": "semaphore", "concurrency": 4}
+FAST: dict[str, Any] = {"latency": "fixed:0.01", "strategy": "semaphore", "concurrency": 4}
 
 
 class CountingWindow:

@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from bench.cli.input_checks import finite
-from bench.cli.ui import BadInput, RunFailed, console, print_plots
+from bench.cli.ui import BadInput, RunFailed, console, errors, print_plots
 from bench.report.metrics import METRICS
 
 
@@ -37,10 +38,11 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option(
     "--metric",
-    type=click.Choice(list(METRICS)),
-    default="throughput_rps",
-    show_default=True,
-    help="What to compare; the better direction is known per metric.",
+    "metrics",
+    multiple=True,
+    metavar="NAME[:THRESHOLD]",
+    help=f"What to compare, repeatable, each with its own threshold in percent (default: throughput_rps); "
+    f"the better direction is known per metric: {', '.join(METRICS)}.",
 )
 @click.option(
     "--threshold",
@@ -48,28 +50,54 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
     callback=finite,
     default=10.0,
     show_default=True,
-    help="Percent worse (B against A) that counts as a regression.",
+    help="Percent worse (B against A) that counts as a regression, for metrics given without one.",
 )
-def compare(run_a: Path, run_b: Path, metric: str, threshold: float) -> None:
-    """Per-cell deltas from RUN_A to RUN_B; exit 1 if METRIC regressed by more than THRESHOLD %."""
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="EXPR",
+    help="An absolute bound on RUN_B's cells, as bench run --check (e.g. 'http_429 == 0'). Repeatable.",
+)
+def compare(run_a: Path, run_b: Path, metrics: tuple[str, ...], threshold: float, checks: tuple[str, ...]) -> None:
+    """Per-cell deltas from RUN_A to RUN_B; exit 1 if a metric regressed beyond its threshold or a check fails."""
+    from bench.report.checks import CheckError, checks_table, evaluate, failure_line, parse_checks
     from bench.report.compare import compare as compare_runs
-    from bench.report.compare import comparison_table
+    from bench.report.compare import comparison_table, parse_metric
+    from bench.report.summary import SUMMARY_COLUMNS
     from bench.report.tables import ReportError, read_summary
+    from strategies import STRATEGIES
 
     try:
-        result = compare_runs(read_summary(run_a), read_summary(run_b), metric, threshold)
-    except (ReportError, ValueError) as exc:
+        wanted = [parse_metric(text, threshold) for text in metrics or ("throughput_rps",)]
+        bounds = parse_checks(checks, SUMMARY_COLUMNS, list(STRATEGIES))
+        summary_a, summary_b = read_summary(run_a), read_summary(run_b)
+        results = [compare_runs(summary_a, summary_b, metric, pct) for metric, pct in wanted]
+    except (ReportError, ValueError, CheckError) as exc:
         raise BadInput(str(exc)) from None
     console.print(f"A = {run_a}\nB = {run_b}")
-    console.print(comparison_table(result))
-    for side, keys in (("A", result.only_a), ("B", result.only_b)):
+    for result in results:
+        console.print(comparison_table(result))
+    first = results[0]
+    for side, keys in (("A", first.only_a), ("B", first.only_b)):
         for scenario, strategy, level in keys:
             console.print(f"[yellow]only in {side}:[/] {scenario} / {strategy} / C={level}")
-    if not result.deltas:
+    if not first.deltas:
         raise RunFailed("no cell in common (cells are matched by scenario, strategy and concurrency)")
-    if result.regressions:
-        count = len(result.regressions)
-        console.print(f"[bold red]{count} cell(s) regressed[/] on {metric} by more than {threshold:g}%")
+    verdicts = evaluate(bounds, summary_b)
+    if verdicts:
+        console.print(checks_table(verdicts))
+    regressed = [r for r in results if r.regressions]
+    for result in regressed:
+        console.print(
+            f"[bold red]{len(result.regressions)} cell(s) regressed[/] on {result.metric} "
+            f"by more than {result.threshold_pct:g}%"
+        )
+    failures = [v for v in verdicts if not v.passed]
+    if failures:
+        errors.print(f"[bold red]error:[/] {escape(failure_line(failures))}", soft_wrap=True)
+    if regressed or failures:
         sys.exit(1)
-    compared = len(result.deltas)
-    console.print(f"[green]no regression[/] on {metric} beyond {threshold:g}% ({compared} cells compared)")
+    compared = len(first.deltas)
+    names = ", ".join(f"{r.metric} beyond {r.threshold_pct:g}%" for r in results)
+    console.print(f"[green]no regression[/] on {names} ({compared} cells compared)")

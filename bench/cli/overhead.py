@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bench.overhead import LOOPS
+from bench.loops import LOOPS, Loop
 
 if TYPE_CHECKING:
     from bench.overhead.figures import Figure
@@ -95,7 +95,7 @@ def overhead_command(
     calls: int | None,
     rounds: int | None,
     quick: bool,
-    loop: str,
+    loop: Loop,
     scale: bool,
     scale_calls: int,
     ray_workers: str | None = None,

@@ -23,9 +23,12 @@ from bench.mock.latency import DEFAULT_LATENCY
 from strategies import STRATEGIES
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
     from bench.engine.session import RunResult, RunStart
+    from bench.report.checks import Verdict
 
 RATE = click.FloatRange(0.0, 1.0)
 
@@ -254,6 +257,28 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     "--id-column", default=None, metavar="NAME", help="The persona table's id column (default: id, else row number)."
 )
 @click.option(
+    "--mock-rpd",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Mock: requests per day, stated in the requests headers (a reset hours away, as Groq's).",
+)
+@click.option("--mock-rpd-used", type=click.IntRange(min=0), default=None, help="Mock: of --mock-rpd, spent at start.")
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="EXPR",
+    help="Judge every cell after the run, e.g. 'http_429 == 0', 'rate_limited: utilisation >= 0.9' "
+    "([strategy:] summary column, one of < <= == != >= >, a number); exit 1 if any fails. Repeatable.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Write the checks as JUnit XML (one testcase per cell and check).",
+)
+@click.option(
     "--max-response-bytes",
     type=int,
     default=None,
@@ -334,6 +359,8 @@ def report_result(result: RunResult) -> None:
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)
+    for line in learned_lines(summary):
+        console.print(line)
     spent = spent_line(summary, result.options.client.endpoint)
     if spent is not None:
         console.print(spent, markup=False)
@@ -341,9 +368,15 @@ def report_result(result: RunResult) -> None:
         console.print(line, markup=False)
     for line in failure_lines(read_calls(run_dir / CALLS_FILE), result.options.client.model):
         console.print(line, markup=False)
-    console.print(f"results: {run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")
+    console.print(f"results: {run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)")
     if not result.options.output.no_plots and len(summary):
         print_plots(run_dir, summary)
+    if result.verdicts:
+        from bench.report.checks import checks_table
+
+        console.print(checks_table(result.verdicts))
+    if result.options.output.junit is not None:
+        console.print(f"junit: {result.options.output.junit}")
     if result.fatal is not None:
         raise RunFailed(f"{result.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
     if result.interrupted:
@@ -353,3 +386,25 @@ def report_result(result: RunResult) -> None:
             soft_wrap=True,
         )
         sys.exit(EXIT_INTERRUPTED)
+    fail_on_checks(result.no_success, result.checks_failed)
+
+
+def learned_lines(summary: pd.DataFrame) -> list[str]:
+    """A line per cell whose strategy learned the endpoint's limit (``learned_rpm``)."""
+    if "learned_rpm" not in summary:
+        return []
+    return [
+        f"{row.strategy} C={row.concurrency} learned a limit of {row.learned_rpm:.0f} requests/min"
+        for row in summary.itertuples()
+        if row.learned_rpm == row.learned_rpm  # not NaN
+    ]
+
+
+def fail_on_checks(no_success: str | None, failures: Sequence[Verdict]) -> None:
+    """Exit 1 when no call succeeded (naming the first error) or a check failed (naming it)."""
+    from bench.report.checks import failure_line
+
+    if no_success is not None:
+        raise RunFailed(f"no call succeeded; the first error: {no_success}")
+    if failures:
+        raise RunFailed(failure_line(failures))

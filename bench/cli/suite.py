@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from bench.cli.run import announce
+from bench.cli.run import announce, fail_on_checks
 from bench.cli.run_checks import confirm_paid
 from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, stop_on_signals
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
@@ -42,6 +42,20 @@ from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 )
 @click.option("--price-in", type=click.FloatRange(min=0), default=None, help="USD per 1M prompt tokens.")
 @click.option("--price-out", type=click.FloatRange(min=0), default=None, help="USD per 1M completion tokens.")
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="EXPR",
+    help="Judge every cell afterwards, besides the suite's own checks (as bench run --check). Repeatable.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Write the checks as JUnit XML (one testcase per cell and check).",
+)
 def suite(
     suite_file: Path,
     out: Path | None,
@@ -53,16 +67,22 @@ def suite(
     price_table: Path | None,
     price_in: float | None,
     price_out: float | None,
+    checks: tuple[str, ...] = (),
+    junit: Path | None = None,
 ) -> None:
     """Run a TOML suite (strategies × C × latency × limits × repetitions) into one results folder."""
     from bench.engine.session import RunHooks  # pandas, the SDK: only when a suite starts
+    from bench.report.checks import CheckError, checks_table, parse_checks
+    from bench.report.summary import SUMMARY_COLUMNS
     from bench.report.tables import scenario_tables
     from bench.suite.config import SuiteError
     from bench.suite.run import SuiteOptions, plan_suite, run_suite_benchmark
+    from strategies import STRATEGIES
 
     try:
         plan = plan_suite(suite_file)
-    except SuiteError as exc:
+        parse_checks(checks, SUMMARY_COLUMNS, list(STRATEGIES))
+    except (SuiteError, CheckError) as exc:
         raise BadInput(str(exc)) from None
     if dry_run:
         for cell in plan.cells:
@@ -74,7 +94,9 @@ def suite(
         )
         return
     guard = GuardOptions(yes=yes, max_calls=max_calls, price_table=price_table, price_in=price_in, price_out=price_out)
-    options = SuiteOptions(path=suite_file, out=out, guard=guard, api_key_env=api_key_env)
+    options = SuiteOptions(
+        path=suite_file, out=out, guard=guard, api_key_env=api_key_env, checks=tuple(checks), junit=junit
+    )
     stop = threading.Event()
     live = []
     hooks = RunHooks(
@@ -93,8 +115,11 @@ def suite(
     summary = result.summary
     for table in scenario_tables(summary):  # scenarios are long: a table each
         console.print(table)
-    console.print(f"results: {result.run_dir}/ (calls.csv, summary.csv, tally.csv, run.json)")
+    console.print(f"results: {result.run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)")
+    if result.verdicts:
+        console.print(checks_table(result.verdicts))
     if result.fatal is not None:
         raise RunFailed(f"{result.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
     if result.interrupted:
         sys.exit(EXIT_INTERRUPTED)
+    fail_on_checks(result.no_success, result.checks_failed)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -27,10 +28,12 @@ from bench.records import (
     ENDPOINTS_FILE,
     RUN_FILE,
     SUMMARY_FILE,
+    SUMMARY_JSON_FILE,
     TALLY_FILE,
     CallRecord,
     CallsWriter,
 )
+from bench.report.checks import Verdict
 from bench.report.evidence import served_models
 from bench.report.summary import per_endpoint, read_calls, summarize, tally
 from strategies import STRATEGIES
@@ -106,10 +109,13 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
-    """A cell's line in cells.jsonl: what the runner saw, the pace it was given, and how its strategy
-    is judged (its ideal-bound rule), so that reports need not know strategies by name."""
+    """A cell's line in cells.jsonl: what the runner saw (the server's ``/stats`` as served), the pace
+    it was given, and how its strategy is judged (its ideal-bound rule), so that reports need not know
+    strategies by name."""
     strategy = STRATEGIES[spec.strategy]
-    return {**dataclasses.asdict(meta), "rpm": spec.rpm, "tpm": spec.tpm, "ideal": strategy.ideal}
+    line = dataclasses.asdict(meta)
+    line["server"] = None if meta.server is None else meta.server.to_json()
+    return {**line, "rpm": spec.rpm, "tpm": spec.tpm, "ideal": strategy.ideal}
 
 
 async def execute(
@@ -168,3 +174,34 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
         endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
     return summary, votes
+
+
+def _json_value(value: Any) -> Any:
+    """A summary cell as JSON has it: NaN and missing as null, numpy numbers as Python ones."""
+    if value is None:
+        return None
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return None if isinstance(value, float) and math.isnan(value) else value
+    if hasattr(value, "item"):  # numpy scalar
+        return _json_value(value.item())
+    return value
+
+
+def write_summary_json(run_dir: Path, summary: pd.DataFrame, verdicts: Sequence[Verdict]) -> Path:
+    """summary.json beside the CSVs: the summary rows, the checks and their verdicts, run.json's
+    configuration (which holds no secret)."""
+    try:
+        config = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("config", {})
+    except (OSError, ValueError):
+        config = {}
+    rows = [{key: _json_value(value) for key, value in row.items()} for row in summary.to_dict("records")]
+    document = {
+        "run_id": run_dir.name,
+        "summary": rows,
+        "checks": [verdict.as_dict() for verdict in verdicts],
+        "checks_passed": all(verdict.passed for verdict in verdicts),
+        "config": config,
+    }
+    path = run_dir / SUMMARY_JSON_FILE
+    path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path

@@ -41,6 +41,8 @@ SESSION_OPTIONS: Final = frozenset(
         "quiet",
         "no_plots",
         "cancel_on_interrupt",
+        "checks",
+        "junit",
     }
 )
 
@@ -132,6 +134,8 @@ class MockOptions:
     burst_seconds: float = 1.0
     max_concurrency: int | None = None
     batch_delay: str | None = None
+    rpd: int | None = None
+    rpd_used: int = 0
 
     @property
     def faults(self) -> tuple[float, ...]:
@@ -139,7 +143,7 @@ class MockOptions:
 
     @property
     def limits_set(self) -> bool:
-        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0)
+        return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0 or self.rpd)
 
     def config(self) -> MockConfig:
         """The mock server's configuration (OptionsError when the mock would refuse it)."""
@@ -157,6 +161,8 @@ class MockOptions:
                 burst_seconds=self.burst_seconds,
                 max_concurrency=self.max_concurrency,
                 batch_delay=self.batch_delay or DEFAULT_BATCH_DELAY,
+                rpd=self.rpd,
+                rpd_used=self.rpd_used,
             )
         except ValueError as exc:
             raise OptionsError(str(exc)) from None
@@ -182,6 +188,8 @@ class OutputOptions:
     quiet: bool = False
     grace: float = 5.0
     cancel_on_interrupt: bool = False  # batch jobs an interrupt leaves running (else: ask, or leave them)
+    checks: tuple[str, ...] = ()  # judged per cell after the run (bench.report.checks); exit 1 on a failure
+    junit: Path | None = None  # the checks' verdicts as JUnit XML
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,6 +262,8 @@ class RunOptions:
                 burst_seconds=p.positive("mock_burst_seconds", default=1.0) or 1.0,
                 max_concurrency=p.whole("mock_max_concurrency", minimum=1),
                 batch_delay=p.optional_text("mock_batch_delay"),
+                rpd=p.whole("mock_rpd", minimum=1),
+                rpd_used=p.whole("mock_rpd_used", minimum=0, default=0) or 0,
             ),
             guard=GuardOptions(
                 yes=p.flag("yes"),
@@ -268,6 +278,8 @@ class RunOptions:
                 quiet=p.flag("quiet"),
                 grace=p.non_negative("grace", default=5.0) or 0.0,
                 cancel_on_interrupt=p.flag("cancel_on_interrupt"),
+                checks=p.checks("checks"),
+                junit=p.path("junit"),
             ),
             resume=p.path("resume"),
             backend=BackendOptions(
@@ -350,6 +362,8 @@ class RunOptions:
                 quiet=session.output.quiet,
                 grace=session.output.grace,
                 cancel_on_interrupt=session.output.cancel_on_interrupt,
+                checks=session.output.checks,
+                junit=session.output.junit,
             ),
             resume=session.resume,
             backend=self.backend,
@@ -522,6 +536,23 @@ class _Params:
             )
         plain = len(items) == 1 and "," not in items[0]
         return {"endpoint": specs[0].url, "endpoints": () if plain else tuple(items)}
+
+    def checks(self, name: str) -> tuple[str, ...]:
+        """Check expressions, each parsed now so that a bad one stops the run before anything is sent."""
+        from bench.report.checks import CheckError, parse_checks
+        from bench.report.summary import SUMMARY_COLUMNS  # pandas: only when checks are given
+
+        value = self._get(name)
+        if value is None or value == ():
+            return ()
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
+            raise self._bad("check", f"expected check expressions, got {value!r}")
+        try:
+            parse_checks(items, SUMMARY_COLUMNS, list(STRATEGIES))
+        except CheckError as exc:
+            raise self._bad("check", str(exc)) from None
+        return tuple(items)
 
     def strategies(self) -> tuple[str, ...]:
         value = self._get("strategies")

@@ -15,6 +15,7 @@ from bench.clients.batch import BatchAccess, BatchClient, BatchLedger, OpenAIBat
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.clients.pool import PooledClient, RoutedEndpoint
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.mock.stats import ServerStats
 from bench.prices import Price, call_cost
 from bench.records import CallRecord
 from bench.workload import Call
@@ -48,16 +49,17 @@ class CellMeta:
     sent: int
     wall_s: float
     max_in_flight: int
-    server: dict[str, Any] | None = None
+    server: ServerStats | None = None
     interrupted: bool = False
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
+    learned_rpm: float | None = None
 
 
 class StatsProbe(Protocol):
     """The endpoint's own counters (the mock server's ``/stats``)."""
 
     def reset_stats(self) -> None: ...
-    def stats(self, detail: bool = False) -> dict[str, Any]: ...
+    def stats(self, detail: bool = False) -> ServerStats: ...
 
 
 ClientFactory = Callable[[Endpoint, RequestSettings, int], AsyncChatClient]
@@ -128,6 +130,10 @@ class CellSender:
         # that every row on disk was written before the cell ended (and resume resends them).
         self.abandoned = False
         self.dropped = 0
+        self.learned_rpm: float | None = None
+
+    def learned(self, *, rpm: float) -> None:
+        self.learned_rpm = rpm
 
     @property
     def stopping(self) -> bool:
@@ -333,6 +339,7 @@ class Runner:
             max_in_flight=sender.peak_in_flight,
             server=server,
             interrupted=self.stop.is_set(),
+            learned_rpm=sender.learned_rpm,
         )
 
     def _pooled(self, make: ClientFactory) -> ClientFactory:

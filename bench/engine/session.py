@@ -25,7 +25,7 @@ from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, 
 from bench.engine import checks, distributed
 from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
-from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
+from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json, write_summary_json
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
 from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
@@ -41,10 +41,13 @@ from bench.engine.resume import (
 )
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
-from bench.mock.process import MockServer
+from bench.mock.process import MockStartError, start_mock
 from bench.oslimits import raise_open_file_limit
 from bench.prices import Price, shipped_prices
-from bench.records import BATCHES_FILE, CallRecord
+from bench.records import BATCHES_FILE, CALLS_FILE, CallRecord
+from bench.report.checks import Verdict, evaluate, parse_checks
+from bench.report.junit import write_junit
+from bench.report.summary import SUMMARY_COLUMNS, read_calls
 from bench.survey.answers import DEFAULT_ASK, MAX_TOKENS, Ask
 from bench.survey.spec import resolve
 from bench.survey.table import load_table
@@ -119,6 +122,12 @@ class RunResult:
     fatal: str | None  # why the run stopped itself (401, 404…), if it did
     interrupted: bool
     kept: int  # calls with a row in calls.csv
+    verdicts: tuple[Verdict, ...] = ()  # the --check expressions judged per cell
+    no_success: str | None = None  # set when calls were made and none succeeded: the first error
+
+    @property
+    def checks_failed(self) -> list[Verdict]:
+        return [verdict for verdict in self.verdicts if not verdict.passed]
 
 
 def resume_options(run_dir: Path, session: RunOptions) -> RunOptions:
@@ -356,6 +365,7 @@ def _run_locked(
         hooks.on_start(start)
     runner = _run_cells(options, plan, run_dir, mock, api_key, done, hooks)
     summary, tally = finalize(run_dir, run_dir.name)
+    verdicts = judge(run_dir, summary, options.output.checks, options.output.junit)
     return RunResult(
         run_dir=run_dir,
         options=options,
@@ -365,7 +375,36 @@ def _run_locked(
         fatal=runner.fatal,
         interrupted=hooks.stop.is_set() and runner.fatal is None,
         kept=len(done_keys(run_dir)),  # from calls.csv: a second Ctrl-C leaves rows without cell meta
+        verdicts=verdicts,
+        no_success=first_error_if_none_ok(run_dir),
     )
+
+
+def judge(run_dir: Path, summary: pd.DataFrame, checks: Sequence[str], junit: Path | None) -> tuple[Verdict, ...]:
+    """Judge ``checks`` on every cell, write summary.json (always) and the JUnit file (when asked)."""
+    parsed = parse_checks(checks, SUMMARY_COLUMNS, list(STRATEGIES))  # validated with the options already
+    verdicts = tuple(evaluate(parsed, summary))
+    write_summary_json(run_dir, summary, verdicts)
+    if junit is not None:
+        try:
+            write_junit(junit, verdicts, suite_name=f"bench {run_dir.name}")
+        except OSError as exc:
+            raise RunError(f"cannot write --junit {junit}: {exc.strerror or exc}") from None
+    return verdicts
+
+
+def first_error_if_none_ok(run_dir: Path) -> str | None:
+    """The first error in calls.csv when it holds rows and none is ok (errors are data, unless all are)."""
+    path = run_dir / CALLS_FILE
+    if not path.exists():
+        return None
+    calls = read_calls(path)
+    if len(calls) == 0 or (calls["status"] == "ok").any():
+        return None
+    first = calls.sort_values("start_s", kind="stable").iloc[0]
+    status = first["http_status"]
+    where = f"HTTP {int(status)}: " if status == status and status else ""  # NaN: no answer at all
+    return f"{where}{first['error'] or 'unknown error'}"
 
 
 def _run_cells(
@@ -390,9 +429,9 @@ def _run_cells(
             if backend.ray_address is not None:  # workers on other nodes reach the mock through this node
                 mock = dataclasses.replace(mock, host="0.0.0.0")
             try:
-                server = stack.enter_context(MockServer(mock))
-            except (RuntimeError, OSError) as exc:
-                raise RunError(f"cannot start the mock server: {exc}") from None
+                server = start_mock(stack, mock)
+            except MockStartError as exc:
+                raise RunError(str(exc)) from None
             base_url, probe = server.base_url, server
             if backend.ray_address is not None:
                 base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)

@@ -89,6 +89,13 @@ _RATE = click.FloatRange(0.0, 1.0)
     callback=_latency,
     help="How long a Batch API job takes (accelerated clock), as a latency SPEC drawn per batch.",
 )
+@click.option(
+    "--rpd",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests per day (refilled over a day); the requests headers then state it, as Groq's do.",
+)
+@click.option("--rpd-used", type=click.IntRange(min=0), default=0, show_default=True, help="Of --rpd, spent at start.")
 @click.option("--watch-stdin", is_flag=True, hidden=True, help="Exit when stdin closes (used by MockServer).")
 def mock_server_command(watch_stdin: bool, **options: Any) -> None:
     """Run the mock OpenAI-compatible server (chat completions, SSE, rate limits, faults)."""

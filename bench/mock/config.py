@@ -34,6 +34,8 @@ class MockConfig:
     models: tuple[str, ...] = ()
     quota: int | None = None
     batch_delay: str = DEFAULT_BATCH_DELAY  # how long a Batch API job takes (the accelerated clock)
+    rpd: int | None = None  # a day's request budget, stated in the requests headers
+    rpd_used: int = 0  # how much of it is spent when the server starts (and after a reset)
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -45,7 +47,9 @@ class MockConfig:
             LatencyModel.parse(self.batch_delay)
         except ValueError as exc:
             raise ValueError(f"batch_delay: {exc}") from None
-        for name in ("rpm", "tpm", "max_concurrency"):
+        if self.rpd_used < 0 or (self.rpd is not None and self.rpd_used > self.rpd):
+            raise ValueError(f"rpd_used must be between 0 and rpd, got {self.rpd_used}")
+        for name in ("rpm", "tpm", "max_concurrency", "rpd"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or unset), got {value}")

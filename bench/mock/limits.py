@@ -107,10 +107,22 @@ class Rejection:
         return {"retry-after-ms": str(wait_ms), "retry-after": str(max(1, math.ceil(self.wait_s - 1e-9)))}
 
 
-class RateLimiter:
-    """Requests-per-minute and tokens-per-minute buckets, checked together, charged together."""
+def day_bucket(*, per_day: int, used: int = 0, clock: Callable[[], float] = time.monotonic) -> TokenBucket:
+    """A bucket holding a day's requests and refilling over a day, ``used`` of it already spent."""
+    bucket = TokenBucket(per_minute=per_day, burst_seconds=60.0, clock=clock)  # holds ``per_day``…
+    bucket.rate = per_day / 86_400.0  # …and refills it over a day
+    bucket.take(min(used, per_day))
+    return bucket
 
-    __slots__ = ("requests", "tokens")
+
+class RateLimiter:
+    """Requests-per-minute and tokens-per-minute buckets, checked together, charged together.
+
+    With ``rpd`` a day's request budget is checked too, and the requests headers state it (as
+    Groq's do: a limit per day, a reset hours away) while the tokens headers stay per minute.
+    """
+
+    __slots__ = ("_clock", "_rpd_used", "daily", "requests", "tokens")
 
     def __init__(
         self,
@@ -119,13 +131,17 @@ class RateLimiter:
         tpm: int | None,
         burst_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        rpd: int | None = None,
+        rpd_used: int = 0,
     ) -> None:
         self.requests = TokenBucket(per_minute=rpm, burst_seconds=burst_seconds, clock=clock) if rpm else None
         self.tokens = TokenBucket(per_minute=tpm, burst_seconds=burst_seconds, clock=clock) if tpm else None
+        self.daily = day_bucket(per_day=rpd, used=rpd_used, clock=clock) if rpd else None
+        self._clock, self._rpd_used = clock, rpd_used
 
     @property
     def enabled(self) -> bool:
-        return self.requests is not None or self.tokens is not None
+        return self.requests is not None or self.tokens is not None or self.daily is not None
 
     def admit(self, cost_tokens: int, model: str) -> Rejection | None:
         """Charge one request of ``cost_tokens`` tokens, or say why not (charging nothing)."""
@@ -140,6 +156,10 @@ class RateLimiter:
             wait = self.tokens.wait_for(cost_tokens)
             if wait:
                 waits.append((wait, "tokens", self.tokens, cost_tokens))
+        if self.daily is not None:
+            wait = self.daily.wait_for(1)
+            if wait:
+                waits.append((wait, "requests", self.daily, 1))
         if waits:
             wait, kind, bucket, cost = max(waits, key=lambda w: w[0])
             return Rejection(kind, wait, _reached(model, kind, bucket, cost, wait))
@@ -147,12 +167,15 @@ class RateLimiter:
             self.requests.take(1)
         if self.tokens is not None:
             self.tokens.take(cost_tokens)
+        if self.daily is not None:
+            self.daily.take(1)
         return None
 
     def headers(self) -> dict[str, str]:
         """The ``x-ratelimit-*`` headers for the buckets that are configured."""
         out: dict[str, str] = {}
-        for kind, bucket in (("requests", self.requests), ("tokens", self.tokens)):
+        requests = self.daily if self.daily is not None else self.requests
+        for kind, bucket in (("requests", requests), ("tokens", self.tokens)):
             if bucket is not None:
                 out[f"x-ratelimit-limit-{kind}"] = str(bucket.limit)
                 out[f"x-ratelimit-remaining-{kind}"] = str(bucket.remaining())
@@ -163,6 +186,8 @@ class RateLimiter:
         for bucket in (self.requests, self.tokens):
             if bucket is not None:
                 bucket.refill()
+        if self.daily is not None:  # back to how the day started
+            self.daily = day_bucket(per_day=self.daily.limit, used=self._rpd_used, clock=self._clock)
 
 
 def _reached(model: str, kind: Kind, bucket: TokenBucket, cost: float, wait: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,12 +18,27 @@ from types import TracebackType
 from typing import Any, Final
 
 from bench.mock.config import API_KEY_ENV, MockConfig
+from bench.mock.stats import ServerStats
 
 READY_PREFIX: Final = "listening on "
 STOP_GRACE_S: Final = 5.0
 _PROJECT_ROOT: Final = str(Path(__file__).resolve().parent.parent.parent)
 # Talk to 127.0.0.1 directly, whatever *_proxy variables say.
 _OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class MockStartError(RuntimeError):
+    """A mock server could not start; the message says why in one line."""
+
+
+def start_mock(stack: contextlib.ExitStack, config: MockConfig, *, where: str = "") -> MockServer:
+    """Start a mock server that ``stack`` stops; MockStartError (one line, naming ``where``) if it cannot."""
+    try:
+        return stack.enter_context(MockServer(config))
+    except (RuntimeError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        label = f" for {where}" if where else ""
+        raise MockStartError(f"cannot start the mock server{label}: {first}") from None
 
 
 class MockServer:
@@ -162,9 +178,9 @@ class MockServer:
             body: dict[str, Any] = json.loads(response.read())
             return body
 
-    def stats(self, detail: bool = False) -> dict[str, Any]:
-        """``GET /stats`` (with ``admitted_s`` and key counts when ``detail``)."""
-        return self._get("/stats?detail=1" if detail else "/stats")
+    def stats(self, detail: bool = False) -> ServerStats:
+        """``GET /stats`` (with ``admitted_s`` and key counts when ``detail``), parsed."""
+        return ServerStats.from_json(self._get("/stats?detail=1" if detail else "/stats"))
 
     def reset_stats(self) -> None:
         """``POST /stats/reset``: zero the counters, refill the rate limits and the quota."""

@@ -16,10 +16,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
+from bench.loops import run as run_on_loop
 from bench.mock.config import MockConfig
 from bench.mock.listener import Listener
 from bench.mock.service import MockService
@@ -27,16 +28,6 @@ from bench.oslimits import raise_open_file_limit
 
 BACKLOG: Final = 4096
 SHUTDOWN_TIMEOUT_S: Final = 0.5
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory when uvloop is importable, else None (asyncio's default)."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def _url(host: str, port: int) -> str:
@@ -122,9 +113,4 @@ async def serve(
 def run(config: MockConfig, on_ready: Callable[[str], None], *, watch_stdin: bool = False) -> None:
     """Run the server in this process until SIGTERM/SIGINT (blocking)."""
     raise_open_file_limit()
-    kwargs: dict[str, Any] = {}
-    factory = loop_factory()
-    if factory is not None:
-        kwargs["loop_factory"] = factory
-    with asyncio.Runner(**kwargs) as runner:
-        runner.run(serve(config, on_ready, watch_stdin=watch_stdin))
+    run_on_loop(serve(config, on_ready, watch_stdin=watch_stdin))

@@ -22,7 +22,7 @@ from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
 from bench.mock.shapes import ANSWER_HEADER, compose, malformed
 from bench.mock.sse import stream_answer
-from bench.mock.stats import Stats
+from bench.mock.stats import ServerLimits, Stats
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 Headers = dict[str, str]
@@ -48,7 +48,13 @@ class MockService:
             malformed_rate=config.malformed_rate,
             rate_limit_rate=config.rate_limit_rate,
         )
-        self.limiter = RateLimiter(rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds)
+        self.limiter = RateLimiter(
+            rpm=config.rpm,
+            tpm=config.tpm,
+            burst_seconds=config.burst_seconds,
+            rpd=config.rpd,
+            rpd_used=config.rpd_used,
+        )
         self.slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.stats = Stats()
         self.quota_used = 0
@@ -96,16 +102,12 @@ class MockService:
 
     async def get_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         detail = request.query.get("detail", "") not in ("", "0", "false")
-        snapshot = self.stats.snapshot(detail=detail)
         config = self.config  # the limits, so that reports can say how close a run came to them
-        snapshot["limits"] = {
-            "rpm": config.rpm,
-            "tpm": config.tpm,
-            "burst_seconds": config.burst_seconds,
-            "max_concurrency": config.max_concurrency,
-        }
-        snapshot["batches"] = self.batches.counts()
-        return self._json(200, r.dumps(snapshot), self._request_id())
+        limits = ServerLimits(
+            rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds, max_concurrency=config.max_concurrency
+        )
+        snapshot = self.stats.snapshot(detail=detail, limits=limits, batches=self.batches.counts())
+        return self._json(200, r.dumps(snapshot.to_json()), self._request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         """Zero the counters and refill the rate limits and quota: each cell starts like a fresh server."""

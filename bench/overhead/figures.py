@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
+from bench.loops import Loop
 from bench.mock import MockConfig, MockServer
 from bench.overhead.measure import (
     Measurement,
@@ -41,7 +42,7 @@ class OverheadPlan:
 
     calls: int = 2000
     rounds: int = 3
-    loop: str = "asyncio"
+    loop: Loop = "asyncio"
     zero_concurrency: int = 50
     sched_concurrency: int = 100
     sched_latency_s: float = 0.2

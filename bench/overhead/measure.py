@@ -27,6 +27,8 @@ from bench.clients import CLIENTS
 from bench.clients.base import CALL_ID_HEADER, Endpoint, RequestSettings
 from bench.clients.wire import request_body, session_headers
 from bench.engine.runner import CellSpec, Runner
+from bench.loops import Loop
+from bench.loops import run as run_on_loop
 from bench.records import CallsWriter
 from bench.workload import MAX_TOKENS, Call
 
@@ -159,18 +161,8 @@ async def with_server_cpu(pid: int, work: Awaitable[Measurement]) -> Measurement
     return dataclasses.replace(measured, server_cpu_s=after - before)
 
 
-def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """``asyncio``'s default loop (None), or uvloop's (ImportError when it is not installed)."""
-    if loop == "uvloop":
-        import uvloop
-
-        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-        return factory
-    return None
-
-
 def median_rounds(
-    rounds: int, *makers: Callable[[], Awaitable[Measurement]], loop: str = "asyncio"
+    rounds: int, *makers: Callable[[], Awaitable[Measurement]], loop: Loop = "asyncio"
 ) -> list[list[Measurement]]:
     """Run each measurement ``rounds`` times, interleaved (A B A B …) so drift hits both alike."""
     results: list[list[Measurement]] = [[] for _ in makers]
@@ -180,8 +172,7 @@ def median_rounds(
             for index, make in enumerate(makers):
                 results[index].append(await make())
 
-    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-        runner.run(all_rounds())
+    run_on_loop(all_rounds(), loop=loop)
     return results
 
 

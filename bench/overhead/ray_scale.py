@@ -86,7 +86,7 @@ def measure_ray_scale(
                     if isinstance(runner, RayRunner):
                         runner.close()  # free its CPUs for the next W (workers start again, off the clock)
                     worker_cpu = sum(float(w.get("cpu_s", 0.0)) for w in meta.workers or [])
-                    peak = int((meta.server or {}).get("peak_in_flight", 0))
+                    peak = meta.server.peak_in_flight if meta.server is not None else 0
                     samples.setdefault(key, []).append((calls / meta.wall_s, driver_cpu + worker_cpu, driver_cpu, peak))
         finally:
             for runner in ray_runners.values():

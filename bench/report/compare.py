@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Final
 
 import pandas as pd
-from rich.table import Table
 
+from bench.report.fit import Column, FittedTable
 from bench.report.metrics import METRICS
 
 # +1: higher is better; -1: lower is better.
@@ -61,6 +61,23 @@ def change(a: float, b: float) -> float:
     return 100.0 * (b - a) / abs(a)
 
 
+def parse_metric(text: str, default_threshold: float) -> tuple[str, float]:
+    """``NAME`` or ``NAME:THRESHOLD`` (percent) → (metric, threshold); ValueError names what is wrong."""
+    name, sep, threshold = text.partition(":")
+    name = name.strip()
+    if name not in METRICS:
+        raise ValueError(f"unknown metric '{name}' (choose from {', '.join(METRICS)})")
+    if not sep:
+        return name, default_threshold
+    try:
+        value = float(threshold)
+    except ValueError:
+        raise ValueError(f"--metric {text}: '{threshold}' is not a percentage") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"--metric {text}: the threshold must be a percentage, 0 or more")
+    return name, value
+
+
 def compare(summary_a: pd.DataFrame, summary_b: pd.DataFrame, metric: str, threshold_pct: float) -> Comparison:
     """Cells matched by (scenario, strategy, concurrency); a regression: worse by more than the threshold."""
     if metric not in METRICS:
@@ -98,15 +115,15 @@ def _pct(value: float) -> str:
     return f"{value:+.1f}%"
 
 
-def comparison_table(result: Comparison, label_a: str = "A", label_b: str = "B") -> Table:
+def comparison_table(result: Comparison, label_a: str = "A", label_b: str = "B") -> FittedTable:
     """Per-cell A, B, change, verdict; the verdict knows which direction is better."""
     better = "higher" if METRICS[result.metric] > 0 else "lower"
-    table = Table(
-        title=f"{result.metric} ({better} is better; regression = worse by > {result.threshold_pct:g}%)",
-        title_justify="left",
-    )
-    for header in ("scenario", "strategy", "C", label_a, label_b, "change", "verdict"):
-        table.add_column(header, justify="left" if header in ("scenario", "strategy", "verdict") else "right")
+    headers = ("scenario", "strategy", "C", label_a, label_b, "change", "verdict")
+    columns = [
+        Column(header=h, left=h in ("scenario", "strategy", "verdict"), droppable=h == "scenario", wrap=h == "verdict")
+        for h in headers
+    ]
+    rows: list[list[str]] = []
     for delta in result.deltas:
         if delta.regressed:
             verdict = "[bold red]REGRESSED[/]"
@@ -119,5 +136,11 @@ def comparison_table(result: Comparison, label_a: str = "A", label_b: str = "B")
         else:
             verdict = "[green]better[/]"
         scenario, strategy, level = delta.key
-        table.add_row(scenario, strategy, str(level), _fmt(delta.a), _fmt(delta.b), _pct(delta.change_pct), verdict)
-    return table
+        rows.append([scenario, strategy, str(level), _fmt(delta.a), _fmt(delta.b), _pct(delta.change_pct), verdict])
+    if len({r[0] for r in rows}) > 1:
+        columns[0] = Column(header="scenario", left=True, droppable=False)
+    return FittedTable(
+        title=f"{result.metric} ({better} is better; regression = worse by > {result.threshold_pct:g}%)",
+        columns=columns,
+        rows=rows,
+    )

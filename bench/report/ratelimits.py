@@ -9,7 +9,8 @@ import math
 from typing import Any, Final
 
 import pandas as pd
-from rich.table import Table
+
+from bench.report.fit import Column, FittedTable
 
 COLUMNS: Final = {
     "strategy": "strategy",
@@ -51,13 +52,16 @@ def rows(frame: pd.DataFrame) -> list[list[str]]:
     return [[_format(column, record[column]) for column in COLUMNS] for record in frame.to_dict("records")]
 
 
-def rate_limit_table(frame: pd.DataFrame, title: str = "against the rate limit") -> Table:
-    table = Table(title=title, title_justify="left")
-    for column, header in COLUMNS.items():
-        table.add_column(header, justify="left" if column == "strategy" else "right")
-    for row in rows(frame):
-        table.add_row(*row)
-    return table
+# Dropped first when the table is too wide for the terminal (summary.csv keeps them all).
+DROP_ORDER: Final = ("p50 from schedule s", "retries", "calls", "p50 s", "ok", "p99 s", "429s")
+
+
+def rate_limit_table(frame: pd.DataFrame, title: str = "against the rate limit") -> FittedTable:
+    columns = [
+        Column(header=header, left=column == "strategy", droppable=column not in ("strategy", "concurrency"))
+        for column, header in COLUMNS.items()
+    ]
+    return FittedTable(title=title, columns=columns, rows=rows(frame), drop_order=DROP_ORDER)
 
 
 def markdown(frame: pd.DataFrame) -> str:

@@ -46,6 +46,8 @@ SUMMARY_COLUMNS: Final = (
     "utilisation",
     "cost_usd",
     "cost_per_1k_calls",
+    "error_rate",
+    "learned_rpm",
     # latency_* cover calls that got an HTTP answer (any status); ok_latency_* only the ok ones.
     "ok_latency_mean_s",
     "ok_latency_p50_s",
@@ -104,7 +106,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
     ended, so start order recovers them). ``paced`` also obeys ``meta``'s rpm/tpm: the k-th call
     starts ≥ k·60/R (≈ 60·N/R in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM
     (prompt only: a lower bound); ``endpoint`` obeys the endpoint's own stated limits
-    (``meta["limits"]``, the mock's). Pass every row, failed ones too: a failed call held its slot.
+    (``meta["limits"]``, the mock's; else the ``learned_rpm`` the strategy reported). Pass every
+    row, failed ones too: a failed call held its slot.
     """
     if len(cell) == 0:
         return math.nan
@@ -123,6 +126,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
         if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
             limits = meta.get("limits") or {}
             rpm, tpm = limits.get("rpm"), limits.get("tpm")
+            if not (rpm or tpm):  # a third-party endpoint: the limit it stated or the strategy learned
+                rpm = meta.get("learned_rpm")
         if rpm:
             earliest = [max(at, 60.0 * k / float(rpm)) for k, at in enumerate(earliest)]
         if tpm:
@@ -257,6 +262,8 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "interrupted": meta["interrupted"],
                 "utilisation": utilisation(meta, wall),
                 **_costs(cell),
+                "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
+                "learned_rpm": float(meta["learned_rpm"]) if meta.get("learned_rpm") else math.nan,
                 **latency_stats(ok["latency_s"], "ok_latency"),
             }
         )

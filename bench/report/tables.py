@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
-from rich.table import Table
 
 from bench.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE
+from bench.report.fit import Column, FittedTable
 from bench.report.summary import read_calls
 
 PLOTS_DIR: Final = "plots"
@@ -131,13 +131,30 @@ def _efficiency(value: Any) -> str:
     return f"[{style}]{100 * value:.0f}%[/]"
 
 
-def results_table(summary: pd.DataFrame, *, title: str = "summary", with_scenario: bool = True) -> Table:
+# Dropped first when a table is too wide for the terminal (summary.csv keeps them all).
+CELL_DROP_ORDER: Final = (
+    "p95 s",
+    "ideal s",
+    "calls",
+    "p99 s",
+    "speedup",
+    "retries",
+    "429s",
+    "req/s",
+    "ok",
+    "p50 s",
+    "err",
+    "eff",
+    "wall s",
+)
+
+
+def results_table(summary: pd.DataFrame, *, title: str = "summary", with_scenario: bool = True) -> FittedTable:
     """One row per cell: counts, wall vs its ideal bound, throughput, latency percentiles."""
-    table = Table(title=title, title_justify="left")
-    headers = ["scenario"] if with_scenario else []
-    headers += list(CELL_HEADERS)
-    for header in headers:
-        table.add_column(header, justify="left" if header in ("scenario", "strategy") else "right")
+    columns = [Column(header="scenario", left=True, droppable=True)] if with_scenario else []
+    columns += [Column(header="strategy", left=True, droppable=False), Column(header="C", droppable=False)]
+    columns += [Column(header=header) for header in CELL_HEADERS[2:]]
+    rows: list[list[str]] = []
     for row in summary.to_dict("records"):
         errors = int(row.get("errors", 0) or 0)
         cells = [str(row["scenario"])] if with_scenario else []
@@ -158,11 +175,15 @@ def results_table(summary: pd.DataFrame, *, title: str = "summary", with_scenari
             _num(row.get("latency_p99_s"), 3),
             _num(row.get("speedup_vs_sequential"), 1, "×"),
         ]
-        table.add_row(*cells)
-    return table
+        rows.append(cells)
+    # Several scenarios: the scenario tells rows apart, so it stays; one scenario: it goes first.
+    scenarios = {r[0] for r in rows} if with_scenario else set()
+    if len(scenarios) > 1:
+        columns[0] = Column(header="scenario", left=True, droppable=False)
+    return FittedTable(title=title, columns=columns, rows=rows, drop_order=("scenario", *CELL_DROP_ORDER))
 
 
-def scenario_tables(summary: pd.DataFrame) -> list[Table]:
+def scenario_tables(summary: pd.DataFrame) -> list[FittedTable]:
     """``results_table`` per scenario (a scenario's cells share one workload, so they compare)."""
     return [
         results_table(
@@ -172,22 +193,24 @@ def scenario_tables(summary: pd.DataFrame) -> list[Table]:
     ]
 
 
-def tally_table(tally: pd.DataFrame, summary: pd.DataFrame | None = None) -> Table:
+def tally_table(tally: pd.DataFrame, summary: pd.DataFrame | None = None) -> FittedTable:
     """Votes per cell, a column per answer (failed calls under ``(error)``), cells in ``summary``'s order."""
     answers = list(dict.fromkeys(tally["answer"].astype(str)))
     # Errors last, whatever order the answers came in.
     answers.sort(key=lambda a: a == "(error)")
-    table = Table(title="answers per cell", title_justify="left")
-    for header in ["scenario", "strategy", "C", *[a or "(empty)" for a in answers], "total"]:
-        table.add_column(header, justify="left" if header in ("scenario", "strategy") else "right")
+    headers = ["scenario", "strategy", "C", *[a or "(empty)" for a in answers], "total"]
+    columns = [Column(header=h, left=h in ("scenario", "strategy"), droppable=h == "scenario") for h in headers]
     keys = ["scenario", "strategy", "concurrency"]
     groups = dict(list(tally.groupby(keys, sort=False)))
     if summary is not None:
         order = [(str(r["scenario"]), str(r["strategy"]), int(r["concurrency"])) for r in summary.to_dict("records")]
         groups = {k: groups[k] for k in sorted(groups, key=lambda k: order.index(k) if k in order else len(order))}
+    rows: list[list[str]] = []
     for key, frame in groups.items():
         counts = dict(zip(frame["answer"].astype(str), frame["count"].astype(int), strict=True))
         row = [str(key[0]), str(key[1]), str(key[2])]
         row += [str(counts.get(a, 0)) for a in answers]
-        table.add_row(*row, str(sum(counts.values())))
-    return table
+        rows.append([*row, str(sum(counts.values()))])
+    if len({r[0] for r in rows}) > 1:
+        columns[0] = Column(header="scenario", left=True, droppable=False)
+    return FittedTable(title="answers per cell", columns=columns, rows=rows)

@@ -17,6 +17,7 @@ Schema (every key optional unless said; lists may also be given as one value)::
     backend = "local"             # or "ray": each cell split over `workers` Ray actors
     workers = 1                   # Ray workers per cell (backend = "ray")
     ray_address = "HOST:PORT"     # attach to a running Ray cluster (default: start a local one)
+    checks = ["http_429 == 0"]    # judged on every cell afterwards (bench run --check); exit 1 if any fails
 
     [[experiment]]                # one or more
     name = "window"               # scenario prefix (needed to tell experiments apart)
@@ -68,6 +69,7 @@ SUITE_KEYS: Final = frozenset(
         "repeats",
         "repetitions",
         "workload",
+        "checks",
     }
 )
 EXPERIMENT_KEYS: Final = frozenset(
@@ -133,6 +135,7 @@ class Suite:
     backend: str = "local"
     workers: int = 1
     ray_address: str | None = None
+    checks: tuple[str, ...] = ()  # judged on every cell after the suite (bench.report.checks)
 
     @property
     def is_mock(self) -> bool:
@@ -308,7 +311,23 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         backend=backend,
         workers=workers,
         ray_address=ray_address,
+        checks=_checks(top),
     )
+
+
+def _checks(table: _Table) -> tuple[str, ...]:
+    from bench.report.checks import CheckError, parse_checks
+    from bench.report.summary import SUMMARY_COLUMNS
+
+    raw = table.data.get("checks", [])
+    items = raw if isinstance(raw, list) else [raw]
+    if not all(isinstance(item, str) for item in items):
+        raise table.fail("checks", f'expected a list of checks like "http_429 == 0", got {raw!r}')
+    try:
+        parse_checks(items, SUMMARY_COLUMNS, list(STRATEGIES))
+    except CheckError as exc:
+        raise table.fail("checks", str(exc)) from None
+    return tuple(items)
 
 
 def load_suite(path: Path) -> tuple[Suite, str]:

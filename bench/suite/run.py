@@ -23,22 +23,19 @@ from bench.engine.guard import PRICES, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
-from bench.engine.session import RunHooks, RunStart, guard_calls, hold
+from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, hold, judge
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
-from bench.mock.process import MockServer
+from bench.mock.process import MockStartError, start_mock
 from bench.oslimits import raise_open_file_limit
 from bench.prices import shipped_prices
 from bench.records import CallRecord
+from bench.report.checks import Verdict
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.survey.spec import Overrides, resolve
 from bench.survey.table import load_table
 from bench.workload import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count, check_plan_size
-
-
-class MockStartError(RuntimeError):
-    """A suite's mock server could not start (the message says which and why, in one line)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +46,8 @@ class SuiteOptions:
     out: Path | None = None
     guard: GuardOptions = field(default_factory=GuardOptions)
     api_key_env: str = DEFAULT_KEY_ENV
+    checks: tuple[str, ...] = ()  # besides the suite file's own
+    junit: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +59,12 @@ class SuiteResult:
     summary: pd.DataFrame
     fatal: str | None
     interrupted: bool
+    verdicts: tuple[Verdict, ...] = ()
+    no_success: str | None = None
+
+    @property
+    def checks_failed(self) -> list[Verdict]:
+        return [verdict for verdict in self.verdicts if not verdict.passed]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,12 +243,7 @@ def run_suite(
                 mock = group.mock
                 if suite.ray_address is not None:  # workers on other nodes reach it through this node's address
                     mock = dataclasses.replace(mock, host="0.0.0.0")
-                try:
-                    server = stack.enter_context(MockServer(mock))
-                except (RuntimeError, OSError) as exc:
-                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    where = group.cells[0].scenario
-                    raise MockStartError(f"cannot start the mock server for {where}: {first}") from None
+                server = start_mock(stack, mock, where=group.cells[0].scenario)
                 base_url, probe = server.base_url, server
                 if suite.ray_address is not None:
                     base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
@@ -333,4 +333,13 @@ def _run_suite_locked(
         raise RunError(str(exc)) from None
     summary, _ = finalize(run_dir, run_dir.name)
     interrupted = hooks.stop.is_set() and fatal is None
-    return SuiteResult(run_dir=run_dir, plan=plan, summary=summary, fatal=fatal, interrupted=interrupted)
+    verdicts = judge(run_dir, summary, suite.checks + options.checks, options.junit)
+    return SuiteResult(
+        run_dir=run_dir,
+        plan=plan,
+        summary=summary,
+        fatal=fatal,
+        interrupted=interrupted,
+        verdicts=verdicts,
+        no_success=first_error_if_none_ok(run_dir),
+    )

@@ -20,9 +20,12 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
+from bench.loops import run as run_on_fast_loop
 from bench.mock import MockConfig, MockServer
-from bench.mock.server import loop_factory, raise_open_file_limit
+from bench.oslimits import raise_open_file_limit
 from bench.workload import QUESTION
+
+pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
 
 T = TypeVar("T")
 REQUESTS_PER_ROUND = 4000
@@ -48,9 +51,7 @@ BODY = json.dumps(
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    factory = loop_factory()
-    with asyncio.Runner(**({"loop_factory": factory} if factory else {})) as runner:
-        return runner.run(coro)
+    return run_on_fast_loop(coro)
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -105,7 +106,7 @@ def test_throughput_at_zero_latency(benchmark: Any, zero_latency_server: MockSer
     statuses = benchmark.pedantic(one_round, rounds=3, warmup_rounds=1)
     assert statuses == {200: REQUESTS_PER_ROUND}
     stats = server.stats()
-    assert stats["status_counts"] == {"200": REQUESTS_PER_ROUND * len(rounds)}
+    assert stats.status_counts == {"200": REQUESTS_PER_ROUND * len(rounds)}
     best_wall = min(wall for wall, _ in rounds)
     benchmark.extra_info["requests_per_round"] = REQUESTS_PER_ROUND
     benchmark.extra_info["client_connections"] = CLIENT_CONNECTIONS
@@ -114,8 +115,7 @@ def test_throughput_at_zero_latency(benchmark: Any, zero_latency_server: MockSer
     if cpu_times:
         # The server's capacity on its one core, whatever the client in this process manages.
         per_cpu_s = REQUESTS_PER_ROUND / min(cpu_times)
-        benchmark.extra_info["server_req_per_cpu_s"] = round(per_cpu_s, 1)
-        assert per_cpu_s > 1500  # generous: the target is 4,000 and it measures ~9,000 on a laptop core
+        benchmark.extra_info["server_req_per_cpu_s"] = round(per_cpu_s, 1)  # target 4,000; ~9,000 on a laptop core
 
 
 def _hold_request(i: int) -> bytes:
@@ -149,7 +149,6 @@ async def _hold(port: int, n: int) -> Counter[str]:
     return Counter(str(r) if isinstance(r, int) else type(r).__name__ for r in results)
 
 
-@pytest.mark.slow
 def test_ten_thousand_connections_held_open(benchmark: Any) -> None:
     raise_open_file_limit()
     import resource
@@ -163,13 +162,13 @@ def test_ten_thousand_connections_held_open(benchmark: Any) -> None:
         results = benchmark.pedantic(hold, rounds=1, warmup_rounds=0)
         stats = server.stats()
     assert results == {"200": HOLD_CONNECTIONS}
-    assert stats["peak_in_flight"] == HOLD_CONNECTIONS
-    assert stats["status_counts"] == {"200": HOLD_CONNECTIONS}
-    assert stats["in_flight"] == 0
+    assert stats.peak_in_flight == HOLD_CONNECTIONS
+    assert stats.status_counts == {"200": HOLD_CONNECTIONS}
+    assert stats.in_flight == 0
     assert server.returncode == 0
     assert server.stderr() == ""
     benchmark.extra_info["connections"] = HOLD_CONNECTIONS
-    benchmark.extra_info["peak_in_flight"] = stats["peak_in_flight"]
+    benchmark.extra_info["peak_in_flight"] = stats.peak_in_flight
 
 
 async def _busy_connection(port: int, stop_at: float, latencies: list[float]) -> None:
@@ -191,7 +190,7 @@ async def _busy_connection(port: int, stop_at: float, latencies: list[float]) ->
 
 
 def test_new_connections_are_served_while_the_server_is_busy(benchmark: Any, zero_latency_server: MockServer) -> None:
-    """1,000 connections opened at once against a saturated server all get answers promptly.
+    """1,000 connections opened at once against a saturated server all get answers (figure: the slowest).
 
     libuv accepts one connection per loop iteration; under load that left late connections in
     the accept queue for seconds (their first request "took" 5 s) until bench.mock.listener.
@@ -212,9 +211,8 @@ def test_new_connections_are_served_while_the_server_is_busy(benchmark: Any, zer
     zero_latency_server.reset_stats()
     latencies = benchmark.pedantic(busy, rounds=1, warmup_rounds=0)
     assert len(latencies) >= BUSY_CONNECTIONS  # every connection got at least one answer
-    assert max(latencies) < 2.0  # generous: ~0.3 s here; 5 s when connections starved
     stats = zero_latency_server.stats()
-    assert stats["status_counts"] == {"200": len(latencies)}
+    assert stats.status_counts == {"200": len(latencies)}
     benchmark.extra_info["connections"] = BUSY_CONNECTIONS
     benchmark.extra_info["req_per_s"] = round(len(latencies) / BUSY_SECONDS, 1)
-    benchmark.extra_info["max_latency_s"] = round(max(latencies), 3)
+    benchmark.extra_info["max_latency_s"] = round(max(latencies), 3)  # ~0.3 s; 5 s when connections starved

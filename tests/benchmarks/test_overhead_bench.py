@@ -29,6 +29,8 @@ from bench.overhead.measure import percentile
 from bench.records import CallRecord
 from bench.workload import Call, calls_for_count, load_personas
 
+pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
+
 CALLS = int(os.environ.get("BENCH_CALLS", "48"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 LATENCY_S = float(os.environ.get("BENCH_LATENCY_S", "0.01"))
@@ -115,8 +117,8 @@ def test_strategy_cell(benchmark: Any, bench_mock: MockServer, strategy: str, co
         assert len(run.records) == n
         assert {r.status for r in run.records} == {"ok"}
         assert run.meta.server is not None
-        assert run.meta.server["status_counts"] == {"200": n}
-        assert 1 <= run.meta.server["peak_in_flight"] <= bound
+        assert run.meta.server.status_counts == {"200": n}
+        assert 1 <= run.meta.server.peak_in_flight <= bound
         assert run.meta.wall_s >= 0.98 * ideal  # a faster cell would mean the timing is wrong
     timed = runs[1:]  # the first was the warm-up round
     wall = statistics.median(run.meta.wall_s for run in timed)
@@ -129,5 +131,5 @@ def test_strategy_cell(benchmark: Any, bench_mock: MockServer, strategy: str, co
         ideal_s=round(ideal, 4),
         ratio=round(wall / ideal, 3),
         latency_p99_s=round(statistics.median(percentile([r.latency_s for r in run.records], 99) for run in timed), 4),
-        server_peak_in_flight=max(run.meta.server["peak_in_flight"] for run in timed if run.meta.server),
+        server_peak_in_flight=max(run.meta.server.peak_in_flight for run in timed if run.meta.server),
     )

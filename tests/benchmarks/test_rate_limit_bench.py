@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from bench.report.ratelimits import markdown, rate_limit_frame
+
+pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
 
 RPM = 600
 LATENCY = "lognormal:2.6,0.25"  # ≈ 26 calls in flight at the limit; C=50 lets semaphore offer twice it

@@ -151,7 +151,7 @@ def test_401_stops_the_run_after_the_first_answers(
     result = invoke([*args, "--out", str(out)], env={"OPENAI_API_KEY": "a-wrong-key"})
     assert_one_line_error(result, 1, "authentication failed (HTTP 401)")
     assert "of 2000 calls" in result.stderr
-    received = server.stats()["received"]
+    received = server.stats().received
     assert 1 <= received <= 16  # the first window at most, not the remaining ~2,000
     rows = read_rows(out)
     assert len(rows) == received  # every call that was sent has its row
@@ -164,7 +164,7 @@ def test_404_model_stops_the_run(mock_server_factory: MockServerFactory, tmp_pat
     args = ["--endpoint", server.base_url, "--model", "gpt-nope", "--calls", "500", "--concurrency", "5"]
     result = invoke([*args, "--out", str(tmp_path / "run")])
     assert_one_line_error(result, 1, "not found (HTTP 404)")
-    assert server.stats()["received"] <= 10
+    assert server.stats().received <= 10
 
 
 def test_paid_endpoint_needs_yes_and_sends_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

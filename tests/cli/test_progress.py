@@ -105,10 +105,12 @@ def test_silent_off_a_terminal_or_when_quiet(console: Console, quiet: bool) -> N
 def test_records_only_bump_counters_the_display_refreshes_on_its_own_clock() -> None:
     console, _ = terminal()
     progress = LiveProgress(40_000, console=console, refresh_per_second=4)
-    workers = [
-        threading.Thread(target=lambda: [progress.on_record(record(http_429s=1)) for _ in range(10_000)])
-        for _ in range(4)
-    ]
+
+    def report_many() -> None:
+        for _ in range(10_000):
+            progress.on_record(record(http_429s=1))
+
+    workers = [threading.Thread(target=report_many) for _ in range(4)]
     with progress:
         for worker in workers:
             worker.start()

@@ -62,6 +62,7 @@ def copy_with(run_dir: Path, dest: Path, **scale: float) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_bench_run_writes_the_plots(run_dir: Path) -> None:
     plots = run_dir / "plots"
     names = sorted(p.name for p in plots.iterdir())
@@ -81,6 +82,7 @@ def test_bench_run_writes_the_plots(run_dir: Path) -> None:
         assert path.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_report_prints_tables_and_rewrites_plots(run_dir: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(run_dir, tmp_path / "copy")
     shutil.rmtree(copy / "plots")
@@ -98,6 +100,7 @@ def test_report_prints_tables_and_rewrites_plots(run_dir: Path, tmp_path: Path) 
     assert len(list((copy / "plots").glob("*.png"))) == 7
 
 
+@pytest.mark.slow
 def test_report_no_plots_only_prints(run_dir: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(run_dir, tmp_path / "copy", ignore=shutil.ignore_patterns("plots"))
     result = bench("report", str(copy), "--no-plots")
@@ -120,6 +123,7 @@ def test_report_bad_folder_is_one_line_exit_2(tmp_path: Path, make: object, mess
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_compare_a_run_with_itself_passes(run_dir: Path) -> None:
     result = bench("compare", str(run_dir), str(run_dir), "--threshold", "0")
     assert result.exit_code == 0, result.output
@@ -127,6 +131,7 @@ def test_compare_a_run_with_itself_passes(run_dir: Path) -> None:
     assert "3 cells compared" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("metric", "scale", "threshold", "exit_code"),
     [
@@ -148,6 +153,7 @@ def test_compare_exit_code_follows_the_metric_direction(
     assert ("REGRESSED" in result.output) is (exit_code == 1)
 
 
+@pytest.mark.slow
 def test_compare_lists_cells_only_on_one_side(run_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "b"
     shutil.copytree(run_dir, other)
@@ -163,6 +169,7 @@ def test_compare_lists_cells_only_on_one_side(run_dir: Path, tmp_path: Path) -> 
     assert "1 cells compared" in result.output
 
 
+@pytest.mark.slow
 def test_compare_with_nothing_in_common_cannot_proceed(run_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "b"
     shutil.copytree(run_dir, other)
@@ -173,6 +180,7 @@ def test_compare_with_nothing_in_common_cannot_proceed(run_dir: Path, tmp_path: 
     assert "no cell in common" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -189,7 +197,40 @@ def test_compare_bad_folder_is_one_line_exit_2(
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_compare_unknown_metric_is_usage_error(run_dir: Path) -> None:
     result = bench("compare", str(run_dir), str(run_dir), "--metric", "speed")
     assert result.exit_code == 2
     assert "speed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "fragment"),
+    [
+        pytest.param(
+            ["--metric", "throughput_rps:60", "--metric", "wall_s:10"],
+            1,
+            "regressed[/] on wall_s",
+            id="each-metric-its-own-threshold",
+        ),
+        pytest.param(["--metric", "throughput_rps:60", "--metric", "wall_s:200"], 0, "no regression", id="both-pass"),
+        pytest.param(
+            ["--metric", "throughput_rps:60", "--check", "errors == 0"], 0, "no regression", id="absolute-bound-holds"
+        ),
+        pytest.param(
+            ["--metric", "throughput_rps:60", "--check", "semaphore: calls > 1000"],
+            1,
+            "check 'semaphore: calls > 1000' failed",
+            id="bound",
+        ),
+        pytest.param(["--metric", "nope:5"], 2, "unknown metric 'nope'", id="unknown-metric"),
+        pytest.param(["--metric", "wall_s:x"], 2, "'x' is not a percentage", id="bad-threshold"),
+    ],
+)
+def test_compare_takes_several_metrics_and_absolute_bounds(
+    run_dir: Path, tmp_path: Path, args: list[str], exit_code: int, fragment: str
+) -> None:
+    other = copy_with(run_dir, tmp_path / "b", throughput_rps=0.5, wall_s=2.0)
+    result = bench("compare", str(run_dir), str(other), *args)
+    assert result.exit_code == exit_code, result.output
+    assert fragment.replace("[/]", "") in result.output.replace("\n", " ")

@@ -49,6 +49,7 @@ def bench_in_process(args: list[str], env: dict[str, str | None]) -> Result:
     return CliRunner().invoke(cli, ["run", "--no-plots", *args], env={"OPENAI_API_KEY": None, **env})
 
 
+@pytest.mark.slow
 def test_canary_key_is_in_no_file_output_or_error(
     mock_server_factory: MockServerFactory, tmp_path: Path, canary: str
 ) -> None:
@@ -139,12 +140,12 @@ def test_reprs_hide_the_key(canary: str) -> None:
     endpoint = Endpoint(base_url="http://127.0.0.1:9/v1", api_key=canary)
     settings = RequestSettings()
     runner = Runner(run_id="r", endpoint=endpoint, settings=settings, emit=lambda record: None)
-    clients = [OpenAIAsyncClient(endpoint, settings, 1), OpenAISyncClient(endpoint, settings, 1)]
-    for thing in [endpoint, runner, *clients]:
+    async_client, sync_client = OpenAIAsyncClient(endpoint, settings, 1), OpenAISyncClient(endpoint, settings, 1)
+    for thing in [endpoint, runner, async_client, sync_client]:
         assert canary not in repr(thing)
         assert canary not in str(thing)
-    clients[1].close()
-    asyncio.run(clients[0].aclose())
+    sync_client.close()
+    asyncio.run(async_client.aclose())
 
 
 class LeakyClient:

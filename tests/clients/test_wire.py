@@ -6,7 +6,9 @@ Each case runs the same script through the SDK client and the raw httpx2 driver 
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
-from bench.clients.raw import HttpxDriver, SyncHttpxDriver
+from bench.clients.raw import AiohttpDriver, HttpxDriver, SyncHttpxDriver
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.wire import Reply, Tries, outcome_from_reply, request_body
 from bench.workload import build_calls, load_personas
@@ -171,16 +173,37 @@ def test_a_completion_without_choices_is_malformed() -> None:
         assert outcome == Outcome(ok=False, http_status=200, error="malformed_response", raw_answer=body.decode())
 
 
+def _closed(client: object) -> bool:
+    """Whether the client's HTTP stack has been shut (None for a client this test does not know)."""
+    if isinstance(client, OpenAIAsyncClient | OpenAISyncClient):
+        return client._sdk.is_closed()
+    if isinstance(client, HttpxDriver | SyncHttpxDriver):
+        return client._http.is_closed
+    if isinstance(client, AiohttpDriver):  # its session is made on first use
+        return client._session is None or client._session.closed
+    raise AssertionError(f"unknown client {type(client).__name__}")
+
+
 def test_every_client_builds_and_closes_without_a_loop_running() -> None:
     endpoint, settings = Endpoint(base_url=BASE, api_key=KEY), RequestSettings()
     for kind in CLIENTS.values():
         assert set(kind.runner_factories()) <= {"client_factory", "sync_client_factory"}
         if kind.make_sync is not None:
-            kind.make_sync(endpoint, settings, 2).close()
+            client = kind.make_sync(endpoint, settings, 2)
+            assert not _closed(client)
+            client.close()
+            assert _closed(client)
     assert [name for name, kind in CLIENTS.items() if kind.make_sync is None] == ["openai-aiohttp", "aiohttp"]
 
 
 async def test_async_clients_close_cleanly_even_unused() -> None:
     endpoint, settings = Endpoint(base_url=BASE, api_key=KEY), RequestSettings()
-    for kind in CLIENTS.values():
-        await kind.make(endpoint, settings, 3).aclose()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for kind in CLIENTS.values():
+            client = kind.make(endpoint, settings, 3)
+            await client.aclose()
+            assert _closed(client), kind
+            del client
+        gc.collect()
+    assert [str(w.message) for w in caught] == []  # no unclosed session or transport left behind

@@ -36,8 +36,9 @@ def test_batch_api_submits_every_call_sends_no_chat_and_tallies_as_semaphore(
     batch = run_bench(run_args(server.base_url, "batch_api", tmp_path / "batch"), cwd=tmp_path)
     assert batch.returncode == 0, batch.stderr
     stats = server.stats()
-    assert stats["received"] == 0  # not one chat completion
-    assert stats["batches"]["lines_submitted"] == N
+    assert stats.received == 0  # not one chat completion
+    assert stats.batches is not None
+    assert stats.batches["lines_submitted"] == N
 
     live = run_bench(run_args(server.base_url, "semaphore", tmp_path / "live"), cwd=tmp_path)
     assert live.returncode == 0, live.stderr
@@ -68,14 +69,16 @@ def test_an_interrupted_batch_run_resumes_without_a_second_batch(
     assert proc.returncode == 130, stderr
     assert read_rows(out) == []
     assert "re-attaches" in stderr
-    assert server.stats()["batches"]["batches_created"] == 1
+    batches = server.stats().batches
+    assert batches is not None
+    assert batches["batches_created"] == 1
 
     resumed = run_bench(["run", "--resume", str(out), "--no-plots", "-q"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     rows = read_rows(out)
     assert len(rows) == N
     assert all(r["status"] == "ok" for r in rows)
-    assert server.stats()["batches"] == {
+    assert server.stats().batches == {
         "files_uploaded": 1,
         "batches_created": 1,
         "lines_submitted": N,

@@ -55,6 +55,7 @@ def all_strategies_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_calls_csv_has_exactly_n_rows_per_cell_with_contract_columns(all_strategies_run: Path) -> None:
     with (all_strategies_run / "calls.csv").open() as handle:
         reader = csv.DictReader(handle)
@@ -70,6 +71,7 @@ def test_calls_csv_has_exactly_n_rows_per_cell_with_contract_columns(all_strateg
     assert all(r["status"] == "ok" and r["http_status"] == "200" for r in rows)
 
 
+@pytest.mark.slow
 def test_server_observed_peak_in_flight(all_strategies_run: Path) -> None:
     summary = read_summary(all_strategies_run)
     peaks = {row["strategy"]: int(row["server_peak_in_flight"]) for row in summary}
@@ -80,6 +82,7 @@ def test_server_observed_peak_in_flight(all_strategies_run: Path) -> None:
     assert 1 <= peaks["rate_limited"] <= C
 
 
+@pytest.mark.slow
 def test_tally_is_identical_across_strategies(all_strategies_run: Path) -> None:
     calls = read_calls(all_strategies_run / "calls.csv")
     votes = {
@@ -107,6 +110,7 @@ def read_summary(run_dir: Path) -> list[dict[str, str]]:
         return list(reader)
 
 
+@pytest.mark.slow
 def test_summary_rows_and_speedup(all_strategies_run: Path) -> None:
     rows = {row["strategy"]: row for row in read_summary(all_strategies_run)}
     assert set(rows) == set(STRATEGIES)
@@ -117,6 +121,7 @@ def test_summary_rows_and_speedup(all_strategies_run: Path) -> None:
     assert all(float(r["wall_s"]) >= float(r["ideal_wall_s"]) * 0.99 for r in rows.values())
 
 
+@pytest.mark.slow
 def test_bench_run_smoke(tmp_path: Path) -> None:
     out = tmp_path / "smoke"
     env = {**os.environ, "OPENAI_API_KEY": "smoke-test-key"}

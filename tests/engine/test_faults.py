@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +27,7 @@ def run_in_process(
     server: MockServer,
     run_dir: Path,
     strategies: list[str],
-    runner_kwargs: dict[str, object],
+    runner_kwargs: Mapping[str, Any],
     settings: RequestSettings,
     n: int = N,
     concurrency: int = 6,
@@ -38,12 +40,13 @@ def run_in_process(
         settings=settings,
         emit=lambda record: None,
         probe=server,
-        **runner_kwargs,  # type: ignore[arg-type]
+        **runner_kwargs,
     )
     asyncio.run(execute(plan, runner, run_dir))
     finalize(run_dir, run_dir.name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fault", "http_status", "error"),
     [
@@ -72,36 +75,41 @@ def test_every_attempt_failing_still_gives_one_row_per_call(
     assert {r["attempts"] for r in rows} == {str(1 + retried)}
     if fault == "rate_limit_rate":  # the server's counters cover the last cell (threads)
         assert sum(int(r["http_429s"]) for r in rows if r["strategy"] == "threads") == 2 * N
-        assert server.stats()["http_429"] == 2 * N
+        assert server.stats().http_429 == 2 * N
 
 
-class FlakyClient:
-    """The real client, except that one call raises as a bug would."""
+def check(call: Call, bad_call: str) -> None:
+    """Raise as a bug in the harness would, for one call."""
+    if call.call_id == bad_call:
+        raise KeyError("a bug in the harness")
 
-    def __init__(self, inner: OpenAIAsyncClient | OpenAISyncClient, bad_call: str) -> None:
+
+class FlakyAsync:
+    """The real async client, except that one call raises."""
+
+    def __init__(self, inner: OpenAIAsyncClient, bad_call: str) -> None:
         self.inner, self.bad_call = inner, bad_call
 
-    def check(self, call: Call) -> None:
-        if call.call_id == self.bad_call:
-            raise KeyError("a bug in the harness")
-
-
-class FlakyAsync(FlakyClient):
     async def complete(self, call: Call) -> Outcome:
-        self.check(call)
-        return await self.inner.complete(call)  # type: ignore[misc]
+        check(call, self.bad_call)
+        return await self.inner.complete(call)
 
     async def aclose(self) -> None:
-        await self.inner.aclose()  # type: ignore[union-attr]
+        await self.inner.aclose()
 
 
-class FlakySync(FlakyClient):
+class FlakySync:
+    """The real sync client, except that one call raises."""
+
+    def __init__(self, inner: OpenAISyncClient, bad_call: str) -> None:
+        self.inner, self.bad_call = inner, bad_call
+
     def complete(self, call: Call) -> Outcome:
-        self.check(call)
-        return self.inner.complete(call)  # type: ignore[return-value]
+        check(call, self.bad_call)
+        return self.inner.complete(call)
 
     def close(self) -> None:
-        self.inner.close()  # type: ignore[union-attr]
+        self.inner.close()
 
 
 def test_a_bug_in_one_call_is_that_calls_row_and_the_run_goes_on(mock_server: MockServer, tmp_path: Path) -> None:
@@ -132,6 +140,7 @@ MATRIX = [
 ]
 
 
+@pytest.mark.slow
 def test_fault_matrix_ends_with_exactly_n_rows_and_no_crash(tmp_path: Path) -> None:
     """429 30 %, 500/503 10 %, timeouts 5 %, resets 5 %, malformed 5 % per attempt, SDK retries on."""
     n, out = 60, tmp_path / "run"

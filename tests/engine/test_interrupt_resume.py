@@ -25,6 +25,7 @@ def read_summary(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_sigint_keeps_finished_rows_and_resume_sends_exactly_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [
@@ -84,6 +85,7 @@ def test_sigint_keeps_finished_rows_and_resume_sends_exactly_the_rest(tmp_path: 
     assert len(read_rows(out)) == 2 * N
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["semaphore", "threads"])
 def test_sigterm_cancels_slow_calls_after_the_grace_period(
     mock_server_factory: MockServerFactory, tmp_path: Path, strategy: str
@@ -108,7 +110,7 @@ def test_sigterm_cancels_slow_calls_after_the_grace_period(
     ]
     proc = start_bench(args, cwd=tmp_path)
     deadline = time.monotonic() + 60
-    while server.stats()["in_flight"] < 4:
+    while server.stats().in_flight < 4:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -126,12 +128,12 @@ def test_sigterm_cancels_slow_calls_after_the_grace_period(
     assert cell["sent"] == 4
     assert cell["interrupted"] is True
     deadline = time.monotonic() + 10
-    while server.stats()["in_flight"] and time.monotonic() < deadline:
+    while server.stats().in_flight and time.monotonic() < deadline:
         time.sleep(0.05)
     stats = server.stats()
-    assert stats["received"] == 4
-    assert stats["in_flight"] == 0
-    assert stats["completed"] == 0
+    assert stats.received == 4
+    assert stats.in_flight == 0
+    assert stats.completed == 0
 
 
 def test_resume_cuts_a_half_written_last_row(tmp_path: Path) -> None:

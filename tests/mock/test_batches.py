@@ -40,8 +40,10 @@ async def test_a_batch_answers_each_line_as_chat_does_and_sends_no_chat(mock_ser
         assert file is not None  # 10% errors among 30 lines: both files exist
         results.update(result_outcomes(await client.content(file), "k"))
     await client.aclose()
-    assert server.stats()["received"] == 0
-    assert server.stats()["batches"]["lines_submitted"] == 30
+    assert server.stats().received == 0
+    batches = server.stats().batches
+    assert batches is not None
+    assert batches["lines_submitted"] == 30
 
     chat = OpenAIAsyncClient(endpoint, SETTINGS, 4)
     live = {c.call_id: await chat.complete(c) for c in calls}

@@ -16,16 +16,15 @@ def test_no_rates_no_faults() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "fault"),
+    ("plan", "fault"),
     [
-        pytest.param("error_rate", Fault.ERROR, id="error"),
-        pytest.param("timeout_rate", Fault.TIMEOUT, id="timeout"),
-        pytest.param("reset_rate", Fault.RESET, id="reset"),
-        pytest.param("malformed_rate", Fault.MALFORMED, id="malformed"),
+        pytest.param(FaultPlan(error_rate=1.0), Fault.ERROR, id="error"),
+        pytest.param(FaultPlan(timeout_rate=1.0), Fault.TIMEOUT, id="timeout"),
+        pytest.param(FaultPlan(reset_rate=1.0), Fault.RESET, id="reset"),
+        pytest.param(FaultPlan(malformed_rate=1.0), Fault.MALFORMED, id="malformed"),
     ],
 )
-def test_rate_one_always_injects(field: str, fault: Fault) -> None:
-    plan = FaultPlan(**{field: 1.0})
+def test_rate_one_always_injects(plan: FaultPlan, fault: Fault) -> None:
     assert {plan.draw(k, a) for k in KEYS[:2000] for a in range(3)} == {fault}
 
 

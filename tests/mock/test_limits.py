@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.clients.feedback import parse_duration as parse_reset
 from bench.mock.limits import RateLimiter, TokenBucket, format_duration
 
 
@@ -167,3 +168,21 @@ def test_limiter_without_limits_is_disabled() -> None:
     assert not limiter.enabled
     assert limiter.headers() == {}
     assert all(limiter.admit(10**9, "m") is None for _ in range(100))
+
+
+def test_a_day_budget_is_stated_in_the_requests_headers_and_refuses_once_spent() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=None, tpm=100_000, clock=clock, rpd=10_000, rpd_used=9_998)
+    assert limiter.admit(10, "m") is None
+    headers = limiter.headers()
+    assert headers["x-ratelimit-limit-requests"] == "10000"  # a day's limit, not a minute's
+    assert headers["x-ratelimit-remaining-requests"] == "1"
+    assert parse_reset(headers["x-ratelimit-reset-requests"]) == pytest.approx(9_999 * 8.64, rel=1e-3)
+    assert headers["x-ratelimit-limit-tokens"] == "100000"  # the tokens headers stay per minute
+    assert limiter.admit(10, "m") is None
+    refused = limiter.admit(10, "m")
+    assert refused is not None
+    assert refused.kind == "requests"
+    assert refused.wait_s == pytest.approx(8.64)  # one request refills in a day / 10,000
+    limiter.refill()  # back to how the day started
+    assert limiter.headers()["x-ratelimit-remaining-requests"] == "2"

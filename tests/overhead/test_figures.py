@@ -29,6 +29,7 @@ def toy_figures() -> list[Figure]:
     return measure(TOY)
 
 
+@pytest.mark.slow
 def test_every_figure_is_measured(toy_figures: list[Figure]) -> None:
     keys = [f.key for f in toy_figures]
     clients = len(TOY.clients)
@@ -40,6 +41,7 @@ def test_every_figure_is_measured(toy_figures: list[Figure]) -> None:
     assert all(f.passed is not None for f in judged)
 
 
+@pytest.mark.slow
 def test_scheduling_never_beats_the_ideal(toy_figures: list[Figure]) -> None:
     ratios = [f.value for f in toy_figures if f.key == "c"]
     assert len(ratios) == len(TOY.clients) + 1
@@ -64,11 +66,13 @@ def test_a_figure_judges_its_target(figure: Figure, passed: bool | None) -> None
     assert figure.passed is passed
 
 
+@pytest.mark.slow
 def test_the_table_shows_each_row(toy_figures: list[Figure]) -> None:
     table = figures_table(toy_figures, "toy")
     assert table.row_count == len(toy_figures)
 
 
+@pytest.mark.slow
 def test_the_scale_run_reports_rss_and_every_row() -> None:
     result = run_scale(calls=300, concurrency=20)
     assert result.rows == 300

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from bench.report.compare import METRICS, change, compare, comparison_table
+from bench.report.compare import change, compare, comparison_table
+from bench.report.metrics import METRICS
 
 
 def summary(**cells: dict[str, float]) -> pd.DataFrame:

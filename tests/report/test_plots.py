@@ -98,6 +98,7 @@ def is_png(path: Path) -> bool:
     return path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.slow
 def test_write_plots_makes_a_set_per_scenario(tmp_path: Path) -> None:
     data = load_run(write_run(tmp_path / "run", sweep_cells(n=40) + talk_cells()))
     written, notes = write_plots(data.summary, data.calls, tmp_path / "run" / "plots")
@@ -122,6 +123,7 @@ def test_write_plots_makes_a_set_per_scenario(tmp_path: Path) -> None:
     assert notes == []  # personas-200 has no sequential cell, hence no speedup plot, but that is no news
 
 
+@pytest.mark.slow
 def test_write_plots_without_calls_or_timelines(tmp_path: Path) -> None:
     data = load_run(write_run(tmp_path / "run", talk_cells()[:2]))
     out = tmp_path / "plots"
@@ -133,6 +135,7 @@ def test_write_plots_without_calls_or_timelines(tmp_path: Path) -> None:
     assert "ten-asks-latency-cdf.png" in {p.name for p in written}
 
 
+@pytest.mark.slow
 def test_odd_cells_plot_without_warnings(tmp_path: Path) -> None:
     """A cell that failed entirely, one that sent nothing (interrupted), a lone cell: no warning, no crash."""
     cells = [

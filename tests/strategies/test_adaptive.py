@@ -18,7 +18,7 @@ from bench.workload import Call, build_calls, load_personas
 from strategies import Knobs
 from strategies.control import DECREASE, Controller
 from tests.support.fakes import completion_body
-from tests.support.virtual_time import MAX_TOKENS, calls, run_strategy
+from tests.support.virtual_time import MAX_TOKENS, LimitedEndpoint, calls, run_strategy
 
 URL = "http://fake.test/v1/chat/completions"
 
@@ -151,6 +151,7 @@ LONG_S = 120  # simulated seconds: long enough for the average to mean something
 WIDE = Knobs(concurrency=200, max_tokens=MAX_TOKENS)  # the window never binds: the rate does
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("headers", "latency_s", "least", "most_429"),
     [
@@ -221,6 +222,45 @@ async def test_the_runner_hands_strategies_the_clients_feedback() -> None:
 
     without = CellSender(run_id="u", spec=spec, emit=lambda r: None, stop=threading.Event(), client=NoHook())
     assert without.rate_limits is None  # adaptive then learns from finished rows alone
+
+
+def _share_of_limit(server: LimitedEndpoint, rpm: int, start: float, end: float) -> float:
+    admitted, _ = server.admitted_between(start, end)
+    return admitted / ((end - start) * rpm / 60)
+
+
+def test_random_429s_while_answers_show_capacity_only_pause_it() -> None:
+    """20 % of attempts refused at random, with no limit headers: not evidence that the rate is too high."""
+    rpm = 600
+    server, sender = run_strategy("adaptive", calls(rpm // 60 * 60), WIDE, rpm=rpm, noise=0.2)
+    assert server.noise_429s > 0.15 * server.attempts  # the noise was there
+    assert _share_of_limit(server, rpm, 10.0, 55.0) >= 0.9
+    assert sender.learned_rpm == pytest.approx(rpm)
+
+
+def test_a_minute_sized_bucket_half_spent_by_others_is_held_not_drained() -> None:
+    """A bucket of a minute of requests, 30 s of it used at the start: a debt of 30 s is no reason to crawl."""
+    rpm = 600
+    server, sender = run_strategy("adaptive", calls(600), WIDE, rpm=rpm, burst_seconds=60, used_s=30)
+    assert _share_of_limit(server, rpm, 5.0, 55.0) >= 0.9
+    assert server.http_429s == 0
+
+
+def test_a_day_budget_with_plenty_left_paces_nothing() -> None:
+    """Requests headers state a day (10,000, 9,000 left, reset in hours); the tokens limit is the pace."""
+    tpm = 400_000
+    server, sender = run_strategy("adaptive", calls(1200), WIDE, tpm=tpm, daily=(10_000, 9_000))
+    _, tokens = server.admitted_between(10.0, 40.0)
+    assert tokens / (30 * tpm / 60) >= 0.9
+    assert server.http_429s == 0
+
+
+def test_a_day_budget_running_low_paces_to_what_is_left() -> None:
+    """Under a tenth of the day left: it paces to what remains until the reset, not to the tokens limit."""
+    server, sender = run_strategy("adaptive", calls(20), WIDE, tpm=400_000, daily=(10_000, 500))
+    assert len(sender.records) == 20
+    admitted, _ = server.admitted_between(0.0, 60.0)
+    assert admitted <= 10  # the tokens limit alone would allow hundreds a minute
 
 
 def test_an_absurd_retry_after_pauses_adaptive_for_the_cap_not_for_11_days() -> None:

@@ -70,7 +70,7 @@ class FakeBatches:
             else:
                 body = completion_body(json.dumps({"vote": vote_for(custom_id), "reason": "r"}))
                 out.append({"custom_id": custom_id, "response": {"status_code": 200, "body": body}, "error": None})
-        ids = []
+        ids: list[str | None] = []
         for kind, lines_out in (("out", out), ("err", err)):
             if lines_out:
                 self.files[f"{batch_id}-{kind}"] = b"".join(json.dumps(x).encode() + b"\n" for x in lines_out)
@@ -115,7 +115,7 @@ def cell(n: int) -> CellSpec:
 
 
 async def test_every_call_goes_in_one_jsonl_line_and_ends_as_one_priced_row(tmp_path: Path) -> None:
-    fake, rows = FakeBatches(polls=3), []
+    fake, rows = FakeBatches(polls=3), list[CallRecord]()
     spec = cell(30)
 
     meta = await runner_for(fake, rows, tmp_path / "batches.jsonl").run_cell(spec)
@@ -143,7 +143,7 @@ async def test_every_call_goes_in_one_jsonl_line_and_ends_as_one_priced_row(tmp_
     ],
 )
 async def test_cells_beyond_the_batch_limits_split_into_several_batches(limits: BatchLimits, batches: int) -> None:
-    fake, rows = FakeBatches(limits=limits), []
+    fake, rows = FakeBatches(limits=limits), list[CallRecord]()
     await runner_for(fake, rows).run_cell(cell(30))
     assert len(fake.created) == batches
     assert all(len(fake.files[f].splitlines()) <= limits.max_requests for f in fake.created)
@@ -153,7 +153,7 @@ async def test_cells_beyond_the_batch_limits_split_into_several_batches(limits: 
 
 @pytest.mark.parametrize("final", ["expired", "cancelled", "failed"])
 async def test_unfinished_batches_leave_partial_results_and_error_rows(final: str) -> None:
-    fake, rows = FakeBatches(final=final, share=0.5, error_every=5), []
+    fake, rows = FakeBatches(final=final, share=0.5, error_every=5), list[CallRecord]()
     await runner_for(fake, rows).run_cell(cell(20))
     assert len(rows) == 20
     assert len({r.call_id for r in rows}) == 20
@@ -168,7 +168,7 @@ async def test_upload_failure_makes_each_call_an_error_row() -> None:
         async def upload(self, data: bytes) -> str:
             raise BatchError("AuthenticationError: invalid_api_key", 401)
 
-    fake, rows = Refusing(), []
+    fake, rows = Refusing(), list[CallRecord]()
     await runner_for(fake, rows).run_cell(cell(5))
     assert [r.error for r in rows] == ["AuthenticationError: invalid_api_key"] * 5
     assert all(r.http_status == 401 and r.cost_usd is None for r in rows)
@@ -176,7 +176,7 @@ async def test_upload_failure_makes_each_call_an_error_row() -> None:
 
 async def test_a_resumed_cell_reattaches_to_its_batch_instead_of_submitting_again(tmp_path: Path) -> None:
     ledger, spec = tmp_path / "batches.jsonl", cell(12)
-    first, rows = FakeBatches(polls=10**6), []
+    first, rows = FakeBatches(polls=10**6), list[CallRecord]()
     runner = runner_for(first, rows, ledger)
     runner.grace_s = 0.0
     first.on_create = runner.stop.set  # interrupted as soon as the batch exists
@@ -208,7 +208,7 @@ async def test_a_resumed_batch_the_endpoint_no_longer_knows(
     BatchLedger(ledger).add(
         "unit/batch_api/1", BatchInfo(id="batch_99", status="validating"), "file-x", [c.call_id for c in spec.calls]
     )
-    fake, rows = FakeBatches(), []
+    fake, rows = FakeBatches(), list[CallRecord]()
     endpoint = Endpoint(base_url=ENDPOINT.base_url, api_key="unit-test-key", is_mock=is_mock)
     await runner_for(fake, rows, ledger, endpoint).run_cell(spec)
     assert len(fake.created) == created

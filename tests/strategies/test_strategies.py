@@ -48,7 +48,7 @@ CHAT_STRATEGIES = [name for name, cls in STRATEGIES.items() if not getattr(cls, 
 async def test_each_call_answered_once_within_bounds(strategy: str) -> None:
     low, high = expected_peak(strategy)
     # Calls are held until the exact bound is reached, so the peak does not depend on speed.
-    fake, rows = CountingEndpoint(delay_s=0.01, hold_until=high if low == high else 0), []
+    fake, rows = CountingEndpoint(delay_s=0.01, hold_until=high if low == high else 0), list[CallRecord]()
     calls = tuple(build_calls(load_personas(limit=N_CALLS // 2), repeats=2))
     spec = CellSpec(scenario="unit", strategy=strategy, concurrency=C, calls=calls, rpm=60_000.0)
 
@@ -67,7 +67,7 @@ async def test_each_call_answered_once_within_bounds(strategy: str) -> None:
 
 
 async def test_batched_starts_no_call_before_the_previous_batch_ends() -> None:
-    fake, rows = CountingEndpoint(delay_s=0.005), []
+    fake, rows = CountingEndpoint(delay_s=0.005), list[CallRecord]()
     calls = tuple(build_calls(load_personas(limit=20)))
     spec = CellSpec(scenario="unit", strategy="batched", concurrency=6, calls=calls)
     await make_runner(fake, rows).run_cell(spec)
@@ -78,7 +78,7 @@ async def test_batched_starts_no_call_before_the_previous_batch_ends() -> None:
 
 
 async def test_stopped_runner_sends_nothing_more() -> None:
-    fake, rows = CountingEndpoint(), []
+    fake, rows = CountingEndpoint(), list[CallRecord]()
     runner = make_runner(fake, rows)
     runner.stop.set()
     calls = tuple(build_calls(load_personas(limit=5)))

@@ -145,6 +145,7 @@ def cells_of(name: str) -> list[tuple[str, str, int, int]]:
     return [(c.scenario, c.strategy, c.concurrency, len(c.calls)) for c in plan.cells]
 
 
+@pytest.mark.slow
 def test_ci_suite_expands_to_18_cells_on_3_mock_servers() -> None:
     plan = plan_suite(SUITES / "ci.toml")
     assert [g.mock.latency for g in plan.groups if g.mock] == ["fixed:0.005", "fixed:0.02", "fixed:0.01"]

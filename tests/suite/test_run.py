@@ -56,6 +56,7 @@ def ci_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     )
 
 
+@pytest.mark.slow
 def test_one_summary_row_per_expected_cell(ci_run: SuiteRun) -> None:
     expected = [c.key for c in ci_run.plan.cells]
     found = list(
@@ -65,6 +66,7 @@ def test_one_summary_row_per_expected_cell(ci_run: SuiteRun) -> None:
     assert len(found) == 18
 
 
+@pytest.mark.slow
 def test_calls_csv_holds_every_call_of_every_cell(ci_run: SuiteRun) -> None:
     assert len(ci_run.calls) == ci_run.plan.total_calls == 1680
     per_cell = ci_run.calls.groupby(["scenario", "strategy", "concurrency"], sort=False).size()
@@ -72,6 +74,7 @@ def test_calls_csv_holds_every_call_of_every_cell(ci_run: SuiteRun) -> None:
     assert (ci_run.summary["calls"] == ci_run.summary["expected_calls"]).all()
 
 
+@pytest.mark.slow
 def test_scenarios_name_latency_limits_and_repetition(ci_run: SuiteRun) -> None:
     assert list(dict.fromkeys(ci_run.summary["scenario"])) == [
         "window|lat=fixed:0.005|rep=1",
@@ -80,6 +83,7 @@ def test_scenarios_name_latency_limits_and_repetition(ci_run: SuiteRun) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_window_cells_all_succeed_with_one_tally_across_strategies_and_latencies(ci_run: SuiteRun) -> None:
     window = ci_run.summary[ci_run.summary["scenario"].str.startswith("window")]
     assert (window["errors"] == 0).all()
@@ -96,6 +100,7 @@ def test_window_cells_all_succeed_with_one_tally_across_strategies_and_latencies
     assert all(t == first for t in tallies.values())
 
 
+@pytest.mark.slow
 def test_bounded_cells_never_exceed_their_window_at_the_server(ci_run: SuiteRun) -> None:
     bounded = ci_run.summary[ci_run.summary["strategy"].isin(["sequential", "semaphore", "batched"])]
     assert len(bounded) == 2 * 7 + 1  # the limits experiment's semaphore too
@@ -103,6 +108,7 @@ def test_bounded_cells_never_exceed_their_window_at_the_server(ci_run: SuiteRun)
     assert (bounded["server_peak_in_flight"] >= 1).all()
 
 
+@pytest.mark.slow
 def test_the_limited_mock_rejects_the_semaphore_not_the_paced_strategy(ci_run: SuiteRun) -> None:
     limits = ci_run.summary[ci_run.summary["scenario"].str.startswith("limits")].set_index("strategy")
     assert limits.loc["semaphore", "server_http_429"] > 0
@@ -110,6 +116,7 @@ def test_the_limited_mock_rejects_the_semaphore_not_the_paced_strategy(ci_run: S
     assert limits.loc["rate_limited", "errors"] == 0
 
 
+@pytest.mark.slow
 def test_run_json_records_the_suite_versions_and_host_never_the_key(ci_run: SuiteRun) -> None:
     document = json.loads((ci_run.run_dir / "run.json").read_text())
     config = document["config"]
@@ -124,6 +131,7 @@ def test_run_json_records_the_suite_versions_and_host_never_the_key(ci_run: Suit
     assert SECRET not in ci_run.result.stdout + ci_run.result.stderr
 
 
+@pytest.mark.slow
 def test_no_live_progress_when_stdout_is_a_pipe(ci_run: SuiteRun) -> None:
     assert "calls/s" not in ci_run.result.stdout
     assert "\x1b[" not in ci_run.result.stdout  # no cursor movement either

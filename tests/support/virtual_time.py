@@ -9,11 +9,15 @@ headers, same 429s) behind a fake ``Sender`` that retries 429s the way the SDK d
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
+from bench.clients.base import Outcome
+from bench.clients.batch import BatchAccess
 from bench.clients.feedback import RateLimitFeedback
-from bench.mock.limits import RateLimiter
+from bench.mock.limits import RateLimiter, TokenBucket, format_duration
+from bench.mock.service import INJECTED_429_HEADERS
 from bench.records import CallRecord
 from bench.workload import Call, calls_for_count, load_personas
 from strategies import STRATEGIES, Knobs
@@ -74,14 +78,28 @@ class LimitedEndpoint:
         max_retries: int = 2,
         headers: Headers = "openai",
         others_rps: float = 0.0,
+        noise: float = 0.0,
+        used_s: float = 0.0,
+        daily: tuple[int, int] | None = None,
     ) -> None:
+        """``noise``: the share of attempts refused at random with only ``retry-after`` (the mock's
+        injected 429s); ``used_s``: seconds of the requests bucket already spent by others at the start;
+        ``daily``: (limit, remaining) of a day's request budget stated in the requests headers."""
         loop = asyncio.get_running_loop()
         self.limiter = RateLimiter(rpm=rpm, tpm=tpm, burst_seconds=burst_seconds, clock=loop.time)
+        if used_s and self.limiter.requests is not None:
+            self.limiter.requests.take(used_s * self.limiter.requests.rate)
+        self.daily = None
+        if daily is not None:
+            self.daily = TokenBucket(per_minute=daily[0], burst_seconds=60.0, clock=loop.time)  # holds a day's
+            self.daily.rate = daily[0] / 86400.0  # ... and refills over a day
+            self.daily.take(daily[0] - daily[1])
+        self.noise, self._random = noise, random.Random(0)
         self.feedback = RateLimitFeedback(clock=loop.time)
         self.latency_s, self.max_retries, self.headers = latency_s, max_retries, headers
         self.others_rps = others_rps
         self.admitted: list[tuple[float, int]] = []  # (when, tokens charged)
-        self.attempts = self.http_429s = self.in_flight = self.peak_in_flight = 0
+        self.attempts = self.http_429s = self.in_flight = self.peak_in_flight = self.noise_429s = 0
 
     async def complete(self, cost: int) -> tuple[bool, int, int]:
         """(ok, attempts, 429s) for one call, retrying 429s after ``retry-after-ms`` like the SDK."""
@@ -89,22 +107,34 @@ class LimitedEndpoint:
         refused = 0
         for attempt in range(self.max_retries + 1):
             self.attempts += 1
-            rejection = self.limiter.admit(cost, "gpt-4o-mini")
-            if rejection is None:
+            noise = self.noise and self._random.random() < self.noise
+            rejection = None if noise else self.limiter.admit(cost, "gpt-4o-mini")
+            if rejection is None and not noise:
+                if self.daily is not None:
+                    self.daily.take(1)
                 self.admitted.append((loop.time(), cost))
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                 await asyncio.sleep(self.latency_s)
                 self.in_flight -= 1
-                self.feedback.observe(200, _shape(self.limiter.headers(), self.headers), attempt > 0)
+                self.feedback.observe(200, _shape(self._headers(), self.headers), attempt > 0)
                 return True, attempt + 1, refused
             refused += 1
             self.http_429s += 1
-            headers = {**rejection.headers(), **self.limiter.headers()}
+            self.noise_429s += bool(noise)
+            headers = dict(INJECTED_429_HEADERS) if rejection is None else {**rejection.headers(), **self._headers()}
             self.feedback.observe(429, _shape(headers, self.headers), attempt > 0)
             if attempt < self.max_retries:
                 await asyncio.sleep(int(headers["retry-after-ms"]) / 1000)
         return False, self.max_retries + 1, refused
+
+    def _headers(self) -> dict[str, str]:
+        headers = self.limiter.headers()
+        if self.daily is not None:  # Groq-style: the requests headers state the day's budget
+            headers["x-ratelimit-limit-requests"] = str(self.daily.limit)
+            headers["x-ratelimit-remaining-requests"] = str(self.daily.remaining())
+            headers["x-ratelimit-reset-requests"] = format_duration(self.daily.reset_after())
+        return headers
 
     async def other_traffic(self) -> None:
         """Someone else on the same key: ``others_rps`` requests a second, whatever the answer."""
@@ -127,6 +157,7 @@ class FakeSender:
         self.t0 = self._loop.time()
         self.records: list[CallRecord] = []
         self.sent = 0
+        self.learned_rpm: float | None = None
 
     @property
     def stopping(self) -> bool:
@@ -171,6 +202,25 @@ class FakeSender:
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
         raise NotImplementedError("pacing strategies are async")
+
+    @property
+    def batches(self) -> BatchAccess | None:
+        return None  # no Batch API in virtual time
+
+    def record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+    ) -> CallRecord | None:
+        raise NotImplementedError("pacing strategies send, they do not record batch rows")
+
+    def learned(self, *, rpm: float) -> None:
+        self.learned_rpm = rpm
 
 
 def calls(n: int) -> list[Call]:

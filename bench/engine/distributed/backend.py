@@ -184,6 +184,7 @@ class RayRunner:
             server=server,
             interrupted=self.stop.is_set(),
             workers=reports,
+            learned_rpm=sum(r["learned_rpm"] for r in reports if r.get("learned_rpm")) or None,
         )
 
     @staticmethod
@@ -233,6 +234,7 @@ class RayRunner:
             report["sent"] += done.meta.sent
             report["cpu_s"] += done.cpu_s
             report["peak_in_flight"] = max(report["peak_in_flight"], done.meta.max_in_flight)
+            report["learned_rpm"] = done.meta.learned_rpm  # each worker learns its share of the limit
             if done.fatal is not None and self.fatal is None:
                 self.fatal = done.fatal
                 self.stop.set()

@@ -72,9 +72,10 @@ def test_rate_limited_over_two_workers_holds_the_global_limit(
     run_on_ray(server, plan_of("rate_limited", 20, calls, rpm=1200), tmp_path)
 
     stats = server.stats(detail=True)
-    assert stats["http_429"] == 0
-    assert stats["received"] == calls
-    admitted = sorted(stats["admitted_s"])
+    assert stats.http_429 == 0
+    assert stats.received == calls
+    assert stats.admitted_s is not None
+    admitted = sorted(stats.admitted_s)
     # the pace the server saw: 20 req/s at most (two workers each at 1200 RPM would be 40)
     assert (len(admitted) - 1) / (admitted[-1] - admitted[0]) <= 20 * 1.05
     assert len({row["worker"] for row in read_rows(tmp_path)}) == 2
@@ -83,7 +84,7 @@ def test_rate_limited_over_two_workers_holds_the_global_limit(
 def test_a_killed_worker_s_unfinished_calls_are_sent_again_never_lost_or_doubled(
     ray_local: Any, tmp_path: Path, mock_server: MockServer
 ) -> None:
-    calls, killed = 160, []
+    calls, killed = 160, list[str]()
 
     def kill_first_worker(record: CallRecord) -> None:
         if not killed and record.worker.startswith("w0@"):
@@ -108,7 +109,7 @@ def test_a_killed_worker_s_unfinished_calls_are_sent_again_never_lost_or_doubled
 def test_without_a_replacement_a_dead_worker_s_calls_become_worker_lost_rows(
     ray_local: Any, tmp_path: Path, mock_server: MockServer
 ) -> None:
-    calls, killed = 80, []
+    calls, killed = 80, list[str]()
 
     def kill_first_worker(record: CallRecord) -> None:
         if not killed and record.worker.startswith("w0@"):
@@ -156,7 +157,7 @@ def test_an_interrupted_ray_run_resumes_with_only_the_missing_calls(
     rows = read_rows(tmp_path)
     assert len(rows) == calls
     assert len({row["call_id"] for row in rows}) == calls
-    assert mock_server.stats()["received"] == calls - len(kept)  # nothing on disk was sent again
+    assert mock_server.stats().received == calls - len(kept)  # nothing on disk was sent again
 
 
 @pytest.mark.parametrize(
