@@ -17,7 +17,8 @@ from typing import Final, Protocol, runtime_checkable
 
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?)(ms|h|m|s)")
 _UNIT_S: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-MAX_SERVER_WAIT_S: Final = 120.0  # the longest wait taken on a server's word (retry-after, reset-*)
+MAX_SERVER_WAIT_S: Final = 120.0  # the longest wait taken on a server's word (retry-after)
+MAX_RESET_S: Final = 86400.0  # the longest x-ratelimit-reset-* believed (a day's budget)
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -99,7 +100,7 @@ class RateLimitInfo:
     remaining_tokens: int | None = None
     reset_tokens_s: float | None = None
     retry_after_s: float | None = None
-    capped: bool = False  # a wait above was longer than MAX_SERVER_WAIT_S, and was cut to it
+    capped: bool = False  # a value above was over its cap (MAX_SERVER_WAIT_S, MAX_RESET_S) and was cut to it
 
     @classmethod
     def from_headers(cls, at: float, status: int, headers: Mapping[str, str]) -> RateLimitInfo:
@@ -109,7 +110,12 @@ class RateLimitInfo:
             parse_duration(get("x-ratelimit-reset-tokens")),
             retry_after_s(headers),
         )
-        reset_requests, reset_tokens, after = (None if w is None else server_wait(w) for w in waits)
+        # A reset hours away is a day's budget (adaptive paces to it), not a wait: capped at a day, so
+        # that only nonsense ("99999999h") is cut; retry-after is a wait, capped at MAX_SERVER_WAIT_S.
+        caps = (MAX_RESET_S, MAX_RESET_S, MAX_SERVER_WAIT_S)
+        reset_requests, reset_tokens, after = (
+            None if w is None else min(w, cap) for w, cap in zip(waits, caps, strict=True)
+        )
         return cls(
             at=at,
             status=status,
@@ -120,7 +126,7 @@ class RateLimitInfo:
             remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
             reset_tokens_s=reset_tokens,
             retry_after_s=after,
-            capped=any(w is not None and w > MAX_SERVER_WAIT_S for w in waits),
+            capped=any(w is not None and w > cap for w, cap in zip(waits, caps, strict=True)),
         )
 
     @property

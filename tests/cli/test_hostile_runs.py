@@ -42,7 +42,7 @@ def test_a_server_echoing_the_key_leaves_it_in_no_file_and_no_output(tmp_path: P
     with HostileServer("echo_key") as server:
         result = run_against(server, out, env={"OPENAI_API_KEY": KEY})
         assert server.authorizations == [f"Bearer {KEY}"] * 6
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # no call succeeded (invalid_choice)
     assert len(rows(out / "calls.csv")) == 6
     assert KEY not in result.output
     for path in out.rglob("*"):
@@ -53,7 +53,7 @@ def test_cut_answers_are_kept_as_evidence_and_named_at_the_end(tmp_path: Path) -
     out = tmp_path / "run"
     with HostileServer("cut") as server:
         result = run_against(server, out)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # no call succeeded
     got = rows(out / "calls.csv")
     assert {(r["error"], r["finish_reason"], r["served_model"], r["raw_answer"]) for r in got} == {
         ("malformed_answer", "length", "gemma-3-270m", '{"vote": "Har')
@@ -77,7 +77,7 @@ def test_a_redirect_to_another_host_is_six_error_rows_naming_it(tmp_path: Path) 
     with HostileServer("ok") as other, HostileServer("redirect", to="http://elsewhere.example/v1") as server:
         result = run_against(server, out)
         assert other.requests == 0
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # no call succeeded
     assert {(r["status"], r["http_status"], r["error"]) for r in rows(out / "calls.csv")} == {
         ("error", "301", "redirect_not_followed: HTTP 301 to elsewhere.example")
     }

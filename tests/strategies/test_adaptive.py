@@ -271,4 +271,4 @@ def test_an_absurd_retry_after_pauses_adaptive_for_the_cap_not_for_11_days() -> 
     control = Controller(tokens_per_call=200)
     control.update(5.0, feedback)
     assert control.pause_until == 5.0 + MAX_SERVER_WAIT_S
-    assert control.debt_s is None or control.debt_s <= MAX_SERVER_WAIT_S
+    assert control.debt_s is None  # a reset of 11,400 years is no per-minute debt
