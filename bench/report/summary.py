@@ -226,7 +226,8 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         scenario, strategy, concurrency = key
         cell = groups.get(key, calls.iloc[0:0])
         ok = cell[cell["status"] == "ok"]
-        answered = cell[cell["http_status"].notna()]  # an error answer took its time too
+        # An error answer took its time too; frames without http_status (hand-made) count every row.
+        answered = cell[cell["http_status"].notna()] if "http_status" in cell.columns else cell
         timed = ok if len(ok) else cell
         wall = float(meta["wall_s"])
         rule = str(meta.get("ideal", "window"))
