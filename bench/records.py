@@ -29,7 +29,10 @@ class CallRecord:
     Times are seconds from the cell's start. The columns after ``answer`` extend the
     DESIGN.md contract: ``server_s`` is the processing time the endpoint reported
     (``openai-processing-ms``), ``http_429s`` the 429 answers this call got including the
-    SDK's hidden retries, ``scenario`` the experiment the cell belongs to; the evidence of an
+    SDK's hidden retries, ``scenario`` the experiment the cell belongs to. Streamed calls add
+    ``ttft_s`` (send to first content token), ``itl_s`` (mean gap between content chunks),
+    ``output_tokens`` (the usage chunk's, else the chunks counted) and ``decode_s`` (first to
+    last content chunk); they stay empty for calls that were not streamed. The evidence of an
     answer: ``finish_reason``, the model the server says it used (``served_model``), and a failed
     answer's content (``raw_answer``, truncated and scrubbed of the key).
     """
@@ -57,6 +60,10 @@ class CallRecord:
     worker: str = ""  # Ray backend: the worker that sent the call (``w<i>@<host>:<pid>``); empty when local
     cost_usd: float | None = field(default=None, metadata={"decimals": 10})  # a call costs ~$0.00002
     endpoint: str = ""  # the label of the endpoint that answered (never its key)
+    ttft_s: float | None = None
+    itl_s: float | None = None
+    output_tokens: int | None = None
+    decode_s: float | None = None
     finish_reason: str = ""
     served_model: str = ""
     raw_answer: str = ""

@@ -10,9 +10,11 @@ from strategies.adaptive import Adaptive
 from strategies.base import IdealRule, Knobs, Levels, Sender, Strategy
 from strategies.batch_api import BatchApi
 from strategies.batched import Batched
+from strategies.constant import Constant
 from strategies.gather import Gather
 from strategies.plugins import ENTRY_POINT_GROUP, PluginError, load_entry_points
 from strategies.plugins import register as _register
+from strategies.poisson import Poisson
 from strategies.rate_limited import RateLimited
 from strategies.semaphore import Semaphore
 from strategies.sequential import Sequential
@@ -20,7 +22,20 @@ from strategies.threads import Threads
 from strategies.workers import Workers
 
 STRATEGIES: Final[dict[str, type[Strategy]]] = {
-    cls.name: cls for cls in (Sequential, Threads, Gather, Semaphore, Workers, Batched, RateLimited, Adaptive, BatchApi)
+    cls.name: cls
+    for cls in (
+        Sequential,
+        Threads,
+        Gather,
+        Semaphore,
+        Workers,
+        Batched,
+        RateLimited,
+        Adaptive,
+        BatchApi,
+        Constant,
+        Poisson,
+    )
 }
 
 
@@ -48,8 +63,8 @@ def parse_strategies(values: Iterable[str]) -> list[str]:
         for name in (part.strip() for part in value.split(",")):
             if not name:
                 continue
-            if name == "all":
-                names.extend(n for n in STRATEGIES if n not in names)
+            if name == "all":  # the closed-loop ones: open-loop strategies need a --rate
+                names.extend(n for n in STRATEGIES if n not in names and not getattr(STRATEGIES[n], "open_loop", False))
             elif name not in STRATEGIES:
                 raise StrategyError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)}, all)")
             elif name not in names:

@@ -19,7 +19,8 @@ Levels = Literal["one", "all", "given"]
 # How its ideal wall time is replayed from the latencies it observed (``bench.report.summary``):
 # ΣL; max L; Σ max per batch; a window of C; a window whose k-th start waits for its own
 # --rpm/--tpm schedule; a window paced by the limit the endpoint states.
-IdealRule = Literal["serial", "all", "batches", "window", "paced", "endpoint"]
+# ``arrivals``: a window whose k-th start waits for its own arrival time (open loop).
+IdealRule = Literal["serial", "all", "batches", "window", "paced", "endpoint", "arrivals"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +31,8 @@ class Knobs:
     rpm: float | None = None
     tpm: float | None = None
     max_tokens: int = 0
+    rate: float | None = None  # open-loop arrivals per second
+    seed: int = 0
 
 
 class Sender(Protocol):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
 from bench.clients.base import Outcome
 from bench.workload import Call
-from strategies.base import Knobs, Sender
+from strategies.base import IdealRule, Knobs, Sender
 
 if TYPE_CHECKING:
     from bench.clients.batch import BatchAccess, BatchInfo
@@ -40,7 +40,7 @@ class BatchApi:
     blocking: ClassVar[bool] = False
     batch: ClassVar[bool] = True  # the runner hands it ``sender.batches`` and no chat client
     levels: ClassVar[Literal["one", "all", "given"]] = "one"
-    ideal: ClassVar[Literal["serial", "all", "batches", "window", "paced", "endpoint"]] = "all"
+    ideal: ClassVar[IdealRule] = "all"
     needs_rate: ClassVar[bool] = False
     order: ClassVar[int] = 90
 

@@ -26,6 +26,8 @@ from bench.cli.overhead import overhead_command  # noqa: E402
 from bench.cli.ratelimits import rate_limits_command  # noqa: E402
 from bench.cli.run import run  # noqa: E402
 from bench.cli.suite import suite  # noqa: E402
+from bench.cli.sweep import sweep  # noqa: E402
+from bench.cli.tune import tune  # noqa: E402
 from bench.cli.ui import OneLineErrors  # noqa: E402
 from bench.mock.command import mock_server_command  # noqa: E402
 
@@ -43,6 +45,8 @@ for command, name in (
     (mock_server_command, "mock-server"),
     (rate_limits_command, "rate-limits"),
     (overhead_command, "overhead"),
+    (tune, "tune"),
+    (sweep, "sweep"),
 ):
     cli.add_command(command, name=name)
 

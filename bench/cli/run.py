@@ -206,6 +206,25 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     metavar="DIR",
     help="Send the calls missing from the run in DIR, with DIR's configuration.",
 )
+@click.option("--stream", is_flag=True, help="Stream answers (SSE); rows get ttft_s, itl_s, output_tokens.")
+@click.option(
+    "--rate", default=None, metavar="R[,R…]", help="Arrivals per second for constant/poisson (a list sweeps)."
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Safety cap on calls in flight for constant/poisson.",
+)
+@click.option("--mock-ttft", default=None, metavar="SPEC", help="Mock: time to first streamed token (latency SPEC).")
+@click.option("--mock-itl", default=None, metavar="SPEC", help="Mock: gap between streamed tokens (latency SPEC).")
+@click.option("--mock-output-tokens", default=None, metavar="SPEC", help="Mock: output tokens per call (SPEC).")
+@click.option("--prompt-tokens", type=click.IntRange(min=1), default=None, help="Synthetic prompts of ~N tokens.")
+@click.option(
+    "--output-tokens", type=click.IntRange(min=1), default=None, help="Synthetic: max_tokens M (and ignore_eos)."
+)
+@click.option("--no-ignore-eos", is_flag=True, help="With --output-tokens: do not send ignore_eos.")
 @click.option(
     "--backend",
     type=click.Choice(["local", "ray"]),
@@ -347,6 +366,7 @@ def report_result(result: RunResult) -> None:
     """The tables, the talk's story, where the files are; exit 1 on a fatal stop, 130 when interrupted."""
     from bench.records import CALLS_FILE
     from bench.report.evidence import failure_lines
+    from bench.report.knee import saturation_lines
     from bench.report.ratelimits import rate_limit_frame, rate_limit_table
     from bench.report.summary import read_calls
     from bench.report.tables import results_table
@@ -356,6 +376,8 @@ def report_result(result: RunResult) -> None:
     limited = rate_limit_frame(summary)
     if len(limited):  # the mock had --mock-rpm/--mock-tpm: how close each strategy came to them
         console.print(rate_limit_table(limited))
+    for line in saturation_lines(summary):  # efficiency cannot show an endpoint that stopped scaling
+        console.print(line)
     if plan.label == "default":
         for line in talk_story(summary):
             console.print(line)

@@ -31,6 +31,7 @@ class RequestSettings:
     timeout_s: float = 600.0
     max_retries: int = 2
     temperature: float | None = None
+    stream: bool = False  # stream: true with include_usage; rows then carry TTFT and ITL
     max_response_bytes: int = 8 * 1024 * 1024  # = bench.clients.bounds.DEFAULT_MAX_RESPONSE_BYTES
 
 
@@ -48,6 +49,10 @@ class Outcome:
     answer: str = ""
     server_s: float | None = None
     endpoint: str = ""  # which endpoint answered, when a run has several (a label, never the key)
+    ttft_s: float | None = None
+    itl_s: float | None = None
+    output_tokens: int | None = None
+    decode_s: float | None = None
     finish_reason: str = ""
     served_model: str = ""
     raw_answer: str = ""  # the content of a failed answer, cut to RAW_ANSWER_CHARS

@@ -6,6 +6,7 @@ they differ from the ``openai`` client only in the code that runs per call.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -15,6 +16,7 @@ from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Ou
 from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_declared
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
+from bench.clients.streaming import SseReader
 from bench.clients.wire import RawRequest, Reply, session_headers
 from bench.workload import Call
 
@@ -41,6 +43,7 @@ class HttpxDriver(_Observing):
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self._http = httpx2.AsyncClient(
             headers=session_headers(endpoint),
@@ -51,8 +54,16 @@ class HttpxDriver(_Observing):
         bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        response = await self._http.post(self._request.url, content=body, headers=headers)
-        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        if not self._stream:
+            response = await self._http.post(self._request.url, content=body, headers=headers)
+            return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        async with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
+            if response.status_code != 200:
+                return self._seen(Reply(response.status_code, response.headers, await response.aread()), headers)
+            reader = SseReader()
+            async for line in response.aiter_lines():
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def complete(self, call: Call) -> Outcome:
         return await self._request.run(call, self._post)
@@ -72,6 +83,7 @@ class SyncHttpxDriver(_Observing):
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self._http = httpx2.Client(
             headers=session_headers(endpoint),
@@ -82,8 +94,16 @@ class SyncHttpxDriver(_Observing):
         bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        response = self._http.post(self._request.url, content=body, headers=headers)
-        return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        if not self._stream:
+            response = self._http.post(self._request.url, content=body, headers=headers)
+            return self._seen(Reply(response.status_code, response.headers, response.content), headers)
+        with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
+            if response.status_code != 200:
+                return self._seen(Reply(response.status_code, response.headers, response.read()), headers)
+            reader = SseReader()
+            for line in response.iter_lines():
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     def complete(self, call: Call) -> Outcome:
         return self._request.run_blocking(call, self._post)
@@ -97,6 +117,7 @@ class AiohttpDriver(_Observing):
 
     def __init__(self, endpoint: Endpoint, settings: RequestSettings, pool_size: int) -> None:
         self._request = RawRequest(endpoint, settings)
+        self._stream = settings.stream
         self.rate_limits = RateLimitFeedback()
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
@@ -112,7 +133,12 @@ class AiohttpDriver(_Observing):
             )
         post = self._session.post(self._request.url, data=body, headers=headers, allow_redirects=False)
         async with post as response:
-            return self._seen(Reply(response.status, response.headers, await self._read(response)), headers)
+            if not self._stream or response.status != 200:
+                return self._seen(Reply(response.status, response.headers, await self._read(response)), headers)
+            reader = SseReader()
+            async for line in response.content:
+                reader.feed(line, time.perf_counter())
+            return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         check_declared(response.status, response.headers, self._max_bytes, None)

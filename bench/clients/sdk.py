@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx2
@@ -21,6 +22,8 @@ from bench.clients.base import (
 )
 from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, redirect_error
 from bench.clients.feedback import RateLimitFeedback, over_cap_note
+from bench.clients.streaming import SseReader, with_timing
+from bench.clients.wire import Reply, outcome_from_reply
 from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call
 
@@ -205,7 +208,20 @@ def _request_kwargs(endpoint: Endpoint, settings: RequestSettings, call: Call) -
         kwargs["seed"] = ask.seed
     if ask.extra_body:
         kwargs["extra_body"] = dict(ask.extra_body)
+    if settings.stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
     return kwargs
+
+
+def _streamed_reply(raw: Any, reader: SseReader) -> Reply:
+    return Reply(raw.status_code, raw.headers, reader.body(), reader)
+
+
+def settle_stream(raw: Any, reader: SseReader, http_429s: int, secret: str, start: float, ask: Ask) -> Outcome:
+    """The Outcome of a stream the SDK handed back and we read to its end."""
+    outcome = outcome_from_reply(_streamed_reply(raw, reader), raw.retries_taken + 1, http_429s, secret, ask)
+    return with_timing(outcome, reader, start)
 
 
 class OpenAIAsyncClient:
@@ -245,10 +261,18 @@ class OpenAIAsyncClient:
 
     async def complete(self, call: Call) -> Outcome:
         result: Any
+        start = time.perf_counter()
         try:
             result = await self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
+            if self._settings.stream:
+                reader = SseReader()
+                async for chunk in result.parse():
+                    reader.take_chunk(chunk, time.perf_counter())
+                taken = self._counting.take(call.call_id)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
+                return outcome
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         return settle(result, self._counting.take(call.call_id), self._endpoint.api_key, call.ask)
@@ -287,10 +311,18 @@ class OpenAISyncClient:
 
     def complete(self, call: Call) -> Outcome:
         result: Any
+        start = time.perf_counter()
         try:
             result = self._sdk.chat.completions.with_raw_response.create(
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
+            if self._settings.stream:
+                reader = SseReader()
+                for chunk in result.parse():
+                    reader.take_chunk(chunk, time.perf_counter())
+                taken = self._counting.take(call.call_id)
+                outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
+                return outcome
         except Exception as exc:  # one row per call, whatever went wrong
             result = exc
         return settle(result, self._counting.take(call.call_id), self._endpoint.api_key, call.ask)

@@ -35,6 +35,7 @@ from bench.clients.base import (
 )
 from bench.clients.bounds import ResponseTooLarge, redirect_error
 from bench.clients.feedback import MAX_SERVER_WAIT_S, over_cap_note, retry_after_s
+from bench.clients.streaming import SseReader, with_timing
 from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call
 
@@ -60,6 +61,7 @@ class Reply:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    stream: SseReader | None = None  # a streamed answer: ``body`` is what its chunks add up to
 
 
 def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> bytes:
@@ -67,6 +69,9 @@ def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> b
     body: dict[str, Any] = {"model": endpoint.model, "messages": list(call.messages), **call.ask.body()}
     if "temperature" not in body and settings.temperature is not None:
         body["temperature"] = settings.temperature
+    if settings.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -177,11 +182,12 @@ def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
 class Tries:
     """One logical call's attempts: decides between waiting for another try and the final Outcome."""
 
-    __slots__ = ("ask", "http_429s", "max_retries", "retries", "secret")
+    __slots__ = ("ask", "http_429s", "max_retries", "retries", "secret", "start")
 
     def __init__(self, settings: RequestSettings, secret: str, ask: Ask = DEFAULT_ASK) -> None:
         self.max_retries, self.secret, self.ask = settings.max_retries, secret, ask
         self.retries = self.http_429s = 0
+        self.start = time.perf_counter()  # TTFT counts from the first send, as latency does
 
     def _again(self, backoff_from: float | None) -> float:
         self.retries += 1
@@ -197,7 +203,9 @@ class Tries:
             return self._again(retry_after_s(reply.headers))
         outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
         note = over_cap_note(reply.status, reply.headers)
-        return dataclasses.replace(outcome, error=outcome.error + note) if note else outcome
+        if note:
+            outcome = dataclasses.replace(outcome, error=outcome.error + note)
+        return with_timing(outcome, reply.stream, self.start)
 
     def judge_failure(self, exc: Exception) -> Outcome | float:
         name, retryable = failure_name(exc, self.secret)

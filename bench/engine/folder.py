@@ -115,7 +115,7 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     strategy = STRATEGIES[spec.strategy]
     line = dataclasses.asdict(meta)
     line["server"] = None if meta.server is None else meta.server.to_json()
-    return {**line, "rpm": spec.rpm, "tpm": spec.tpm, "ideal": strategy.ideal}
+    return {**line, "rpm": spec.rpm, "tpm": spec.tpm, "rate": spec.rate, "ideal": strategy.ideal}
 
 
 async def execute(

@@ -59,6 +59,11 @@ class WorkloadOptions:
     personas_file: Path | None = None
     rpm: float | None = None
     tpm: float | None = None
+    rate: tuple[float, ...] | None = None  # arrivals per second for open-loop strategies (one cell each)
+    max_in_flight: int = 1000  # their safety cap
+    prompt_tokens: int | None = None  # a synthetic load: prompts of about N tokens, no JSON mode
+    output_tokens: int | None = None  # max_tokens = M (with ignore_eos unless no_ignore_eos)
+    no_ignore_eos: bool = False
     workload: Path | None = None  # a workload file (None: the shipped election workload)
     question: str | None = None
     choices: tuple[str, ...] | None = None
@@ -67,6 +72,11 @@ class WorkloadOptions:
     temperature: float | None = None
     response_format: str | None = None
     id_column: str | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        """A synthetic-length load (``--prompt-tokens``/``--output-tokens``): no personas, no question."""
+        return self.prompt_tokens is not None or self.output_tokens is not None
 
     @property
     def is_default(self) -> bool:
@@ -78,6 +88,7 @@ class WorkloadOptions:
             and self.concurrency is None
             and self.calls is None
             and not self.personas_or_repeats
+            and not self.synthetic
         )
 
     def overrides(self) -> Overrides:
@@ -107,6 +118,7 @@ class ClientOptions:
     max_retries: int = 2
     timeout: float = 600.0
     api_key_env: str = DEFAULT_KEY_ENV
+    stream: bool = False
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @property
@@ -133,6 +145,9 @@ class MockOptions:
     tpm: int | None = None
     burst_seconds: float = 1.0
     max_concurrency: int | None = None
+    ttft: str | None = None
+    itl: str | None = None
+    output_tokens: str | None = None
     batch_delay: str | None = None
     rpd: int | None = None
     rpd_used: int = 0
@@ -144,6 +159,10 @@ class MockOptions:
     @property
     def limits_set(self) -> bool:
         return bool(self.rpm or self.tpm or self.max_concurrency or self.burst_seconds != 1.0 or self.rpd)
+
+    @property
+    def timing_set(self) -> bool:
+        return bool(self.ttft or self.itl or self.output_tokens)
 
     def config(self) -> MockConfig:
         """The mock server's configuration (OptionsError when the mock would refuse it)."""
@@ -160,6 +179,9 @@ class MockOptions:
                 tpm=self.tpm,
                 burst_seconds=self.burst_seconds,
                 max_concurrency=self.max_concurrency,
+                ttft=self.ttft,
+                itl=self.itl,
+                output_tokens=self.output_tokens,
                 batch_delay=self.batch_delay or DEFAULT_BATCH_DELAY,
                 rpd=self.rpd,
                 rpd_used=self.rpd_used,
@@ -230,6 +252,11 @@ class RunOptions:
                 personas_file=p.path("personas_file"),
                 rpm=p.positive("rpm"),
                 tpm=p.positive("tpm"),
+                rate=p.rates("rate"),
+                max_in_flight=p.whole("max_in_flight", minimum=1, default=1000) or 1000,
+                prompt_tokens=p.whole("prompt_tokens", minimum=1),
+                output_tokens=p.whole("output_tokens", minimum=1),
+                no_ignore_eos=p.flag("no_ignore_eos"),
                 workload=p.path("workload"),
                 question=p.optional_text("question"),
                 choices=p.choices(),
@@ -246,6 +273,7 @@ class RunOptions:
                 max_retries=p.whole("max_retries", minimum=0, default=2) or 0,
                 timeout=p.positive("timeout", default=600.0) or 600.0,
                 api_key_env=p.text("api_key_env", DEFAULT_KEY_ENV),
+                stream=p.flag("stream"),
                 max_response_bytes=p.whole("max_response_bytes", minimum=1024, default=DEFAULT_MAX_RESPONSE_BYTES)
                 or DEFAULT_MAX_RESPONSE_BYTES,
             ),
@@ -261,6 +289,9 @@ class RunOptions:
                 tpm=p.whole("mock_tpm", minimum=1),
                 burst_seconds=p.positive("mock_burst_seconds", default=1.0) or 1.0,
                 max_concurrency=p.whole("mock_max_concurrency", minimum=1),
+                ttft=p.optional_text("mock_ttft"),
+                itl=p.optional_text("mock_itl"),
+                output_tokens=p.optional_text("mock_output_tokens"),
                 batch_delay=p.optional_text("mock_batch_delay"),
                 rpd=p.whole("mock_rpd", minimum=1),
                 rpd_used=p.whole("mock_rpd_used", minimum=0, default=0) or 0,
@@ -299,6 +330,19 @@ class RunOptions:
         paced = [name for name in work.strategies if STRATEGIES[name].needs_rate]
         if paced and not (work.rpm or work.tpm):
             raise OptionsError(f"{paced[0]} needs --rpm and/or --tpm", hint="--strategy")
+        if work.synthetic and (
+            work.personas_or_repeats or work.personas_file is not None or work.workload is not None or work.question
+        ):
+            raise OptionsError(
+                "--prompt-tokens/--output-tokens make their own prompts: drop the persona and workload flags"
+            )
+        open_loop = [name for name in work.strategies if getattr(STRATEGIES[name], "open_loop", False)]
+        if open_loop and not work.rate:
+            raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")
+        if work.rate and not open_loop:
+            raise OptionsError("--rate applies only to open-loop strategies (constant, poisson)", hint="--rate")
+        if not client.is_mock and mock.timing_set:
+            raise OptionsError("the --mock-ttft/--mock-itl/--mock-output-tokens flags apply only to --endpoint mock")
         if mock.latency is not None and not client.is_mock:
             raise OptionsError("--latency applies only to --endpoint mock", hint="--latency")
         if not client.is_mock and not client.endpoint.startswith(("http://", "https://")):
@@ -566,6 +610,22 @@ class _Params:
             return tuple(parse_strategies(items))
         except StrategyError as exc:
             raise self._bad("strategy", str(exc)) from None
+
+    def rates(self, name: str) -> tuple[float, ...] | None:
+        """Arrivals per second: ``40`` or ``10,20,40`` (or a list), each above 0."""
+        value = self._get(name)
+        if value is None:
+            return None
+        parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(parts, Sequence):
+            parts = [parts]
+        found: list[float] = []
+        for part in parts:
+            number = self._number(name, part)
+            if not (math.isfinite(number) and number > 0):
+                raise self._bad(name, f"must be greater than 0, got {part}")
+            found.append(number)
+        return tuple(found)
 
     def levels(self, name: str) -> tuple[int, ...] | None:
         value = self._get(name)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.engine.runner import CellSpec
 from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call, Persona, Respondent, build_calls
-from strategies import levels_for
+from strategies import STRATEGIES, levels_for
 
 TALK_ASKS = 10
 TALK_PERSONAS = 200
@@ -33,14 +34,36 @@ def matrix_cells(
     scenario: str = "main",
     rpm: float | None = None,
     tpm: float | None = None,
+    rate: float | None = None,
 ) -> list[CellSpec]:
     """Each strategy at each level it runs at (``strategies.levels_for``: some run only at 1 or N)."""
     frozen = tuple(calls)
     cells: list[CellSpec] = []
     for name in strategies:
         for level in levels_for(name, concurrencies, len(frozen)):
-            cells.append(CellSpec(scenario=scenario, strategy=name, concurrency=level, calls=frozen, rpm=rpm, tpm=tpm))
+            cells.append(
+                CellSpec(scenario=scenario, strategy=name, concurrency=level, calls=frozen, rpm=rpm, tpm=tpm, rate=rate)
+            )
     return cells
+
+
+def is_open_loop(strategy: str) -> bool:
+    """Whether the strategy sends at arrival times (``--rate``) rather than as slots free."""
+    return bool(getattr(STRATEGIES[strategy], "open_loop", False))
+
+
+def with_rates(plan: RunPlan, rates: Sequence[float], max_in_flight: int) -> RunPlan:
+    """Each open-loop cell once per rate (scenario ``rate-R``), capped at ``max_in_flight``."""
+    cells: list[CellSpec] = []
+    for cell in plan.cells:
+        if not is_open_loop(cell.strategy):
+            cells.append(cell)
+            continue
+        if any(c.strategy == cell.strategy and c.rate is not None for c in cells):
+            continue  # one set of rates per strategy, whatever the --concurrency levels
+        for rate in rates:
+            cells.append(dataclasses.replace(cell, scenario=f"rate-{rate:g}", concurrency=max_in_flight, rate=rate))
+    return dataclasses.replace(plan, cells=tuple(cells))
 
 
 def talk_plan(personas: Sequence[Persona | Respondent], ask: Ask = DEFAULT_ASK) -> RunPlan:

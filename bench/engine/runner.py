@@ -32,6 +32,7 @@ class CellSpec:
     calls: tuple[Call, ...] = field(repr=False)
     rpm: float | None = None
     tpm: float | None = None
+    rate: float | None = None  # open-loop arrivals per second (constant, poisson)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -214,6 +215,10 @@ class CellSender:
             scenario=spec.scenario,
             cost_usd=call_cost(self._price, outcome.prompt_tokens, outcome.completion_tokens, price_factor),
             endpoint=outcome.endpoint or self._endpoint_label,
+            ttft_s=outcome.ttft_s,
+            itl_s=outcome.itl_s,
+            output_tokens=outcome.output_tokens,
+            decode_s=outcome.decode_s,
             finish_reason=scrub(outcome.finish_reason, self._secret),
             served_model=scrub(outcome.served_model, self._secret),
             raw_answer=scrub(outcome.raw_answer, self._secret),
@@ -268,6 +273,7 @@ class Runner:
     sync_client_factory: SyncClientFactory = OpenAISyncClient
     grace_s: float = 5.0
     fatal: str | None = None
+    seed: int = 0  # for strategies that draw (open-loop arrival times)
     price: Price | None = None  # for cost_usd; None writes no cost
     batch_discount: float = 0.5  # the Batch API's price factor
     batch_client_factory: BatchClientFactory = OpenAIBatchClient
@@ -288,7 +294,14 @@ class Runner:
         """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
-        knobs = Knobs(concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm, max_tokens=self.settings.max_tokens)
+        knobs = Knobs(
+            concurrency=spec.concurrency,
+            rpm=spec.rpm,
+            tpm=spec.tpm,
+            max_tokens=self.settings.max_tokens,
+            rate=spec.rate,
+            seed=self.seed,
+        )
         # A strategy that sends every call at once needs a connection each, whatever C the cell names.
         pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
         batch = self._batch_access(spec) if getattr(strategy, "batch", False) else None

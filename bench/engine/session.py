@@ -29,7 +29,7 @@ from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_js
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
 from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
-from bench.engine.plan import RunPlan, matrix_cells, talk_plan
+from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
 from bench.engine.resume import (
     ResumeError,
     check_cells,
@@ -51,6 +51,7 @@ from bench.report.summary import SUMMARY_COLUMNS, read_calls
 from bench.survey.answers import DEFAULT_ASK, MAX_TOKENS, Ask
 from bench.survey.spec import resolve
 from bench.survey.table import load_table
+from bench.synthetic import synthetic_ask, synthetic_calls
 from bench.workload import (
     DEFAULT_PERSONAS_FILE,
     Call,
@@ -65,6 +66,7 @@ from strategies import STRATEGIES
 RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes
 DEFAULT_LEVELS: Final = (10,)
 DEFAULT_CALLS: Final = 100
+DEFAULT_PROMPT_TOKENS: Final = 128  # a synthetic load given only --output-tokens
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +152,10 @@ def build_plan(options: RunOptions, people: Sequence[Persona | Respondent], ask:
     work = options.workload
     if work.is_default:
         return talk_plan(people, ask)
-    if work.personas_or_repeats:
+    if work.synthetic:
+        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos)
+        calls = synthetic_calls(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask)
+    elif work.personas_or_repeats:
         count = work.personas if work.personas is not None else len(people)
         if count > len(people):
             raise OptionsError(f"--personas {count} exceeds the {len(people)} personas in the file")
@@ -160,7 +165,8 @@ def build_plan(options: RunOptions, people: Sequence[Persona | Respondent], ask:
     names = list(work.strategies) or ["semaphore"]
     label = "-".join(names) if len(names) <= 3 else f"{len(names)}-strategies"
     cells = matrix_cells(calls, names, work.concurrency or DEFAULT_LEVELS, rpm=work.rpm, tpm=work.tpm)
-    return RunPlan(label=label, cells=tuple(cells))
+    plan = RunPlan(label=label, cells=tuple(cells))
+    return with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
 
 
 def plan_for(options: RunOptions) -> RunPlan:
@@ -279,6 +285,7 @@ def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig
                 "calls": len(c.calls),
                 "rpm": c.rpm,
                 "tpm": c.tpm,
+                "rate": c.rate,
             }
             for c in plan.cells
         ],
@@ -306,6 +313,7 @@ def request_settings(options: RunOptions, plan: RunPlan | None = None) -> Reques
         timeout_s=options.client.timeout,
         max_retries=options.client.max_retries,
         max_tokens=first.ask.max_tokens if first is not None else MAX_TOKENS,
+        stream=options.client.stream,
         max_response_bytes=options.client.max_response_bytes,
     )
 
@@ -465,6 +473,7 @@ def _run_cells(
                 price=run_price(options),
                 batch_discount=shipped_prices().batch_discount,
                 endpoint_label=specs[0].label,
+                seed=options.mock.seed,
                 pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
                 **CLIENTS[options.client.client].runner_factories(),
             )

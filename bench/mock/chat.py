@@ -71,6 +71,7 @@ class ChatRequest:
     max_tokens: int
     stream: bool
     include_usage: bool
+    ignore_eos: bool = False  # vLLM's extra: write all max_tokens
     shape: AnswerShape = VOTE
 
     @classmethod
@@ -104,6 +105,7 @@ class ChatRequest:
             max_tokens=max_tokens,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+            ignore_eos=body.get("ignore_eos") is True,
             shape=shape_of(body.get("response_format"), answer_hint),
         )
 

@@ -19,6 +19,10 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _spec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return None if value is None else _latency(ctx, param, value)
+
+
 def _models(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
@@ -82,6 +86,11 @@ _RATE = click.FloatRange(0.0, 1.0)
 )
 @click.option("--models", default=None, callback=_models, help="Comma-separated models to accept (default: any).")
 @click.option("--quota", type=click.IntRange(min=0), default=None, help="Admitted requests before insufficient_quota.")
+@click.option("--ttft", default=None, callback=_spec, help="Time to first token, a latency SPEC (per call).")
+@click.option("--itl", default=None, callback=_spec, help="Gap between output tokens, a latency SPEC.")
+@click.option(
+    "--output-tokens", default=None, callback=_spec, help="Output tokens per call, a SPEC (default: the answer's)."
+)
 @click.option(
     "--batch-delay",
     default=DEFAULT_BATCH_DELAY,

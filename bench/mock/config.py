@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
 from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
+from bench.mock.tokens import TokenTiming
 
 API_KEY_ENV: Final = "MOCK_API_KEY"
 DEFAULT_BATCH_DELAY: Final = "fixed:10"
@@ -33,6 +34,9 @@ class MockConfig:
     api_key: str | None = None
     models: tuple[str, ...] = ()
     quota: int | None = None
+    ttft: str | None = None
+    itl: str | None = None
+    output_tokens: str | None = None
     batch_delay: str = DEFAULT_BATCH_DELAY  # how long a Batch API job takes (the accelerated clock)
     rpd: int | None = None  # a day's request budget, stated in the requests headers
     rpd_used: int = 0  # how much of it is spent when the server starts (and after a reset)
@@ -43,6 +47,10 @@ class MockConfig:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {self.port}")
         LatencyModel.parse(self.latency)
+        for name in ("ttft", "itl", "output_tokens"):
+            spec = getattr(self, name)
+            if spec is not None:
+                LatencyModel.parse(spec)
         try:
             LatencyModel.parse(self.batch_delay)
         except ValueError as exc:
@@ -73,6 +81,12 @@ class MockConfig:
 
     def latency_model(self) -> LatencyModel:
         return LatencyModel.parse(self.latency, seed=self.seed)
+
+    def token_timing(self) -> TokenTiming | None:
+        """The streaming timing model, when any of ``ttft``/``itl``/``output_tokens`` is set."""
+        if self.ttft is None and self.itl is None and self.output_tokens is None:
+            return None
+        return TokenTiming.parse(ttft=self.ttft, itl=self.itl, output_tokens=self.output_tokens, seed=self.seed)
 
     def to_args(self, *, api_key_env: str = API_KEY_ENV) -> list[str]:
         """CLI flags reproducing this config; the API key itself travels in ``api_key_env``."""

@@ -68,20 +68,21 @@ class LatencyModel:
     mean: float
     sigma: float = 0.0
     seed: int = 0
+    tag: str = _TAG  # draws under another tag are independent of the latency's (TTFT, ITL, tokens)
 
     @classmethod
-    def parse(cls, spec: str, *, seed: int = 0) -> LatencyModel:
+    def parse(cls, spec: str, *, seed: int = 0, tag: str = _TAG) -> LatencyModel:
         text = spec.strip().lower()
         if text in ("0", "zero"):
-            return cls(kind="fixed", mean=0.0, seed=seed)
+            return cls(kind="fixed", mean=0.0, seed=seed, tag=tag)
         kind, colon, args = text.partition(":")
         if not colon:
-            return cls(kind="fixed", mean=_number(text, spec), seed=seed)
+            return cls(kind="fixed", mean=_number(text, spec), seed=seed, tag=tag)
         if kind == "fixed":
-            return cls(kind="fixed", mean=_number(args, spec), seed=seed)
+            return cls(kind="fixed", mean=_number(args, spec), seed=seed, tag=tag)
         if kind == "lognormal":
             mean, sigma = _lognormal_args(args, spec)
-            return cls(kind="lognormal", mean=mean, sigma=sigma, seed=seed)
+            return cls(kind="lognormal", mean=mean, sigma=sigma, seed=seed, tag=tag)
         raise _bad(spec)
 
     @property
@@ -93,7 +94,7 @@ class LatencyModel:
         """Seconds to wait before answering the call ``key``."""
         if self.kind == "fixed" or self.sigma == 0.0:
             return self.mean
-        return math.exp(self.mu + self.sigma * normal(self.seed, _TAG, key))
+        return math.exp(self.mu + self.sigma * normal(self.seed, self.tag, key))
 
     def quantile(self, q: float) -> float:
         if self.kind == "fixed" or self.sigma == 0.0:

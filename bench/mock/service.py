@@ -23,6 +23,7 @@ from bench.mock.limits import RateLimiter
 from bench.mock.shapes import ANSWER_HEADER, compose, malformed
 from bench.mock.sse import stream_answer
 from bench.mock.stats import ServerLimits, Stats
+from bench.mock.tokens import token_pieces
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 Headers = dict[str, str]
@@ -39,6 +40,7 @@ class MockService:
     def __init__(self, config: MockConfig) -> None:
         self.config = config
         self.latency = config.latency_model()
+        self.tokens = config.token_timing()
         self.answers = AnswerBook(config.seed)
         self.faults = FaultPlan(
             seed=config.seed,
@@ -231,7 +233,11 @@ class MockService:
     async def _answer(self, request: web.BaseRequest, chat: ChatRequest) -> web.StreamResponse:
         key, repeat = chat.persona_key(), chat.repeat()
         call_key = f"{key}:{repeat}"
-        delay = self.latency.delay(call_key)
+        content = compose(self.answers, key, repeat, chat.shape)
+        plan = None
+        if self.tokens is not None:
+            plan = self.tokens.plan(call_key, len(content) // 4 + 1, chat.max_tokens, ignore_eos=chat.ignore_eos)
+        delay = self.latency.delay(call_key) if plan is None else plan.total_s
         fault = self.faults.draw(call_key, chat.retry_count)
         if fault is not None:
             self.stats.injected[fault] += 1
@@ -249,9 +255,19 @@ class MockService:
 
         if fault is Fault.MALFORMED:
             content = malformed(self.answers, key, repeat, chat.shape)
+        if plan is not None:
+            completion_tokens, finish_reason = plan.tokens, "stop"
+            pieces = token_pieces(content, plan.tokens)
+            content = "".join(pieces)
+            offsets = itertools.accumulate(plan.gaps_s, initial=plan.ttft_s)
+            schedule = list(zip(offsets, pieces, strict=True))
         else:
-            content = compose(self.answers, key, repeat, chat.shape)
-        content, completion_tokens, finish_reason = shape(content, chat.max_tokens)
+            content, completion_tokens, finish_reason = shape(content, chat.max_tokens)
+            if chat.ignore_eos and chat.max_tokens > 0:  # vLLM's extra: all max_tokens are written
+                completion_tokens, finish_reason = chat.max_tokens, "length"
+                content = "".join(token_pieces(content, completion_tokens))
+            split = r.split_content(content)
+            schedule = [((i + 1) * delay / len(split), piece) for i, piece in enumerate(split)]
         completion_id = f"chatcmpl-{chat.request_id[4:]}"
         created = int(time.time())
         headers = self.limiter.headers() if self.limiter.enabled else None
@@ -264,9 +280,8 @@ class MockService:
                 request,
                 headers=out,
                 chunk=chunk,
-                content=content,
+                pieces=schedule,
                 finish_reason=finish_reason,
-                delay=delay,
                 usage=usage,
             )
         payload = r.completion_body(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -15,12 +16,15 @@ async def stream_answer(
     *,
     headers: dict[str, str],
     chunk: dict[str, Any],
-    content: str,
+    pieces: Sequence[tuple[float, str]],
     finish_reason: str,
-    delay: float,
     usage: dict[str, Any] | None,
 ) -> web.StreamResponse:
-    """Send the answer as SSE ``chat.completion.chunk`` events, the delay spread across the pieces."""
+    """Send the answer as SSE ``chat.completion.chunk`` events, each piece at its offset in seconds.
+
+    Offsets count from the first write and are kept on an absolute clock, so sleeping's own
+    overhead does not pile up over a long answer.
+    """
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
     response.headers["Cache-Control"] = "no-cache"
@@ -29,11 +33,12 @@ async def stream_answer(
     await response.write(
         r.chunk_event(delta={"role": "assistant", "content": "", "refusal": None}, with_usage_field=with_usage, **chunk)
     )
-    pieces = r.split_content(content)
-    step = delay / len(pieces)
-    for piece in pieces:
-        if step > 0:
-            await asyncio.sleep(step)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for at, piece in pieces:
+        wait = start + at - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         await response.write(r.chunk_event(delta={"content": piece}, with_usage_field=with_usage, **chunk))
     await response.write(r.chunk_event(delta={}, finish_reason=finish_reason, with_usage_field=with_usage, **chunk))
     if usage is not None:

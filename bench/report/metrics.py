@@ -20,4 +20,10 @@ METRICS: Final[dict[str, int]] = {
     "errors": -1,
     "http_429": -1,
     "retries": -1,
+    "error_rate": -1,
+    "output_tokens_per_s": +1,
+    "ttft_p50_s": -1,
+    "ttft_p99_s": -1,
+    "itl_p50_s": -1,
+    "itl_p99_s": -1,
 }

@@ -48,6 +48,17 @@ SUMMARY_COLUMNS: Final = (
     "cost_per_1k_calls",
     "error_rate",
     "learned_rpm",
+    # Load testing (streaming, open-loop arrivals, goodput); throughput_rps counts ok calls only.
+    "offered_rps",
+    "sent_rps",
+    "attempts_rps",
+    "output_tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "ttft_p99_s",
+    "itl_p50_s",
+    "itl_p99_s",
+    "latency_growth",
     # latency_* cover calls that got an HTTP answer (any status); ok_latency_* only the ok ones.
     "ok_latency_mean_s",
     "ok_latency_p50_s",
@@ -120,7 +131,9 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
     if rule == "batches":
         return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
     earliest = None
-    if rule in ("paced", "endpoint"):
+    if rule == "arrivals":  # open loop: no call can start before its arrival time
+        earliest = [float(x) for x in ordered["scheduled_s"]]
+    elif rule in ("paced", "endpoint"):
         earliest = [0.0] * len(latencies)
         rpm, tpm = meta.get("rpm"), meta.get("tpm")
         if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
@@ -206,6 +219,33 @@ def _quantile(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
 
+def _sent_rps(cell: pd.DataFrame) -> float:
+    """Calls sent per second between the first and the last send (the rate actually offered)."""
+    if len(cell) < 2:
+        return math.nan
+    span = float(cell["start_s"].max() - cell["start_s"].min())
+    return (len(cell) - 1) / span if span > 0 else math.nan
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric column, empty where the calls did not record it (e.g. TTFT without streaming)."""
+    if name not in frame.columns:
+        return pd.Series(dtype=float)
+    return pd.to_numeric(frame[name], errors="coerce").dropna()
+
+
+def add_latency_growth(summary: pd.DataFrame) -> None:
+    """``latency_growth``: each cell's p50 latency over the lowest level's, per scenario and strategy.
+
+    Growth well above 1 while throughput stops rising is the endpoint saturating, which
+    ``efficiency`` (the harness against its own ideal) cannot show.
+    """
+    for _, frame in summary.groupby(["scenario", "strategy"], sort=False):
+        base = frame.sort_values("concurrency")["latency_p50_s"].iloc[0]
+        if base and base > 0:
+            summary.loc[frame.index, "latency_growth"] = frame["latency_p50_s"] / base
+
+
 def latency_stats(latencies: pd.Series, prefix: str) -> dict[str, float]:
     """Mean, p50, p95, p99 and max of one population, NaN when it is empty."""
     return {
@@ -233,8 +273,9 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         rule = str(meta.get("ideal", "window"))
         ideal = ideal_wall_s(cell, rule, concurrency, meta)
         if rule == "serial" and wall > 0:
-            serial_rps.setdefault(scenario, len(cell) / wall)
+            serial_rps.setdefault(scenario, len(ok) / wall)
         from_schedule = timed["end_s"] - timed["scheduled_s"]
+        ttft, itl = _column(ok, "ttft_s"), _column(ok, "itl_s")
         rows.append(
             {
                 "run_id": run_id,
@@ -246,7 +287,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "http_429": int(cell["http_429s"].sum()),
                 "retries": int((cell["attempts"] - 1).clip(lower=0).sum()),
                 "wall_s": wall,
-                "throughput_rps": len(cell) / wall if wall > 0 else math.nan,
+                "throughput_rps": len(ok) / wall if wall > 0 else math.nan,  # goodput: ok calls only
                 **latency_stats(answered["latency_s"], "latency"),
                 "max_in_flight": meta["max_in_flight"],
                 "speedup_vs_sequential": math.nan,
@@ -265,11 +306,24 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 **_costs(cell),
                 "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
                 "learned_rpm": float(meta["learned_rpm"]) if meta.get("learned_rpm") else math.nan,
+                "offered_rps": float(meta["rate"]) if meta.get("rate") else math.nan,
+                "sent_rps": _sent_rps(cell),
+                "attempts_rps": float(cell["attempts"].sum()) / wall if wall > 0 else math.nan,
+                "output_tokens_per_s": float(_column(ok, "output_tokens").sum()) / wall
+                if wall > 0 and len(_column(ok, "output_tokens"))
+                else math.nan,
+                "ttft_p50_s": _quantile(ttft, 0.50),
+                "ttft_p95_s": _quantile(ttft, 0.95),
+                "ttft_p99_s": _quantile(ttft, 0.99),
+                "itl_p50_s": _quantile(itl, 0.50),
+                "itl_p99_s": _quantile(itl, 0.99),
+                "latency_growth": math.nan,
                 **latency_stats(ok["latency_s"], "ok_latency"),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    # Speedup compares throughput with the one-at-a-time cell of the same scenario (same calls).
+    add_latency_growth(summary)
+    # Speedup compares goodput with the one-at-a-time cell of the same scenario (same calls).
     for scenario, base in serial_rps.items():
         if base > 0:
             mask = summary["scenario"] == scenario

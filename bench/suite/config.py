@@ -68,6 +68,7 @@ SUITE_KEYS: Final = frozenset(
         "personas",
         "repeats",
         "repetitions",
+        "stream",
         "workload",
         "checks",
     }
@@ -131,6 +132,7 @@ class Suite:
     timeout: float
     personas_file: Path
     experiments: tuple[Experiment, ...]
+    stream: bool = False  # stream: true with include_usage (TTFT/ITL columns)
     workload_file: Path | None = None  # None: the shipped election workload
     backend: str = "local"
     workers: int = 1
@@ -290,6 +292,9 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     for i, name in enumerate(names, start=1):
         if name in names[: i - 1]:
             raise SuiteError(f"experiment[{i}].name: '{name}' is already used by an earlier experiment")
+    stream = top.data.get("stream", False)
+    if not isinstance(stream, bool):
+        raise top.fail("stream", f"expected true or false, got {stream!r}")
     backend = top.text("backend", "local")
     if backend not in ("local", "ray"):
         raise top.fail("backend", f'expected "local" or "ray", got {backend!r}')
@@ -307,6 +312,7 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         timeout=float(top.scalar("timeout", 600.0, whole=False, minimum=1e-3)),
         personas_file=personas_file,
         experiments=tuple(experiments),
+        stream=stream,
         workload_file=source.parent / top.text("workload", "") if "workload" in top.data else None,
         backend=backend,
         workers=workers,

@@ -211,7 +211,9 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
 
 
 def settings_for(suite: Suite, ask: Ask = DEFAULT_ASK) -> RequestSettings:
-    return RequestSettings(timeout_s=suite.timeout, max_retries=suite.max_retries, max_tokens=ask.max_tokens)
+    return RequestSettings(
+        timeout_s=suite.timeout, max_retries=suite.max_retries, max_tokens=ask.max_tokens, stream=suite.stream
+    )
 
 
 def _ask_of(plan: SuitePlan) -> Ask:

@@ -49,7 +49,7 @@ def all_strategies_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One run of every strategy over the same 24 calls (12 personas × 2 repeats) at C=6."""
     run_dir = tmp_path_factory.mktemp("core-run")
     calls = build_calls(load_personas(limit=N // 2), repeats=2)
-    cells = matrix_cells(calls, list(STRATEGIES), [C], rpm=60_000.0)
+    cells = matrix_cells(calls, list(STRATEGIES), [C], rpm=60_000.0, rate=2000.0)
     with MockServer(MockConfig(latency="fixed:0.1", seed=7, batch_delay="fixed:0.3")) as server:
         run_plan(server, RunPlan(label="core", cells=tuple(cells)), run_dir)
     return run_dir

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from bench.cli import cli
 from bench.oslimits import raise_open_file_limit
 from bench.suite.config import SuiteError, parse_suite
-from bench.suite.run import expand, plan_suite, suite_config
+from bench.suite.run import expand, plan_suite, settings_for, suite_config
 from bench.workload import load_personas
 
 SUITES = Path(__file__).resolve().parents[2] / "fixtures" / "suites"
@@ -273,3 +273,11 @@ def test_open_file_limit_is_lifted_to_the_hard_limit() -> None:
     assert limits[1] == hard
     assert limits[0] >= before
     assert limits[0] == hard or hard == resource.RLIM_INFINITY
+
+
+def test_stream_true_in_a_suite_streams_every_call() -> None:
+    source = Path("s.toml")
+    assert settings_for(parse_suite(suite_text("stream = true"), source=source)).stream
+    assert not settings_for(parse_suite(suite_text(), source=source)).stream
+    with pytest.raises(SuiteError, match="stream"):
+        parse_suite(suite_text('stream = "yes"'), source=source)

@@ -1,0 +1,237 @@
+"""``bench tune``: the highest goodput that meets every SLO, in few cells.
+
+Exponential steps (×2) until a level breaks an SLO (or goodput stops growing), then a binary
+search between the last level that passed and the first that failed. Every cell lands in one
+run folder, like any run; ``tune.json`` holds the recommendation and the cells tried.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from bench.engine.folder import execute, finalize
+from bench.engine.plan import RunPlan, is_open_loop
+from bench.engine.runner import CellSpec, Runner
+from bench.report.summary import SUMMARY_COLUMNS
+from bench.workload import Call
+
+TUNE_FILE: Final = "tune.json"
+_OPS: Final[dict[str, Callable[[float, float], bool]]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+_SLO = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*$")
+
+
+class SloError(ValueError):
+    """An SLO that does not parse or names no summary column."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slo:
+    metric: str
+    op: str
+    limit: float
+
+    @classmethod
+    def parse(cls, text: str) -> Slo:
+        match = _SLO.match(text)
+        if match is None:
+            raise SloError(f"bad SLO '{text}': expected METRIC<=NUMBER, e.g. latency_p99_s<=2")
+        metric, op, limit = match.groups()
+        if metric not in SUMMARY_COLUMNS:
+            raise SloError(f"bad SLO '{text}': '{metric}' is not a summary column")
+        return cls(metric=metric, op=op, limit=float(limit))
+
+    def met(self, row: Mapping[str, Any]) -> bool:
+        value = row.get(self.metric)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False  # unmeasured (e.g. TTFT without --stream) is not met
+        return _OPS[self.op](float(value), self.limit)
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.limit:g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tried:
+    """One cell of the search, with the numbers the decision used."""
+
+    level: float
+    throughput_rps: float
+    error_rate: float
+    metrics: dict[str, float]
+    passed: bool
+
+
+@dataclass(kw_only=True)
+class TuneResult:
+    strategy: str
+    knob: str  # "concurrency" or "rate"
+    slos: list[str]
+    best: Tried | None
+    tried: list[Tried] = field(default_factory=list)
+
+    def recommendation(self) -> str:
+        """The one line the command ends with."""
+        if self.best is None:
+            return f"no level of {self.knob} met {' and '.join(self.slos)} (lowest tried: {self.tried[0].level:g})"
+        metrics = ", ".join(f"{k} {v:.3g}" for k, v in self.best.metrics.items())
+        return (
+            f"recommend {self.strategy} at {self.knob} {self.best.level:g}: "
+            f"{self.best.throughput_rps:.1f} req/s goodput, {metrics} ({len(self.tried)} cells)"
+        )
+
+    def document(self) -> dict[str, Any]:
+        best = self.best
+        return {
+            "strategy": self.strategy,
+            self.knob: (int(best.level) if self.knob == "concurrency" else best.level) if best else None,
+            "throughput_rps": best.throughput_rps if best else None,
+            **(best.metrics if best else {}),
+            "slos": self.slos,
+            "cells": [asdict(t) for t in self.tried],
+        }
+
+    def write(self, run_dir: Path) -> Path:
+        path = run_dir / TUNE_FILE
+        path.write_text(json.dumps(self.document(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+Measure = Callable[[float], Awaitable[Mapping[str, Any]]]  # a level -> its summary row
+
+
+@dataclass(kw_only=True)
+class Tuner:
+    """Searches integer concurrency (``integer=True``) or a rate to ``resolution`` (relative)."""
+
+    strategy: str
+    knob: str
+    slos: Sequence[Slo]
+    measure: Measure
+    start: float = 1.0
+    limit: float = 1024.0
+    integer: bool = True
+    resolution: float = 0.1
+    min_gain: float = 0.10  # goodput growing less than this from a doubling ends the climb
+    on_tried: Callable[[Tried], None] | None = None
+    tried: list[Tried] = field(default_factory=list)
+
+    async def _try(self, level: float) -> Tried:
+        for seen in self.tried:
+            if seen.level == level:
+                return seen
+        row = await self.measure(level)
+        goodput = float(row.get("throughput_rps") or 0.0)
+        tried = Tried(
+            level=level,
+            throughput_rps=goodput,
+            error_rate=float(row.get("error_rate") or 0.0),
+            metrics={s.metric: float(row.get(s.metric, math.nan)) for s in self.slos},
+            passed=goodput > 0 and all(s.met(row) for s in self.slos),
+        )
+        self.tried.append(tried)
+        if self.on_tried is not None:
+            self.on_tried(tried)
+        return tried
+
+    def _done(self, low: float, high: float) -> bool:
+        return high - low <= 1 if self.integer else high <= low * (1 + self.resolution)
+
+    def _middle(self, low: float, high: float) -> float:
+        if self.integer:
+            return float((int(low) + int(high)) // 2)
+        return float(f"{math.sqrt(low * high):.3g}")  # rates people can type again
+
+    async def run(self) -> TuneResult:
+        level, passed, failed = self.start, None, None
+        while level <= self.limit:
+            tried = await self._try(level)
+            if not tried.passed:
+                failed = level
+                break
+            if passed is not None and tried.throughput_rps < passed.throughput_rps * (1 + self.min_gain):
+                passed = max((passed, tried), key=lambda t: t.throughput_rps)
+                failed = level  # saturated: more load buys no goodput, so look no higher
+                break
+            passed = tried
+            level *= 2
+        if passed is not None and failed is not None:
+            low, high = passed.level, failed
+            while not self._done(low, high):
+                middle = self._middle(low, high)
+                if middle in (low, high):  # rounding left nothing between them
+                    break
+                tried = await self._try(middle)
+                if tried.passed:
+                    low = middle
+                else:
+                    high = middle
+        good = [t for t in self.tried if t.passed]
+        best = max(good, key=lambda t: (round(t.throughput_rps, 6), -t.level)) if good else None
+        return TuneResult(
+            strategy=self.strategy, knob=self.knob, slos=[str(s) for s in self.slos], best=best, tried=self.tried
+        )
+
+
+def cell_calls(calls: Sequence[Call], level: float, knob: str, per_level: int) -> tuple[Call, ...]:
+    """Enough calls for a level's p99 to mean something: ``per_level``, else 4 per slot (≥ 40)."""
+    want = per_level or max(40, 4 * math.ceil(level) if knob == "concurrency" else math.ceil(4 * level))
+    return tuple(calls[i % len(calls)] for i in range(want)) if len(calls) < want else tuple(calls[:want])
+
+
+async def tune_run(
+    *,
+    runner: Runner,
+    run_dir: Path,
+    calls: Sequence[Call],
+    strategy: str,
+    slos: Sequence[Slo],
+    per_level: int = 0,
+    start: float = 1.0,
+    limit: float = 1024.0,
+    max_in_flight: int = 1000,
+    on_cell: Callable[[Tried], None] | None = None,
+) -> TuneResult:
+    """Search ``strategy``'s concurrency (or rate, for open-loop strategies) into ``run_dir``."""
+    open_loop = is_open_loop(strategy)
+    knob = "rate" if open_loop else "concurrency"
+    first = True
+
+    async def measure(level: float) -> Mapping[str, Any]:
+        nonlocal first
+        spec = CellSpec(
+            scenario=f"tune-rate-{level:g}" if open_loop else "tune",  # cells are keyed by concurrency
+            strategy=strategy,
+            concurrency=max_in_flight if open_loop else int(level),
+            calls=cell_calls(calls, level, knob, per_level),
+            rate=level if open_loop else None,
+        )
+        await execute(RunPlan(label="tune", cells=(spec,)), runner, run_dir, append=not first)
+        first = False
+        summary, _ = finalize(run_dir, run_dir.name)
+        return dict(summary.iloc[-1].to_dict())
+
+    tuner = Tuner(
+        strategy=strategy,
+        knob=knob,
+        slos=slos,
+        measure=measure,
+        start=start,
+        limit=limit,
+        integer=not open_loop,
+        on_tried=on_cell,
+    )
+    result = await tuner.run()
+    result.write(run_dir)
+    return result

@@ -1,0 +1,78 @@
+"""Open-loop sending: each call goes out at its arrival time, whatever is still in flight.
+
+Arrival times are fixed (and seeded) before the cell starts, so the offered load does not bend
+to the endpoint's answers, as it does for every closed-loop window. ``knobs.concurrency`` is
+only a safety cap (``--max-in-flight``): when it binds, calls leave late and their
+``scheduled_s`` (the arrival) stays before their ``start_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from typing import ClassVar
+
+from bench.workload import Call
+from strategies.base import IdealRule, Knobs, Levels, Sender
+
+
+def constant_times(count: int, rate: float) -> list[float]:
+    """Evenly spaced arrivals, the first at 0."""
+    return [k / rate for k in range(count)]
+
+
+def poisson_times(count: int, rate: float, seed: int) -> list[float]:
+    """A Poisson process: exponential gaps of mean 1/rate, the first arrival at 0."""
+    draw = random.Random(f"poisson:{seed}")
+    times, at = [], 0.0
+    for _ in range(count):
+        times.append(at)
+        at += draw.expovariate(rate)
+    return times
+
+
+async def send_at(times: Sequence[float], calls: Sequence[Call], sender: Sender, cap: int) -> None:
+    """Send each call at its time (seconds from the cell's start), at most ``cap`` in flight."""
+    slots = asyncio.Semaphore(max(1, cap))
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(call: Call, at: float) -> None:
+        try:
+            await sender.send(call, scheduled_s=at)
+        finally:
+            slots.release()
+
+    try:
+        for call, at in zip(calls, times, strict=True):
+            wait = at - sender.now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await slots.acquire()
+            if sender.stopping:
+                slots.release()
+                break
+            tasks.append(asyncio.create_task(one(call, at)))
+        await asyncio.gather(*tasks)
+    finally:  # cancelled (interrupt): the calls already sent are cancelled with the cell
+        for task in tasks:
+            task.cancel()
+
+
+class OpenLoop:
+    """What ``constant`` and ``poisson`` share; they differ only in ``times``."""
+
+    name: ClassVar[str]
+    blocking: ClassVar[bool] = False
+    levels: ClassVar[Levels] = "given"  # each level is a --max-in-flight cap
+    ideal: ClassVar[IdealRule] = "arrivals"  # a window of C whose k-th start is ≥ its arrival time
+    needs_rate: ClassVar[bool] = False  # --rpm/--tpm: not needed
+    open_loop: ClassVar[bool] = True  # needs --rate; one cell per rate; left out of "all"
+
+    def times(self, count: int, knobs: Knobs) -> list[float]:
+        raise NotImplementedError
+
+    async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
+        if not knobs.rate or knobs.rate <= 0:
+            raise ValueError(f"{self.name} needs a rate (--rate) above 0")
+        await send_at(self.times(len(calls), knobs), calls, sender, knobs.concurrency)

@@ -1,0 +1,17 @@
+"""Open loop at a constant rate: call k arrives at k/R seconds."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from strategies.arrivals import OpenLoop, constant_times
+from strategies.base import Knobs
+
+
+class Constant(OpenLoop):
+    name: ClassVar[str] = "constant"
+    order: ClassVar[int] = 80
+
+    def times(self, count: int, knobs: Knobs) -> list[float]:
+        assert knobs.rate is not None
+        return constant_times(count, knobs.rate)

@@ -1,0 +1,92 @@
+"""Streamed calls against the real mock server: TTFT, ITL and output tokens as the server timed them."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Iterator
+
+import pytest
+
+from bench.clients import CLIENTS
+from bench.clients.base import Endpoint, Outcome, RequestSettings
+from bench.clients.streaming import SseReader, StreamTiming
+from bench.mock import MockConfig, MockServer
+from bench.workload import calls_for_count, load_personas
+from tests.support.servers import MockServerFactory
+
+PEOPLE = load_personas()
+TTFT, ITL, TOKENS = 0.05, 0.02, 8
+
+
+@pytest.fixture(scope="module")
+def timed_server() -> Iterator[MockServer]:
+    """One mock with a known TTFT, ITL and token count for every client (started once: ~2 s)."""
+    config = MockConfig(latency="zero", ttft=f"fixed:{TTFT}", itl=f"fixed:{ITL}", output_tokens=f"fixed:{TOKENS}")
+    with MockServer(config) as server:
+        yield server
+
+
+async def _outcomes(base_url: str, client: str, count: int, *, together: bool = False) -> list[Outcome]:
+    endpoint = Endpoint(base_url=base_url, api_key="test-key")
+    settings = RequestSettings(stream=True, timeout_s=30)
+    driver = CLIENTS[client].make(endpoint, settings, count)
+    calls = calls_for_count(PEOPLE, count)
+    try:
+        if together:
+            return list(await asyncio.gather(*(driver.complete(c) for c in calls)))
+        return [await driver.complete(c) for c in calls]  # one at a time: no client-side queueing in TTFT
+    finally:
+        await driver.aclose()
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_streamed_rows_carry_the_servers_ttft_itl_and_token_count(timed_server: MockServer, client: str) -> None:
+    seen = asyncio.run(_outcomes(timed_server.base_url, client, 6))
+    assert all(o.ok for o in seen), {o.error for o in seen}
+    assert [o.output_tokens for o in seen] == [TOKENS] * 6
+    # Bounds the server enforces, so a busy machine cannot break them: the first token leaves after
+    # TTFT, each further one ITL after the one before; a clock that read TTFT at the last chunk, or
+    # ITL over the role chunk, would fail them.
+    for o in seen:
+        assert o.ttft_s is not None
+        assert o.decode_s is not None
+        assert o.ttft_s >= TTFT
+        assert o.decode_s >= (TOKENS - 1) * ITL * 0.9
+    assert statistics.median(o.itl_s or 0.0 for o in seen) >= ITL * 0.9
+    assert all(o.answer for o in seen)  # the padding after the JSON answer keeps it parseable
+
+
+def test_ttft_grows_with_the_servers_queue(mock_server_factory: MockServerFactory) -> None:
+    server = mock_server_factory(
+        latency="zero", ttft="fixed:0.05", itl="fixed:0.01", output_tokens="fixed:5", max_concurrency=2
+    )
+    seen = asyncio.run(_outcomes(server.base_url, "aiohttp", 6, together=True))
+    ttfts = sorted(o.ttft_s or 0.0 for o in seen)
+    # Two slots: the third pair waits for two full answers (2 × (0.05 + 4 × 0.01)) before its first token.
+    assert ttfts[0] >= 0.05
+    assert ttfts[-1] - ttfts[0] >= 2 * 0.09 - 0.01
+
+
+def test_sse_lines_fold_into_one_completion_with_timing() -> None:
+    reader = SseReader()
+    lines = [
+        'data: {"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}',
+        "",
+        'data: {"model":"m","choices":[{"index":0,"delta":{"content":"{\\"vote\\""}}]}',
+        'data: {"model":"m","choices":[{"index":0,"delta":{"content":": \\"Harris\\"}"}}]}',
+        'data: {"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+        'data: {"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":7}}',
+        "data: [DONE]",
+    ]
+    for at, line in enumerate(lines):
+        reader.feed(line, float(at))
+    assert reader.done
+    assert reader.finish_reason == "stop"
+    assert b'{\\"vote\\": \\"Harris\\"}' in reader.body()
+    assert reader.timing(start=0.5) == StreamTiming(ttft_s=1.5, itl_s=1.0, decode_s=1.0, output_tokens=7)
+
+
+def test_without_a_usage_chunk_the_content_chunks_are_counted() -> None:
+    assert StreamTiming.of(0.0, [0.1, 0.2, 0.4], None).output_tokens == 3
+    assert StreamTiming.of(0.0, [], None).ttft_s is None
