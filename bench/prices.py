@@ -76,13 +76,23 @@ def shipped_prices() -> PriceTable:
     return parse_price_json(text, f"bench/data/{PRICES_RESOURCE}")
 
 
+MAX_PRICE_TABLE_BYTES: Final = 1024 * 1024
+
+
 def load_price_table(path: Path) -> dict[str, Price]:
     """Prices from JSON (``{"model": {"input": 0.15, "output": 0.6}}``) or CSV
     (``model,input_per_1m,output_per_1m``), in dollars per million tokens."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PRICE_TABLE_BYTES + 1)
     except OSError as exc:
         raise PriceError(f"cannot read price table {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_PRICE_TABLE_BYTES:
+        raise PriceError(f"{path}: larger than {MAX_PRICE_TABLE_BYTES} bytes (is this a price table?)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PriceError(f"{path}: not UTF-8 text (is this a price table?)") from None
     if path.suffix.lower() == ".json":
         return dict(parse_price_json(text, str(path)).models)
     table: dict[str, Price] = {}

@@ -33,8 +33,9 @@ class CallRecord:
     ``ttft_s`` (send to first content token), ``itl_s`` (mean gap between content chunks),
     ``output_tokens`` (the usage chunk's, else the chunks counted) and ``decode_s`` (first to
     last content chunk); they stay empty for calls that were not streamed.
-    SDK's hidden retries, ``scenario`` the experiment the cell belongs to.
     ``queue_s`` … ``backoff_s`` say where the time went (``TIMING_COLUMNS``; empty with ``--no-trace``).
+    The evidence of an answer: ``finish_reason``, the model the server says it used
+    (``served_model``), and a failed answer's content (``raw_answer``, truncated and scrubbed of the key).
     """
 
     run_id: str
@@ -71,6 +72,9 @@ class CallRecord:
     ttfb_s: float | None = None
     body_s: float | None = None
     backoff_s: float | None = None
+    finish_reason: str = ""
+    served_model: str = ""
+    raw_answer: str = ""
 
 
 # Where each call's time went (bench.clients.trace): the strategy's wait before the call (outside

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
 from bench.survey.answers import MAX_TOKENS as MAX_TOKENS  # re-exported: clients and overhead read it here
@@ -106,16 +106,41 @@ def _persona_from_json(obj: Any, where: str) -> Persona:
     )
 
 
+MAX_PLAN_CALLS: Final = 10_000_000  # far beyond any benchmark; checked before a call is built
+
+
+def check_plan_size(total: int, what: str = "this run") -> None:
+    """Refuse a workload too large to build (``--calls 2000000000`` would need gigabytes first)."""
+    if total > MAX_PLAN_CALLS:
+        raise WorkloadError(f"{what} would make {total:,} calls, more than the {MAX_PLAN_CALLS:,} the harness builds")
+
+
+MAX_LINE_BYTES: Final = 64 * 1024  # a persona is a few hundred bytes; /dev/zero is one endless line
+
+
+def text_lines(handle: IO[bytes], path: Path) -> Iterator[str]:
+    """The file's lines as text, refusing bytes that are not UTF-8 and lines no persona needs."""
+    lineno = 0
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        lineno += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise WorkloadError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes (is this a persona file?)")
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WorkloadError(f"{path}:{lineno}: not UTF-8 text (save the file as UTF-8)") from None
+
+
 def load_personas(path: Path = DEFAULT_PERSONAS_FILE, limit: int | None = None) -> list[Persona]:
     """Read a JSONL persona file, naming the file and line of the first bad entry."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise WorkloadError(f"cannot read personas file {path}: {exc.strerror or exc}") from None
     personas: list[Persona] = []
     seen: set[int] = set()
     with handle:
-        for lineno, line in enumerate(handle, start=1):
+        for lineno, line in enumerate(text_lines(handle, path), start=1):
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"

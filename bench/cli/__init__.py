@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 
-import click
 
-from bench.cli.inspect import compare, report
-from bench.cli.overhead import overhead_command
-from bench.cli.ratelimits import rate_limits_command
-from bench.cli.run import run
-from bench.cli.suite import suite
-from bench.cli.sweep import sweep
-from bench.cli.tune import tune
-from bench.cli.ui import OneLineErrors
-from bench.mock.command import mock_server_command
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    # Ctrl-C while the CLI's imports load (the first second) would print a traceback from deep
+    # inside some import; nothing has been written yet, so say one word and leave.
+    os.write(2, b"interrupted\n")
+    os._exit(130)
+
+
+_STARTING = signal.getsignal(signal.SIGINT)
+if _STARTING is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import click  # noqa: E402 - after the handler above, on purpose
+
+from bench.cli.inspect import compare, report  # noqa: E402
+from bench.cli.overhead import overhead_command  # noqa: E402
+from bench.cli.ratelimits import rate_limits_command  # noqa: E402
+from bench.cli.run import run  # noqa: E402
+from bench.cli.suite import suite  # noqa: E402
+from bench.cli.sweep import sweep  # noqa: E402
+from bench.cli.tune import tune  # noqa: E402
+from bench.cli.ui import OneLineErrors  # noqa: E402
+from bench.mock.command import mock_server_command  # noqa: E402
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +52,8 @@ for command, name in (
 
 
 def main() -> None:
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # click turns it into one line
     try:
         cli()
     except SystemExit as done:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from bench.cli.input_checks import finite
 from bench.cli.ui import BadInput, RunFailed, console, errors, print_plots
 from bench.report.metrics import METRICS
 
@@ -49,6 +50,7 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
 @click.option(
     "--threshold",
     type=click.FloatRange(min=0),
+    callback=finite,
     default=10.0,
     show_default=True,
     help="Percent worse (B against A) that counts as a regression, for metrics given without one.",

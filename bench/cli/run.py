@@ -111,7 +111,13 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     show_default=True,
     help="The SDK's own retries (counted in 'attempts').",
 )
-@click.option("--timeout", type=float, default=600.0, show_default=True, help="Per-call timeout in seconds.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds each attempt may take in all (connect, headers, body), on every client.",
+)
 @click.option(
     "--client",
     type=click.Choice(list(CLIENTS)),
@@ -299,6 +305,12 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
 )
 @click.option("--warmup", is_flag=True, help="Open the pool's connections (GET /models) before each cell's clock.")
 @click.option("--no-trace", is_flag=True, help="Do not split each call's latency into parts (queue_s … backoff_s).")
+@click.option(
+    "--max-response-bytes",
+    type=int,
+    default=None,
+    help="A longer response body ends the attempt (an error row, response_too_large) [8 MiB].",
+)
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the persona workload under each strategy and write CSV reports.
@@ -362,6 +374,7 @@ def report_result(result: RunResult) -> None:
     """The tables, the talk's story, where the files are; exit 1 on a fatal stop, 130 when interrupted."""
     from bench.records import CALLS_FILE
     from bench.report.breakdown import verdicts
+    from bench.report.evidence import failure_lines
     from bench.report.knee import saturation_lines
     from bench.report.ratelimits import rate_limit_frame, rate_limit_table
     from bench.report.summary import read_calls
@@ -384,7 +397,10 @@ def report_result(result: RunResult) -> None:
         console.print(spent, markup=False)
     for line in survey_lines(result.tally):
         console.print(line, markup=False)
-    for line in verdicts(read_calls(run_dir / CALLS_FILE)):  # when the client is where the time went
+    calls = read_calls(run_dir / CALLS_FILE)
+    for line in verdicts(calls):  # when the client is where the time went
+        console.print(line, markup=False)
+    for line in failure_lines(calls, result.options.client.model):
         console.print(line, markup=False)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)")
     if not result.options.output.no_plots and len(summary):

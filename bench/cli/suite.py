@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from bench.cli.run import announce, fail_on_checks
 from bench.cli.run_checks import confirm_paid
@@ -85,8 +86,9 @@ def suite(
         raise BadInput(str(exc)) from None
     if dry_run:
         for cell in plan.cells:
-            console.print(f"{cell.scenario}  {cell.strategy}  C={cell.concurrency}  {len(cell.calls)} calls")
-        where = "the built-in mock server" if plan.suite.is_mock else plan.suite.endpoint
+            line = f"{cell.scenario}  {cell.strategy}  C={cell.concurrency}  {len(cell.calls)} calls"
+            console.print(line, markup=False)
+        where = "the built-in mock server" if plan.suite.is_mock else escape(plan.suite.endpoint)
         console.print(
             f"[bold]{plan.total_calls} calls[/] in {len(plan.cells)} cells, {len(plan.groups)} server run(s) → {where}"
         )

@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 EXIT_INTERRUPTED = 130
+# emoji=False: text from users and servers is printed as it is (rich would turn "file:100:" into
+# "file💯"); markup in such text is escaped or printed with markup=False.
 # Not on a terminal (CI logs, pipes), rich would take 80 columns; 150 unless COLUMNS says otherwise.
 _PIPE_WIDTH = None if "COLUMNS" in os.environ else 150
-console = Console(highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
-errors = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+errors = Console(stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
 
 
 class RunFailed(click.ClickException):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
+from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
 from bench.workload import MAX_TOKENS, Call
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 CALL_ID_HEADER: Final = "x-bench-call-id"
 RETRY_COUNT_HEADER: Final = "x-stainless-retry-count"
 PROCESSING_MS_HEADER: Final = "openai-processing-ms"
+RAW_ANSWER_CHARS: Final = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +37,7 @@ class RequestSettings:
     stream: bool = False  # stream: true with include_usage; rows then carry TTFT and ITL
     max_connections: int | None = None  # the pool; None: sized to the cell's concurrency
     trace: bool = True  # mark where each call's time went (bench.clients.trace)
+    max_response_bytes: int = 8 * 1024 * 1024  # = bench.clients.bounds.DEFAULT_MAX_RESPONSE_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +59,9 @@ class Outcome:
     output_tokens: int | None = None
     decode_s: float | None = None
     trace: CallTrace | None = field(default=None, compare=False, repr=False)  # timing marks, not an outcome
+    finish_reason: str = ""
+    served_model: str = ""
+    raw_answer: str = ""  # the content of a failed answer, cut to RAW_ANSWER_CHARS
 
 
 class AsyncChatClient(Protocol):
@@ -89,6 +95,14 @@ def scrub(text: str, secret: str) -> str:
     return text
 
 
+def evidence(content: object, secret: str) -> str:
+    """What a failed answer said, cut short and scrubbed, for the ``raw_answer`` column."""
+    if content is None:
+        return ""
+    text = content if isinstance(content, str) else repr(content)
+    return scrub(text, secret)[:RAW_ANSWER_CHARS]
+
+
 def processing_s(headers: Mapping[str, str]) -> float | None:
     """The endpoint's reported processing time (``openai-processing-ms``) in seconds."""
     value = headers.get(PROCESSING_MS_HEADER)
@@ -98,3 +112,47 @@ def processing_s(headers: Mapping[str, str]) -> float | None:
         return float(value) / 1000.0
     except ValueError:
         return None
+
+
+MALFORMED_RESPONSE: Final = "malformed_response"  # a 2xx whose body is not a chat completion
+MALFORMED_ANSWER: Final = "malformed_answer"  # a chat completion whose content is not our JSON
+
+
+def token_count(value: object) -> int | None:
+    """A token count from a server, or None when it is not a whole non-negative number (``"lots"``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def answer_outcome(
+    content: str | None,
+    *,
+    http_status: int,
+    attempts: int,
+    http_429s: int,
+    prompt_tokens: object,
+    completion_tokens: object,
+    server_s: float | None,
+    finish_reason: str,
+    served_model: str,
+    secret: str,
+    ask: Ask = DEFAULT_ASK,
+) -> Outcome:
+    """The Outcome of a chat completion, whichever client read it (checked against ``ask``); every text
+    field scrubbed."""
+    answer, problem = read_answer(content, ask)
+    return Outcome(
+        ok=not problem,
+        http_status=http_status,
+        error=scrub(problem, secret),
+        attempts=attempts,
+        http_429s=http_429s,
+        prompt_tokens=token_count(prompt_tokens),
+        completion_tokens=token_count(completion_tokens),
+        answer=scrub(answer, secret),
+        server_s=server_s,
+        finish_reason=scrub(finish_reason, secret)[:40],
+        served_model=scrub(served_model, secret)[:100],
+        raw_answer=evidence(content, secret) if problem else "",
+    )

@@ -6,6 +6,7 @@ The client's response hook feeds every HTTP answer, SDK retries included, to a
 
 from __future__ import annotations
 
+import email.utils
 import math
 import re
 import threading
@@ -16,6 +17,8 @@ from typing import Final, Protocol, runtime_checkable
 
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?)(ms|h|m|s)")
 _UNIT_S: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+MAX_SERVER_WAIT_S: Final = 120.0  # the longest wait taken on a server's word (retry-after)
+MAX_RESET_S: Final = 86400.0  # the longest x-ratelimit-reset-* believed (a day's budget)
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -40,16 +43,48 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms``, else a numeric ``retry-after`` (the SDK prefers them in that order)."""
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """The wait a response asks for: ``retry-after-ms``, else ``retry-after`` (seconds or an HTTP date).
+
+    The project's one parser (the raw drivers' retries and ``adaptive``'s pause both use it). Valid
+    values are finite and non-negative; anything else is ignored, as the SDK ignores it. The value
+    is the server's word, uncapped: callers bound it with ``server_wait``.
+    """
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            value = float(headers[name]) * scale
-        except (KeyError, ValueError):
+        text = headers.get(name)
+        if text is None:
             continue
-        if math.isfinite(value) and value >= 0:
+        value: float | None
+        try:
+            value = float(text) * scale
+        except ValueError:
+            value = _http_date_s(text) if name == "retry-after" else None
+        if value is not None and math.isfinite(value) and value >= 0:
             return value
     return None
+
+
+def _http_date_s(text: str) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def server_wait(seconds: float) -> float:
+    """A wait the server asked for, capped: no server's word stalls a run past ``MAX_SERVER_WAIT_S``."""
+    return min(seconds, MAX_SERVER_WAIT_S)
+
+
+def over_cap_note(status: int, headers: Mapping[str, str]) -> str:
+    """What a failed call's row adds when the server asked for a wait longer than the cap."""
+    after = retry_after_s(headers)
+    if status < 400 or after is None or after <= MAX_SERVER_WAIT_S:
+        return ""
+    return f" (retry-after {after:.0f} s is over the {MAX_SERVER_WAIT_S:.0f} s cap: not waited)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,20 +100,33 @@ class RateLimitInfo:
     remaining_tokens: int | None = None
     reset_tokens_s: float | None = None
     retry_after_s: float | None = None
+    capped: bool = False  # a value above was over its cap (MAX_SERVER_WAIT_S, MAX_RESET_S) and was cut to it
 
     @classmethod
     def from_headers(cls, at: float, status: int, headers: Mapping[str, str]) -> RateLimitInfo:
         get = headers.get
+        waits = (
+            parse_duration(get("x-ratelimit-reset-requests")),
+            parse_duration(get("x-ratelimit-reset-tokens")),
+            retry_after_s(headers),
+        )
+        # A reset hours away is a day's budget (adaptive paces to it), not a wait: capped at a day, so
+        # that only nonsense ("99999999h") is cut; retry-after is a wait, capped at MAX_SERVER_WAIT_S.
+        caps = (MAX_RESET_S, MAX_RESET_S, MAX_SERVER_WAIT_S)
+        reset_requests, reset_tokens, after = (
+            None if w is None else min(w, cap) for w, cap in zip(waits, caps, strict=True)
+        )
         return cls(
             at=at,
             status=status,
             limit_requests=_int(get("x-ratelimit-limit-requests")),
             remaining_requests=_int(get("x-ratelimit-remaining-requests")),
-            reset_requests_s=parse_duration(get("x-ratelimit-reset-requests")),
+            reset_requests_s=reset_requests,
             limit_tokens=_int(get("x-ratelimit-limit-tokens")),
             remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
-            reset_tokens_s=parse_duration(get("x-ratelimit-reset-tokens")),
-            retry_after_s=_retry_after_s(headers),
+            reset_tokens_s=reset_tokens,
+            retry_after_s=after,
+            capped=any(w is not None and w > cap for w, cap in zip(waits, caps, strict=True)),
         )
 
     @property

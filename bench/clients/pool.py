@@ -57,7 +57,16 @@ def parse_endpoint_spec(text: str) -> EndpointSpec:
                 raise EndpointSpecError(f"{name}={found[name]} in '{text}' is not a number") from None
             if not limits[name] > 0:
                 raise EndpointSpecError(f"{name} in '{text}' must be positive")
-    label = found.get("label") or (urlsplit(url).netloc if url != "mock" else "mock")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise EndpointSpecError(f"not a valid URL ({exc})") from None
+    if parts.username is not None or parts.password is not None:  # the key would be printed and stored
+        raise EndpointSpecError(
+            "the URL holds credentials before '@': remove them and give the key in an environment variable"
+        )
+    label = found.get("label") or (parts.netloc if url != "mock" else "mock")
     return EndpointSpec(url=url, key_env=found.get("key_env"), label=label, **limits)
 
 

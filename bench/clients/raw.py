@@ -15,6 +15,7 @@ import aiohttp
 import httpx2
 
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
+from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_declared
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
 from bench.clients.streaming import SseReader
@@ -68,6 +69,7 @@ class HttpxDriver(_Observing):
             transport=transport,
             event_hooks=self.tracer.httpx_hooks() if self.tracer is not None else None,
         )
+        bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         if not self._stream:
@@ -115,6 +117,7 @@ class SyncHttpxDriver(_Observing):
             transport=transport,
             event_hooks=self.tracer.httpx_hooks(blocking=True) if self.tracer is not None else None,
         )
+        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         if not self._stream:
@@ -150,6 +153,7 @@ class AiohttpDriver(_Observing):
         self.tracer = Tracer() if settings.trace else None
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._max_bytes = settings.max_response_bytes
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
 
     def _open(self) -> aiohttp.ClientSession:
@@ -163,13 +167,23 @@ class AiohttpDriver(_Observing):
         return self._session
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        async with self._open().post(self._request.url, data=body, headers=headers) as response:
+        post = self._open().post(self._request.url, data=body, headers=headers, allow_redirects=False)
+        async with post as response:
             if not self._stream or response.status != 200:
-                return self._seen(Reply(response.status, response.headers, await response.read()), headers)
+                return self._seen(Reply(response.status, response.headers, await self._read(response)), headers)
             reader = SseReader()
             async for line in response.content:
                 reader.feed(line, time.perf_counter())
             return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        check_declared(response.status, response.headers, self._max_bytes, None)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > self._max_bytes:
+                raise ResponseTooLarge(response.status, self._max_bytes)
+        return bytes(body)
 
     async def complete(self, call: Call) -> Outcome:
         self._begin(call)

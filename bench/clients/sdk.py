@@ -11,19 +11,23 @@ import openai
 
 from bench.clients.base import (
     CALL_ID_HEADER,
+    MALFORMED_RESPONSE,
     RETRY_COUNT_HEADER,
     Endpoint,
     Outcome,
     RequestSettings,
+    answer_outcome,
+    evidence,
     processing_s,
     scrub,
 )
-from bench.clients.feedback import RateLimitFeedback
+from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, redirect_error
+from bench.clients.feedback import RateLimitFeedback, over_cap_note
 from bench.clients.streaming import SseReader, with_timing
 from bench.clients.trace import TracedAsyncOpenAI, TracedOpenAI, Tracer, traced_aiohttp_transport
 from bench.clients.warm import models_url, warm_async, warm_blocking
 from bench.clients.wire import Reply, outcome_from_reply
-from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
+from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call
 
 
@@ -81,49 +85,82 @@ class _Counting:
         return self._429s.pop(call_id, 0)
 
 
-def outcome_from_raw(raw: Any, http_429s: int, ask: Ask = DEFAULT_ASK) -> Outcome:
-    """Parse a ``with_raw_response`` result into an Outcome (the answer checked against ``ask``)."""
-    completion = raw.parse()
-    if not hasattr(completion, "choices"):  # the SDK hands back text when the body is not JSON
-        return Outcome(
-            ok=False,
-            http_status=raw.status_code,
-            error="malformed_response",
-            attempts=raw.retries_taken + 1,
-            http_429s=http_429s,
-            server_s=processing_s(raw.headers),
-        )
-    usage = completion.usage
-    content = completion.choices[0].message.content if completion.choices else None
-    answer, error = read_answer(content, ask)
+def _malformed(raw: Any, http_429s: int, secret: str) -> Outcome:
+    """A 2xx whose body is not a chat completion: named as the raw drivers name it."""
+    try:
+        body = raw.http_response.text
+    except Exception:  # the body could not even be read as text
+        body = ""
     return Outcome(
-        ok=not error,
+        ok=False,
         http_status=raw.status_code,
-        error=error,
+        error=MALFORMED_RESPONSE,
         attempts=raw.retries_taken + 1,
         http_429s=http_429s,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-        answer=answer,
         server_s=processing_s(raw.headers),
+        raw_answer=evidence(body, secret),
+    )
+
+
+def outcome_from_raw(raw: Any, http_429s: int, ask: Ask = DEFAULT_ASK, secret: str = "") -> Outcome:
+    """Parse a ``with_raw_response`` result into an Outcome (the answer checked against ``ask``)."""
+    try:
+        completion = raw.parse()
+        choice = completion.choices[0] if completion.choices else None
+        content = choice.message.content if choice is not None else None
+        finish = getattr(choice, "finish_reason", None)
+        usage = completion.usage
+    except Exception:  # not JSON (JSONDecodeError), or JSON that is not a chat completion
+        return _malformed(raw, http_429s, secret)
+    model = getattr(completion, "model", None)
+    return answer_outcome(
+        content if isinstance(content, str) else None,
+        http_status=raw.status_code,
+        attempts=raw.retries_taken + 1,
+        http_429s=http_429s,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        server_s=processing_s(raw.headers),
+        finish_reason=finish if isinstance(finish, str) else "",
+        served_model=model if isinstance(model, str) else "",
+        secret=secret,
+        ask=ask,
     )
 
 
 def outcome_from_error(exc: Exception, http_429s: int, secret: str) -> Outcome:
     """Classify an exception from the SDK (or anything else) without letting it escape."""
+    if isinstance(exc, openai.APIStatusError) and 300 <= exc.status_code < 400:
+        return Outcome(
+            ok=False,
+            http_status=exc.status_code,
+            error=scrub(redirect_error(exc.status_code, exc.response.headers), secret),
+            attempts=_attempts_from_request(exc.response.request),
+            http_429s=http_429s,
+            server_s=processing_s(exc.response.headers),
+        )
     if isinstance(exc, openai.APIStatusError):
         body = exc.body if isinstance(exc.body, dict) else {}
         detail = exc.code or body.get("type") or exc.type or ""
         return Outcome(
             ok=False,
             http_status=exc.status_code,
-            error=scrub(f"{type(exc).__name__}: {detail}".strip().rstrip(":"), secret),
+            error=scrub(f"{type(exc).__name__}: {detail}".strip().rstrip(":"), secret)
+            + over_cap_note(exc.status_code, exc.response.headers),
             attempts=_attempts_from_request(exc.response.request),
             http_429s=http_429s,
             server_s=processing_s(exc.response.headers),
         )
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         cause = exc.__cause__
+        if isinstance(cause, ResponseTooLarge):
+            return Outcome(
+                ok=False,
+                http_status=cause.status,
+                error=cause.name,
+                attempts=_attempts_from_request(exc.request),
+                http_429s=http_429s,
+            )
         name = type(exc).__name__
         if cause is not None and not isinstance(exc, openai.APITimeoutError):
             name = f"{name}: {type(cause).__name__}"
@@ -147,10 +184,7 @@ def settle(result: Any, http_429s: int, secret: str, ask: Ask = DEFAULT_ASK) -> 
     """The Outcome of a finished SDK call: a raw response, or the exception it raised."""
     if isinstance(result, Exception):
         return outcome_from_error(result, http_429s, secret)
-    try:
-        return outcome_from_raw(result, http_429s, ask)
-    except Exception as exc:  # e.g. a 200 whose body is not a chat completion
-        return outcome_from_error(exc, http_429s, secret)
+    return outcome_from_raw(result, http_429s, ask, secret)
 
 
 def _settle_traced(result: Any, http_429s: int, secret: str, tracer: Tracer | None, call: Call) -> Outcome:
@@ -233,7 +267,13 @@ class OpenAIAsyncClient:
         if aiohttp and self._tracer is not None:
             hooks.pop("request")  # aiohttp's own TraceConfig marks the hand-over
             transport = transport or traced_aiohttp_transport(self._tracer, limits)
-        self._http = make_http(limits=limits, event_hooks=hooks, transport=transport)
+        self._http = make_http(
+            limits=limits,
+            event_hooks=hooks,
+            transport=transport,
+            follow_redirects=False,  # a redirected POST becomes a GET without its body
+        )
+        bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
         self._sdk = TracedAsyncOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
@@ -295,8 +335,12 @@ class OpenAISyncClient:
         self.rate_limits = self._counting.feedback
         self._tracer = Tracer() if settings.trace else None
         self._http = openai.DefaultHttpx2Client(
-            limits=pool_limits(pool_size), event_hooks=_hooks(self._counting, self._tracer, True), transport=transport
+            limits=pool_limits(pool_size),
+            event_hooks=_hooks(self._counting, self._tracer, True),
+            transport=transport,
+            follow_redirects=False,  # a redirected POST becomes a GET without its body
         )
+        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
         self._sdk = TracedOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,

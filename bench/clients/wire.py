@@ -10,6 +10,7 @@ never) and name failures as the SDK does (``RateLimitError: rate_limit_exceeded`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import time
@@ -22,16 +23,21 @@ import httpx2
 
 from bench.clients.base import (
     CALL_ID_HEADER,
+    MALFORMED_RESPONSE,
     RETRY_COUNT_HEADER,
     Endpoint,
     Outcome,
     RequestSettings,
+    answer_outcome,
+    evidence,
     processing_s,
     scrub,
 )
+from bench.clients.bounds import ResponseTooLarge, redirect_error
+from bench.clients.feedback import MAX_SERVER_WAIT_S, over_cap_note, retry_after_s
 from bench.clients.streaming import SseReader, with_timing
 from bench.clients.trace import BACKOFF, PREPARE, Tracer
-from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
+from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.workload import Call
 
 STATUS_ERRORS: Final = {
@@ -46,7 +52,7 @@ STATUS_ERRORS: Final = {
 # The SDK's retry schedule (openai._constants), so --max-retries means the same for every client.
 INITIAL_RETRY_DELAY_S: Final = 0.5
 MAX_RETRY_DELAY_S: Final = 8.0
-MAX_RETRY_AFTER_S: Final = 120.0
+MAX_RETRY_AFTER_S: Final = MAX_SERVER_WAIT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +91,6 @@ def _json(body: bytes) -> Any:
         return None
 
 
-def _seconds(headers: Mapping[str, str], name: str, divisor: float) -> float | None:
-    value = headers.get(name)
-    try:
-        return None if value is None else float(value) / divisor
-    except ValueError:
-        return None
-
-
-def _retry_after_s(headers: Mapping[str, str]) -> float | None:
-    after = _seconds(headers, "retry-after-ms", 1000.0)
-    return after if after is not None else _seconds(headers, "retry-after", 1.0)
-
-
 def _error_of(data: Any) -> dict[str, Any]:
     error = data.get("error", data) if isinstance(data, dict) else None
     return error if isinstance(error, dict) else {}
@@ -105,7 +98,7 @@ def _error_of(data: Any) -> dict[str, Any]:
 
 def _retryable(reply: Reply) -> bool:
     """The SDK's ``_should_retry``, plus our rule that an empty quota is never retried."""
-    after = _retry_after_s(reply.headers)
+    after = retry_after_s(reply.headers)
     if after is not None and after > MAX_RETRY_AFTER_S:
         return False
     should = reply.headers.get("x-should-retry")
@@ -120,7 +113,16 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str,
     """Classify an HTTP answer like ``bench.clients.sdk.settle`` classifies the SDK's result."""
     server_s = processing_s(reply.headers)
     data = _json(reply.body)
-    if reply.status >= 300:
+    if 300 <= reply.status < 400:
+        return Outcome(
+            ok=False,
+            http_status=reply.status,
+            error=scrub(redirect_error(reply.status, reply.headers), secret),
+            attempts=attempts,
+            http_429s=http_429s,
+            server_s=server_s,
+        )
+    if reply.status >= 400:
         fallback = "InternalServerError" if reply.status >= 500 else "APIStatusError"
         name = STATUS_ERRORS.get(reply.status, fallback)
         error = _error_of(data)
@@ -136,34 +138,41 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str,
     try:
         choices = data["choices"]
         usage = data.get("usage") or {}
-        content = choices[0]["message"].get("content") if choices else None
+        choice = choices[0] if choices else {}
+        content = choice["message"].get("content") if choices else None
+        finish = choice.get("finish_reason") if choices else None
         prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
     except (TypeError, KeyError, IndexError, AttributeError):
         return Outcome(
             ok=False,
             http_status=reply.status,
-            error="malformed_response",
+            error=MALFORMED_RESPONSE,
             attempts=attempts,
             http_429s=http_429s,
             server_s=server_s,
+            raw_answer=evidence(reply.body.decode("utf-8", "replace"), secret),
         )
-    answer, problem = read_answer(content if isinstance(content, str) else None, ask)
-    return Outcome(
-        ok=not problem,
+    model = data.get("model")
+    return answer_outcome(
+        content if isinstance(content, str) else None,
         http_status=reply.status,
-        error=problem,
         attempts=attempts,
         http_429s=http_429s,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        answer=answer,
         server_s=server_s,
+        finish_reason=finish if isinstance(finish, str) else "",
+        served_model=model if isinstance(model, str) else "",
+        secret=secret,
+        ask=ask,
     )
 
 
 def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
     """The SDK's name for a failed attempt, and whether the SDK would retry it."""
     # TimeoutError before OSError: it is one (and aiohttp's timeouts are TimeoutErrors).
+    if isinstance(exc, ResponseTooLarge):  # the SDK retries it as it retries a dropped connection
+        return exc.name, True
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):
         return "APITimeoutError", True
     if isinstance(exc, httpx2.TransportError | aiohttp.ClientError | OSError):
@@ -192,15 +201,19 @@ class Tries:
         """The Outcome, or the seconds to wait before the next attempt."""
         self.http_429s += reply.status == 429
         if reply.status >= 400 and self.retries < self.max_retries and _retryable(reply):
-            return self._again(_retry_after_s(reply.headers))
+            return self._again(retry_after_s(reply.headers))
         outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
+        note = over_cap_note(reply.status, reply.headers)
+        if note:
+            outcome = dataclasses.replace(outcome, error=outcome.error + note)
         return with_timing(outcome, reply.stream, self.start)
 
     def judge_failure(self, exc: Exception) -> Outcome | float:
         name, retryable = failure_name(exc, self.secret)
         if retryable and self.retries < self.max_retries:
             return self._again(None)
-        return Outcome(ok=False, http_status=None, error=name, attempts=self.retries + 1, http_429s=self.http_429s)
+        status = exc.status if isinstance(exc, ResponseTooLarge) else None
+        return Outcome(ok=False, http_status=status, error=name, attempts=self.retries + 1, http_429s=self.http_429s)
 
 
 class RawRequest:

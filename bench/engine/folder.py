@@ -34,6 +34,7 @@ from bench.records import (
     CallsWriter,
 )
 from bench.report.checks import Verdict
+from bench.report.evidence import served_models
 from bench.report.summary import per_endpoint, read_calls, summarize, tally
 from strategies import STRATEGIES
 
@@ -88,6 +89,16 @@ def write_run_json(run_dir: Path, config: dict[str, Any]) -> None:
     """The run's configuration, versions and host facts; callers must pass no secret."""
     document = {"config": config, "versions": versions(), "host": host_facts()}
     (run_dir / RUN_FILE).write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def note_served_models(run_dir: Path, models: list[str]) -> None:
+    """Add the models the server said it used to run.json (which holds only what was asked for)."""
+    path = run_dir / RUN_FILE
+    if not path.exists() or not models:
+        return
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["served_models"] = models
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def read_cells(run_dir: Path) -> list[dict[str, Any]]:
@@ -156,6 +167,7 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     calls = read_calls(run_dir / CALLS_FILE)
     summary = summarize(calls, read_cells(run_dir), run_id)
     votes = tally(calls)
+    note_served_models(run_dir, served_models(calls))
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
     endpoints = per_endpoint(calls)

@@ -38,6 +38,20 @@ class GuardError(ValueError):
 PRICES: Final[Mapping[str, Price]] = shipped_prices().models
 
 
+def url_problem(url: str) -> str | None:
+    """Why an endpoint URL cannot be used (one line that never repeats a credential), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.username is not None or parts.password is not None:
+        return "the URL holds credentials before '@': remove them and give the key in an environment variable"
+    if not parts.hostname:
+        return "the URL has no host"
+    return None
+
+
 def is_local(endpoint: str) -> bool:
     """True for the built-in mock and for loopback URLs (nothing there can bill anyone)."""
     if endpoint == "mock":

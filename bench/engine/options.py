@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.clients import CLIENTS
+from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.pool import EndpointSpec, EndpointSpecError, label_all, parse_endpoint_spec
+from bench.engine import checks
 from bench.engine.errors import OptionsError
+from bench.engine.guard import url_problem
 from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.survey.spec import FORMATS, Overrides, choices_of
-from bench.workload import WorkloadError
+from bench.workload import WorkloadError, check_plan_size
 from strategies import STRATEGIES, StrategyError, parse_strategies
 
 DEFAULT_MODEL: Final = "gpt-4o-mini"
@@ -119,6 +122,7 @@ class ClientOptions:
     max_connections: int | None = None  # the client's pool (None: sized to C)
     warmup: bool = False  # open the pool's connections before each cell's clock starts
     no_trace: bool = False  # leave the parts of each call's latency (prepare_s … backoff_s) empty
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @property
     def is_mock(self) -> bool:
@@ -276,6 +280,8 @@ class RunOptions:
                 max_connections=p.whole("max_connections", minimum=1),
                 warmup=p.flag("warmup"),
                 no_trace=p.flag("no_trace"),
+                max_response_bytes=p.whole("max_response_bytes", minimum=1024, default=DEFAULT_MAX_RESPONSE_BYTES)
+                or DEFAULT_MAX_RESPONSE_BYTES,
             ),
             mock=MockOptions(
                 latency=p.optional_text("latency"),
@@ -347,6 +353,18 @@ class RunOptions:
             raise OptionsError("--latency applies only to --endpoint mock", hint="--latency")
         if not client.is_mock and not client.endpoint.startswith(("http://", "https://")):
             raise OptionsError(f"'{client.endpoint}' is neither 'mock' nor an http(s) URL", hint="--endpoint")
+        if not client.is_mock and (problem := url_problem(client.endpoint)) is not None:
+            raise OptionsError(problem, hint="--endpoint")
+        levels = len(work.concurrency or ()) or 1
+        total = checks.workload_size(work.calls, work.personas, work.repeats, len(work.strategies), levels)
+        if self.guard.max_calls is not None and total > self.guard.max_calls:
+            raise OptionsError(
+                f"this run would send {total} calls, more than {self.guard.max_calls}", hint="--max-calls"
+            )
+        try:
+            check_plan_size(total)
+        except WorkloadError as exc:
+            raise OptionsError(str(exc)) from None
         if not client.is_mock and any(mock.faults):
             raise OptionsError("the --mock-*-rate flags apply only to --endpoint mock")
         if not client.is_mock and mock.limits_set:
@@ -593,6 +611,7 @@ class _Params:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
             raise self._bad("strategy", f"expected strategy names, got {value!r}")
+        checks.check_strategy_values(items)
         try:
             return tuple(parse_strategies(items))
         except StrategyError as exc:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bench.engine.plan import RunPlan
-from bench.records import CALLS_FILE, RUN_FILE
+from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE
 from bench.workload import Call
 
 
@@ -86,9 +87,54 @@ def done_keys(run_dir: Path) -> frozenset[str]:
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
         raise ResumeError(f"cannot read {path}: {exc}") from None
     try:
-        return frozenset(call_key(r["scenario"], r["strategy"], r["concurrency"], r["call_id"]) for r in rows)
+        keys = frozenset(call_key(r["scenario"], r["strategy"], r["concurrency"], r["call_id"]) for r in rows)
     except KeyError as exc:
         raise ResumeError(f"{path} lacks the column {exc}") from None
+    check_numbers(rows, path)
+    return keys
+
+
+TIME_COLUMNS: Final = ("scheduled_s", "start_s", "end_s", "latency_s")
+
+
+def check_numbers(rows: list[dict[str, str]], path: Path) -> None:
+    """Every row's times are finite numbers (a hand-edited ``latency_s=abc`` stops a resume in one line)."""
+    for lineno, row in enumerate(rows, start=2):
+        for column in TIME_COLUMNS:
+            value = row.get(column)
+            if value is None:  # a file without this column (older runs, hand-made tests)
+                continue
+            try:
+                ok = math.isfinite(float(value))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ResumeError(f"{path}: line {lineno}: {column} is not a number ({value!r}); fix or delete the row")
+
+
+def check_cells(run_dir: Path, done: frozenset[str]) -> None:
+    """cells.jsonl must parse; a cell whose rows were all deleted loses its timings (it runs again)."""
+    path = run_dir / CELLS_FILE
+    if not path.exists():
+        return
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResumeError(f"cannot read {path}: {exc}") from None
+    kept: list[str] = []
+    cells_with_rows = {key.rsplit("/", 1)[0] for key in done}
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            meta = json.loads(line)
+            cell = f"{meta['scenario']}/{meta['strategy']}/{meta['concurrency']}"
+        except (ValueError, KeyError, TypeError):
+            raise ResumeError(f"{path}:{lineno}: not a cell record; fix or delete the line") from None
+        if cell in cells_with_rows:
+            kept.append(line)
+    if len(kept) != len([line for line in lines if line.strip()]):
+        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def check_same_plan(plan: RunPlan, digest: str, done: Iterable[str], run_dir: Path) -> None:

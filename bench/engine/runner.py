@@ -216,11 +216,11 @@ class CellSender:
             latency_s=end_s - start_s,
             status="ok" if outcome.ok else "error",
             http_status=outcome.http_status,
-            error=outcome.error,
+            error=scrub(outcome.error, self._secret),
             attempts=outcome.attempts,
             prompt_tokens=outcome.prompt_tokens,
             completion_tokens=outcome.completion_tokens,
-            answer=outcome.answer,
+            answer=scrub(outcome.answer, self._secret),
             server_s=outcome.server_s,
             http_429s=outcome.http_429s,
             scenario=spec.scenario,
@@ -237,6 +237,9 @@ class CellSender:
             ttfb_s=parts.ttfb_s if parts else None,
             body_s=parts.body_s if parts else None,
             backoff_s=parts.backoff_s if parts else None,
+            finish_reason=scrub(outcome.finish_reason, self._secret),
+            served_model=scrub(outcome.served_model, self._secret),
+            raw_answer=scrub(outcome.raw_answer, self._secret),
         )
         with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
             if self.abandoned:

@@ -22,15 +22,17 @@ import pandas as pd
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, resolve_keys
-from bench.engine import distributed
+from bench.engine import checks, distributed
 from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json, write_summary_json
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
+from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
 from bench.engine.resume import (
     ResumeError,
+    check_cells,
     check_same_plan,
     done_keys,
     missing_calls,
@@ -176,6 +178,7 @@ def plan_for(options: RunOptions) -> RunPlan:
         plan = build_plan(options, survey.respondents(table), survey.ask())
     except WorkloadError as exc:
         raise OptionsError(str(exc)) from None
+    checks.check_run_length(plan, work.max_tokens or MAX_TOKENS)
     kind = CLIENTS[options.client.client]
     blocking = sorted({c.strategy for c in plan.cells if STRATEGIES[c.strategy].blocking})
     if blocking and not kind.has_sync:
@@ -196,11 +199,11 @@ def check_before_sending(
         if resuming is not None:
             done = done_keys(resuming)
             check_same_plan(plan, stored_params(resuming)[1], done, resuming)
+            check_cells(resuming, done)
     except ResumeError as exc:
         raise RunError(str(exc)) from None
-    out = options.output.out
-    if resuming is None and out is not None and (out / "run.json").exists():
-        raise RunError(f"{out} already holds a run: complete it with --resume {out}, or pick another --out")
+    if resuming is None:
+        checks.check_out_dir(options.output.out)
     todo = missing_calls(plan, done)
     specs = client.specs()
     try:
@@ -226,7 +229,9 @@ def guard_calls(
     calls, the key's variable, the paid-endpoint estimate and question, reachability. Returns the key."""
     if guard.max_calls is not None and len(todo) > guard.max_calls:
         raise OptionsError(f"this run would send {len(todo)} calls, more than {guard.max_calls}", hint="--max-calls")
+    checks.check_key_env_name(api_key_env)
     api_key = os.environ.get(api_key_env, "")
+    checks.check_key(api_key, api_key_env)
     if not api_key and api_key_env != DEFAULT_KEY_ENV:
         raise OptionsError(f"environment variable {api_key_env} is not set or empty", hint="--api-key-env")
     if todo and not is_local(endpoint):
@@ -311,6 +316,7 @@ def request_settings(options: RunOptions, plan: RunPlan | None = None) -> Reques
         stream=options.client.stream,
         max_connections=options.client.max_connections,
         trace=not options.client.no_trace,
+        max_response_bytes=options.client.max_response_bytes,
     )
 
 
@@ -323,7 +329,37 @@ def run_benchmark(options: RunOptions, hooks: RunHooks | None = None) -> RunResu
     plan = plan_for(options)
     mock = options.mock.config() if options.client.is_mock else None
     done, api_key = check_before_sending(options, plan, resuming, hooks)
+    if resuming is not None:
+        lock = hold(resuming)  # before anything is read for sending: a second resume would send the same calls
     run_dir = prepare_run_dir(options.output.out, plan.label)
+    if resuming is None:
+        lock = hold(run_dir)
+    try:
+        return _run_locked(options, plan, run_dir, mock, api_key, done, hooks, resuming)
+    finally:
+        lock.release()
+
+
+def hold(run_dir: Path) -> RunLock:
+    """Lock the run folder for this process, or say who holds it."""
+    try:
+        return RunLock(run_dir).acquire()
+    except FolderLocked as exc:
+        raise RunError(str(exc)) from None
+    except OSError as exc:
+        raise RunError(f"cannot lock {run_dir}: {exc.strerror or exc}") from None
+
+
+def _run_locked(
+    options: RunOptions,
+    plan: RunPlan,
+    run_dir: Path,
+    mock: MockConfig | None,
+    api_key: str,
+    done: frozenset[str],
+    hooks: RunHooks,
+    resuming: Path | None,
+) -> RunResult:
     if resuming is None:  # a resumed run keeps the run.json it started with (same options, checked)
         write_run_json(run_dir, run_config(options, plan, run_dir.name, mock))
     if hooks.on_start is not None:
@@ -450,6 +486,12 @@ def _run_cells(
             asyncio.run(work)
         except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
             hooks.stop.set()
+        except OSError as exc:  # the disk filled up mid-run: the rows written so far stay
+            try:
+                kept: int | None = len(done_keys(run_dir))
+            except (ResumeError, OSError):
+                kept = None
+            raise RunError(checks.write_failure(run_dir, exc, kept)) from None
         except distributed.RayUnavailable as exc:
             raise RunError(str(exc)) from None
         if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner

@@ -26,11 +26,38 @@ def retry_count_of(value: str | None) -> int:
         return 0
 
 
+MAX_COMPLETION_TOKENS = 16_384  # gpt-4o-mini's output limit, as OpenAI states it in its 400
+
+
 def _text(content: Any) -> str:
     """Message content as text: strings as they are, content parts as JSON, null as nothing."""
     if isinstance(content, str):
         return content
-    return "" if content is None else json.dumps(content, sort_keys=True)
+    try:
+        return "" if content is None else json.dumps(content, sort_keys=True)
+    except RecursionError:
+        raise BadRequest("Invalid 'messages': content is nested too deeply.") from None
+
+
+def _max_tokens(body: dict[str, Any]) -> int:
+    """``max_completion_tokens`` or ``max_tokens``, checked as OpenAI checks it (0: not given)."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadRequest(f"Invalid type for '{name}': expected an integer, but got {type(value).__name__} instead.")
+        if value < 1:
+            raise BadRequest(
+                f"Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {value} instead."
+            )
+        if value > MAX_COMPLETION_TOKENS:
+            raise BadRequest(
+                f"{name} is too large: {value}. This model supports at most {MAX_COMPLETION_TOKENS} completion "
+                f"tokens, whereas you provided {value}."
+            )
+        return value
+    return 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +80,7 @@ class ChatRequest:
     ) -> ChatRequest:
         try:
             body = r.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: json.loads on a body nested 100,000 deep
             raise BadRequest(
                 "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
                 "using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
@@ -66,7 +93,7 @@ class ChatRequest:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise BadRequest("Missing required parameter: 'messages'.")
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+        max_tokens = _max_tokens(body)
         options = body.get("stream_options")
         return cls(
             request_id=request_id,
@@ -75,7 +102,7 @@ class ChatRequest:
             model=model,
             messages=messages,
             prompt_tokens=estimate_prompt_tokens([{"content": _text(m.get("content"))} for m in messages]),
-            max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
+            max_tokens=max_tokens,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
             ignore_eos=body.get("ignore_eos") is True,

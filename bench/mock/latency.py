@@ -26,6 +26,9 @@ def _bad(spec: str) -> ValueError:
     return ValueError(f"bad latency spec '{spec}': expected fixed:SECONDS or lognormal:MEAN,SIGMA")
 
 
+MAX_SIGMA: Final = 3.0  # at 3, half the calls take under 1/90 of the mean
+
+
 def _number(text: str, spec: str) -> float:
     try:
         value = float(text)
@@ -52,6 +55,8 @@ def _lognormal_args(args: str, spec: str) -> tuple[float, float]:
     mean, sigma = _number(named["mean"], spec), _number(named["sigma"], spec)
     if mean <= 0:
         raise _bad(spec)
+    if sigma > MAX_SIGMA:  # the median would be ~0 s and a few calls would last for ever
+        raise ValueError(f"bad latency spec '{spec}': sigma must be at most {MAX_SIGMA:g}")
     return mean, sigma
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import sys
@@ -49,6 +50,26 @@ def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> 
     loop.add_reader(fd, readable)
 
 
+class _OneLine(logging.Filter):
+    """Malformed requests (oversized headers, a negative Content-Length) are the client's fault, answered
+    400 by aiohttp: say so in one line instead of a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            detail = " ".join(str(exc).split())[:160]
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {detail}", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_logger() -> logging.Logger:
+    logger = logging.getLogger("bench.mock.http")
+    if not any(isinstance(f, _OneLine) for f in logger.filters):
+        logger.addFilter(_OneLine())
+    return logger
+
+
 async def serve(
     config: MockConfig,
     on_ready: Callable[[str], None],
@@ -69,7 +90,7 @@ async def serve(
     service = MockService(config)
     # handler_cancellation: a client that disconnects (timeout, reset) cancels its handler, which
     # frees its capacity slot and in-flight count instead of sleeping on.
-    server = web.Server(service.handle, handler_cancellation=True, access_log=None)
+    server = web.Server(service.handle, handler_cancellation=True, access_log=None, logger=quiet_logger())
     runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     listener: Listener | None = None

@@ -61,24 +61,41 @@ SUMMARY_COLUMNS: Final = (
     "latency_growth",
     # Where the time went (bench.clients.trace): median and p99 of each part, same calls as latency_*.
     *(f"{column.removesuffix('_s')}_{q}_s" for column in TIMING_COLUMNS for q in ("p50", "p99")),
+    # latency_* cover calls that got an HTTP answer (any status); ok_latency_* only the ok ones.
+    "ok_latency_mean_s",
+    "ok_latency_p50_s",
+    "ok_latency_p95_s",
+    "ok_latency_p99_s",
+    "ok_latency_max_s",
 )
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario", "share", "share_low", "share_high")
 ERROR_ANSWER: Final = "(error)"
 KEY: Final = ["scenario", "strategy", "concurrency"]
 
 
+EVIDENCE_COLUMNS: Final = ("finish_reason", "served_model", "raw_answer")  # absent from older runs
+TEXT_COLUMNS: Final = ("error", "answer", "scenario", *EVIDENCE_COLUMNS)
+
+
 def read_calls(path: Path) -> pd.DataFrame:
     """Read ``calls.csv`` with the contract's types (empty strings stay empty strings)."""
-    frame = pd.read_csv(path, dtype={"error": str, "answer": str, "scenario": str, "call_id": str})
+    frame = pd.read_csv(path, dtype={**dict.fromkeys(TEXT_COLUMNS, str), "call_id": str})
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].fillna("") if column in frame.columns else ""
     for column in TIMING_COLUMNS:  # run folders written before the time was split
         if column not in frame.columns:
             frame[column] = math.nan
-    for column in ("error", "answer", "scenario"):
-        frame[column] = frame[column].fillna("")
     missing = [c for c in CALL_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    return frame
+    for column in ("scheduled_s", "start_s", "end_s", "latency_s"):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.isna().any():
+            line = int(numbers.isna().to_numpy().argmax()) + 2
+            raise ValueError(f"{path}: line {line}: {column} is not a number")
+        frame[column] = numbers
+    # One row per call: a row copied twice (by hand, or by two processes) counts once.
+    return frame.drop_duplicates(subset=["scenario", "strategy", "concurrency", "call_id"]).reset_index(drop=True)
 
 
 def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
@@ -234,13 +251,24 @@ def add_latency_growth(summary: pd.DataFrame) -> None:
             summary.loc[frame.index, "latency_growth"] = frame["latency_p50_s"] / base
 
 
-def _part_quantiles(timed: pd.DataFrame) -> dict[str, float]:
+def _part_quantiles(calls: pd.DataFrame) -> dict[str, float]:
     found: dict[str, float] = {}
     for column in TIMING_COLUMNS:  # a frame built in code may lack them (read_calls adds them)
-        values = timed[column].dropna() if column in timed.columns else pd.Series(dtype=float)
+        values = calls[column].dropna() if column in calls.columns else pd.Series(dtype=float)
         for name, q in (("p50", 0.50), ("p99", 0.99)):
             found[f"{column.removesuffix('_s')}_{name}_s"] = _quantile(values, q)
     return found
+
+
+def latency_stats(latencies: pd.Series, prefix: str) -> dict[str, float]:
+    """Mean, p50, p95, p99 and max of one population, NaN when it is empty."""
+    return {
+        f"{prefix}_mean_s": float(latencies.mean()) if len(latencies) else math.nan,
+        f"{prefix}_p50_s": _quantile(latencies, 0.50),
+        f"{prefix}_p95_s": _quantile(latencies, 0.95),
+        f"{prefix}_p99_s": _quantile(latencies, 0.99),
+        f"{prefix}_max_s": float(latencies.max()) if len(latencies) else math.nan,
+    }
 
 
 def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
@@ -252,6 +280,8 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
         scenario, strategy, concurrency = key
         cell = groups.get(key, calls.iloc[0:0])
         ok = cell[cell["status"] == "ok"]
+        # An error answer took its time too; frames without http_status (hand-made) count every row.
+        answered = cell[cell["http_status"].notna()] if "http_status" in cell.columns else cell
         timed = ok if len(ok) else cell
         wall = float(meta["wall_s"])
         rule = str(meta.get("ideal", "window"))
@@ -272,11 +302,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "retries": int((cell["attempts"] - 1).clip(lower=0).sum()),
                 "wall_s": wall,
                 "throughput_rps": len(ok) / wall if wall > 0 else math.nan,  # goodput: ok calls only
-                "latency_mean_s": float(timed["latency_s"].mean()) if len(timed) else math.nan,
-                "latency_p50_s": _quantile(timed["latency_s"], 0.50),
-                "latency_p95_s": _quantile(timed["latency_s"], 0.95),
-                "latency_p99_s": _quantile(timed["latency_s"], 0.99),
-                "latency_max_s": float(timed["latency_s"].max()) if len(timed) else math.nan,
+                **latency_stats(answered["latency_s"], "latency"),
                 "max_in_flight": meta["max_in_flight"],
                 "speedup_vs_sequential": math.nan,
                 "scenario": scenario,
@@ -306,7 +332,8 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "itl_p50_s": _quantile(itl, 0.50),
                 "itl_p99_s": _quantile(itl, 0.99),
                 "latency_growth": math.nan,
-                **_part_quantiles(timed),
+                **_part_quantiles(answered),  # the same calls as latency_*
+                **latency_stats(ok["latency_s"], "ok_latency"),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -358,6 +385,7 @@ def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
         KEY + ["endpoint"], sort=False
     ):
         ok = cell[cell["status"] == "ok"]
+        answered = cell[cell["http_status"].notna()]  # the summary's latency_* population
         rows.append(
             {
                 "scenario": scenario,
@@ -368,8 +396,8 @@ def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
                 "ok": len(ok),
                 "errors": len(cell) - len(ok),
                 "http_429": int(cell["http_429s"].sum()),
-                "latency_p50_s": _quantile(ok["latency_s"], 0.50),
-                "latency_p95_s": _quantile(ok["latency_s"], 0.95),
+                "latency_p50_s": _quantile(answered["latency_s"], 0.50),
+                "latency_p95_s": _quantile(answered["latency_s"], 0.95),
                 "cost_usd": _costs(cell)["cost_usd"],
             }
         )

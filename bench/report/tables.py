@@ -65,19 +65,49 @@ def read_summary(run_dir: Path) -> pd.DataFrame:
     if "scenario" not in summary.columns:  # summaries written before scenarios existed
         summary["scenario"] = "main"
     summary["scenario"] = summary["scenario"].fillna("main").astype(str)
-    summary["concurrency"] = summary["concurrency"].astype(int)
+    for column in WHOLE_COLUMNS:
+        if column in summary.columns:
+            summary[column] = whole_numbers(summary[column], path, column)
     return summary
+
+
+WHOLE_COLUMNS: Final = ("concurrency", "calls", "ok", "errors")
+
+
+def whole_numbers(values: pd.Series, path: Path, column: str) -> pd.Series:
+    """``values`` as ints, or a ReportError naming the first row (2 = the first after the header) that is not one."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() | (numbers != numbers.round())
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        value = values.iloc[row]
+        shown = "blank" if pd.isna(value) else repr(str(value))
+        raise ReportError(f"{path}: line {row + 2}: {column} is not a whole number ({shown})")
+    return numbers.astype(int)
+
+
+def read_tally(path: Path) -> pd.DataFrame:
+    """``tally.csv``, checked: the columns a tally has, and whole counts."""
+    try:
+        tally = pd.read_csv(path, dtype={"answer": str, "scenario": str, "strategy": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: unreadable ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in ("strategy", "concurrency", "answer", "count") if c not in tally.columns]
+    if missing:
+        raise ReportError(f"{path}: missing column(s) {', '.join(missing)} (not a tally?)")
+    tally["answer"] = tally["answer"].fillna("")
+    if "scenario" not in tally.columns:
+        tally["scenario"] = "main"
+    for column in ("concurrency", "count"):
+        tally[column] = whole_numbers(tally[column], path, column)
+    return tally
 
 
 def load_run(run_dir: Path) -> RunData:
     """The summary (required), tally and calls (optional) of a run folder."""
     summary = read_summary(run_dir)
     tally_path, calls_path = run_dir / TALLY_FILE, run_dir / CALLS_FILE
-    tally = pd.read_csv(tally_path, dtype={"answer": str, "scenario": str}) if tally_path.is_file() else None
-    if tally is not None:
-        tally["answer"] = tally["answer"].fillna("")
-        if "scenario" not in tally.columns:
-            tally["scenario"] = "main"
+    tally = read_tally(tally_path) if tally_path.is_file() else None
     try:
         calls = read_calls(calls_path) if calls_path.is_file() else None
     except ValueError as exc:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from bench.engine.guard import url_problem
 from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 from bench.workload import DEFAULT_PERSONAS_FILE
 from strategies import STRATEGIES, StrategyError, parse_strategies
@@ -270,6 +271,8 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     endpoint = top.text("endpoint", "mock")
     if endpoint != "mock" and not endpoint.startswith(("http://", "https://")):
         raise top.fail("endpoint", f"'{endpoint}' is neither \"mock\" nor an http(s) URL")
+    if endpoint != "mock" and (problem := url_problem(endpoint)) is not None:
+        raise top.fail("endpoint", problem)
     seed = top.data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise top.fail("seed", f"expected a whole number, got {seed!r}")

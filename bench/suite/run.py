@@ -16,26 +16,26 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from bench.clients.base import Endpoint, RequestSettings
-from bench.engine import distributed
+from bench.engine import checks, distributed
 from bench.engine.errors import RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
 from bench.engine.guard import PRICES, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
-from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, judge
+from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, hold, judge
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockStartError, start_mock
 from bench.oslimits import raise_open_file_limit
 from bench.prices import shipped_prices
-from bench.records import RUN_FILE, CallRecord
+from bench.records import CallRecord
 from bench.report.checks import Verdict
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
 from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.survey.spec import Overrides, resolve
 from bench.survey.table import load_table
-from bench.workload import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count
+from bench.workload import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count, check_plan_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +145,18 @@ def expand(suite: Suite, people: Sequence[Persona | Respondent], ask: Ask = DEFA
     return groups
 
 
+def planned_calls(suite: Suite, people: int) -> int:
+    """How many calls the suite would make, counted before a single call is built."""
+    total = 0
+    for exp in suite.experiments:
+        work = exp.workload
+        per_cell = work.calls if work.calls is not None else (work.personas or people) * work.repeats
+        cells = len(exp.strategies) * len(exp.concurrency) * len(exp.rpm) * len(exp.tpm)
+        servers = len(exp.latency or (None,)) * len(exp.mock_rpm) * len(exp.mock_tpm) * len(exp.mock_max_concurrency)
+        total += per_cell * cells * servers * exp.repetitions
+    return total
+
+
 def plan_suite(path: Path) -> SuitePlan:
     """Read, validate and expand a suite file (SuiteError, one line, when anything is wrong)."""
     suite, text = load_suite(path)
@@ -156,6 +168,10 @@ def plan_suite(path: Path) -> SuitePlan:
         people = survey.respondents(load_table(suite.personas_file))
     except WorkloadError as exc:
         raise SuiteError(f"suite.personas_file: {exc}") from None
+    try:
+        check_plan_size(planned_calls(suite, len(people)), "the suite")
+    except WorkloadError as exc:
+        raise SuiteError(str(exc)) from None
     return SuitePlan(path=path, suite=suite, text=text, groups=tuple(expand(suite, people, survey.ask())))
 
 
@@ -272,8 +288,7 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
     """Guard, then run ``plan`` into one run folder (OptionsError: bad usage; RunError: cannot proceed)."""
     suite = plan.suite
     out = options.out
-    if out is not None and (out / RUN_FILE).exists():
-        raise RunError(f"{out} already holds a run: pick another --out")
+    checks.check_out_dir(out)  # new or empty: never another run, never unrelated files, never ''
     calls = [call for cell in plan.cells for call in cell.calls]
     api_key = guard_calls(
         endpoint=suite.endpoint,
@@ -284,6 +299,17 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
         hooks=hooks,
     )
     run_dir = prepare_run_dir(out, suite.name)
+    lock = hold(run_dir)  # one process per run folder, as `bench run`
+    try:
+        return _run_suite_locked(options, plan, hooks, run_dir, api_key)
+    finally:
+        lock.release()
+
+
+def _run_suite_locked(
+    options: SuiteOptions, plan: SuitePlan, hooks: RunHooks, run_dir: Path, api_key: str
+) -> SuiteResult:
+    suite = plan.suite
     extra = {"open_files": raise_open_file_limit()}  # one socket per call in flight
     write_run_json(run_dir, suite_config(plan, run_id=run_dir.name, secret=api_key or None, extra=extra))
     if hooks.on_start is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.workload import WorkloadError
+from bench.workload import WorkloadError, text_lines
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
 
@@ -27,10 +27,12 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     """JSON lines read one by one, so that a bad line is named by file and line number."""
     rows: list[dict[str, Any]] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkloadError(f"cannot read personas file {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
+        handle = path.open("rb")
+    except OSError as exc:
+        raise WorkloadError(f"cannot read personas file {path}: {exc.strerror or exc}") from None
+    with handle:  # line by line, at most MAX_LINE_BYTES each: /dev/zero is one endless line
+        lines = list(text_lines(handle, path))
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

@@ -170,7 +170,7 @@ def test_waits_follow_the_sdk_schedule(headers: dict[str, str], retries_done: in
 def test_a_completion_without_choices_is_malformed() -> None:
     for body in (b'{"id": "x"}', b"[1, 2]", b'{"choices": "nope"}', b"null"):
         outcome = outcome_from_reply(Reply(200, httpx2.Headers(), body), 1, 0, KEY)
-        assert outcome == Outcome(ok=False, http_status=200, error="malformed_response")
+        assert outcome == Outcome(ok=False, http_status=200, error="malformed_response", raw_answer=body.decode())
 
 
 def _closed(client: object) -> bool:

@@ -261,3 +261,14 @@ def test_a_day_budget_running_low_paces_to_what_is_left() -> None:
     assert len(sender.records) == 20
     admitted, _ = server.admitted_between(0.0, 60.0)
     assert admitted <= 10  # the tokens limit alone would allow hundreds a minute
+
+
+def test_an_absurd_retry_after_pauses_adaptive_for_the_cap_not_for_11_days() -> None:
+    from bench.clients.feedback import MAX_SERVER_WAIT_S, RateLimitFeedback
+
+    feedback = RateLimitFeedback(clock=lambda: 0.0)
+    feedback.observe(429, {"retry-after": "999999", "x-ratelimit-reset-requests": "99999999h"})
+    control = Controller(tokens_per_call=200)
+    control.update(5.0, feedback)
+    assert control.pause_until == 5.0 + MAX_SERVER_WAIT_S
+    assert control.debt_s is None  # a reset of 11,400 years is no per-minute debt

@@ -1,0 +1,161 @@
+"""Limits every attempt obeys whatever the server does: a total deadline, a body-size cap, no redirects.
+
+httpx2's ``timeout`` bounds each read, not the attempt, so a server that drips one byte a second
+keeps a call alive forever; and nothing bounds a body's size. ``bound_async``/``bound_sync`` wrap an
+httpx2 client's transport (the SDK's and the raw driver's) so that each attempt ends by its deadline
+(``APITimeoutError``) and stops reading past ``max_bytes`` (``response_too_large``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Final
+from urllib.parse import urlsplit
+
+import httpx2
+
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024  # a chat completion is a few KB; 8 MiB is generous
+TOO_LARGE: Final = "response_too_large"
+
+
+class ResponseTooLarge(httpx2.RequestError):
+    """A response body longer than the cap (a ``RequestError``, so the SDK treats it like a dropped connection)."""
+
+    def __init__(self, status: int, max_bytes: int, request: httpx2.Request | None = None) -> None:
+        super().__init__(f"{TOO_LARGE}: body over {max_bytes} bytes", request=request)
+        self.status, self.max_bytes = status, max_bytes
+
+    @property
+    def name(self) -> str:
+        return f"{TOO_LARGE}: body over {self.max_bytes} bytes"
+
+
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    try:
+        return int(headers.get("content-length", ""))
+    except ValueError:
+        return None
+
+
+def check_declared(status: int, headers: Mapping[str, str], max_bytes: int, request: httpx2.Request | None) -> None:
+    """Refuse a body before reading it when its ``Content-Length`` is already over the cap."""
+    length = declared_length(headers)
+    if length is not None and length > max_bytes:
+        raise ResponseTooLarge(status, max_bytes, request)
+
+
+def redirect_error(status: int, headers: Mapping[str, str]) -> str:
+    """The error of a 3xx answer: redirects are not followed (a POST would lose its body)."""
+    target = urlsplit(headers.get("location", "")).hostname or "(same host)"
+    return f"redirect_not_followed: HTTP {status} to {target}"
+
+
+class _AsyncBounded(httpx2.AsyncByteStream):
+    def __init__(
+        self, inner: httpx2.AsyncByteStream, deadline: float, max_bytes: int, response: httpx2.Response
+    ) -> None:
+        self._inner, self._deadline, self._max_bytes, self._response = inner, deadline, max_bytes, response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        request, seen = self._response.request, 0
+        chunks = self._inner.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise httpx2.ReadTimeout("attempt deadline passed", request=request) from None
+            seen += len(chunk)
+            if seen > self._max_bytes:
+                raise ResponseTooLarge(self._response.status_code, self._max_bytes, request)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class AsyncBoundedTransport(httpx2.AsyncBaseTransport):
+    """Each request, headers and body, ends by ``timeout_s`` and reads at most ``max_bytes``."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, timeout_s: float, max_bytes: int) -> None:
+        self._inner, self._timeout_s, self._max_bytes = inner, timeout_s, max_bytes
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        deadline = asyncio.get_running_loop().time() + self._timeout_s
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._inner.handle_async_request(request)
+        except TimeoutError:
+            raise httpx2.ReadTimeout("attempt deadline passed", request=request) from None
+        try:
+            check_declared(response.status_code, response.headers, self._max_bytes, request)
+        except ResponseTooLarge:
+            await response.aclose()
+            raise
+        inner = response.stream
+        assert isinstance(inner, httpx2.AsyncByteStream)
+        response.stream = _AsyncBounded(inner, deadline, self._max_bytes, response)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _SyncBounded(httpx2.SyncByteStream):
+    # A blocking read cannot be interrupted: each read is bounded by httpx2's own read timeout,
+    # and the deadline is checked between reads, so an attempt overruns by at most one read.
+    def __init__(
+        self, inner: httpx2.SyncByteStream, deadline: float, max_bytes: int, response: httpx2.Response
+    ) -> None:
+        self._inner, self._deadline, self._max_bytes, self._response = inner, deadline, max_bytes, response
+
+    def __iter__(self) -> Iterator[bytes]:
+        request, seen = self._response.request, 0
+        for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._max_bytes:
+                raise ResponseTooLarge(self._response.status_code, self._max_bytes, request)
+            if time.monotonic() > self._deadline:
+                raise httpx2.ReadTimeout("attempt deadline passed", request=request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class SyncBoundedTransport(httpx2.BaseTransport):
+    """The blocking form of ``AsyncBoundedTransport``."""
+
+    def __init__(self, inner: httpx2.BaseTransport, timeout_s: float, max_bytes: int) -> None:
+        self._inner, self._timeout_s, self._max_bytes = inner, timeout_s, max_bytes
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        deadline = time.monotonic() + self._timeout_s
+        response = self._inner.handle_request(request)
+        try:
+            check_declared(response.status_code, response.headers, self._max_bytes, request)
+        except ResponseTooLarge:
+            response.close()
+            raise
+        inner = response.stream
+        assert isinstance(inner, httpx2.SyncByteStream)
+        response.stream = _SyncBounded(inner, deadline, self._max_bytes, response)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def bound_async(client: httpx2.AsyncClient, timeout_s: float, max_bytes: int) -> httpx2.AsyncClient:
+    """Wrap ``client``'s transport (httpx2 keeps it as ``_transport``; no public setter exists)."""
+    client._transport = AsyncBoundedTransport(client._transport, timeout_s, max_bytes)  # noqa: SLF001
+    return client
+
+
+def bound_sync(client: httpx2.Client, timeout_s: float, max_bytes: int) -> httpx2.Client:
+    client._transport = SyncBoundedTransport(client._transport, timeout_s, max_bytes)  # noqa: SLF001
+    return client

@@ -1,0 +1,151 @@
+"""Every ``--client`` against servers that misbehave on purpose (tests/support/hostile.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from bench.clients import CLIENTS
+from bench.clients.base import Endpoint, Outcome, RequestSettings
+from bench.clients.feedback import MAX_RESET_S, MAX_SERVER_WAIT_S, RateLimitInfo, retry_after_s
+from bench.workload import calls_for_count, load_personas
+from tests.support.hostile import HostileServer
+
+KEY = "sk-" + "hostile-test-0123456789"
+CALL = calls_for_count(load_personas(), 1)[0]
+ASYNC = list(CLIENTS)
+SYNC = [name for name, kind in CLIENTS.items() if kind.has_sync]
+
+
+def complete(server: HostileServer, client: str, settings: RequestSettings, *, blocking: bool = False) -> Outcome:
+    endpoint = Endpoint(base_url=server.base_url, api_key=KEY)
+    if blocking:
+        make_sync = CLIENTS[client].make_sync
+        assert make_sync is not None
+        sync = make_sync(endpoint, settings, 1)
+        try:
+            return sync.complete(CALL)
+        finally:
+            sync.close()
+
+    async def once() -> Outcome:
+        driver = CLIENTS[client].make(endpoint, settings, 1)
+        try:
+            return await driver.complete(CALL)
+        finally:
+            await driver.aclose()
+
+    return asyncio.run(once())
+
+
+CLIENT_FORMS = [pytest.param(name, False, id=name) for name in ASYNC] + [
+    pytest.param(name, True, id=f"{name}-sync") for name in SYNC
+]
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_timeout_bounds_an_attempt_against_a_server_that_drips_one_byte_at_a_time(client: str, blocking: bool) -> None:
+    # The body takes ~5,000 s at this pace; each byte comes well within any read timeout.
+    with HostileServer("drip", interval=0.05) as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=0.5, max_retries=0), blocking=blocking)
+        assert outcome.error == "APITimeoutError"
+        assert not outcome.ok
+        assert server.requests == 1
+        assert server.bytes_sent < 100_000  # the client hung up long before the end of the body
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+@pytest.mark.parametrize("declare", [None, 4 * 1024**3], ids=["undeclared", "content-length"])
+def test_a_body_over_max_response_bytes_is_an_error_row_not_a_memory_leak(
+    client: str, blocking: bool, declare: int | None
+) -> None:
+    settings = RequestSettings(timeout_s=30, max_retries=0, max_response_bytes=256 * 1024)
+    with HostileServer("huge", declare=declare) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+        assert outcome.error == "response_too_large: body over 262144 bytes"
+        assert outcome.http_status == 200
+        assert server.bytes_sent < 256 * 1024**2  # of the 4 GiB it would have sent
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_redirect_is_not_followed_and_its_row_names_the_target(client: str, blocking: bool) -> None:
+    with HostileServer("ok") as other:
+        target = other.base_url.replace("127.0.0.1", "localhost")
+        with HostileServer("redirect", to=target) as server:
+            outcome = complete(server, client, RequestSettings(timeout_s=5, max_retries=2), blocking=blocking)
+        assert outcome.error == "redirect_not_followed: HTTP 301 to localhost"
+        assert outcome.http_status == 301
+        assert outcome.attempts == 1
+        assert other.requests == 0
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_200_with_broken_json_has_one_name_on_every_client(client: str, blocking: bool) -> None:
+    with HostileServer("broken_json") as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=5, max_retries=0), blocking=blocking)
+    assert (outcome.error, outcome.http_status) == ("malformed_response", 200)
+    assert outcome.raw_answer == '{"choices": [{"message": '
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_server_echoing_the_key_leaves_it_in_no_field(client: str, blocking: bool) -> None:
+    with HostileServer("echo_key") as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=5, max_retries=0), blocking=blocking)
+        assert server.authorizations == [f"Bearer {KEY}"]
+    fields = dataclasses.asdict(outcome)
+    assert not [name for name, value in fields.items() if KEY in str(value)]
+    assert "***" in outcome.answer + outcome.error  # answer or invalid_choice: the key, scrubbed
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_cut_answer_keeps_its_evidence(client: str, blocking: bool) -> None:
+    with HostileServer("cut") as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=5, max_retries=0), blocking=blocking)
+    evidence = (outcome.error, outcome.finish_reason, outcome.served_model)
+    assert evidence == ("malformed_answer", "length", "gemma-3-270m")
+    assert outcome.raw_answer == '{"vote": "Har'
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_token_counts_that_are_not_numbers_are_left_empty(client: str, blocking: bool) -> None:
+    with HostileServer("lots") as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=5, max_retries=0), blocking=blocking)
+    assert outcome.ok
+    assert (outcome.prompt_tokens, outcome.completion_tokens) == (None, 5)
+
+
+@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+def test_the_raw_drivers_do_not_wait_11_days_and_say_so(client: str) -> None:
+    with HostileServer("stall") as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=5, max_retries=2))
+        assert server.requests == 1
+    note = "(retry-after 999999 s is over the 120 s cap: not waited)"
+    assert outcome.error == f"RateLimitError: rate_limit_exceeded {note}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param({"retry-after-ms": "250"}, 0.25, id="ms-first"),
+        pytest.param({"retry-after": "3"}, 3.0, id="seconds"),
+        pytest.param({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0, id="date-in-the-past"),
+        pytest.param({"retry-after": "-4"}, None, id="negative"),
+        pytest.param({"retry-after": "nan"}, None, id="nan"),
+        pytest.param({"retry-after": "inf"}, None, id="infinite"),
+        pytest.param({"retry-after": "soon"}, None, id="words"),
+        pytest.param({"retry-after-ms": "x", "retry-after": "2"}, 2.0, id="bad-ms-falls-back"),
+    ],
+)
+def test_one_retry_after_parser_accepts_only_finite_non_negative_waits(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    assert retry_after_s(headers) == expected
+
+
+def test_a_servers_absurd_waits_are_capped_before_anyone_obeys_them() -> None:
+    headers = {"retry-after": "999999", "x-ratelimit-reset-requests": "99999999h", "x-ratelimit-limit-requests": "60"}
+    info = RateLimitInfo.from_headers(0.0, 429, headers)
+    assert (info.retry_after_s, info.reset_requests_s, info.capped) == (MAX_SERVER_WAIT_S, MAX_RESET_S, True)
+    assert RateLimitInfo.from_headers(0.0, 429, {"retry-after": "2"}).capped is False

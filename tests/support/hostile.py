@@ -1,0 +1,177 @@
+"""Servers that misbehave on purpose, on 127.0.0.1, each in its own thread's event loop.
+
+``HostileServer(behaviour)`` answers every POST with one of ``BEHAVIOURS`` and counts what it
+saw and sent, so tests judge the client by what the server observed, not by the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+Writer = asyncio.StreamWriter
+
+
+def completion(content: str, *, model: str = "gpt-4o-mini", finish: str = "stop", usage: Any = None) -> bytes:
+    """A chat completion body with ``content`` as the answer."""
+    return json.dumps(
+        {
+            "id": "chatcmpl-hostile",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": usage or {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
+    ).encode()
+
+
+def head(status: int, reason: str, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    return "\r\n".join(lines).encode()
+
+
+class HostileServer:
+    """One misbehaving endpoint; ``base_url`` ends in ``/v1``."""
+
+    def __init__(self, behaviour: str, **options: Any) -> None:
+        self.behaviour, self.options = behaviour, options
+        self.requests = 0
+        self.bytes_sent = 0
+        self.authorizations: list[str] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> HostileServer:
+        self._thread.start()
+        assert self._ready.wait(10), "hostile server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._server.close()
+        for task in asyncio.all_tasks(self._loop):
+            task.cancel()
+        self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: Writer) -> None:
+        try:
+            while True:
+                request = await reader.readuntil(b"\r\n\r\n")
+                lines = request.decode("latin-1").split("\r\n")
+                fields = (line.partition(":") for line in lines[1:] if line)
+                headers = {k.strip().lower(): v.strip() for k, _, v in fields}
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests += 1
+                self.authorizations.append(headers.get("authorization", ""))
+                await BEHAVIOURS[self.behaviour](self, headers, writer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def send(self, writer: Writer, data: bytes) -> None:
+        writer.write(data)
+        self.bytes_sent += len(data)
+
+
+async def _drip(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """Headers at once, then one byte every ``interval`` seconds: never a read timeout, never an end."""
+    body = completion('{"vote": "Harris"}') + b" " * 100_000
+    server.send(writer, head(200, "OK", {"content-type": "application/json", "content-length": str(len(body))}))
+    await writer.drain()
+    for byte in body:
+        server.send(writer, bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(server.options.get("interval", 0.05))
+
+
+async def _huge(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A 200 whose body never ends (no Content-Length; 1 MiB chunks until the client hangs up)."""
+    declared = server.options.get("declare")
+    fields = {"content-type": "application/json", "connection": "close"}
+    if declared is not None:
+        fields["content-length"] = str(declared)
+    server.send(writer, head(200, "OK", fields))
+    chunk = b"[" * (1024 * 1024)
+    for _ in range(server.options.get("chunks", 4096)):
+        server.send(writer, chunk)
+        await writer.drain()
+    raise ConnectionResetError  # close: the body is over when the connection is
+
+
+def _json_reply(body: bytes, status: int = 200, reason: str = "OK", **extra: str) -> bytes:
+    fields = {"content-type": "application/json", "content-length": str(len(body)), **extra}
+    return head(status, reason, fields) + body
+
+
+async def _echo_key(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """Answers with the bearer token as the vote, the model and the finish reason."""
+    token = headers.get("authorization", "").removeprefix("Bearer ")
+    body = completion(json.dumps({"vote": token}), model=token, finish=token)
+    server.send(writer, _json_reply(body))
+
+
+async def _broken_json(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    server.send(writer, _json_reply(b'{"choices": [{"message": '))
+
+
+async def _redirect(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    target = server.options["to"]
+    fields = {"location": f"{target}/chat/completions", "content-length": "0"}
+    server.send(writer, head(301, "Moved Permanently", fields))
+
+
+async def _ok(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    server.send(writer, _json_reply(completion('{"vote": "Harris"}')))
+
+
+async def _cut(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """llama.cpp at a small max_tokens: JSON cut short, ``finish_reason=length``, another model's name."""
+    body = completion('{"vote": "Har', model="gemma-3-270m", finish="length")
+    server.send(writer, _json_reply(body))
+
+
+async def _lots(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    usage = {"prompt_tokens": "lots", "completion_tokens": 5}
+    server.send(writer, _json_reply(completion('{"vote": "Harris"}', usage=usage)))
+
+
+async def _stall(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """429 asking for an absurd wait: ``retry-after`` of 11 days and a reset of 99999999 hours."""
+    body = json.dumps({"error": {"type": "requests", "code": "rate_limit_exceeded", "message": "slow down"}})
+    fields = {"retry-after": "999999", "x-ratelimit-reset-requests": "99999999h", "x-should-retry": "true"}
+    server.send(writer, _json_reply(body.encode(), 429, "Too Many Requests", **fields))
+
+
+BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Awaitable[None]]]] = {
+    "drip": _drip,
+    "huge": _huge,
+    "echo_key": _echo_key,
+    "broken_json": _broken_json,
+    "redirect": _redirect,
+    "ok": _ok,
+    "cut": _cut,
+    "lots": _lots,
+    "stall": _stall,
+}
