@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from bench.cli.loadtest import Target, load_options
+from bench.cli.loadtest import load_hooks, load_options
 from bench.cli.ui import RunFailed, console
 
 if TYPE_CHECKING:
+    from bench.engine.session import RunStart
     from bench.engine.tune import Slo, Tried
 
 
@@ -31,39 +30,25 @@ def _slos(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -
 @click.option("--start", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
 @click.option("--max-level", type=click.FloatRange(min=1), default=1024.0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None)
-def tune(slos: list[Slo], start: float, max_level: float, out: Path | None, **options: Any) -> None:
+def tune(slos: list[Slo], strategy: str, start: float, max_level: float, **params: Any) -> None:
     """Search concurrency (or rate, for constant/poisson) for the highest goodput meeting every SLO."""
-    from bench.engine.folder import prepare_run_dir
-    from bench.engine.tune import tune_run
-    from bench.workload import DEFAULT_PERSONAS_FILE, calls_for_count, load_personas
+    from bench.engine.loadtest import load_test_options
+    from bench.engine.tune import TuneSettings, run_tune
 
-    target = Target.from_flags(options)
-    run_dir = prepare_run_dir(out, f"tune-{target.strategy}")
+    options = load_test_options(params)
+    settings = TuneSettings(strategy=strategy, slos=tuple(slos), start=start, limit=max_level)
+
+    def started(begun: RunStart) -> None:
+        console.print(f"tuning {strategy} for {' and '.join(str(s) for s in slos)} → {begun.run_dir}/")
 
     def said(tried: Tried) -> None:
-        if not options["quiet"]:
+        if not options.output.quiet:
             verdict = "meets" if tried.passed else "misses"
             metrics = ", ".join(f"{k} {v:.3g}" for k, v in tried.metrics.items())
             console.print(f"  {tried.level:>8g}: {tried.throughput_rps:8.1f} req/s goodput, {metrics} → {verdict}")
 
-    console.print(f"tuning {target.strategy} for {' and '.join(str(s) for s in slos)} → {run_dir}/")
-    with contextlib.ExitStack() as stack:
-        runner = target.runner(stack, run_dir.name)
-        result = asyncio.run(
-            tune_run(
-                runner=runner,
-                run_dir=run_dir,
-                calls=calls_for_count(load_personas(DEFAULT_PERSONAS_FILE), 5000),
-                strategy=target.strategy,
-                slos=slos,
-                per_level=options["calls"],
-                start=start,
-                limit=max_level,
-                max_in_flight=options["max_in_flight"],
-                on_cell=said,
-            )
-        )
-    if runner.fatal is not None:
-        raise RunFailed(runner.fatal)
-    console.print(result.recommendation())
-    console.print(f"results: {run_dir}/ (tune.json, calls.csv, summary.csv)")
+    done = run_tune(options, settings, load_hooks(started), on_tried=said)
+    if done.fatal is not None:
+        raise RunFailed(done.fatal)
+    console.print(done.result.recommendation())
+    console.print(f"results: {done.run_dir}/ (tune.json, calls.csv, summary.csv)")

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -179,14 +179,19 @@ def plan_for(options: RunOptions) -> RunPlan:
     except WorkloadError as exc:
         raise OptionsError(str(exc)) from None
     checks.check_run_length(plan, work.max_tokens or MAX_TOKENS)
-    kind = CLIENTS[options.client.client]
-    blocking = sorted({c.strategy for c in plan.cells if STRATEGIES[c.strategy].blocking})
+    check_client_can_run({c.strategy for c in plan.cells}, options.client.client)
+    return plan
+
+
+def check_client_can_run(strategies: Iterable[str], client: str) -> None:
+    """Refuse strategies that need a blocking client when ``client`` has none."""
+    kind = CLIENTS[client]
+    blocking = sorted({name for name in strategies if STRATEGIES[name].blocking})
     if blocking and not kind.has_sync:
         raise OptionsError(
             f"{', '.join(blocking)} needs a blocking client and {kind.name} has none; use openai or httpx",
             hint="--client",
         )
-    return plan
 
 
 def check_before_sending(
@@ -427,6 +432,31 @@ def _run_cells(
     hooks: RunHooks,
 ) -> CellRunner:
     """Start the mock if asked, run every cell not yet done, and hand back the runner (its ``fatal``)."""
+    with open_runner(options, plan, run_dir, mock, api_key, hooks) as runner:
+        warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight
+        work = execute(plan, runner, run_dir, on_record=hooks.on_record, on_cell=hooks.on_cell, done_ids=done)
+        try:
+            asyncio.run(work)
+        except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
+            hooks.stop.set()
+        except OSError as exc:  # the disk filled up mid-run: the rows written so far stay
+            try:
+                kept: int | None = len(done_keys(run_dir))
+            except (ResumeError, OSError):
+                kept = None
+            raise RunError(checks.write_failure(run_dir, exc, kept)) from None
+        except distributed.RayUnavailable as exc:
+            raise RunError(str(exc)) from None
+        if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
+            settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
+    return runner
+
+
+@contextlib.contextmanager
+def open_runner(
+    options: RunOptions, plan: RunPlan, run_dir: Path, mock: MockConfig | None, api_key: str, hooks: RunHooks
+) -> Iterator[CellRunner]:
+    """The runner for ``run_dir``'s cells, the mock server (and Ray) started for it and stopped after."""
     backend = options.backend
     with contextlib.ExitStack() as stack:
         probe: StatsProbe | None = None
@@ -480,23 +510,7 @@ def _run_cells(
                 warmup=options.client.warmup,
                 **CLIENTS[options.client.client].runner_factories(),
             )
-        warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight
-        work = execute(plan, runner, run_dir, on_record=hooks.on_record, on_cell=hooks.on_cell, done_ids=done)
-        try:
-            asyncio.run(work)
-        except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
-            hooks.stop.set()
-        except OSError as exc:  # the disk filled up mid-run: the rows written so far stay
-            try:
-                kept: int | None = len(done_keys(run_dir))
-            except (ResumeError, OSError):
-                kept = None
-            raise RunError(checks.write_failure(run_dir, exc, kept)) from None
-        except distributed.RayUnavailable as exc:
-            raise RunError(str(exc)) from None
-        if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
-            settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
-    return runner
+        yield runner
 
 
 def run_price(options: RunOptions) -> Price | None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bench.engine.folder import execute, finalize
+from bench.engine.loadtest import LoadTest, load_test
+from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan, is_open_loop
-from bench.engine.runner import CellSpec, Runner
+from bench.engine.runner import CellRunner, CellSpec
+from bench.engine.session import RunHooks
 from bench.workload import Call
 
 CLOSED_LOOP = "semaphore"  # floor and ceiling: a sliding window, the fairest closed loop
@@ -36,9 +40,14 @@ def rate_levels(floor_rps: float, ceiling_rps: float, count: int) -> list[float]
     return [float(f"{low + i * step:.3g}") for i in range(count)]
 
 
+def cell_size(level: float, per_level: int) -> int:
+    """Calls in a level's cell: ``per_level``, else 4 per slot (or per arrival a second), at least 40."""
+    return per_level or max(40, math.ceil(4 * level))
+
+
 async def sweep_run(
     *,
-    runner: Runner,
+    runner: CellRunner,
     run_dir: Path,
     calls: Sequence[Call],
     strategy: str,
@@ -61,7 +70,7 @@ async def sweep_run(
         return summary.iloc[-1]
 
     def calls_for(level: float) -> tuple[Call, ...]:
-        want = per_level or max(40, math.ceil(4 * level))
+        want = cell_size(level, per_level)
         return tuple(calls[i % len(calls)] for i in range(want))
 
     open_loop = is_open_loop(strategy)
@@ -88,3 +97,56 @@ async def sweep_run(
                 await cell(CellSpec(scenario=scenario, strategy=strategy, concurrency=level, calls=calls_for(level)))
     summary, _ = finalize(run_dir, run_dir.name)
     return summary
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSettings:
+    """What ``bench sweep`` adds to ``RunOptions``: the strategy, K levels, the ceiling cell's C."""
+
+    strategy: str = "semaphore"
+    levels: int = 5
+    ceiling: int = 256
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepResult:
+    """A finished sweep: its folder and the summary of every cell, in the order they ran."""
+
+    run_dir: Path
+    summary: pd.DataFrame
+    fatal: str | None  # why the runner stopped itself (401, 404…), if it did
+
+
+def sweep_budget(settings: SweepSettings, per_level: int) -> int | None:
+    """The most calls the sweep may send (None: open-loop rates are found as it runs, and so are their cells)."""
+    if is_open_loop(settings.strategy):
+        return (settings.levels + 2) * per_level if per_level else None
+    return cell_size(1, per_level) + (settings.levels + 1) * cell_size(settings.ceiling, per_level)
+
+
+def run_sweep(options: RunOptions, settings: SweepSettings, hooks: RunHooks | None = None) -> SweepResult:
+    """Sweep ``settings.strategy`` into a new run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    hooks = hooks or RunHooks()
+    per_level = options.workload.calls or 0
+
+    async def search(runner: CellRunner, run_dir: Path, calls: tuple[Call, ...]) -> pd.DataFrame:
+        return await sweep_run(
+            runner=runner,
+            run_dir=run_dir,
+            calls=calls,
+            strategy=settings.strategy,
+            count=settings.levels,
+            ceiling=settings.ceiling,
+            per_level=per_level,
+            max_in_flight=options.workload.max_in_flight,
+            on_cell=hooks.on_cell,
+        )
+
+    test = LoadTest(
+        strategy=settings.strategy,
+        label=f"sweep-{settings.strategy}",
+        budget=sweep_budget(settings, per_level),
+        config={"kind": "sweep", "sweep": asdict(settings)},
+    )
+    done = load_test(options, test, search, hooks)
+    return SweepResult(run_dir=done.run_dir, summary=done.summary, fatal=done.fatal)

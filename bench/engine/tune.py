@@ -16,9 +16,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import pandas as pd
+
+from bench.engine.errors import OptionsError
 from bench.engine.folder import execute, finalize
+from bench.engine.loadtest import LoadTest, load_test
+from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan, is_open_loop
-from bench.engine.runner import CellSpec, Runner
+from bench.engine.runner import CellRunner, CellSpec
+from bench.engine.session import RunHooks
 from bench.report.summary import SUMMARY_COLUMNS
 from bench.workload import Call
 
@@ -184,15 +190,20 @@ class Tuner:
         )
 
 
-def cell_calls(calls: Sequence[Call], level: float, knob: str, per_level: int) -> tuple[Call, ...]:
+def cell_size(level: float, knob: str, per_level: int) -> int:
     """Enough calls for a level's p99 to mean something: ``per_level``, else 4 per slot (≥ 40)."""
-    want = per_level or max(40, 4 * math.ceil(level) if knob == "concurrency" else math.ceil(4 * level))
+    return per_level or max(40, 4 * math.ceil(level) if knob == "concurrency" else math.ceil(4 * level))
+
+
+def cell_calls(calls: Sequence[Call], level: float, knob: str, per_level: int) -> tuple[Call, ...]:
+    """A level's cell: the first ``cell_size`` calls (cycling when there are fewer)."""
+    want = cell_size(level, knob, per_level)
     return tuple(calls[i % len(calls)] for i in range(want)) if len(calls) < want else tuple(calls[:want])
 
 
 async def tune_run(
     *,
-    runner: Runner,
+    runner: CellRunner,
     run_dir: Path,
     calls: Sequence[Call],
     strategy: str,
@@ -235,3 +246,75 @@ async def tune_run(
     result = await tuner.run()
     result.write(run_dir)
     return result
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneSettings:
+    """What ``bench tune`` adds to ``RunOptions``: the strategy, the SLOs, where the climb starts and ends."""
+
+    strategy: str = "semaphore"
+    slos: tuple[Slo, ...] = ()
+    start: float = 1.0
+    limit: float = 1024.0
+
+
+def tune_budget(settings: TuneSettings, per_level: int) -> int:
+    """The most calls the search may send: every doubling up to ``limit``, then the bisection below the top."""
+    knob = "rate" if is_open_loop(settings.strategy) else "concurrency"
+    climb: list[float] = []
+    level = settings.start
+    while level <= settings.limit:
+        climb.append(level)
+        level *= 2
+    if not climb:
+        return 0
+    top = climb[-1]
+    # Bisection between top/2 and top: log2 of the gap for whole levels, ~3 halvings of a ×2 ratio to 10 % for rates.
+    steps = math.ceil(math.log2(max(2.0, top))) if knob == "concurrency" else 4
+    return sum(cell_size(c, knob, per_level) for c in climb) + steps * cell_size(top, knob, per_level)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneRun:
+    """A finished search: its folder (with tune.json), the recommendation, the summary of every cell."""
+
+    run_dir: Path
+    result: TuneResult
+    summary: pd.DataFrame
+    fatal: str | None  # why the runner stopped itself (401, 404…), if it did
+
+
+def run_tune(
+    options: RunOptions,
+    settings: TuneSettings,
+    hooks: RunHooks | None = None,
+    on_tried: Callable[[Tried], None] | None = None,
+) -> TuneRun:
+    """Tune into a new run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    hooks = hooks or RunHooks()
+    if not settings.slos:
+        raise OptionsError("give at least one SLO, e.g. latency_p99_s<=2", hint="--slo")
+    per_level = options.workload.calls or 0
+
+    async def search(runner: CellRunner, run_dir: Path, calls: tuple[Call, ...]) -> TuneResult:
+        return await tune_run(
+            runner=runner,
+            run_dir=run_dir,
+            calls=calls,
+            strategy=settings.strategy,
+            slos=settings.slos,
+            per_level=per_level,
+            start=settings.start,
+            limit=settings.limit,
+            max_in_flight=options.workload.max_in_flight,
+            on_cell=on_tried,
+        )
+
+    test = LoadTest(
+        strategy=settings.strategy,
+        label=f"tune-{settings.strategy}",
+        budget=tune_budget(settings, per_level),
+        config={"kind": "tune", "tune": {**asdict(settings), "slos": [str(s) for s in settings.slos]}},
+    )
+    done = load_test(options, test, search, hooks)
+    return TuneRun(run_dir=done.run_dir, result=done.found, summary=done.summary, fatal=done.fatal)

@@ -1,0 +1,112 @@
+"""``bench sweep`` and ``bench tune``: the options and paid-endpoint guard of ``bench run``, one run folder each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import bench.engine.session
+from bench.cli import cli
+from tests.support.cli_runs import error_lines, read_rows
+
+PAID = "https://api.openai.com/v1"
+# The most each may send: sweep = floor + ceiling + 3 levels; tune = climb 1, 2, 4, 8 + 3 bisection steps.
+SWEEP = ["sweep", "--calls", "10", "--levels", "3", "--ceiling", "8", "--no-plots"]
+TUNE = ["tune", "--slo", "latency_p99_s<=1", "--calls", "10", "--max-level", "8"]
+
+
+def invoke(args: list[str], key: str | None = None) -> Result:
+    return CliRunner().invoke(cli, args, env={"OPENAI_API_KEY": key})
+
+
+def assert_one_line_error(result: Result, code: int, fragment: str) -> None:
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == code, result.output
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("error: ")
+    assert fragment in line
+
+
+@pytest.mark.parametrize(
+    ("args", "most"), [pytest.param(SWEEP, 50, id="sweep"), pytest.param(TUNE, 70, id="tune")]
+)
+def test_a_paid_endpoint_gets_the_estimate_and_needs_yes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], most: int
+) -> None:
+    def no_connection(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the guard must refuse before any connection")
+
+    monkeypatch.setattr(bench.engine.session, "preflight", no_connection)
+    out = tmp_path / "run"
+    result = invoke([*args, "--endpoint", PAID, "--out", str(out)], key="sk-test-key")
+    assert_one_line_error(result, 2, f"refusing to send {most} calls to {PAID} without --yes")
+    assert f"{most} calls to model gpt-4o-mini" in result.stdout  # the estimate came first
+    assert "$0.15/$0.6 per 1M tokens" in result.stdout
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [pytest.param(SWEEP, id="sweep"), pytest.param(TUNE, id="tune")])
+def test_a_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    checked: list[str] = []
+
+    def unreachable(url: str, timeout_s: float = 3.0) -> str:
+        checked.append(url)
+        return f"cannot reach {url}: (test: no network)"
+
+    monkeypatch.setattr(bench.engine.session, "preflight", unreachable)
+    out = tmp_path / "run"
+    result = invoke([*args, "--endpoint", PAID, "--yes", "--out", str(out)], key="sk-test-key")
+    assert_one_line_error(result, 1, f"cannot reach {PAID}")
+    assert checked == [PAID]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        pytest.param([*SWEEP, "--endpoint", PAID], 1, f"no API key for {PAID}", id="no-key"),
+        pytest.param([*SWEEP, "--max-calls", "40"], 2, "would send 50 calls, more than 40", id="max-calls"),
+        pytest.param(
+            ["sweep", "--strategy", "poisson", "--endpoint", PAID, "--yes"],
+            2,
+            "cannot bound its calls: pass --calls N",
+            id="open-loop-unbounded",
+        ),
+        pytest.param([*TUNE, "--endpoint", "ftp://x"], 2, "neither 'mock' nor an http(s) URL", id="bad-url"),
+        pytest.param(
+            [*TUNE, "--endpoint", "http://127.0.0.1:9/v1", "--mock-ttft", "fixed:0.1"],
+            2,
+            "apply only to --endpoint mock",
+            id="mock-flag-on-url",
+        ),
+        pytest.param(
+            [*SWEEP, "--strategy", "threads", "--client", "aiohttp"], 2, "needs a blocking client", id="client"
+        ),
+        pytest.param([*SWEEP, "--strategy", "rate_limited"], 2, "rate_limited needs --rpm/--tpm", id="paced"),
+        pytest.param([*TUNE, "--price-in", "1"], 2, "--price-in and --price-out go together", id="price"),
+    ],
+)
+def test_bad_load_test_input_is_one_line(args: list[str], code: int, fragment: str) -> None:
+    assert_one_line_error(invoke(args), code, fragment)
+
+
+def test_a_sweep_on_the_mock_writes_one_locked_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", "--calls", "10", "--levels", "2", "--ceiling", "4", "--latency", "fixed:0.01"]
+    result = invoke([*args, "--client", "aiohttp", "--no-plots", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    cells = [json.loads(line) for line in (out / "cells.jsonl").read_text().splitlines()]
+    assert [c["concurrency"] for c in cells][:2] == [1, 4]  # the floor, then the ceiling
+    assert len(read_rows(out)) == 10 * len(cells)
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["kind"] == "sweep"
+    assert config["budget_calls"] == 40
+    assert "params" not in config  # the cells are chosen as it runs: `bench run --resume` has nothing to redo
+    assert (out / "summary.json").exists()
+    assert "knee at C=" in result.stdout
