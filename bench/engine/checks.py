@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from bench.engine.errors import OptionsError, RunError
-from bench.engine.plan import RunPlan
 from bench.records import CALLS_FILE, RUN_FILE
 from bench.workload import estimate_prompt_tokens
+
+if TYPE_CHECKING:
+    from bench.engine.plan import RunPlan  # the runner and the SDK: not for `bench --help`
 
 ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_PACED_S: Final = 86400.0  # a rate-limited cell planned to outlast a day is a typo

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,9 +33,7 @@ def assert_one_line_error(result: Result, code: int, fragment: str) -> None:
     assert fragment in line
 
 
-@pytest.mark.parametrize(
-    ("args", "most"), [pytest.param(SWEEP, 50, id="sweep"), pytest.param(TUNE, 70, id="tune")]
-)
+@pytest.mark.parametrize(("args", "most"), [pytest.param(SWEEP, 50, id="sweep"), pytest.param(TUNE, 70, id="tune")])
 def test_a_paid_endpoint_gets_the_estimate_and_needs_yes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], most: int
 ) -> None:
@@ -110,3 +110,15 @@ def test_a_sweep_on_the_mock_writes_one_locked_run_folder(tmp_path: Path) -> Non
     assert "params" not in config  # the cells are chosen as it runs: `bench run --resume` has nothing to redo
     assert (out / "summary.json").exists()
     assert "knee at C=" in result.stdout
+
+
+@pytest.mark.parametrize("command", [pytest.param([], id="bench"), ["sweep"], ["tune"]])
+def test_help_loads_no_sdk_pandas_or_plots(command: list[str]) -> None:
+    code = (
+        "import sys\nfrom bench.cli import cli\n"
+        "try:\n    cli([*sys.argv[1:], '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('openai', 'aiohttp', 'pandas', 'matplotlib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, check=True)
+    assert done.stderr.strip() == "[]"
