@@ -54,12 +54,16 @@ def load_test_options(params: Mapping[str, Any]) -> RunOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class LoadTest:
-    """One sweep or tune: the strategy under test, the folder's label, the most it may send, run.json's extra."""
+    """One sweep or tune: the strategy under test, the most it may send, its settings (kept in run.json)."""
 
+    kind: str  # "sweep" or "tune"
     strategy: str
-    label: str
     budget: int | None  # None: unknown before it runs (refused on a paid endpoint)
-    config: Mapping[str, Any]
+    settings: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}-{self.strategy}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +103,7 @@ def load_test(options: RunOptions, test: LoadTest, search: Search[T], hooks: Run
     url = options.client.specs()[0].url
     if test.budget is None and (not is_local(url) or options.guard.max_calls is not None):
         raise OptionsError(
-            f"this {test.label.split('-')[0]} picks its levels as it goes and cannot bound its calls: pass --calls N",
+            f"this {test.kind} picks its levels as it goes and cannot bound its calls: pass --calls N",
             hint="--calls",
         )
     # The guard sees the most that may be sent (one call when unbounded, on loopback: the reachability check).
@@ -114,7 +118,8 @@ def load_test(options: RunOptions, test: LoadTest, search: Search[T], hooks: Run
         config = run_config(options, bound, run_dir.name, mock)
         for name in ("params", "plan_digest", "cells", "total_calls"):  # cells are chosen as it runs: no resume
             config.pop(name)
-        write_run_json(run_dir, {**config, "budget_calls": test.budget, "options": options.params(), **test.config})
+        config.update(budget_calls=test.budget, options=options.params())
+        write_run_json(run_dir, {**config, "kind": test.kind, test.kind: dict(test.settings)})
         if hooks.on_start is not None:
             start = RunStart(
                 run_dir=run_dir,

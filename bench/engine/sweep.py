@@ -142,11 +142,7 @@ def run_sweep(options: RunOptions, settings: SweepSettings, hooks: RunHooks | No
             on_cell=hooks.on_cell,
         )
 
-    test = LoadTest(
-        strategy=settings.strategy,
-        label=f"sweep-{settings.strategy}",
-        budget=sweep_budget(settings, per_level),
-        config={"kind": "sweep", "sweep": asdict(settings)},
-    )
+    budget = sweep_budget(settings, per_level)
+    test = LoadTest(kind="sweep", strategy=settings.strategy, budget=budget, settings=asdict(settings))
     done = load_test(options, test, search, hooks)
     return SweepResult(run_dir=done.run_dir, summary=done.summary, fatal=done.fatal)

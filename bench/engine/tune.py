@@ -310,11 +310,7 @@ def run_tune(
             on_cell=on_tried,
         )
 
-    test = LoadTest(
-        strategy=settings.strategy,
-        label=f"tune-{settings.strategy}",
-        budget=tune_budget(settings, per_level),
-        config={"kind": "tune", "tune": {**asdict(settings), "slos": [str(s) for s in settings.slos]}},
-    )
+    shown = {**asdict(settings), "slos": [str(slo) for slo in settings.slos]}
+    test = LoadTest(kind="tune", strategy=settings.strategy, budget=tune_budget(settings, per_level), settings=shown)
     done = load_test(options, test, search, hooks)
     return TuneRun(run_dir=done.run_dir, result=done.found, summary=done.summary, fatal=done.fatal)

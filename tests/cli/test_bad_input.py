@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import bench.engine.session
 from bench.cli import cli
 from tests.support.cli_runs import bench_env, error_lines, read_rows, run_bench
 from tests.support.servers import MockServerFactory
@@ -167,11 +166,8 @@ def test_404_model_stops_the_run(mock_server_factory: MockServerFactory, tmp_pat
     assert server.stats().received <= 10
 
 
-def test_paid_endpoint_needs_yes_and_sends_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_connection(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the guard must refuse before any connection")
-
-    monkeypatch.setattr(bench.engine.session, "preflight", no_connection)
+@pytest.mark.usefixtures("no_connection")
+def test_paid_endpoint_needs_yes_and_sends_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--endpoint", "https://api.openai.com/v1", "--calls", "5000", "--out", str(out)]
     result = invoke(args, env={"OPENAI_API_KEY": "sk-test-key"})
@@ -182,16 +178,7 @@ def test_paid_endpoint_needs_yes_and_sends_nothing(tmp_path: Path, monkeypatch: 
     assert not out.exists()
 
 
-def test_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    checked: list[str] = []
-
-    def unreachable(url: str, timeout_s: float = 3.0) -> str:
-        checked.append(url)
-        return f"cannot reach {url}: (test: no network)"
-
-    monkeypatch.setattr(bench.engine.session, "preflight", unreachable)
+def test_paid_endpoint_with_yes_goes_on_to_the_reachability_check(tmp_path: Path, unreachable: list[str]) -> None:
     args = [
         "--endpoint",
         "https://llm.example.com/v1",
@@ -209,7 +196,7 @@ def test_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
     ]
     result = invoke(args, env={"OPENAI_API_KEY": "sk-test-key"})
     assert_one_line_error(result, 1, "cannot reach https://llm.example.com/v1")
-    assert checked == ["https://llm.example.com/v1"]
+    assert unreachable == ["https://llm.example.com/v1"]
     assert "20 calls to model my-model" in result.stdout
     assert "$3/$15 per 1M" in result.stdout
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import bench.engine.session
 from bench.cli import cli
 from tests.support.cli_runs import error_lines, read_rows
 
@@ -34,13 +33,8 @@ def assert_one_line_error(result: Result, code: int, fragment: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "most"), [pytest.param(SWEEP, 50, id="sweep"), pytest.param(TUNE, 70, id="tune")])
-def test_a_paid_endpoint_gets_the_estimate_and_needs_yes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], most: int
-) -> None:
-    def no_connection(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the guard must refuse before any connection")
-
-    monkeypatch.setattr(bench.engine.session, "preflight", no_connection)
+@pytest.mark.usefixtures("no_connection")
+def test_a_paid_endpoint_gets_the_estimate_and_needs_yes(tmp_path: Path, args: list[str], most: int) -> None:
     out = tmp_path / "run"
     result = invoke([*args, "--endpoint", PAID, "--out", str(out)], key="sk-test-key")
     assert_one_line_error(result, 2, f"refusing to send {most} calls to {PAID} without --yes")
@@ -51,19 +45,12 @@ def test_a_paid_endpoint_gets_the_estimate_and_needs_yes(
 
 @pytest.mark.parametrize("args", [pytest.param(SWEEP, id="sweep"), pytest.param(TUNE, id="tune")])
 def test_a_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+    tmp_path: Path, unreachable: list[str], args: list[str]
 ) -> None:
-    checked: list[str] = []
-
-    def unreachable(url: str, timeout_s: float = 3.0) -> str:
-        checked.append(url)
-        return f"cannot reach {url}: (test: no network)"
-
-    monkeypatch.setattr(bench.engine.session, "preflight", unreachable)
     out = tmp_path / "run"
     result = invoke([*args, "--endpoint", PAID, "--yes", "--out", str(out)], key="sk-test-key")
     assert_one_line_error(result, 1, f"cannot reach {PAID}")
-    assert checked == [PAID]
+    assert unreachable == [PAID]
     assert not out.exists()
 
 
