@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 @click.option("--ceiling", type=click.IntRange(min=2), default=256, show_default=True, help="C of the saturating cell.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None)
 @click.option("--no-plots", is_flag=True, help="Skip the knee plot.")
-def sweep(count: int, ceiling: int, out: Path | None, no_plots: bool, **options: Any) -> None:
+@click.option(
+    "--refine", type=click.IntRange(min=0), default=6, show_default=True, help="Extra cells bisecting around the knee."
+)
+def sweep(count: int, ceiling: int, out: Path | None, no_plots: bool, refine: int, **options: Any) -> None:
     """Find the knee: the last level where goodput grows ≥ 10 % while p99 grows < 2×."""
     # Imported here: pandas, matplotlib and the SDK are not needed for ``--help`` or a refused flag.
     from bench.engine.folder import prepare_run_dir
@@ -54,6 +57,7 @@ def sweep(count: int, ceiling: int, out: Path | None, no_plots: bool, **options:
                 per_level=options["calls"],
                 max_in_flight=options["max_in_flight"],
                 on_cell=said,
+                refine=refine,
             )
         )
     if runner.fatal is not None:
