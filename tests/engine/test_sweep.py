@@ -52,6 +52,22 @@ def test_a_step_that_straddles_saturation_is_split_before_the_one_above() -> Non
     assert knee == 16
 
 
+def test_an_open_loop_sweep_refines_its_rates_toward_the_servers_capacity() -> None:
+    # Offered rate r against a server that completes at most 40 req/s: beyond, calls pile up.
+    def cell(rate: float) -> dict[str, float]:
+        return {"level": rate, "throughput_rps": min(rate, 40.0), "latency_p99_s": 0.3 if rate <= 40 else 3.0}
+
+    run = [10.0, 25.0, 60.0, 80.0]
+    for _ in range(8):
+        found = refine_level(pd.DataFrame([cell(r) for r in sorted(run)]), whole=False)
+        if found is None:
+            break
+        run.append(found)
+    cells = pd.DataFrame([cell(r) for r in sorted(run)])
+    knee = float(cells.iloc[knee_index(cells)]["level"])
+    assert 38.0 <= knee <= 40.0  # within the 5 % the rates are split to
+
+
 def test_rates_are_split_until_five_percent_apart() -> None:
     assert between(40.0, 80.0, whole=False) == 56.6
     assert between(40.0, 41.0, whole=False) is None
