@@ -6,7 +6,7 @@ are spread geometrically from 1 to twice that; for open-loop strategies the K ra
 evenly from the floor's goodput to 1.2 G. The knee is found in the summary (``bench.report.knee``).
 Geometric levels skip the slot count (1, 2, 5, 13, 30 on 16 slots), so up to ``refine`` more
 cells then bisect around the knee: the step into it when goodput grew less than the level did
-(saturation may lie inside), else the step above it, until the knee's neighbours are one C (or
+and p99 grew (saturation may lie inside), else the step above it, until the knee's neighbours are one C (or
 5 % of the rate) apart.
 """
 
@@ -21,7 +21,7 @@ import pandas as pd
 from bench.engine.folder import execute, finalize
 from bench.engine.plan import RunPlan, is_open_loop
 from bench.engine.runner import CellSpec, Runner
-from bench.report.knee import is_sublinear, knee_index, levels
+from bench.report.knee import hides_saturation, knee_index, levels
 from bench.workload import Call
 
 CLOSED_LOOP = "semaphore"  # floor and ceiling: a sliding window, the fairest closed loop
@@ -62,7 +62,7 @@ def refine_level(cells: pd.DataFrame, *, whole: bool) -> float | None:
     at = knee_index(cells)
     level = cells["level"]
     gaps = []
-    if at > 0 and is_sublinear(cells.iloc[at - 1], cells.iloc[at]):
+    if at > 0 and hides_saturation(cells.iloc[at - 1], cells.iloc[at]):
         gaps.append((float(level.iloc[at - 1]), float(level.iloc[at])))
     if at + 1 < len(cells):
         gaps.append((float(level.iloc[at]), float(level.iloc[at + 1])))

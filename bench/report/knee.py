@@ -19,6 +19,7 @@ import pandas as pd
 MIN_GAIN: Final = 0.10
 LINEAR_SHARE: Final = 0.5  # between close levels: this share of the level's own growth
 SUBLINEAR: Final = 0.9  # a step whose goodput grew less than this share of the level's may hide the knee
+QUEUEING_P99_GROWTH: Final = 1.25  # ... when its p99 grew this much too
 MAX_P99_GROWTH: Final = 2.0
 SATURATED_GROWTH: Final = 1.5  # p50 past the knee this many times the lowest level's: calls queue
 
@@ -60,11 +61,15 @@ def knee_index(cells: pd.DataFrame) -> int:
     return best
 
 
-def is_sublinear(before: pd.Series, now: pd.Series) -> bool:
-    """Goodput grew by less than 90 % of the level's own growth: saturation may lie between."""
+def hides_saturation(before: pd.Series, now: pd.Series) -> bool:
+    """Goodput grew by less than 90 % of the level's own growth while p99 grew by a quarter or more.
+
+    Calls began to queue somewhere between the two levels; a step that is only noisy keeps its p99.
+    """
     growth = float(now["level"]) / float(before["level"]) - 1
     gain = float(now["throughput_rps"]) / float(before["throughput_rps"]) - 1 if before["throughput_rps"] > 0 else 0.0
-    return gain < SUBLINEAR * growth
+    slower = float(now["latency_p99_s"]) >= QUEUEING_P99_GROWTH * float(before["latency_p99_s"])
+    return gain < SUBLINEAR * growth and slower
 
 
 def saturation_lines(summary: pd.DataFrame) -> list[str]:

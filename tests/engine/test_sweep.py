@@ -52,6 +52,18 @@ def test_a_step_that_straddles_saturation_is_split_before_the_one_above() -> Non
     assert knee == 16
 
 
+def test_a_noisy_step_below_the_knee_is_not_split_first() -> None:
+    # 6 → 13 gained less than linear (a busy client) but p99 stayed flat: nothing queued there.
+    cells = pd.DataFrame(
+        [
+            {"level": 6.0, "throughput_rps": 20.0, "latency_p99_s": 0.30},
+            {"level": 13.0, "throughput_rps": 34.0, "latency_p99_s": 0.31},
+            {"level": 30.0, "throughput_rps": 53.0, "latency_p99_s": 0.62},
+        ]
+    )
+    assert refine_level(cells, whole=True) == 20.0
+
+
 def test_an_open_loop_sweep_refines_its_rates_toward_the_servers_capacity() -> None:
     # Offered rate r against a server that completes at most 40 req/s: beyond, calls pile up.
     def cell(rate: float) -> dict[str, float]:
