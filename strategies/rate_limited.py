@@ -17,6 +17,7 @@ from typing import ClassVar, Final
 
 from aiolimiter import AsyncLimiter
 
+from bench.clients.pool import Lane
 from bench.workload import Call, estimate_prompt_tokens
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
@@ -61,33 +62,54 @@ class RateLimited:
     order: ClassVar[int] = 6
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
-        if not knobs.rpm and not knobs.tpm:
+        """One limiter per endpoint (``Sender.lanes``), at most C in flight in all; each lane takes the
+        next call whenever its own limiter lets one go, so shares follow the endpoints' rates."""
+        lanes = sender.lanes
+        if not any(lane.rpm or lane.tpm for lane in lanes):
             raise ValueError("rate_limited needs --rpm and/or --tpm")
         if not calls:
             return
-        costs = [call_tokens(call, knobs.max_tokens) for call in calls]
-        requests = await primed_limiter(knobs.rpm, 1, 1) if knobs.rpm else None
-        tokens = await primed_limiter(knobs.tpm, max(costs), costs[0]) if knobs.tpm else None
+        largest = max(call_tokens(call, knobs.max_tokens) for call in calls)
         window = asyncio.Semaphore(knobs.concurrency)
+        todo = iter(calls)
         origin = sender.now()
-        schedule = intended_schedule(calls, knobs)
         in_progress: set[asyncio.Task[object]] = set()
 
         def done(task: asyncio.Task[object]) -> None:
             in_progress.discard(task)
             window.release()
 
-        for call, cost, at in zip(calls, costs, schedule, strict=True):
-            await window.acquire()
-            if requests is not None:
-                await requests.acquire()
-            if tokens is not None:
-                await tokens.acquire(cost)
-            if sender.stopping:
-                window.release()
-                break
-            task = asyncio.create_task(sender.send(call, scheduled_s=origin + at))
-            in_progress.add(task)
-            task.add_done_callback(done)
+        async def pace(lane: Lane) -> None:
+            requests: AsyncLimiter | None = None
+            tokens: AsyncLimiter | None = None
+            sent, spent = 0, 0  # this lane's calls so far, and their tokens after its first
+            while True:
+                await window.acquire()
+                call = next(todo, None)
+                if call is None:
+                    window.release()
+                    return
+                cost = call_tokens(call, knobs.max_tokens)
+                if sent == 0:  # primed on the lane's first call, so that it leaves at once
+                    requests = await primed_limiter(lane.rpm, 1, 1) if lane.rpm else None
+                    tokens = await primed_limiter(lane.tpm, largest, cost) if lane.tpm else None
+                else:
+                    spent += cost
+                at = sent * 60.0 / lane.rpm if lane.rpm else 0.0
+                if lane.tpm:
+                    at = max(at, spent * 60.0 / lane.tpm)
+                if requests is not None:
+                    await requests.acquire()
+                if tokens is not None:
+                    await tokens.acquire(cost)
+                if sender.stopping:
+                    window.release()
+                    return
+                sent += 1
+                task = asyncio.create_task(sender.send(call, scheduled_s=origin + at, lane=lane.index))
+                in_progress.add(task)
+                task.add_done_callback(done)
+
+        await asyncio.gather(*(pace(lane) for lane in lanes))
         if in_progress:
             await asyncio.gather(*in_progress)

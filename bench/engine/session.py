@@ -475,6 +475,8 @@ def _run_cells(
                 price=run_price(options),
                 batch_discount=shipped_prices().batch_discount,
                 endpoint_label=specs[0].label,
+                endpoint_rpm=specs[0].rpm,
+                endpoint_tpm=specs[0].tpm,
                 seed=options.mock.seed,
                 pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
                 warmup=options.client.warmup,
@@ -514,7 +516,13 @@ def routed(specs: Sequence[EndpointSpec], default_key: str, model: str) -> tuple
         return ()
     keys = resolve_keys(specs, default_key)
     return tuple(
-        RoutedEndpoint(endpoint=Endpoint(base_url=s.url, api_key=key, model=model), label=s.label, weight=s.weight)
+        RoutedEndpoint(
+            endpoint=Endpoint(base_url=s.url, api_key=key, model=model),
+            label=s.label,
+            weight=s.weight,
+            rpm=s.rpm,
+            tpm=s.tpm,
+        )
         for s, key in zip(specs, keys, strict=True)
     )
 

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from bench.clients.base import Outcome
 from bench.clients.batch import BatchAccess
 from bench.clients.feedback import RateLimitFeedback
+from bench.clients.pool import Lane
 from bench.mock.limits import RateLimiter, TokenBucket, format_duration
 from bench.mock.service import INJECTED_429_HEADERS
 from bench.records import CallRecord
@@ -151,8 +152,9 @@ class LimitedEndpoint:
 class FakeSender:
     """Implements ``strategies.base.Sender`` over a ``LimitedEndpoint``; keeps each send's times."""
 
-    def __init__(self, endpoint: LimitedEndpoint, stop_after: int | None = None) -> None:
+    def __init__(self, endpoint: LimitedEndpoint, stop_after: int | None = None, knobs: Knobs | None = None) -> None:
         self.endpoint, self.stop_after = endpoint, stop_after
+        self._pace = (None, None) if knobs is None else (knobs.rpm, knobs.tpm)
         self._loop = asyncio.get_running_loop()
         self.t0 = self._loop.time()
         self.records: list[CallRecord] = []
@@ -167,10 +169,15 @@ class FakeSender:
     def rate_limits(self) -> RateLimitFeedback | None:
         return None if self.endpoint.headers == "no-hook" else self.endpoint.feedback
 
+    @property
+    def lanes(self) -> tuple[Lane, ...]:
+        rpm, tpm = self._pace
+        return (Lane(index=0, label="virtual", rpm=rpm, tpm=tpm, rate_limits=self.rate_limits),)
+
     def now(self) -> float:
         return self._loop.time() - self.t0
 
-    async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
+    async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
         if self.stopping:
             return None
         self.sent += 1
@@ -234,7 +241,7 @@ def run_strategy(
 
     async def main() -> tuple[LimitedEndpoint, FakeSender]:
         server = LimitedEndpoint(**endpoint)
-        sender = FakeSender(server, stop_after)
+        sender = FakeSender(server, stop_after, knobs)
         others = asyncio.create_task(server.other_traffic()) if server.others_rps else None
         await STRATEGIES[name]().run(workload, sender, knobs)
         if others is not None:
