@@ -24,7 +24,16 @@ from bench.engine.guard import PRICES, is_local, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
-from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, hold, judge, routed
+from bench.engine.session import (
+    RunHooks,
+    RunStart,
+    batch_cells,
+    first_error_if_none_ok,
+    guard_calls,
+    hold,
+    judge,
+    routed,
+)
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockStartError, start_mock
@@ -310,6 +319,7 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
         guard=options.guard,
         api_key_env=guarded.key_env or options.api_key_env,
         hooks=hooks,
+        batch_todo=[call for cell in batch_cells(RunPlan(label="", cells=plan.cells)).cells for call in cell.calls],
     )
     run_dir = prepare_run_dir(out, suite.name)
     lock = hold(run_dir)  # one process per run folder, as `bench run`
