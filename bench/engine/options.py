@@ -334,7 +334,8 @@ class RunOptions:
         if work.calls is not None and work.personas_or_repeats:
             raise OptionsError("use either --calls or --personas/--repeats, not both")
         paced = [name for name in work.strategies if STRATEGIES[name].needs_rate]
-        if paced and not (work.rpm or work.tpm or states_limits(client.specs())):
+        stated = self.backend.backend == "local" and states_limits(client.specs())  # Ray workers split --rpm only
+        if paced and not (work.rpm or work.tpm or stated):
             raise OptionsError(
                 f"{paced[0]} needs --rpm and/or --tpm (or rpm=/tpm= on every --endpoint)", hint="--strategy"
             )

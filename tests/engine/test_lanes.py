@@ -9,6 +9,8 @@ import pytest
 
 import bench
 from bench.clients.pool import split_limit, stated_total
+from bench.engine.errors import OptionsError
+from bench.engine.options import RunOptions
 from bench.mock import MockServer
 from tests.support.servers import MockServerFactory
 
@@ -28,6 +30,13 @@ def test_a_cell_rate_splits_by_the_endpoints_stated_limits_else_their_weights() 
     assert split_limit(400.0, [100.0, None], [100.0, 1.0]) == pytest.approx([400 * 100 / 101, 400 / 101])
     assert split_limit(None, [100.0, 300.0], [1.0, 1.0]) == [None, None]
     assert (stated_total([100.0, 300.0]), stated_total([100.0, None])) == (400.0, None)
+
+
+def test_rate_limited_needs_a_rate_unless_every_endpoint_states_one() -> None:
+    both = ["http://127.0.0.1:1/v1,rpm=60", "http://127.0.0.1:2/v1,rpm=120"]
+    assert RunOptions.from_params({"strategies": ["rate_limited"], "endpoints": both}).workload.rpm is None
+    with pytest.raises(OptionsError, match="or rpm=/tpm= on every --endpoint"):
+        RunOptions.from_params({"strategies": ["rate_limited"], "endpoints": [both[0], "http://127.0.0.1:2/v1"]})
 
 
 @pytest.mark.slow
