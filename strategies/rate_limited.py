@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from aiolimiter import AsyncLimiter
@@ -29,19 +30,24 @@ def call_tokens(call: Call, max_tokens: int) -> int:
     return estimate_prompt_tokens(call.messages) + max_tokens
 
 
-def intended_schedule(calls: Sequence[Call], knobs: Knobs) -> list[float]:
-    """When each call is meant to start (seconds from the first): call i waits i request
+@dataclass
+class Schedule:
+    """When a lane's calls are meant to start (seconds from the first): call i waits i request
     intervals, and for the tokens of calls 1..i (the first call's go at once)."""
-    times: list[float] = []
-    tokens = 0
-    for index, call in enumerate(calls):
-        if index:
-            tokens += call_tokens(call, knobs.max_tokens)
-        at = index * 60.0 / knobs.rpm if knobs.rpm else 0.0
-        if knobs.tpm:
-            at = max(at, tokens * 60.0 / knobs.tpm)
-        times.append(at)
-    return times
+
+    rpm: float | None
+    tpm: float | None
+    sent: int = 0
+    tokens: int = 0
+
+    def next(self, cost: int) -> float:
+        if self.sent:
+            self.tokens += cost
+        at = self.sent * 60.0 / self.rpm if self.rpm else 0.0
+        if self.tpm:
+            at = max(at, self.tokens * 60.0 / self.tpm)
+        self.sent += 1
+        return at
 
 
 async def primed_limiter(per_minute: float, largest: float, first: float) -> AsyncLimiter:
@@ -82,7 +88,7 @@ class RateLimited:
         async def pace(lane: Lane) -> None:
             requests: AsyncLimiter | None = None
             tokens: AsyncLimiter | None = None
-            sent, spent = 0, 0  # this lane's calls so far, and their tokens after its first
+            schedule = Schedule(rpm=lane.rpm, tpm=lane.tpm)
             while True:
                 await window.acquire()
                 call = next(todo, None)
@@ -90,14 +96,10 @@ class RateLimited:
                     window.release()
                     return
                 cost = call_tokens(call, knobs.max_tokens)
-                if sent == 0:  # primed on the lane's first call, so that it leaves at once
+                if schedule.sent == 0:  # primed on the lane's first call, so that it leaves at once
                     requests = await primed_limiter(lane.rpm, 1, 1) if lane.rpm else None
                     tokens = await primed_limiter(lane.tpm, largest, cost) if lane.tpm else None
-                else:
-                    spent += cost
-                at = sent * 60.0 / lane.rpm if lane.rpm else 0.0
-                if lane.tpm:
-                    at = max(at, spent * 60.0 / lane.tpm)
+                at = schedule.next(cost)
                 if requests is not None:
                     await requests.acquire()
                 if tokens is not None:
@@ -105,7 +107,6 @@ class RateLimited:
                 if sender.stopping:
                     window.release()
                     return
-                sent += 1
                 task = asyncio.create_task(sender.send(call, scheduled_s=origin + at, lane=lane.index))
                 in_progress.add(task)
                 task.add_done_callback(done)
