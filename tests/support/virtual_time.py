@@ -178,11 +178,14 @@ class FakeSender:
         return self._loop.time() - self.t0
 
     async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
+        return await self._send_to(self.endpoint, call, scheduled_s)
+
+    async def _send_to(self, endpoint: LimitedEndpoint, call: Call, scheduled_s: float | None) -> CallRecord | None:
         if self.stopping:
             return None
         self.sent += 1
         start = self.now()
-        ok, attempts, refused = await self.endpoint.complete(call_tokens(call, MAX_TOKENS))
+        ok, attempts, refused = await endpoint.complete(call_tokens(call, MAX_TOKENS))
         end = self.now()
         record = CallRecord(
             run_id="virtual",
@@ -228,6 +231,35 @@ class FakeSender:
 
     def learned(self, *, rpm: float) -> None:
         self.learned_rpm = rpm
+
+
+class FakePool(FakeSender):
+    """Several ``LimitedEndpoint``s, one lane each at the limits it states; ``send(..., lane=i)`` goes to i."""
+
+    def __init__(self, endpoints: Sequence[LimitedEndpoint], limits: Sequence[tuple[int | None, int | None]]) -> None:
+        super().__init__(endpoints[0])
+        self.endpoints, self.limits = list(endpoints), list(limits)
+
+    @property
+    def lanes(self) -> tuple[Lane, ...]:
+        return tuple(
+            Lane(index=i, label=str(i), rpm=rpm, tpm=tpm, rate_limits=endpoint.feedback)
+            for i, (endpoint, (rpm, tpm)) in enumerate(zip(self.endpoints, self.limits, strict=True))
+        )
+
+    async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
+        return await self._send_to(self.endpoints[lane or 0], call, scheduled_s)
+
+
+def run_pool(name: str, workload: Sequence[Call], knobs: Knobs, rpms: Sequence[int]) -> list[LimitedEndpoint]:
+    """Run strategy ``name`` in virtual time over one ``LimitedEndpoint(rpm=R)`` per R, each stating R."""
+
+    async def main() -> list[LimitedEndpoint]:
+        servers = [LimitedEndpoint(rpm=rpm) for rpm in rpms]
+        await STRATEGIES[name]().run(workload, FakePool(servers, [(rpm, None) for rpm in rpms]), knobs)
+        return servers
+
+    return run_virtual(main())
 
 
 def calls(n: int) -> list[Call]:
