@@ -298,7 +298,8 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     personas_file = DEFAULT_PERSONAS_FILE
     if "personas_file" in top.data:
         personas_file = source.parent / top.text("personas_file", "")
-    stated = states_limits([parse_endpoint_spec(text) for text in endpoints])
+    local = top.data.get("backend", "local") == "local"  # Ray workers split an experiment's rpm only
+    stated = local and states_limits([parse_endpoint_spec(text) for text in endpoints])
     shared = {"endpoint": endpoint, "repetitions": top.scalar("repetitions", 1), "states_limits": stated}
     default = top.workload(Workload(calls=DEFAULT_CALLS))
     raw = data.get("experiment")
