@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -416,8 +416,8 @@ class Runner:
         """The run's endpoints with the limits they state (the one endpoint when there is no pool)."""
         if self.pool:
             return self.pool
-        one = RoutedEndpoint(endpoint=self.endpoint, label=self.endpoint_label, rpm=self.endpoint_rpm)
-        return (replace(one, tpm=self.endpoint_tpm),)
+        label, rpm, tpm = self.endpoint_label, self.endpoint_rpm, self.endpoint_tpm
+        return (RoutedEndpoint(endpoint=self.endpoint, label=label, rpm=rpm, tpm=tpm),)
 
     def _pooled(self, make: ClientFactory) -> ClientFactory:
         """``make`` itself for one endpoint; for several, a factory of clients that route between them."""
