@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from bench import prices
 from bench.prices import Price, PriceError, price_for, shipped_prices
+from bench.prices import load_price_table as read_price_table
 from bench.tokens import HEURISTIC, prompt_estimator
 from bench.workload import Call
 
@@ -68,7 +68,7 @@ def is_local(endpoint: str) -> bool:
 def load_price_table(path: Path) -> dict[str, Price]:
     """Prices from a JSON or CSV file (see ``bench.prices.load_price_table``); GuardError when unusable."""
     try:
-        return prices.load_price_table(path)
+        return read_price_table(path)
     except PriceError as exc:
         raise GuardError(str(exc)) from None
 
