@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from bench.mock.config import MockConfig
-from bench.mock.handle import MockHandle, MockStats
+from bench.mock.handle import MockHandle
 from bench.mock.process import MockServer
+from bench.mock.stats import ServerStats
 
 DEFAULT_TEST_LATENCY = "zero"  # the mock's default (2.6 s lognormal) suits benchmarks, not tests
 RESPX_BASE_URL = "https://api.openai.mock/v1"
@@ -59,8 +60,9 @@ class RespxHandle:
     base_url: str
     answers: Any  # bench.mock.inprocess.InProcessAnswers
 
-    def stats(self) -> MockStats:
-        return MockStats.from_json(self.answers.stats())
+    def stats(self) -> ServerStats:
+        stats: ServerStats = self.answers.stats()
+        return stats
 
     def reset(self) -> None:
         self.answers.reset()

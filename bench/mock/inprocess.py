@@ -8,11 +8,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.mock import responses as r
 from bench.mock.limits import RateLimiter
 from bench.mock.service import INJECTED_429_HEADERS
+from bench.mock.stats import EMPTY_STATS, ServerStats
 
 if TYPE_CHECKING:
     import httpx
@@ -49,11 +50,12 @@ class InProcessAnswers:
             self.status_counts: dict[str, int] = {}
             self.limiter.refill()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ServerStats:
         """The counters as ``/stats`` has them (in-process answers are instant: at most one in flight)."""
         with self._lock:
             peak = 1 if self.counts["received"] else 0
-            return {**self.counts, "peak_in_flight": peak, "in_flight": 0, "status_counts": dict(self.status_counts)}
+            counts = {**self.counts, "peak_in_flight": peak, "peak_active": peak, "status_counts": self.status_counts}
+        return ServerStats.from_json({**EMPTY_STATS, **counts})
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         import httpx

@@ -248,3 +248,13 @@ class Stats:
             limits=limits,
             batches=batches,
         )
+
+
+# A ``/stats`` body with nothing counted, for counters that keep only some of its fields.
+EMPTY_STATS: Final[Mapping[str, Any]] = {
+    **dict.fromkeys(_COUNTS, 0),
+    "attempts_by_retry_count": {},
+    "status_counts": {},
+    "injected": {},
+    "elapsed_s": 0.0,
+}
