@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from bench.clients.base import Outcome
 from bench.clients.feedback import RateLimitFeedback
+from bench.clients.pool import Lane
 from bench.records import CallRecord
 from bench.workload import Call
 
@@ -28,7 +29,7 @@ class Knobs:
     """A strategy's settings for one cell."""
 
     concurrency: int
-    rpm: float | None = None
+    rpm: float | None = None  # the cell's whole rate (``Sender.lanes`` splits it between endpoints)
     tpm: float | None = None
     max_tokens: int = 0
     rate: float | None = None  # open-loop arrivals per second
@@ -52,7 +53,15 @@ class Sender(Protocol):
         """The endpoint's latest rate-limit headers and 429 count (None when the client keeps none)."""
         ...
 
-    async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
+    @property
+    def lanes(self) -> Sequence[Lane]:
+        """The cell's endpoints, one lane each (one unless the run has several), each with its share of
+        the cell's --rpm/--tpm and its own rate-limit feedback; ``send(..., lane=i)`` goes to lane i."""
+        ...
+
+    async def send(
+        self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None
+    ) -> CallRecord | None: ...
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None: ...
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from aiolimiter import AsyncLimiter
 
+from bench.clients.pool import Lane
 from bench.workload import Call, estimate_prompt_tokens
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
@@ -28,19 +30,24 @@ def call_tokens(call: Call, max_tokens: int) -> int:
     return estimate_prompt_tokens(call.messages) + max_tokens
 
 
-def intended_schedule(calls: Sequence[Call], knobs: Knobs) -> list[float]:
-    """When each call is meant to start (seconds from the first): call i waits i request
+@dataclass
+class Schedule:
+    """When a lane's calls are meant to start (seconds from the first): call i waits i request
     intervals, and for the tokens of calls 1..i (the first call's go at once)."""
-    times: list[float] = []
-    tokens = 0
-    for index, call in enumerate(calls):
-        if index:
-            tokens += call_tokens(call, knobs.max_tokens)
-        at = index * 60.0 / knobs.rpm if knobs.rpm else 0.0
-        if knobs.tpm:
-            at = max(at, tokens * 60.0 / knobs.tpm)
-        times.append(at)
-    return times
+
+    rpm: float | None
+    tpm: float | None
+    sent: int = 0
+    tokens: int = 0
+
+    def next(self, cost: int) -> float:
+        if self.sent:
+            self.tokens += cost
+        at = self.sent * 60.0 / self.rpm if self.rpm else 0.0
+        if self.tpm:
+            at = max(at, self.tokens * 60.0 / self.tpm)
+        self.sent += 1
+        return at
 
 
 async def primed_limiter(per_minute: float, largest: float, first: float) -> AsyncLimiter:
@@ -61,33 +68,49 @@ class RateLimited:
     order: ClassVar[int] = 6
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
-        if not knobs.rpm and not knobs.tpm:
+        """One limiter per endpoint (``Sender.lanes``), at most C in flight in all; each lane takes the
+        next call whenever its own limiter lets one go, so shares follow the endpoints' rates."""
+        lanes = sender.lanes
+        if not any(lane.rpm or lane.tpm for lane in lanes):
             raise ValueError("rate_limited needs --rpm and/or --tpm")
         if not calls:
             return
-        costs = [call_tokens(call, knobs.max_tokens) for call in calls]
-        requests = await primed_limiter(knobs.rpm, 1, 1) if knobs.rpm else None
-        tokens = await primed_limiter(knobs.tpm, max(costs), costs[0]) if knobs.tpm else None
+        largest = max(call_tokens(call, knobs.max_tokens) for call in calls)
         window = asyncio.Semaphore(knobs.concurrency)
+        todo = iter(calls)
         origin = sender.now()
-        schedule = intended_schedule(calls, knobs)
         in_progress: set[asyncio.Task[object]] = set()
 
         def done(task: asyncio.Task[object]) -> None:
             in_progress.discard(task)
             window.release()
 
-        for call, cost, at in zip(calls, costs, schedule, strict=True):
-            await window.acquire()
-            if requests is not None:
-                await requests.acquire()
-            if tokens is not None:
-                await tokens.acquire(cost)
-            if sender.stopping:
-                window.release()
-                break
-            task = asyncio.create_task(sender.send(call, scheduled_s=origin + at))
-            in_progress.add(task)
-            task.add_done_callback(done)
+        async def pace(lane: Lane) -> None:
+            requests: AsyncLimiter | None = None
+            tokens: AsyncLimiter | None = None
+            schedule = Schedule(rpm=lane.rpm, tpm=lane.tpm)
+            while True:
+                await window.acquire()
+                call = next(todo, None)
+                if call is None:
+                    window.release()
+                    return
+                cost = call_tokens(call, knobs.max_tokens)
+                if schedule.sent == 0:  # primed on the lane's first call, so that it leaves at once
+                    requests = await primed_limiter(lane.rpm, 1, 1) if lane.rpm else None
+                    tokens = await primed_limiter(lane.tpm, largest, cost) if lane.tpm else None
+                at = schedule.next(cost)
+                if requests is not None:
+                    await requests.acquire()
+                if tokens is not None:
+                    await tokens.acquire(cost)
+                if sender.stopping:
+                    window.release()
+                    return
+                task = asyncio.create_task(sender.send(call, scheduled_s=origin + at, lane=lane.index))
+                in_progress.add(task)
+                task.add_done_callback(done)
+
+        await asyncio.gather(*(pace(lane) for lane in lanes))
         if in_progress:
             await asyncio.gather(*in_progress)

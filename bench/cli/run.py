@@ -13,12 +13,12 @@ from click.core import ParameterSource
 from rich.markup import escape
 
 from bench.cli.progress import LiveProgress
-from bench.cli.run_checks import confirm_paid
+from bench.cli.run_checks import check_options, confirm_paid, guard_options
 from bench.cli.spend import ask_to_cancel, spent_line
 from bench.cli.survey import survey_lines
 from bench.cli.ui import EXIT_INTERRUPTED, RunFailed, console, errors, print_plots, stop_on_signals
 from bench.clients import CLIENTS
-from bench.engine.options import DEFAULT_KEY_ENV, DEFAULT_MODEL, SESSION_OPTIONS, RunOptions
+from bench.engine.options import DEFAULT_MODEL, SESSION_OPTIONS, RunOptions
 from bench.mock.latency import DEFAULT_LATENCY
 from strategies import STRATEGIES
 
@@ -175,23 +175,7 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     default=None,
     help="Mock: requests served at once; the rest queue.",
 )
-@click.option(
-    "--api-key-env",
-    default=DEFAULT_KEY_ENV,
-    show_default=True,
-    metavar="NAME",
-    help="Environment variable holding the API key (never stored or printed).",
-)
-@click.option("--yes", "-y", is_flag=True, help="Send to a paid (non-loopback) endpoint without asking.")
-@click.option("--max-calls", type=click.IntRange(min=1), default=None, help="Refuse runs of more calls.")
-@click.option(
-    "--price-table",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="USD per 1M tokens: JSON {model: {input, output}} or CSV model,input_per_1m,output_per_1m",
-)
-@click.option("--price-in", type=click.FloatRange(min=0), default=None, help="USD per 1M prompt tokens.")
-@click.option("--price-out", type=click.FloatRange(min=0), default=None, help="USD per 1M completion tokens.")
+@guard_options
 @click.option(
     "--grace",
     type=click.FloatRange(min=0),
@@ -282,21 +266,7 @@ def given_options(ctx: click.Context) -> dict[str, Any]:
     help="Mock: requests per day, stated in the requests headers (a reset hours away, as Groq's).",
 )
 @click.option("--mock-rpd-used", type=click.IntRange(min=0), default=None, help="Mock: of --mock-rpd, spent at start.")
-@click.option(
-    "--check",
-    "checks",
-    multiple=True,
-    metavar="EXPR",
-    help="Judge every cell after the run, e.g. 'http_429 == 0', 'rate_limited: utilisation >= 0.9' "
-    "([strategy:] summary column, one of < <= == != >= >, a number); exit 1 if any fails. Repeatable.",
-)
-@click.option(
-    "--junit",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="Write the checks as JUnit XML (one testcase per cell and check).",
-)
+@check_options
 @click.option(
     "--max-connections",
     type=click.IntRange(min=1),

@@ -10,9 +10,9 @@ import click
 from rich.markup import escape
 
 from bench.cli.run import announce, fail_on_checks
-from bench.cli.run_checks import confirm_paid
+from bench.cli.run_checks import check_options, confirm_paid, guard_options
 from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, stop_on_signals
-from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
+from bench.engine.options import GuardOptions
 
 
 @click.command()
@@ -25,37 +25,8 @@ from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 )
 @click.option("--quiet", "-q", is_flag=True, help="No live progress (off anyway when stdout is no terminal).")
 @click.option("--dry-run", is_flag=True, help="List the cells and exit.")
-@click.option("--yes", "-y", is_flag=True, help="Send to a paid (non-loopback) endpoint without asking.")
-@click.option(
-    "--api-key-env",
-    default=DEFAULT_KEY_ENV,
-    show_default=True,
-    metavar="NAME",
-    help="Environment variable holding the API key (never stored or printed).",
-)
-@click.option("--max-calls", type=click.IntRange(min=1), default=None, help="Refuse suites of more calls.")
-@click.option(
-    "--price-table",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="USD per 1M tokens: JSON {model: {input, output}} or CSV model,input_per_1m,output_per_1m",
-)
-@click.option("--price-in", type=click.FloatRange(min=0), default=None, help="USD per 1M prompt tokens.")
-@click.option("--price-out", type=click.FloatRange(min=0), default=None, help="USD per 1M completion tokens.")
-@click.option(
-    "--check",
-    "checks",
-    multiple=True,
-    metavar="EXPR",
-    help="Judge every cell afterwards, besides the suite's own checks (as bench run --check). Repeatable.",
-)
-@click.option(
-    "--junit",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="Write the checks as JUnit XML (one testcase per cell and check).",
-)
+@guard_options
+@check_options
 def suite(
     suite_file: Path,
     out: Path | None,

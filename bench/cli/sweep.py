@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 @click.option("--ceiling", type=click.IntRange(min=2), default=256, show_default=True, help="C of the saturating cell.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None)
 @click.option("--no-plots", is_flag=True, help="Skip the knee plot.")
-def sweep(strategy: str, levels: int, ceiling: int, **params: Any) -> None:
+@click.option(
+    "--refine", type=click.IntRange(min=0), default=6, show_default=True, help="Extra cells bisecting around the knee."
+)
+def sweep(strategy: str, levels: int, ceiling: int, refine: int, **params: Any) -> None:
     """Find the knee: the last level where goodput grows ≥ 10 % while p99 grows < 2×."""
     # Imported here: pandas, matplotlib and the SDK are not needed for ``--help`` or a refused flag.
     from bench.engine.loadtest import load_test_options
@@ -32,7 +35,7 @@ def sweep(strategy: str, levels: int, ceiling: int, **params: Any) -> None:
     from bench.report.tables import results_table
 
     options = load_test_options(params)
-    settings = SweepSettings(strategy=strategy, levels=levels, ceiling=ceiling)
+    settings = SweepSettings(strategy=strategy, levels=levels, ceiling=ceiling, refine=refine)
 
     def started(start: RunStart) -> None:
         console.print(f"sweeping {strategy}: floor, ceiling C={ceiling}, then {levels} levels → {start.run_dir}/")

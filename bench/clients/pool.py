@@ -3,6 +3,8 @@
 Calls go to each endpoint in proportion to its limit (its rpm, else its tpm; round-robin when
 none states one), by smooth weighted round-robin: over any stretch of calls each endpoint's share
 is within one call of its weight. Each outcome names the endpoint that answered (a label, never a key).
+Strategies that pace (``rate_limited``, ``adaptive``) see each endpoint as a ``Lane`` (its share of
+the cell's rate, its own rate-limit feedback) and pin calls to one with ``complete_on``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings
+from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.workload import Call
 
 SPEC_KEYS = ("key_env", "rpm", "tpm", "label")
@@ -120,6 +123,41 @@ class RoutedEndpoint:
     endpoint: Endpoint = field(repr=False)
     label: str
     weight: float = 1.0
+    rpm: float | None = None  # the limits it states (its ``--endpoint`` spec)
+    tpm: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lane:
+    """One endpoint of a cell as a strategy sees it: its label, the pace it is given, what its answers say."""
+
+    index: int
+    label: str
+    rpm: float | None = None
+    tpm: float | None = None
+    rate_limits: RateLimitFeedback | None = field(default=None, repr=False, compare=False)
+
+
+def stated_total(values: Sequence[float | None]) -> float | None:
+    """The sum of the endpoints' stated limits when every one states it (else None)."""
+    if not values or any(value is None for value in values):
+        return None
+    return sum(value for value in values if value is not None)
+
+
+def states_limits(specs: Sequence[EndpointSpec]) -> bool:
+    """Whether the endpoints state a rate to pace at: every one an rpm, or every one a tpm."""
+    return any(stated_total(values) is not None for values in ([s.rpm for s in specs], [s.tpm for s in specs]))
+
+
+def split_limit(total: float | None, stated: Sequence[float | None], weights: Sequence[float]) -> list[float | None]:
+    """Each endpoint's share of a cell's rate: in proportion to its stated limit when all state one,
+    else to its routing weight (None everywhere without a total)."""
+    if total is None:
+        return [None] * len(stated)
+    shares = stated if stated_total(stated) is not None else weights
+    whole = sum(share or 0.0 for share in shares)
+    return [total * (share or 0.0) / whole for share in shares]
 
 
 class PooledClient:
@@ -136,8 +174,16 @@ class PooledClient:
         self._clients = [make(e.endpoint, settings, pool_size) for e in endpoints]
         self._router = Router([e.weight for e in endpoints])
 
+    @property
+    def feedback(self) -> list[RateLimitFeedback | None]:
+        """Each endpoint's own rate-limit feedback (None for a client that keeps none)."""
+        return [c.rate_limits if isinstance(c, ReportsRateLimits) else None for c in self._clients]
+
     async def complete(self, call: Call) -> Outcome:
-        index = self._router.next()
+        return await self.complete_on(self._router.next(), call)
+
+    async def complete_on(self, index: int, call: Call) -> Outcome:
+        """Send ``call`` to endpoint ``index`` (a strategy pacing each endpoint chose it)."""
         outcome = await self._clients[index].complete(call)
         return replace(outcome, endpoint=self._labels[index])
 

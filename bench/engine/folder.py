@@ -115,7 +115,9 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     strategy = STRATEGIES[spec.strategy]
     line = dataclasses.asdict(meta)
     line["server"] = None if meta.server is None else meta.server.to_json()
-    return {**line, "rpm": spec.rpm, "tpm": spec.tpm, "rate": spec.rate, "ideal": strategy.ideal}
+    rpm = spec.rpm if meta.paced_rpm is None else meta.paced_rpm  # the endpoints' own limits when no --rpm
+    tpm = spec.tpm if meta.paced_tpm is None else meta.paced_tpm
+    return {**line, "rpm": rpm, "tpm": tpm, "rate": spec.rate, "ideal": strategy.ideal}
 
 
 async def execute(

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from bench import prices
 from bench.prices import Price, PriceError, price_for, shipped_prices
+from bench.prices import load_price_table as read_price_table
 from bench.tokens import HEURISTIC, prompt_estimator
 from bench.workload import Call
 
@@ -68,7 +68,7 @@ def is_local(endpoint: str) -> bool:
 def load_price_table(path: Path) -> dict[str, Price]:
     """Prices from a JSON or CSV file (see ``bench.prices.load_price_table``); GuardError when unusable."""
     try:
-        return prices.load_price_table(path)
+        return read_price_table(path)
     except PriceError as exc:
         raise GuardError(str(exc)) from None
 
@@ -83,15 +83,23 @@ class Estimate:
     max_completion_tokens: int
     price: Price | None
     estimator: str = HEURISTIC  # what counted the prompt tokens
+    batch_calls: int = 0  # of ``calls``, those sent through the Batch API (priced at ``batch_discount``)
+    batch_prompt_tokens: int = 0
+    batch_discount: float = 1.0
 
     @property
     def cost_usd(self) -> float | None:
         """The most the calls would cost (every answer at ``max_tokens``), retries not counted."""
         if self.price is None:
             return None
-        return (
-            self.prompt_tokens * self.price.input_per_m + self.max_completion_tokens * self.price.output_per_m
-        ) / 1e6
+        saved = 1.0 - self.batch_discount  # the share of a batch call's tokens not paid
+        prompt = self.prompt_tokens - saved * self.batch_prompt_tokens
+        completion = self.max_completion_tokens - saved * self.batch_calls * self._max_tokens
+        return (prompt * self.price.input_per_m + completion * self.price.output_per_m) / 1e6
+
+    @property
+    def _max_tokens(self) -> float:
+        return self.max_completion_tokens / self.calls if self.calls else 0.0
 
     def describe(self) -> str:
         tokens = (
@@ -103,19 +111,33 @@ class Estimate:
             money = f"no price known for {self.model} (pass --price-in/--price-out or --price-table)"
         else:
             shown = f"{cost:,.2f}" if cost >= 0.01 else f"{cost:.4f}"
+            batch = f", {self.batch_calls:,} batch calls at {self.batch_discount:g}×" if self.batch_calls else ""
             money = (
                 f"≤ ${shown} at ${self.price.input_per_m:g}/${self.price.output_per_m:g} "
-                "per 1M tokens in/out; SDK retries can add more"
+                f"per 1M tokens in/out{batch}; SDK retries can add more"
             )
         return f"{self.calls:,} calls to model {self.model}: {tokens}; {money}"
 
 
-def estimate(calls: Iterable[Call], model: str, max_tokens: int, price: Price | None) -> Estimate:
+def estimate(
+    calls: Iterable[Call],
+    model: str,
+    max_tokens: int,
+    price: Price | None,
+    *,
+    batch: Iterable[Call] = (),
+    batch_discount: float = 1.0,
+) -> Estimate:
+    """``calls`` counted and priced; those also in ``batch`` (Batch API cells) at ``batch_discount``."""
     counter = prompt_estimator(model)
     count = prompt = 0
     for call in calls:
         count += 1
         prompt += counter.count(call.messages)
+    batched = batch_prompt = 0
+    for call in batch:
+        batched += 1
+        batch_prompt += counter.count(call.messages)
     return Estimate(
         calls=count,
         model=model,
@@ -123,6 +145,9 @@ def estimate(calls: Iterable[Call], model: str, max_tokens: int, price: Price | 
         max_completion_tokens=count * max_tokens,
         price=price,
         estimator=counter.name,
+        batch_calls=batched,
+        batch_prompt_tokens=batch_prompt,
+        batch_discount=batch_discount,
     )
 
 

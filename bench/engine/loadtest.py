@@ -15,6 +15,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import pandas as pd
 
+from bench.clients.pool import states_limits
 from bench.engine.errors import OptionsError
 from bench.engine.folder import finalize, prepare_run_dir, write_run_json
 from bench.engine.guard import is_local
@@ -77,11 +78,11 @@ class LoadRun(Generic[T]):
 
 
 def check_strategy(options: RunOptions, strategy: str) -> None:
-    """What a load test cannot run: an unknown strategy, one paced by --rpm/--tpm, one the client cannot send."""
+    """Refuse an unknown strategy, a paced one with no limits to pace at, one the client cannot send."""
     if strategy not in STRATEGIES:
         raise OptionsError(f"unknown strategy '{strategy}' (choose from {', '.join(STRATEGIES)})", hint="--strategy")
-    if STRATEGIES[strategy].needs_rate:
-        raise OptionsError(f"{strategy} needs --rpm/--tpm, which a load test does not take", hint="--strategy")
+    if STRATEGIES[strategy].needs_rate and not states_limits(options.client.specs()):
+        raise OptionsError(f"{strategy} needs the endpoint's limits: --endpoint 'URL,rpm=R'", hint="--strategy")
     if options.backend.backend != "local" or len(options.client.specs()) > 1:
         raise OptionsError("a load test sends from this process to one endpoint", hint="--endpoint")
     check_client_can_run([strategy], options.client.client)

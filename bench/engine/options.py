@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from bench.clients import CLIENTS
 from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
-from bench.clients.pool import EndpointSpec, EndpointSpecError, label_all, parse_endpoint_spec
+from bench.clients.pool import EndpointSpec, EndpointSpecError, label_all, parse_endpoint_spec, states_limits
 from bench.engine import checks
 from bench.engine.errors import OptionsError
 from bench.engine.guard import url_problem
@@ -334,8 +334,11 @@ class RunOptions:
         if work.calls is not None and work.personas_or_repeats:
             raise OptionsError("use either --calls or --personas/--repeats, not both")
         paced = [name for name in work.strategies if STRATEGIES[name].needs_rate]
-        if paced and not (work.rpm or work.tpm):
-            raise OptionsError(f"{paced[0]} needs --rpm and/or --tpm", hint="--strategy")
+        stated = self.backend.backend == "local" and states_limits(client.specs())  # Ray workers split --rpm only
+        if paced and not (work.rpm or work.tpm or stated):
+            raise OptionsError(
+                f"{paced[0]} needs --rpm and/or --tpm (or rpm=/tpm= on every --endpoint)", hint="--strategy"
+            )
         if work.synthetic and (
             work.personas_or_repeats or work.personas_file is not None or work.workload is not None or work.question
         ):

@@ -22,7 +22,7 @@ from bench.clients.base import (
 )
 from bench.clients.batch import BatchAccess, BatchClient, BatchLedger, OpenAIBatchClient
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
-from bench.clients.pool import PooledClient, RoutedEndpoint
+from bench.clients.pool import Lane, PooledClient, RoutedEndpoint, split_limit, stated_total
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.trace import split
 from bench.mock.stats import ServerStats
@@ -64,6 +64,8 @@ class CellMeta:
     interrupted: bool = False
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
     learned_rpm: float | None = None
+    paced_rpm: float | None = None  # the rate its endpoints were given (--rpm, else the sum they state)
+    paced_tpm: float | None = None
 
 
 class StatsProbe(Protocol):
@@ -126,12 +128,14 @@ class CellSender:
         price: Price | None = None,
         batches: BatchAccess | None = None,
         endpoint_label: str = "",
+        lanes: tuple[Lane, ...] = (),
     ) -> None:
         self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
         self._on_fatal = on_fatal
         self._price, self._batches, self._endpoint_label = price, batches, endpoint_label
         self._client, self._sync_client = client, sync_client
         self._secret = secret
+        self._lanes = lanes or (Lane(index=0, label=endpoint_label, rpm=spec.rpm, tpm=spec.tpm),)
         self._lock = threading.Lock()
         self.t0 = time.perf_counter()
         self.in_flight = 0
@@ -162,6 +166,10 @@ class CellSender:
     def rate_limits(self) -> RateLimitFeedback | None:
         client = self._client if self._client is not None else self._sync_client
         return client.rate_limits if isinstance(client, ReportsRateLimits) else None
+
+    @property
+    def lanes(self) -> tuple[Lane, ...]:
+        return self._lanes
 
     def _begin(self) -> float:
         with self._lock:
@@ -250,13 +258,16 @@ class CellSender:
             self._on_fatal(FATAL_STATUSES[outcome.http_status])
         return record
 
-    async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
+    async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
         if self._stop.is_set():
             return None
         assert self._client is not None, "async strategy given no async client"
         start = self._begin()
         try:
-            outcome = await self._client.complete(call)
+            if lane is not None and isinstance(self._client, PooledClient):
+                outcome = await self._client.complete_on(lane, call)
+            else:
+                outcome = await self._client.complete(call)
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
         except BaseException:  # cancelled (interrupt): no row, so a resume sends the call again
@@ -275,6 +286,20 @@ class CellSender:
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
         return self._finish(call, outcome, start, scheduled_s)
+
+
+def lanes(stated: Sequence[RoutedEndpoint], rpm: float | None, tpm: float | None, client: object) -> tuple[Lane, ...]:
+    """One lane per endpoint: its share of the cell's rate and its client's own rate-limit feedback."""
+    weights = [e.weight for e in stated]
+    rpms = split_limit(rpm, [e.rpm for e in stated], weights)
+    tpms = split_limit(tpm, [e.tpm for e in stated], weights)
+    if isinstance(client, PooledClient):
+        feedback = client.feedback
+    else:
+        feedback = [client.rate_limits if isinstance(client, ReportsRateLimits) else None] * len(stated)
+    return tuple(
+        Lane(index=i, label=e.label, rpm=rpms[i], tpm=tpms[i], rate_limits=feedback[i]) for i, e in enumerate(stated)
+    )
 
 
 @dataclass(kw_only=True)
@@ -297,6 +322,8 @@ class Runner:
     batch_client_factory: BatchClientFactory = OpenAIBatchClient
     ledger_path: Path | None = None  # batches.jsonl of the run folder (execute sets it)
     endpoint_label: str = ""  # the endpoint column when there is one endpoint
+    endpoint_rpm: float | None = None  # the limits one endpoint states (its --endpoint spec)
+    endpoint_tpm: float | None = None
     pool: tuple[RoutedEndpoint, ...] = ()  # several endpoints: calls routed by weight (async clients)
     # Hears each cell's time origin (``perf_counter`` at its start): a Ray worker maps it to wall time.
     on_origin: Callable[[float], None] | None = None
@@ -313,10 +340,13 @@ class Runner:
         """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
         todo = spec.calls if calls is None else tuple(calls)
         strategy = STRATEGIES[spec.strategy]()
+        stated = self._stated()
+        rpm = spec.rpm if spec.rpm is not None else stated_total([e.rpm for e in stated])
+        tpm = spec.tpm if spec.tpm is not None else stated_total([e.tpm for e in stated])
         knobs = Knobs(
             concurrency=spec.concurrency,
-            rpm=spec.rpm,
-            tpm=spec.tpm,
+            rpm=rpm,
+            tpm=tpm,
             max_tokens=self.settings.max_tokens,
             rate=spec.rate,
             seed=self.seed,
@@ -352,6 +382,7 @@ class Runner:
             price=self.price,
             batches=batch,
             endpoint_label=self.endpoint_label,
+            lanes=lanes(stated, rpm, tpm, client if client is not None else sync_client),
         )
         if self.on_origin is not None:
             self.on_origin(sender.t0)
@@ -377,7 +408,16 @@ class Runner:
             server=server,
             interrupted=self.stop.is_set(),
             learned_rpm=sender.learned_rpm,
+            paced_rpm=rpm,
+            paced_tpm=tpm,
         )
+
+    def _stated(self) -> tuple[RoutedEndpoint, ...]:
+        """The run's endpoints with the limits they state (the one endpoint when there is no pool)."""
+        if self.pool:
+            return self.pool
+        label, rpm, tpm = self.endpoint_label, self.endpoint_rpm, self.endpoint_tpm
+        return (RoutedEndpoint(endpoint=self.endpoint, label=label, rpm=rpm, tpm=tpm),)
 
     def _pooled(self, make: ClientFactory) -> ClientFactory:
         """``make`` itself for one endpoint; for several, a factory of clients that route between them."""

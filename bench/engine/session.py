@@ -223,15 +223,31 @@ def check_before_sending(
         guard=guard,
         api_key_env=guarded.key_env or client.api_key_env,
         hooks=hooks,
+        batch_todo=missing_calls(batch_cells(plan), done),
     )
     return done, api_key
 
 
+def batch_cells(plan: RunPlan) -> RunPlan:
+    """The plan's cells whose strategy sends through the Batch API (priced at the batch discount)."""
+    return dataclasses.replace(
+        plan, cells=tuple(c for c in plan.cells if getattr(STRATEGIES[c.strategy], "batch", False))
+    )
+
+
 def guard_calls(
-    *, endpoint: str, model: str, todo: Sequence[Call], guard: GuardOptions, api_key_env: str, hooks: RunHooks
+    *,
+    endpoint: str,
+    model: str,
+    todo: Sequence[Call],
+    guard: GuardOptions,
+    api_key_env: str,
+    hooks: RunHooks,
+    batch_todo: Sequence[Call] = (),
 ) -> str:
     """The checks before ``todo`` go to ``endpoint`` (``bench run`` and ``bench suite`` alike): the cap on
-    calls, the key's variable, the paid-endpoint estimate and question, reachability. Returns the key."""
+    calls, the key's variable, the paid-endpoint estimate and question (``batch_todo``, those of ``todo``
+    sent through the Batch API, at its discount), reachability. Returns the key."""
     if guard.max_calls is not None and len(todo) > guard.max_calls:
         raise OptionsError(f"this run would send {len(todo)} calls, more than {guard.max_calls}", hint="--max-calls")
     checks.check_key_env_name(api_key_env)
@@ -246,7 +262,8 @@ def guard_calls(
             price = resolve_price(model, guard.price_table, guard.price_in, guard.price_out)
         except GuardError as exc:
             raise OptionsError(str(exc)) from None
-        guess = estimate(todo, model, todo[0].ask.max_tokens, price)
+        discount = shipped_prices().batch_discount
+        guess = estimate(todo, model, todo[0].ask.max_tokens, price, batch=batch_todo, batch_discount=discount)
         hooks.confirm_paid(PaidRun(endpoint=endpoint, calls=len(todo), estimate=guess, yes=guard.yes))
     if todo and endpoint != "mock":
         reason = preflight(endpoint)
@@ -505,6 +522,8 @@ def open_runner(
                 price=run_price(options),
                 batch_discount=shipped_prices().batch_discount,
                 endpoint_label=specs[0].label,
+                endpoint_rpm=specs[0].rpm,
+                endpoint_tpm=specs[0].tpm,
                 seed=options.mock.seed,
                 pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
                 warmup=options.client.warmup,
@@ -528,7 +547,13 @@ def routed(specs: Sequence[EndpointSpec], default_key: str, model: str) -> tuple
         return ()
     keys = resolve_keys(specs, default_key)
     return tuple(
-        RoutedEndpoint(endpoint=Endpoint(base_url=s.url, api_key=key, model=model), label=s.label, weight=s.weight)
+        RoutedEndpoint(
+            endpoint=Endpoint(base_url=s.url, api_key=key, model=model),
+            label=s.label,
+            weight=s.weight,
+            rpm=s.rpm,
+            tpm=s.tpm,
+        )
         for s, key in zip(specs, keys, strict=True)
     )
 

@@ -106,7 +106,7 @@ class ChatRequest:
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
             ignore_eos=body.get("ignore_eos") is True,
-            shape=shape_of(body.get("response_format"), answer_hint),
+            shape=shape_of(body.get("response_format"), answer_hint, messages),
         )
 
     def persona_key(self) -> str:

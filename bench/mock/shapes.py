@@ -1,15 +1,18 @@
 """Answers in whatever shape a request asks for: a JSON schema, named choices, or the talk's vote.
 
 The shape comes from the request itself: ``response_format`` (a ``json_schema`` carries its enum),
-else the ``x-bench-answer`` header (field and choices, for ``json_object`` and text requests), else
-the talk's ``{"vote": "Harris"|"Trump", "reason": …}``. Every pick is a pure function of persona,
+else what the question asks for (a user message's ``{"field": "A" or "B"}`` skeleton for JSON, its
+``"A" or "B"`` for text: so a Batch API line, which carries no header, gets the same answers as the
+chat endpoint), else the ``x-bench-answer`` header (field and choices), else the talk's
+``{"vote": "Harris"|"Trump", "reason": …}``. Every pick is a pure function of persona,
 repeat and seed, so every strategy gets the same tally whatever the workload.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -17,6 +20,12 @@ from bench.mock.answers import MALFORMED, AnswerBook
 from bench.mock.draws import uniform
 
 ANSWER_HEADER: Final = "x-bench-answer"
+# A quoted choice (not a key: no colon after it), then more joined by "," "or" "|" "/".
+_CHOICE: Final = r'"[^"\\\n]{1,100}"(?!\s*:)'
+_ALTERNATIVES: Final = rf"{_CHOICE}(?:\s*(?:,\s*or\b|,|\bor\b|\||/)\s*{_CHOICE})+"
+_SKELETON: Final = re.compile(rf'"(?P<field>[^"\\\n]{{1,64}})"\s*:\s*(?P<alts>{_ALTERNATIVES})')
+_QUOTED_ALTERNATIVES: Final = re.compile(_ALTERNATIVES)
+_SCANNED_CHARS: Final = 20_000  # of each user message: questions are short
 REASON: Final = "It is what someone like me would say."
 _DEPTH: Final = 6
 
@@ -34,13 +43,16 @@ class AnswerShape:
 VOTE: Final = AnswerShape(kind="vote", field="vote", choices=("Harris", "Trump"))
 
 
-def shape_of(response_format: Any, header: str | None) -> AnswerShape:
+def shape_of(response_format: Any, header: str | None, messages: Sequence[Any] = ()) -> AnswerShape:
     """The shape of the answer a request asks for (the talk's vote when it says nothing usable)."""
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         spec = response_format.get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if isinstance(schema, dict):
             return AnswerShape(kind="schema", schema=schema)
+    asked = asked_in(messages, json_mode=_is_json(response_format))
+    if asked is not None:  # a JSON skeleton asks for JSON, whatever the response_format
+        return _named(asked[0], asked[1], as_json=asked[2])
     hint: Any = None
     if header:
         try:
@@ -52,10 +64,38 @@ def shape_of(response_format: Any, header: str | None) -> AnswerShape:
     field, choices = hint.get("field"), hint.get("choices")
     if not isinstance(field, str) or not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
         return VOTE
-    if field == "vote" and tuple(choices) == VOTE.choices and _is_json(response_format):
+    return _named(field, tuple(choices), as_json=_is_json(response_format))
+
+
+def _named(field: str, choices: tuple[str, ...], *, as_json: bool) -> AnswerShape:
+    if field == "vote" and choices == VOTE.choices and as_json:
         return VOTE
-    kind: Literal["json", "text"] = "json" if _is_json(response_format) else "text"
-    return AnswerShape(kind=kind, field=field, choices=tuple(choices))
+    kind: Literal["json", "text"] = "json" if as_json else "text"
+    return AnswerShape(kind=kind, field=field, choices=choices)
+
+
+def asked_in(messages: Sequence[Any], *, json_mode: bool) -> tuple[str, tuple[str, ...], bool] | None:
+    """The field and choices the last user message that names them asks for, and whether as JSON: a
+    skeleton ``{"field": "A" or "B"}``, or (not for JSON requests) quoted ``"A", "B" or "C"``; else None."""
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):  # content parts: their text
+            content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        if not isinstance(content, str):
+            continue
+        text = content[:_SCANNED_CHARS]
+        skeleton = _SKELETON.search(text)
+        if skeleton is not None:
+            return skeleton["field"], _unique(re.findall(r'"([^"]*)"', skeleton["alts"])), True
+        if not json_mode and (found := _QUOTED_ALTERNATIVES.search(text)) is not None:
+            return "answer", _unique(re.findall(r'"([^"]*)"', found.group(0))), False
+    return None
+
+
+def _unique(choices: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(choices))
 
 
 def _is_json(response_format: Any) -> bool:

@@ -1,7 +1,9 @@
 """Where more load stops paying: the knee of a sweep, and the end line that names saturation.
 
 The knee is the last level where goodput still grows by at least 10 % over the level before
-while p99 latency grows less than 2×. ``efficiency`` compares the harness with its own ideal and
+while p99 latency grows less than 2×. Between levels closer than 20 % apart (a refined sweep),
+goodput need only grow by half as much as the level did: C = 15 → 16 is +6.7 %, and an
+unsaturated endpoint gives about that much more. ``efficiency`` compares the harness with its own ideal and
 stays near 100 % on a saturated endpoint; these lines say what the endpoint is doing instead.
 """
 
@@ -15,6 +17,9 @@ from typing import Final
 import pandas as pd
 
 MIN_GAIN: Final = 0.10
+LINEAR_SHARE: Final = 0.5  # between close levels: this share of the level's own growth
+SUBLINEAR: Final = 0.9  # a step whose goodput grew less than this share of the level's may hide the knee
+QUEUEING_P99_GROWTH: Final = 1.25  # ... when its p99 grew this much too
 MAX_P99_GROWTH: Final = 2.0
 SATURATED_GROWTH: Final = 1.5  # p50 past the knee this many times the lowest level's: calls queue
 
@@ -37,17 +42,34 @@ def levels(summary: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
             yield str(strategy), knob, cells.sort_values("level").reset_index(drop=True)
 
 
+def needed_gain(level_before: float, level: float) -> float:
+    """The goodput growth a step from ``level_before`` to ``level`` must show to still pay."""
+    return min(MIN_GAIN, LINEAR_SHARE * (level / level_before - 1))
+
+
 def knee_index(cells: pd.DataFrame) -> int:
     """The row (of ``cells``, ordered by level) at the knee."""
     best = 0
     for i in range(1, len(cells)):
         before, now = cells.iloc[i - 1], cells.iloc[i]
-        grows = now["throughput_rps"] >= before["throughput_rps"] * (1 + MIN_GAIN)
+        need = needed_gain(float(before["level"]), float(now["level"]))
+        grows = now["throughput_rps"] >= before["throughput_rps"] * (1 + need)
         calm = now["latency_p99_s"] < before["latency_p99_s"] * MAX_P99_GROWTH
         if not (grows and calm):
             break
         best = i
     return best
+
+
+def hides_saturation(before: pd.Series, now: pd.Series) -> bool:
+    """Goodput grew by less than 90 % of the level's own growth while p99 grew by a quarter or more.
+
+    Calls began to queue somewhere between the two levels; a step that is only noisy keeps its p99.
+    """
+    growth = float(now["level"]) / float(before["level"]) - 1
+    gain = float(now["throughput_rps"]) / float(before["throughput_rps"]) - 1 if before["throughput_rps"] > 0 else 0.0
+    slower = float(now["latency_p99_s"]) >= QUEUEING_P99_GROWTH * float(before["latency_p99_s"])
+    return gain < SUBLINEAR * growth and slower
 
 
 def saturation_lines(summary: pd.DataFrame) -> list[str]:

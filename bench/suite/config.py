@@ -6,6 +6,8 @@ Schema (every key optional unless said; lists may also be given as one value)::
     name = "ci"                   # label of the results folder (default: the file's stem)
     description = "…"
     endpoint = "mock"             # or an OpenAI-compatible base URL (then no latency / mock_* keys)
+    endpoints = ["https://a/v1,key_env=KEY_A,rpm=500", { url = "https://b/v1", key_env = "KEY_B", rpm = 3000 }]
+                                  # several endpoints instead of `endpoint` (bench run's --endpoint keys)
     model = "gpt-4o-mini"
     seed = 0                      # mock seed; repetition r runs with seed + r - 1
     max_retries = 2               # the SDK's own retries
@@ -45,6 +47,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from bench.clients.pool import (
+    SPEC_KEYS,
+    EndpointSpec,
+    EndpointSpecError,
+    label_all,
+    parse_endpoint_spec,
+    states_limits,
+)
 from bench.engine.guard import url_problem
 from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
 from bench.workload import DEFAULT_PERSONAS_FILE
@@ -56,6 +66,7 @@ SUITE_KEYS: Final = frozenset(
         "name",
         "description",
         "endpoint",
+        "endpoints",
         "model",
         "seed",
         "max_retries",
@@ -138,10 +149,15 @@ class Suite:
     workers: int = 1
     ray_address: str | None = None
     checks: tuple[str, ...] = ()  # judged on every cell after the suite (bench.report.checks)
+    endpoints: tuple[str, ...] = ()  # several endpoints as ``URL,key_env=…,rpm=…`` specs (``endpoint`` is the first)
 
     @property
     def is_mock(self) -> bool:
         return self.endpoint == "mock"
+
+    def specs(self) -> list[EndpointSpec]:
+        """Each endpoint parsed, labels made unique (one spec for a plain ``endpoint``)."""
+        return label_all([parse_endpoint_spec(text) for text in self.endpoints or (self.endpoint,)])
 
 
 class _Table:
@@ -241,8 +257,10 @@ def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workl
         latencies = tuple(items)
     rpm, tpm = table.values("rpm", whole=False, minimum=1e-9), table.values("tpm", whole=False, minimum=1e-9)
     paced = [n for n in strategies if STRATEGIES[n].needs_rate]
-    if paced and rpm == (None,) and tpm == (None,):
-        raise table.fail("strategies", f"{paced[0]} needs rpm and/or tpm in the same experiment")
+    if paced and rpm == (None,) and tpm == (None,) and not suite["states_limits"]:
+        raise table.fail(
+            "strategies", f"{paced[0]} needs rpm and/or tpm in the same experiment (or rpm=/tpm= on every endpoint)"
+        )
     return Experiment(
         name=table.text("name", f"exp{index}"),
         strategies=strategies,
@@ -268,7 +286,8 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     if unknown:
         raise SuiteError(f"{unknown[0]}: unknown top-level key (expected [suite] and [[experiment]])")
     top = _Table(data.get("suite", {}), "suite", SUITE_KEYS)
-    endpoint = top.text("endpoint", "mock")
+    endpoints = _endpoints(top)
+    endpoint = parse_endpoint_spec(endpoints[0]).url if endpoints else top.text("endpoint", "mock")
     if endpoint != "mock" and not endpoint.startswith(("http://", "https://")):
         raise top.fail("endpoint", f"'{endpoint}' is neither \"mock\" nor an http(s) URL")
     if endpoint != "mock" and (problem := url_problem(endpoint)) is not None:
@@ -279,7 +298,9 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     personas_file = DEFAULT_PERSONAS_FILE
     if "personas_file" in top.data:
         personas_file = source.parent / top.text("personas_file", "")
-    shared = {"endpoint": endpoint, "repetitions": top.scalar("repetitions", 1)}
+    local = top.data.get("backend", "local") == "local"  # Ray workers split an experiment's rpm only
+    stated = local and states_limits([parse_endpoint_spec(text) for text in endpoints])
+    shared = {"endpoint": endpoint, "repetitions": top.scalar("repetitions", 1), "states_limits": stated}
     default = top.workload(Workload(calls=DEFAULT_CALLS))
     raw = data.get("experiment")
     if not isinstance(raw, list) or not raw:
@@ -302,6 +323,8 @@ def parse_suite(text: str, *, source: Path) -> Suite:
     ray_address = top.text("ray_address", "auto") if "ray_address" in top.data else None
     if backend == "local" and (workers != 1 or ray_address is not None):
         raise top.fail("workers" if workers != 1 else "ray_address", 'needs backend = "ray"')
+    if backend == "ray" and len(endpoints) > 1:
+        raise top.fail("endpoints", 'several endpoints run on backend = "local" only')
     return Suite(
         name=top.text("name", source.stem),
         description=str(top.data.get("description", "")),
@@ -318,7 +341,42 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         workers=workers,
         ray_address=ray_address,
         checks=_checks(top),
+        endpoints=endpoints,
     )
+
+
+def _endpoints(table: _Table) -> tuple[str, ...]:
+    """``endpoints``: specs as ``bench run --endpoint`` takes them, or tables with ``url`` and the same keys."""
+    if "endpoints" not in table.data:
+        return ()
+    if "endpoint" in table.data:
+        raise table.fail("endpoints", "give either endpoint or endpoints, not both")
+    raw = table.data["endpoints"]
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise table.fail("endpoints", "empty list")
+    texts: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            unknown = sorted(set(item) - {"url", *SPEC_KEYS})
+            if unknown or not isinstance(item.get("url"), str):
+                why = f"unknown key {unknown[0]!r}" if unknown else "a table needs url"
+                raise table.fail("endpoints", f"{why} (keys: url, {', '.join(SPEC_KEYS)})")
+            item = ",".join([item["url"], *(f"{k}={item[k]}" for k in SPEC_KEYS if k in item)])
+        if not isinstance(item, str) or not item.strip():
+            raise table.fail("endpoints", f'expected endpoint specs like "https://a/v1,rpm=500", got {item!r}')
+        try:
+            spec = parse_endpoint_spec(item)
+        except EndpointSpecError as exc:
+            raise table.fail("endpoints", str(exc)) from None
+        if spec.url == "mock" and len(items) > 1:
+            raise table.fail(
+                "endpoints", "'mock' cannot be one of several endpoints: start one mock server per endpoint"
+            )
+        if spec.url != "mock" and (problem := url_problem(spec.url)) is not None:
+            raise table.fail("endpoints", problem)
+        texts.append(item.strip())
+    return tuple(texts)
 
 
 def _checks(table: _Table) -> tuple[str, ...]:

@@ -6,24 +6,34 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pandas as pd
 
 from bench.clients.base import Endpoint, RequestSettings
+from bench.clients.pool import EndpointSpecError, RoutedEndpoint, resolve_keys
 from bench.engine import checks, distributed
-from bench.engine.errors import RunError
+from bench.engine.errors import OptionsError, RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
-from bench.engine.guard import PRICES, price_for
+from bench.engine.guard import PRICES, is_local, price_for
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
-from bench.engine.session import RunHooks, RunStart, first_error_if_none_ok, guard_calls, hold, judge
+from bench.engine.session import (
+    RunHooks,
+    RunStart,
+    batch_cells,
+    first_error_if_none_ok,
+    guard_calls,
+    hold,
+    judge,
+    routed,
+)
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockStartError, start_mock
@@ -229,8 +239,11 @@ def run_suite(
     stop: threading.Event,
     on_record: Callable[[CallRecord], None] | None = None,
     on_cell: Callable[[CellSpec], None] | None = None,
+    pool: tuple[RoutedEndpoint, ...] = (),
 ) -> str | None:
     """Run every group in order into ``run_dir``, a fresh mock server each; the fatal reason, if any.
+
+    ``pool``: several endpoints (``[suite] endpoints``), calls routed between them as by ``bench run``.
 
     MockStartError when a mock server cannot start (the groups before it are on disk).
     """
@@ -274,7 +287,10 @@ def run_suite(
                     probe=probe,
                     price=price_for(suite.model, PRICES),  # cost_usd at the shipped list price
                     batch_discount=shipped_prices().batch_discount,
-                    endpoint_label="mock" if is_mock else urlsplit(suite.endpoint).netloc,
+                    endpoint_label="mock" if is_mock else suite.specs()[0].label,
+                    endpoint_rpm=suite.specs()[0].rpm,
+                    endpoint_tpm=suite.specs()[0].tpm,
+                    pool=pool,
                 )
             cells = RunPlan(label=suite.name, cells=group.cells)
             append = index > 0  # one calls.csv for the whole suite
@@ -290,13 +306,20 @@ def run_suite_benchmark(options: SuiteOptions, plan: SuitePlan, hooks: RunHooks)
     out = options.out
     checks.check_out_dir(out)  # new or empty: never another run, never unrelated files, never ''
     calls = [call for cell in plan.cells for call in cell.calls]
+    specs = suite.specs()
+    try:
+        resolve_keys(specs, "")  # each endpoint's own key variable must be set, before anything is sent
+    except EndpointSpecError as exc:
+        raise OptionsError(f"suite.endpoints: {exc}") from None
+    guarded = next((spec for spec in specs if not is_local(spec.url)), specs[0])  # ask about a paid one
     api_key = guard_calls(
-        endpoint=suite.endpoint,
+        endpoint=guarded.url,
         model=suite.model,
         todo=calls,
         guard=options.guard,
-        api_key_env=options.api_key_env,
+        api_key_env=guarded.key_env or options.api_key_env,
         hooks=hooks,
+        batch_todo=[call for cell in batch_cells(RunPlan(label="", cells=plan.cells)).cells for call in cell.calls],
     )
     run_dir = prepare_run_dir(out, suite.name)
     lock = hold(run_dir)  # one process per run folder, as `bench run`
@@ -326,8 +349,15 @@ def _run_suite_locked(
         with contextlib.ExitStack() as stack:
             if suite.backend == "ray":
                 stack.enter_context(distributed.ray_session(suite.ray_address, workers=suite.workers))
+            pool = routed(suite.specs(), os.environ.get(options.api_key_env, "") or key, suite.model)
             fatal = run_suite(
-                plan, run_dir, api_key=key, stop=hooks.stop, on_record=hooks.on_record, on_cell=hooks.on_cell
+                plan,
+                run_dir,
+                api_key=key,
+                stop=hooks.stop,
+                on_record=hooks.on_record,
+                on_cell=hooks.on_cell,
+                pool=pool,
             )
     except MockStartError as exc:
         fatal = str(exc)

@@ -111,3 +111,48 @@ def test_what_the_batch_api_and_endpoint_pools_cannot_combine_with_is_refused(
 ) -> None:
     with pytest.raises(OptionsError, match=says):
         RunOptions.from_params(params)
+
+
+@pytest.mark.parametrize(
+    ("response_format", "question", "choices"),
+    [
+        pytest.param(
+            "json_object",
+            'Cat or dog, {name}? Answer only with a JSON object: {{"pet": "cat" or "dog", "why": "<a sentence>"}}',
+            ["cat", "dog"],
+            id="json_object",
+        ),
+        pytest.param(
+            "text", 'Tea or coffee, {name}? Say "tea", "coffee" or "neither".', ["tea", "coffee", "neither"], id="text"
+        ),
+    ],
+)
+def test_batch_lines_get_the_choices_their_question_names_as_live_calls_do(
+    tmp_path: Path, response_format: str, question: str, choices: list[str]
+) -> None:
+    import json
+
+    import bench
+
+    workload = tmp_path / "w.toml"
+    workload.write_text(
+        f"question = {json.dumps(question)}\nchoices = {json.dumps(choices)}\n"
+        f'answer_field = "pet"\nresponse_format = "{response_format}"\n',
+        encoding="utf-8",
+    )
+    results = bench.run(
+        strategy=["semaphore", "batch_api"],
+        calls=40,
+        concurrency=8,
+        workload=workload,
+        latency="fixed:0.01",
+        mock_batch_delay="fixed:0.1",
+        out=tmp_path / "run",
+        no_plots=True,
+    )
+    calls = results.calls
+    assert len(calls) == 80
+    assert calls["status"].eq("ok").all()  # not the vote shape, which these choices would refuse
+    by_strategy = {name: Counter(group["answer"]) for name, group in calls.groupby("strategy")}
+    assert by_strategy["batch_api"] == by_strategy["semaphore"]
+    assert set(by_strategy["batch_api"]) == set(choices)  # every choice drawn, not one fallback answer

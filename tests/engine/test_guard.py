@@ -128,3 +128,43 @@ def test_missing_calls_and_foreign_rows() -> None:
         check_same_plan(full, plan_digest(full), done | {"main/gather/5/p00001-r000"}, Path("run"))
     with pytest.raises(ResumeError, match="differ from the ones that ran"):
         check_same_plan(full, plan_digest(plan(repeats=2)), done, Path("run"))
+
+
+def test_batch_calls_are_estimated_at_the_batch_discount() -> None:
+    calls = build_calls(PEOPLE, repeats=2)
+    full = estimate(calls, "gpt-4o-mini", 120, PRICES["gpt-4o-mini"])
+    half = estimate(calls, "gpt-4o-mini", 120, PRICES["gpt-4o-mini"], batch=calls, batch_discount=0.5)
+    assert full.cost_usd is not None
+    assert half.cost_usd == pytest.approx(full.cost_usd / 2)
+    assert "10 batch calls at 0.5×" in half.describe()
+
+
+def test_the_paid_endpoint_guard_prices_batch_api_cells_at_the_discount(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.engine.options import RunOptions
+    from bench.engine.session import PaidRun, RunHooks, run_benchmark
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-" + "guard-test-0123456789")
+    asked: list[PaidRun] = []
+
+    class Refused(Exception):
+        pass
+
+    def confirm(paid: PaidRun) -> None:
+        asked.append(paid)
+        raise Refused
+
+    def guess(strategies: list[str]) -> PaidRun:
+        options = RunOptions.from_params(
+            {"strategies": strategies, "calls": 10, "endpoint": "https://api.example.com/v1"}
+            | {"out": tmp_path / "-".join(strategies), "quiet": True, "no_plots": True}
+        )
+        with pytest.raises(Refused):
+            run_benchmark(options, RunHooks(confirm_paid=confirm))
+        return asked[-1]
+
+    live, both = guess(["semaphore"]), guess(["semaphore", "batch_api"])
+    assert (both.calls, both.estimate.batch_calls) == (20, 10)
+    assert live.estimate.cost_usd is not None
+    assert both.estimate.cost_usd == pytest.approx(1.5 * live.estimate.cost_usd)  # not 2×: the batch half at 0.5

@@ -47,3 +47,27 @@ def test_named_choices_come_back_as_json_or_text() -> None:
     assert as_json["pick"] in {"red", "blue"}
     as_text = compose(AnswerBook(0), "k", 0, shape_of(None, hint))
     assert as_text.split(".")[0] == as_json["pick"]
+
+
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": 'A "chef" or "baker" from Ohio.'}, {"role": "user", "content": text}]
+
+
+def test_the_question_itself_names_the_field_and_choices_no_header_needed() -> None:
+    skeleton = user('Pet? Answer only with a JSON object: {"pet": "cat", "dog" or "fish", "why": "<text>"}')
+    shape = shape_of({"type": "json_object"}, None, skeleton)
+    assert (shape.kind, shape.field, shape.choices) == ("json", "pet", ("cat", "dog", "fish"))
+    text = shape_of(None, None, user('Tea? Say "tea" or "coffee".'))
+    assert (text.kind, text.choices) == ("text", ("tea", "coffee"))
+    # The talk's own question still gets the talk's vote; a persona's words in the system prompt are no question.
+    from bench.workload import QUESTION
+
+    assert shape_of({"type": "json_object"}, None, user(QUESTION)) is VOTE
+    assert shape_of(None, None, user("Tea?")).kind == "vote"
+
+
+def test_json_requests_need_the_skeleton_and_the_header_still_serves_when_the_question_is_silent() -> None:
+    hint = json.dumps({"field": "pick", "choices": ["red", "blue"]})
+    loose = user('Is it "red" or "blue"?')  # quoted words, but no {"field": …} for a JSON answer
+    assert shape_of({"type": "json_object"}, hint, loose).field == "pick"
+    assert shape_of({"type": "json_object"}, None, loose) is VOTE

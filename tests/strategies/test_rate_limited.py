@@ -7,13 +7,19 @@ import asyncio
 import pytest
 from aiolimiter import AsyncLimiter
 
+from bench.workload import Call
 from strategies import Knobs
-from strategies.rate_limited import BURST_S, call_tokens, intended_schedule, primed_limiter
+from strategies.rate_limited import BURST_S, Schedule, call_tokens, primed_limiter
 from tests.support.virtual_time import MAX_TOKENS, calls, run_strategy, run_virtual
 
 
 def knobs(rpm: float | None = None, tpm: float | None = None, concurrency: int = 100) -> Knobs:
     return Knobs(concurrency=concurrency, rpm=rpm, tpm=tpm, max_tokens=MAX_TOKENS)
+
+
+def intended_schedule(work: list[Call], knobs: Knobs) -> list[float]:
+    schedule = Schedule(rpm=knobs.rpm, tpm=knobs.tpm)
+    return [schedule.next(call_tokens(call, knobs.max_tokens)) for call in work]
 
 
 def test_intended_schedule_spaces_requests_and_tokens() -> None:

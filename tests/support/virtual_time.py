@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from bench.clients.base import Outcome
 from bench.clients.batch import BatchAccess
 from bench.clients.feedback import RateLimitFeedback
+from bench.clients.pool import Lane
 from bench.mock.limits import RateLimiter, TokenBucket, format_duration
 from bench.mock.service import INJECTED_429_HEADERS
 from bench.records import CallRecord
@@ -151,8 +152,9 @@ class LimitedEndpoint:
 class FakeSender:
     """Implements ``strategies.base.Sender`` over a ``LimitedEndpoint``; keeps each send's times."""
 
-    def __init__(self, endpoint: LimitedEndpoint, stop_after: int | None = None) -> None:
+    def __init__(self, endpoint: LimitedEndpoint, stop_after: int | None = None, knobs: Knobs | None = None) -> None:
         self.endpoint, self.stop_after = endpoint, stop_after
+        self._pace = (None, None) if knobs is None else (knobs.rpm, knobs.tpm)
         self._loop = asyncio.get_running_loop()
         self.t0 = self._loop.time()
         self.records: list[CallRecord] = []
@@ -167,15 +169,23 @@ class FakeSender:
     def rate_limits(self) -> RateLimitFeedback | None:
         return None if self.endpoint.headers == "no-hook" else self.endpoint.feedback
 
+    @property
+    def lanes(self) -> tuple[Lane, ...]:
+        rpm, tpm = self._pace
+        return (Lane(index=0, label="virtual", rpm=rpm, tpm=tpm, rate_limits=self.rate_limits),)
+
     def now(self) -> float:
         return self._loop.time() - self.t0
 
-    async def send(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
+    async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
+        return await self._send_to(self.endpoint, call, scheduled_s)
+
+    async def _send_to(self, endpoint: LimitedEndpoint, call: Call, scheduled_s: float | None) -> CallRecord | None:
         if self.stopping:
             return None
         self.sent += 1
         start = self.now()
-        ok, attempts, refused = await self.endpoint.complete(call_tokens(call, MAX_TOKENS))
+        ok, attempts, refused = await endpoint.complete(call_tokens(call, MAX_TOKENS))
         end = self.now()
         record = CallRecord(
             run_id="virtual",
@@ -223,6 +233,35 @@ class FakeSender:
         self.learned_rpm = rpm
 
 
+class FakePool(FakeSender):
+    """Several ``LimitedEndpoint``s, one lane each at the limits it states; ``send(..., lane=i)`` goes to i."""
+
+    def __init__(self, endpoints: Sequence[LimitedEndpoint], limits: Sequence[tuple[int | None, int | None]]) -> None:
+        super().__init__(endpoints[0])
+        self.endpoints, self.limits = list(endpoints), list(limits)
+
+    @property
+    def lanes(self) -> tuple[Lane, ...]:
+        return tuple(
+            Lane(index=i, label=str(i), rpm=rpm, tpm=tpm, rate_limits=endpoint.feedback)
+            for i, (endpoint, (rpm, tpm)) in enumerate(zip(self.endpoints, self.limits, strict=True))
+        )
+
+    async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
+        return await self._send_to(self.endpoints[lane or 0], call, scheduled_s)
+
+
+def run_pool(name: str, workload: Sequence[Call], knobs: Knobs, rpms: Sequence[int]) -> list[LimitedEndpoint]:
+    """Run strategy ``name`` in virtual time over one ``LimitedEndpoint(rpm=R)`` per R, each stating R."""
+
+    async def main() -> list[LimitedEndpoint]:
+        servers = [LimitedEndpoint(rpm=rpm) for rpm in rpms]
+        await STRATEGIES[name]().run(workload, FakePool(servers, [(rpm, None) for rpm in rpms]), knobs)
+        return servers
+
+    return run_virtual(main())
+
+
 def calls(n: int) -> list[Call]:
     return calls_for_count(load_personas(), n)
 
@@ -234,7 +273,7 @@ def run_strategy(
 
     async def main() -> tuple[LimitedEndpoint, FakeSender]:
         server = LimitedEndpoint(**endpoint)
-        sender = FakeSender(server, stop_after)
+        sender = FakeSender(server, stop_after, knobs)
         others = asyncio.create_task(server.other_traffic()) if server.others_rps else None
         await STRATEGIES[name]().run(workload, sender, knobs)
         if others is not None:
