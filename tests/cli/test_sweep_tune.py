@@ -14,7 +14,7 @@ from bench.cli import cli
 from tests.support.cli_runs import error_lines, read_rows
 
 PAID = "https://api.openai.com/v1"
-# The most each may send: sweep = floor + ceiling + 3 levels; tune = climb 1, 2, 4, 8 + 3 bisection steps.
+# The most each may send: sweep = floor + ceiling + 3 levels + 6 refining; tune = climb 1, 2, 4, 8 + 3 bisection steps.
 SWEEP = ["sweep", "--calls", "10", "--levels", "3", "--ceiling", "8", "--no-plots"]
 TUNE = ["tune", "--slo", "latency_p99_s<=1", "--calls", "10", "--max-level", "8"]
 
@@ -32,7 +32,7 @@ def assert_one_line_error(result: Result, code: int, fragment: str) -> None:
     assert fragment in line
 
 
-@pytest.mark.parametrize(("args", "most"), [pytest.param(SWEEP, 50, id="sweep"), pytest.param(TUNE, 70, id="tune")])
+@pytest.mark.parametrize(("args", "most"), [pytest.param(SWEEP, 110, id="sweep"), pytest.param(TUNE, 70, id="tune")])
 @pytest.mark.usefixtures("no_connection")
 def test_a_paid_endpoint_gets_the_estimate_and_needs_yes(tmp_path: Path, args: list[str], most: int) -> None:
     out = tmp_path / "run"
@@ -58,7 +58,7 @@ def test_a_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
     ("args", "code", "fragment"),
     [
         pytest.param([*SWEEP, "--endpoint", PAID], 1, f"no API key for {PAID}", id="no-key"),
-        pytest.param([*SWEEP, "--max-calls", "40"], 2, "would send 50 calls, more than 40", id="max-calls"),
+        pytest.param([*SWEEP, "--max-calls", "40"], 2, "would send 110 calls, more than 40", id="max-calls"),
         pytest.param(
             ["sweep", "--strategy", "poisson", "--endpoint", PAID, "--yes"],
             2,
@@ -93,7 +93,7 @@ def test_a_sweep_on_the_mock_writes_one_locked_run_folder(tmp_path: Path) -> Non
     assert len(read_rows(out)) == 10 * len(cells)
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["kind"] == "sweep"
-    assert config["budget_calls"] == 40
+    assert config["budget_calls"] == 100  # floor, ceiling, 2 levels, 6 refining: 10 calls each
     assert "params" not in config  # the cells are chosen as it runs: `bench run --resume` has nothing to redo
     assert (out / "summary.json").exists()
     assert "knee at C=" in result.stdout
