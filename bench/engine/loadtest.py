@@ -21,7 +21,7 @@ from bench.engine.folder import finalize, prepare_run_dir, write_run_json
 from bench.engine.guard import is_local
 from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan
-from bench.engine.runner import CellRunner, CellSpec
+from bench.engine.runner import CellSpec
 from bench.engine.session import (
     RunHooks,
     RunStart,
@@ -40,7 +40,8 @@ LOAD_DEFAULTS: Final[Mapping[str, Any]] = {"latency": "fixed:0.5", "max_retries"
 POOL_CALLS: Final = 5000  # the calls every level takes its cell from, in order, cycling
 
 T = TypeVar("T")
-Search = Callable[[CellRunner, Path, tuple[Call, ...]], Coroutine[Any, Any, T]]  # runner, run folder, call pool
+# sweep_run or tune_run with their own settings bound: load_test gives the runner, folder, calls and the rest.
+Search = Callable[..., Coroutine[Any, Any, T]]
 
 
 def load_test_options(params: Mapping[str, Any]) -> RunOptions:
@@ -131,7 +132,15 @@ def load_test(options: RunOptions, test: LoadTest, search: Search[T], hooks: Run
             )
             hooks.on_start(start)
         with open_runner(options, bound, run_dir, mock, api_key, hooks) as runner:
-            found = asyncio.run(search(runner, run_dir, pool))
+            work = search(
+                runner=runner,
+                run_dir=run_dir,
+                calls=pool,
+                strategy=test.strategy,
+                per_level=options.workload.calls or 0,
+                max_in_flight=options.workload.max_in_flight,
+            )
+            found = asyncio.run(work)
         summary, _ = finalize(run_dir, run_dir.name)
         judge(run_dir, summary, options.output.checks, options.output.junit)  # summary.json, as any run folder
     finally:

@@ -12,6 +12,7 @@ and p99 grew (saturation may lie inside), else the step above it, until the knee
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -180,20 +181,9 @@ def run_sweep(options: RunOptions, settings: SweepSettings, hooks: RunHooks | No
     hooks = hooks or RunHooks()
     per_level = options.workload.calls or 0
 
-    async def search(runner: CellRunner, run_dir: Path, calls: tuple[Call, ...]) -> pd.DataFrame:
-        return await sweep_run(
-            runner=runner,
-            run_dir=run_dir,
-            calls=calls,
-            strategy=settings.strategy,
-            count=settings.levels,
-            ceiling=settings.ceiling,
-            per_level=per_level,
-            max_in_flight=options.workload.max_in_flight,
-            on_cell=hooks.on_cell,
-            refine=settings.refine,
-        )
-
+    search = functools.partial(
+        sweep_run, count=settings.levels, ceiling=settings.ceiling, refine=settings.refine, on_cell=hooks.on_cell
+    )
     budget = sweep_budget(settings, per_level)
     test = LoadTest(kind="sweep", strategy=settings.strategy, budget=budget, settings=asdict(settings))
     done = load_test(options, test, search, hooks)

@@ -7,6 +7,7 @@ run folder, like any run; ``tune.json`` holds the recommendation and the cells t
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -296,20 +297,9 @@ def run_tune(
         raise OptionsError("give at least one SLO, e.g. latency_p99_s<=2", hint="--slo")
     per_level = options.workload.calls or 0
 
-    async def search(runner: CellRunner, run_dir: Path, calls: tuple[Call, ...]) -> TuneResult:
-        return await tune_run(
-            runner=runner,
-            run_dir=run_dir,
-            calls=calls,
-            strategy=settings.strategy,
-            slos=settings.slos,
-            per_level=per_level,
-            start=settings.start,
-            limit=settings.limit,
-            max_in_flight=options.workload.max_in_flight,
-            on_cell=on_tried,
-        )
-
+    search = functools.partial(
+        tune_run, slos=settings.slos, start=settings.start, limit=settings.limit, on_cell=on_tried
+    )
     shown = {**asdict(settings), "slos": [str(slo) for slo in settings.slos]}
     test = LoadTest(kind="tune", strategy=settings.strategy, budget=tune_budget(settings, per_level), settings=shown)
     done = load_test(options, test, search, hooks)
