@@ -105,7 +105,7 @@ def load_test(options: RunOptions, test: LoadTest, search: Search[T], hooks: Run
     url = options.client.specs()[0].url
     if test.budget is None and (not is_local(url) or options.guard.max_calls is not None):
         raise OptionsError(
-            f"this {test.kind} picks its levels as it goes and cannot bound its calls: pass --calls N",
+            f"this {test.kind} picks its levels as it runs: give the calls per level so its cost has a bound",
             hint="--calls",
         )
     # The guard sees the most that may be sent (one call when unbounded, on loopback: the reachability check).

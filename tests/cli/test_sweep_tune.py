@@ -62,7 +62,7 @@ def test_a_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
         pytest.param(
             ["sweep", "--strategy", "poisson", "--endpoint", PAID, "--yes"],
             2,
-            "cannot bound its calls: pass --calls N",
+            "'--calls': this sweep picks its levels as it runs: give the calls per level",
             id="open-loop-unbounded",
         ),
         pytest.param([*TUNE, "--endpoint", "ftp://x"], 2, "neither 'mock' nor an http(s) URL", id="bad-url"),
