@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from bench.engine.distributed.cluster import LOOPBACK_ONLY_ENV
 from bench.mock import MockConfig, MockServer
 from tests.support.servers import MockServerFactory
+
+# Tests reach no address but loopback: a Ray node started here (in this process or a child, which
+# inherits the environment) takes 127.0.0.1, not the machine's address. Set before Ray is imported.
+os.environ[LOOPBACK_ONLY_ENV] = "0"
 
 # The fixtures users get from the installed package (``pytest11``); named so that pytest loads it once.
 pytest_plugins = ["bench.pytest_plugin"]

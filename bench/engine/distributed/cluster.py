@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Final
 
 
 class RayUnavailable(RuntimeError):
     """Ray cannot be used for this run (message is one line for the user)."""
 
 
-def import_ray() -> Any:
+# Read by Ray when it is imported: off, a node takes the loopback address instead of the
+# machine's (``ray._private.services.get_node_ip_address``). A local instance has no other node.
+LOOPBACK_ONLY_ENV: Final = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def import_ray(*, loopback: bool = False) -> Any:
+    """Ray, imported; ``loopback``: a local instance bound to 127.0.0.1 (only before Ray's first import)."""
+    if loopback:
+        os.environ.setdefault(LOOPBACK_ONLY_ENV, "0")
     try:
         import ray
     except ImportError:
@@ -22,7 +30,7 @@ def import_ray() -> Any:
 def connect(address: str | None, *, workers: int) -> bool:
     """Attach to the cluster at ``address`` (``auto`` or HOST:PORT), or start a local one sized to
     this machine; True when this call started Ray (and so should shut it down)."""
-    ray = import_ray()
+    ray = import_ray(loopback=not address)
     started = False
     if not ray.is_initialized():
         options: dict[str, Any] = {

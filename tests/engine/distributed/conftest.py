@@ -11,6 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[Any]:
     ray = pytest.importorskip("ray", reason='the Ray backend tests need the extra: pip install -e ".[ray]"')
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a running cluster
+    # A new instance, never a running cluster; on loopback (tests/conftest.py sets LOOPBACK_ONLY_ENV).
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -35,7 +35,8 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     # A token made for this cluster alone, shared with the driver through the environment.
     env = bench_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
-    command = [ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
+    command = [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2"]
+    command.append("--include-dashboard=false")
     head = subprocess.Popen(
         [*command, "--disable-usage-stats", "--block"],
         env=env,
