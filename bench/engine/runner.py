@@ -48,6 +48,18 @@ class CellSpec:
     def key(self) -> tuple[str, str, int]:
         return (self.scenario, self.strategy, self.concurrency)
 
+    def identity(self, run_id: str, call: Call) -> dict[str, Any]:
+        """The fields of a row that say which call of which cell of which run it is."""
+        return {
+            "run_id": run_id,
+            "scenario": self.scenario,
+            "strategy": self.strategy,
+            "concurrency": self.concurrency,
+            "call_id": call.call_id,
+            "persona_id": call.persona_id,
+            "repeat": call.repeat,
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class CellMeta:
@@ -212,12 +224,7 @@ class CellSender:
         spec = self._spec
         parts = split(self.t0 + start_s, self.t0 + end_s, outcome.trace)
         record = CallRecord(
-            run_id=self._run_id,
-            strategy=spec.strategy,
-            concurrency=spec.concurrency,
-            call_id=call.call_id,
-            persona_id=call.persona_id,
-            repeat=call.repeat,
+            **spec.identity(self._run_id, call),
             scheduled_s=scheduled_s,
             start_s=start_s,
             end_s=end_s,
@@ -231,7 +238,6 @@ class CellSender:
             answer=scrub(outcome.answer, self._secret),
             server_s=outcome.server_s,
             http_429s=outcome.http_429s,
-            scenario=spec.scenario,
             cost_usd=call_cost(self._price, outcome.prompt_tokens, outcome.completion_tokens, price_factor),
             endpoint=outcome.endpoint or self._endpoint_label,
             ttft_s=outcome.ttft_s,

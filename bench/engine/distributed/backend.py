@@ -38,12 +38,7 @@ class WorkerLost(Exception):
 def lost_record(run_id: str, spec: CellSpec, call: Call, at: float, worker: str) -> CallRecord:
     """The row of a call whose worker died and could not be replaced: it may or may not have been sent."""
     return CallRecord(
-        run_id=run_id,
-        strategy=spec.strategy,
-        concurrency=spec.concurrency,
-        call_id=call.call_id,
-        persona_id=call.persona_id,
-        repeat=call.repeat,
+        **spec.identity(run_id, call),
         scheduled_s=at,
         start_s=at,
         end_s=at,
@@ -55,7 +50,6 @@ def lost_record(run_id: str, spec: CellSpec, call: Call, at: float, worker: str)
         prompt_tokens=None,
         completion_tokens=None,
         answer="",
-        scenario=spec.scenario,
         worker=worker,
     )
 
