@@ -41,7 +41,7 @@ from bench.engine.resume import (
 )
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
-from bench.mock.process import MockStartError, start_mock
+from bench.mock.process import MockStartError
 from bench.oslimits import raise_open_file_limit
 from bench.prices import Price, shipped_prices
 from bench.records import BATCHES_FILE, CALLS_FILE, CallRecord
@@ -483,15 +483,11 @@ def open_runner(
             except distributed.RayUnavailable as exc:
                 raise RunError(str(exc)) from None
         if mock is not None:
-            if backend.ray_address is not None:  # workers on other nodes reach the mock through this node
-                mock = dataclasses.replace(mock, host="0.0.0.0")
             try:
-                server = start_mock(stack, mock)
+                server, base_url = distributed.serve_mock(stack, mock, cluster=backend.ray_address is not None)
             except MockStartError as exc:
                 raise RunError(str(exc)) from None
-            base_url, probe = server.base_url, server
-            if backend.ray_address is not None:
-                base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
+            probe = server
             api_key = api_key or "mock-key"
         else:
             base_url, api_key = options.client.endpoint, api_key or "no-key"

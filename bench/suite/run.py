@@ -36,7 +36,7 @@ from bench.engine.session import (
 )
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
-from bench.mock.process import MockStartError, start_mock
+from bench.mock.process import MockStartError
 from bench.oslimits import raise_open_file_limit
 from bench.prices import shipped_prices
 from bench.records import CallRecord
@@ -255,13 +255,10 @@ def run_suite(
             probe: StatsProbe | None = None
             base_url = suite.endpoint
             if group.mock is not None:
-                mock = group.mock
-                if suite.ray_address is not None:  # workers on other nodes reach it through this node's address
-                    mock = dataclasses.replace(mock, host="0.0.0.0")
-                server = start_mock(stack, mock, where=group.cells[0].scenario)
-                base_url, probe = server.base_url, server
-                if suite.ray_address is not None:
-                    base_url = base_url.replace("127.0.0.1", distributed.node_ip(), 1)
+                cluster = suite.ray_address is not None
+                where = group.cells[0].scenario
+                server, base_url = distributed.serve_mock(stack, group.mock, cluster=cluster, where=where)
+                probe = server
             is_mock = probe is not None
             endpoint = Endpoint(base_url=base_url, api_key=api_key, model=suite.model, is_mock=is_mock)
             runner: CellRunner

@@ -7,13 +7,28 @@ Importing this package does not import Ray; ``ray_backend`` does, and fails with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from typing import Final
 
 from bench.engine.distributed.backend import WORKER_LOST, RayRunner
 from bench.engine.distributed.cluster import RayUnavailable, connect, disconnect, node_ip
+from bench.mock.config import MockConfig
+from bench.mock.process import MockServer, start_mock
 
 BACKENDS: Final = ("local", "ray")
+
+
+def serve_mock(
+    stack: contextlib.ExitStack, config: MockConfig, *, cluster: bool, where: str = ""
+) -> tuple[MockServer, str]:
+    """Start the mock (stopped with ``stack``) and the base URL workers use. On a cluster it listens on
+    every interface and is named by this node's address, so workers on other nodes reach it."""
+    if cluster:
+        config = dataclasses.replace(config, host="0.0.0.0")
+    server = start_mock(stack, config, where=where)
+    url = server.base_url.replace("127.0.0.1", node_ip(), 1) if cluster else server.base_url
+    return server, url
 
 
 @contextlib.contextmanager
