@@ -171,9 +171,18 @@ class AiohttpDriver(_Observing):
         async with post as response:
             if not self._stream or response.status != 200:
                 return self._seen(Reply(response.status, response.headers, await self._read(response)), headers)
-            reader = SseReader()
-            async for line in response.content:
-                reader.feed(line, time.perf_counter())
+            check_declared(response.status, response.headers, self._max_bytes, None)
+            reader, pending, seen = SseReader(), b"", 0
+            async for chunk in response.content.iter_any():
+                seen += len(chunk)
+                if seen > self._max_bytes:  # a stream is a body too: the same cap
+                    raise ResponseTooLarge(response.status, self._max_bytes)
+                now = time.perf_counter()
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    reader.feed(line, now)
+            if pending:
+                reader.feed(pending, time.perf_counter())
             return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:

@@ -70,6 +70,16 @@ def test_a_body_over_max_response_bytes_is_an_error_row_not_a_memory_leak(
 
 
 @pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_streamed_body_over_max_response_bytes_is_cut_too(client: str, blocking: bool) -> None:
+    settings = RequestSettings(timeout_s=30, max_retries=0, max_response_bytes=256 * 1024, stream=True)
+    with HostileServer("huge") as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+        assert outcome.error == "response_too_large: body over 262144 bytes"
+        assert outcome.http_status == 200
+        assert server.bytes_sent < 256 * 1024**2  # of the 4 GiB it would have sent
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
 def test_a_redirect_is_not_followed_and_its_row_names_the_target(client: str, blocking: bool) -> None:
     with HostileServer("ok") as other:
         target = other.base_url.replace("127.0.0.1", "localhost")
