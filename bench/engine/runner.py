@@ -48,6 +48,18 @@ class CellSpec:
     def key(self) -> tuple[str, str, int]:
         return (self.scenario, self.strategy, self.concurrency)
 
+    def describe(self) -> dict[str, Any]:
+        """The cell as run.json lists it (no calls, just how many)."""
+        return {
+            "scenario": self.scenario,
+            "strategy": self.strategy,
+            "concurrency": self.concurrency,
+            "calls": len(self.calls),
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "rate": self.rate,
+        }
+
     def identity(self, run_id: str, call: Call) -> dict[str, Any]:
         """The fields of a row that say which call of which cell of which run it is."""
         return {

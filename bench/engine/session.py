@@ -299,18 +299,7 @@ def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig
         "client": client.client,
         "personas_file": str(options.workload.personas_file or DEFAULT_PERSONAS_FILE),
         "total_calls": plan.total_calls,
-        "cells": [
-            {
-                "scenario": c.scenario,
-                "strategy": c.strategy,
-                "concurrency": c.concurrency,
-                "calls": len(c.calls),
-                "rpm": c.rpm,
-                "tpm": c.tpm,
-                "rate": c.rate,
-            }
-            for c in plan.cells
-        ],
+        "cells": [c.describe() for c in plan.cells],
         "api_key_env": client.api_key_env,
         "plan_digest": plan_digest(plan),
         "params": {k: v for k, v in options.params().items() if k not in SESSION_OPTIONS},

@@ -189,19 +189,7 @@ def suite_config(plan: SuitePlan, *, run_id: str, secret: str | None, extra: dic
     """run.json's config for a suite: the file as written (``secret`` masked should it appear), the cells."""
     suite = plan.suite
     text = plan.text.replace(secret, "***") if secret and len(secret) >= 8 else plan.text
-    cells = [
-        {
-            "server": index,
-            "scenario": c.scenario,
-            "strategy": c.strategy,
-            "concurrency": c.concurrency,
-            "calls": len(c.calls),
-            "rpm": c.rpm,
-            "tpm": c.tpm,
-        }
-        for index, group in enumerate(plan.groups)
-        for c in group.cells
-    ]
+    cells = [{"server": index, **c.describe()} for index, group in enumerate(plan.groups) for c in group.cells]
     return {
         "run_id": run_id,
         "label": suite.name,
