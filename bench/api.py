@@ -17,9 +17,9 @@ from typing import Any, Final
 
 import pandas as pd
 
+from bench.core.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord
 from bench.engine.options import RunOptions
 from bench.engine.session import RunHooks, RunStart, run_benchmark
-from bench.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE, CallRecord
 from bench.report.summary import read_calls
 from strategies import register
 

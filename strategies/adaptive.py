@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import ClassVar, Final
 
 from bench.clients.pool import Lane
-from bench.workload import Call
+from bench.core.calls import Call
 from strategies.base import IdealRule, Knobs, Levels, Sender
 from strategies.control import Controller
 from strategies.rate_limited import BURST_S, call_tokens

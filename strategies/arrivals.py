@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from bench.workload import Call
+from bench.core.calls import Call
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
 

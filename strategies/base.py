@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 from bench.clients.base import Outcome
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.pool import Lane
-from bench.records import CallRecord
-from bench.workload import Call
+from bench.core.calls import Call
+from bench.core.records import CallRecord
 
 if TYPE_CHECKING:  # the Batch API pulls in the SDK; strategies that use it import it themselves
     from bench.clients.batch import BatchAccess

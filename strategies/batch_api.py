@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
 from bench.clients.base import Outcome
-from bench.workload import Call
+from bench.core.calls import Call
 from strategies.base import IdealRule, Knobs, Sender
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import ClassVar, Final
 from aiolimiter import AsyncLimiter
 
 from bench.clients.pool import Lane
-from bench.workload import Call, estimate_prompt_tokens
+from bench.core.calls import Call, estimate_prompt_tokens
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
 BURST_S: Final = 0.25

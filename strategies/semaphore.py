@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import ClassVar
 
-from bench.workload import Call
+from bench.core.calls import Call
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
 

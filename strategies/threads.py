@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
-from bench.workload import Call
+from bench.core.calls import Call
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
 

@@ -15,7 +15,7 @@ import pytest
 import bench
 import strategies
 import strategies.plugins
-from bench.workload import Call
+from bench.core.calls import Call
 from strategies.base import IdealRule, Knobs, Levels, Sender
 
 FAST: dict[str, Any] = {"latency": "fixed:0.01", "strategy": "semaphore", "concurrency": 4}

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bench.loops import LOOPS, Loop
+from bench.core.loops import LOOPS, Loop
 
 if TYPE_CHECKING:
     from bench.overhead.figures import Figure

@@ -20,7 +20,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from bench.records import CallRecord
+from bench.core.records import CallRecord
 
 if TYPE_CHECKING:
     from bench.engine.runner import CellSpec

@@ -342,7 +342,7 @@ def run_in_terminal(options: RunOptions) -> RunResult:
 
 def report_result(result: RunResult) -> None:
     """The tables, the talk's story, where the files are; exit 1 on a fatal stop, 130 when interrupted."""
-    from bench.records import CALLS_FILE
+    from bench.core.records import CALLS_FILE
     from bench.report.breakdown import verdicts
     from bench.report.evidence import failure_lines
     from bench.report.knee import saturation_lines

@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
-from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
-from bench.workload import MAX_TOKENS, Call
+from bench.clients.headers import CALL_ID_HEADER as CALL_ID_HEADER
+from bench.clients.headers import PROCESSING_MS_HEADER as PROCESSING_MS_HEADER
+from bench.clients.headers import RETRY_COUNT_HEADER as RETRY_COUNT_HEADER
+from bench.core.ask import DEFAULT_ASK, Ask, read_answer
+from bench.core.calls import MAX_TOKENS, Call
 
 if TYPE_CHECKING:
     from bench.clients.trace import CallTrace
 
-CALL_ID_HEADER: Final = "x-bench-call-id"
-RETRY_COUNT_HEADER: Final = "x-stainless-retry-count"
-PROCESSING_MS_HEADER: Final = "openai-processing-ms"
 RAW_ANSWER_CHARS: Final = 200
 
 

@@ -19,8 +19,8 @@ import openai
 from bench.clients.base import Endpoint, Outcome, RequestSettings, scrub
 from bench.clients.sdk import outcome_from_error
 from bench.clients.wire import Reply, outcome_from_reply, request_body
-from bench.survey.answers import DEFAULT_ASK, Ask
-from bench.workload import Call
+from bench.core.ask import DEFAULT_ASK, Ask
+from bench.core.calls import Call
 
 BATCH_URL: Final = "/v1/chat/completions"
 COMPLETION_WINDOW: Final = "24h"

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from bench.clients.base import AsyncChatClient, Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
-from bench.workload import Call
+from bench.core.calls import Call
 
 SPEC_KEYS = ("key_env", "rpm", "tpm", "label")
 

@@ -22,7 +22,7 @@ from bench.clients.streaming import SseReader
 from bench.clients.trace import Tracer
 from bench.clients.warm import WAIT_S, models_url, warm_async, warm_blocking
 from bench.clients.wire import RawRequest, Reply, session_headers
-from bench.workload import Call
+from bench.core.calls import Call
 
 
 class _Observing:

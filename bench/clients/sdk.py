@@ -27,8 +27,8 @@ from bench.clients.streaming import SseReader, with_timing
 from bench.clients.trace import TracedAsyncOpenAI, TracedOpenAI, Tracer, traced_aiohttp_transport
 from bench.clients.warm import models_url, warm_async, warm_blocking
 from bench.clients.wire import Reply, outcome_from_reply
-from bench.survey.answers import DEFAULT_ASK, Ask
-from bench.workload import Call
+from bench.core.ask import DEFAULT_ASK, Ask
+from bench.core.calls import Call
 
 
 def _attempts_from_request(request: httpx2.Request | None) -> int:

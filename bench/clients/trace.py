@@ -25,7 +25,7 @@ import aiohttp
 import httpx2
 import openai
 
-from bench.clients.base import CALL_ID_HEADER
+from bench.clients.headers import CALL_ID_HEADER
 
 PREPARE: Final = "prepare"
 POOL_WAIT: Final = "pool_wait"

@@ -37,8 +37,8 @@ from bench.clients.bounds import ResponseTooLarge, redirect_error
 from bench.clients.feedback import MAX_SERVER_WAIT_S, over_cap_note, retry_after_s
 from bench.clients.streaming import SseReader, with_timing
 from bench.clients.trace import BACKOFF, PREPARE, Tracer
-from bench.survey.answers import DEFAULT_ASK, Ask
-from bench.workload import Call
+from bench.core.ask import DEFAULT_ASK, Ask
+from bench.core.calls import Call
 
 STATUS_ERRORS: Final = {
     400: "BadRequestError",

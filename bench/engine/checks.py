@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from bench.core.calls import estimate_prompt_tokens
+from bench.core.records import CALLS_FILE, RUN_FILE
 from bench.engine.errors import OptionsError, RunError
-from bench.records import CALLS_FILE, RUN_FILE
-from bench.workload import estimate_prompt_tokens
 
 if TYPE_CHECKING:
     from bench.engine.plan import RunPlan  # the runner and the SDK: not for `bench --help`

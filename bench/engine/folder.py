@@ -17,11 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.engine.errors import RunError
-from bench.engine.plan import RunPlan
-from bench.engine.resume import call_key
-from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
-from bench.records import (
+from bench.core.records import (
     BATCHES_FILE,
     CALLS_FILE,
     CELLS_FILE,
@@ -33,6 +29,10 @@ from bench.records import (
     CallRecord,
     CallsWriter,
 )
+from bench.engine.errors import RunError
+from bench.engine.plan import RunPlan
+from bench.engine.resume import call_key
+from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.checks import Verdict
 from bench.report.evidence import served_models
 from bench.report.summary import per_endpoint, read_calls, summarize, tally

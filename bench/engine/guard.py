@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from bench.prices import Price, PriceError, price_for, shipped_prices
-from bench.prices import load_price_table as read_price_table
-from bench.tokens import HEURISTIC, prompt_estimator
-from bench.workload import Call
+from bench.core.calls import Call
+from bench.core.prices import Price, PriceError, price_for, shipped_prices
+from bench.core.prices import load_price_table as read_price_table
+from bench.core.tokens import HEURISTIC, prompt_estimator
 
 __all__ = [
     "PRICES",
@@ -66,7 +66,7 @@ def is_local(endpoint: str) -> bool:
 
 
 def load_price_table(path: Path) -> dict[str, Price]:
-    """Prices from a JSON or CSV file (see ``bench.prices.load_price_table``); GuardError when unusable."""
+    """Prices from a JSON or CSV file (see ``bench.core.prices.load_price_table``); GuardError when unusable."""
     try:
         return read_price_table(path)
     except PriceError as exc:

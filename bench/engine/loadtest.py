@@ -16,6 +16,7 @@ from typing import Any, Final, Generic, TypeVar
 import pandas as pd
 
 from bench.clients.pool import states_limits
+from bench.core.calls import DEFAULT_PERSONAS_FILE, Call, WorkloadError, calls_for_count, load_personas
 from bench.engine.errors import OptionsError
 from bench.engine.folder import finalize, prepare_run_dir, write_run_json
 from bench.engine.guard import is_local
@@ -32,7 +33,6 @@ from bench.engine.session import (
     open_runner,
     run_config,
 )
-from bench.workload import DEFAULT_PERSONAS_FILE, Call, WorkloadError, calls_for_count, load_personas
 from strategies import STRATEGIES
 
 # A load test's own defaults: a 0.5 s mock answer, no SDK retries (a 429 is data), 120 s per attempt.

@@ -17,13 +17,13 @@ from typing import Any, Final
 from bench.clients import CLIENTS
 from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.pool import EndpointSpec, EndpointSpecError, label_all, parse_endpoint_spec, states_limits
+from bench.core.calls import WorkloadError, check_plan_size
 from bench.engine import checks
 from bench.engine.errors import OptionsError
 from bench.engine.guard import url_problem
 from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.survey.spec import FORMATS, Overrides, choices_of
-from bench.workload import WorkloadError, check_plan_size
 from strategies import STRATEGIES, StrategyError, parse_strategies
 
 DEFAULT_MODEL: Final = "gpt-4o-mini"

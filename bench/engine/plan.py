@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.core.ask import DEFAULT_ASK, Ask
+from bench.core.calls import Call, Persona, Respondent, build_calls
 from bench.engine.runner import CellSpec
-from bench.survey.answers import DEFAULT_ASK, Ask
-from bench.workload import Call, Persona, Respondent, build_calls
 from strategies import STRATEGIES, levels_for
 
 TALK_ASKS = 10

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
+from bench.core.calls import Call
+from bench.core.records import CALLS_FILE, CELLS_FILE, RUN_FILE
 from bench.engine.plan import RunPlan
-from bench.records import CALLS_FILE, CELLS_FILE, RUN_FILE
-from bench.workload import Call
 
 
 class ResumeError(ValueError):

@@ -25,10 +25,10 @@ from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.clients.pool import Lane, PooledClient, RoutedEndpoint, split_limit, stated_total
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.trace import split
+from bench.core.calls import Call
+from bench.core.prices import Price, call_cost
+from bench.core.records import CallRecord
 from bench.mock.stats import ServerStats
-from bench.prices import Price, call_cost
-from bench.records import CallRecord
-from bench.workload import Call
 from strategies import STRATEGIES, Knobs
 
 

@@ -22,6 +22,21 @@ import pandas as pd
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, resolve_keys
+from bench.core.ask import DEFAULT_ASK, MAX_TOKENS, Ask
+from bench.core.calls import (
+    DEFAULT_PERSONAS_FILE,
+    Call,
+    Persona,
+    Respondent,
+    WorkloadError,
+    build_calls,
+    calls_for_count,
+)
+from bench.core.oslimits import raise_open_file_limit
+from bench.core.personas import load_table
+from bench.core.prices import Price, shipped_prices
+from bench.core.records import BATCHES_FILE, CALLS_FILE, CallRecord
+from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine import checks, distributed
 from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
@@ -42,25 +57,10 @@ from bench.engine.resume import (
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockStartError
-from bench.oslimits import raise_open_file_limit
-from bench.prices import Price, shipped_prices
-from bench.records import BATCHES_FILE, CALLS_FILE, CallRecord
 from bench.report.checks import Verdict, evaluate, parse_checks
 from bench.report.junit import write_junit
 from bench.report.summary import SUMMARY_COLUMNS, read_calls
-from bench.survey.answers import DEFAULT_ASK, MAX_TOKENS, Ask
 from bench.survey.spec import resolve
-from bench.survey.table import load_table
-from bench.synthetic import synthetic_ask, synthetic_calls
-from bench.workload import (
-    DEFAULT_PERSONAS_FILE,
-    Call,
-    Persona,
-    Respondent,
-    WorkloadError,
-    build_calls,
-    calls_for_count,
-)
 from strategies import STRATEGIES
 
 RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.calls import Call
 from bench.engine.folder import execute, finalize
 from bench.engine.loadtest import LoadTest, load_test
 from bench.engine.options import RunOptions
@@ -27,7 +28,6 @@ from bench.engine.plan import RunPlan, is_open_loop
 from bench.engine.runner import CellRunner, CellSpec
 from bench.engine.session import RunHooks
 from bench.report.knee import hides_saturation, knee_index, levels
-from bench.workload import Call
 
 CLOSED_LOOP = "semaphore"  # floor and ceiling: a sliding window, the fairest closed loop
 FINEST_RATE_STEP = 0.05  # rates closer than this (relative) are not split further

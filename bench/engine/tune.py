@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from bench.core.calls import Call
 from bench.engine.errors import OptionsError
 from bench.engine.folder import execute, finalize
 from bench.engine.loadtest import LoadTest, load_test
@@ -27,7 +28,6 @@ from bench.engine.plan import RunPlan, is_open_loop
 from bench.engine.runner import CellRunner, CellSpec
 from bench.engine.session import RunHooks
 from bench.report.summary import SUMMARY_COLUMNS
-from bench.workload import Call
 
 TUNE_FILE: Final = "tune.json"
 _OPS: Final[dict[str, Callable[[float, float], bool]]] = {

@@ -14,20 +14,40 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 
 from bench.mock import responses as r
+from bench.mock.answers import AnswerBook
 from bench.mock.chat import BadRequest, ChatRequest, shape
-from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault
+from bench.mock.config import MockConfig
+from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.latency import LatencyModel
 from bench.mock.shapes import compose, malformed
 
-if TYPE_CHECKING:
-    from bench.mock.service import MockService
-
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+Headers = dict[str, str]
+
+
+class BatchHost(Protocol):
+    """What the batch desk needs of the server it sits in (``MockService``)."""
+
+    config: MockConfig
+    faults: FaultPlan
+    answers: AnswerBook
+
+    def request_id(self) -> str: ...
+
+    def json_response(
+        self, status: int, body: bytes, request_id: str, delay: float = 0.0, headers: Headers | None = None
+    ) -> web.Response: ...
+
+    def unauthorized(self, request: web.BaseRequest, request_id: str) -> web.Response | None: ...
+
+
 BATCH_URL: Final = "/v1/chat/completions"
 WINDOW_S: Final = 24 * 3600
 MAX_UPLOAD_BYTES: Final = 256 * 1024 * 1024  # a batch input file may hold 200 MB (aiohttp's default: 1 MB)
@@ -71,7 +91,7 @@ class MockBatch:
 class BatchDesk:
     """Files and batches of one mock server (kept across ``/stats/reset``: a resumed run re-attaches)."""
 
-    def __init__(self, service: MockService) -> None:
+    def __init__(self, service: BatchHost) -> None:
         self.service = service
         self.delay = LatencyModel.parse(service.config.batch_delay, seed=service.config.seed)
         self.files: dict[str, StoredFile] = {}
@@ -104,14 +124,14 @@ class BatchDesk:
 
     def _reply(self, request: web.BaseRequest, status: int, body: Any) -> web.Response:
         service = self.service
-        return service._json(status, body if isinstance(body, bytes) else r.dumps(body), service._request_id())
+        return service.json_response(status, body if isinstance(body, bytes) else r.dumps(body), service.request_id())
 
     def _not_found(self, request: web.BaseRequest, what: str, item: str) -> web.Response:
         message = f"No such {what}: '{item}'"
         return self._reply(request, 404, r.error_body(message, "invalid_request_error", "not_found"))
 
     async def upload(self, request: web.BaseRequest) -> web.StreamResponse:
-        denied = self.service._unauthorized(request, self.service._request_id())
+        denied = self.service.unauthorized(request, self.service.request_id())
         if denied is not None:
             return denied
         try:
@@ -135,7 +155,7 @@ class BatchDesk:
         return self._reply(request, 200, stored.body())
 
     async def get_file(self, request: web.BaseRequest, file_id: str, *, content: bool) -> web.StreamResponse:
-        denied = self.service._unauthorized(request, self.service._request_id())
+        denied = self.service.unauthorized(request, self.service.request_id())
         if denied is not None:
             return denied
         stored = self.files.get(file_id)
@@ -146,7 +166,7 @@ class BatchDesk:
         return self._reply(request, 200, stored.body())
 
     async def create(self, request: web.BaseRequest) -> web.StreamResponse:
-        denied = self.service._unauthorized(request, self.service._request_id())
+        denied = self.service.unauthorized(request, self.service.request_id())
         if denied is not None:
             return denied
         try:
@@ -199,7 +219,7 @@ class BatchDesk:
     def _answer(self, custom_id: str, body: dict[str, Any]) -> tuple[bool, bytes]:
         """One result line, answered as ``/v1/chat/completions`` answers the same request."""
         service = self.service
-        request_id = service._request_id()
+        request_id = service.request_id()
         try:
             chat = ChatRequest.parse(r.dumps(body), request_id, custom_id, 0)
         except BadRequest as exc:
@@ -280,7 +300,7 @@ class BatchDesk:
         }
 
     async def retrieve(self, request: web.BaseRequest, batch_id: str) -> web.StreamResponse:
-        denied = self.service._unauthorized(request, self.service._request_id())
+        denied = self.service.unauthorized(request, self.service.request_id())
         if denied is not None:
             return denied
         batch = self.batches.get(batch_id)
@@ -290,7 +310,7 @@ class BatchDesk:
         return self._reply(request, 200, self._describe(batch))
 
     async def cancel(self, request: web.BaseRequest, batch_id: str) -> web.StreamResponse:
-        denied = self.service._unauthorized(request, self.service._request_id())
+        denied = self.service.unauthorized(request, self.service.request_id())
         if denied is not None:
             return denied
         batch = self.batches.get(batch_id)

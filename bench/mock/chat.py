@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bench.core.calls import estimate_prompt_tokens
 from bench.mock import responses as r
 from bench.mock.answers import persona_key, repeat_from_call_id
 from bench.mock.shapes import VOTE, AnswerShape, shape_of
-from bench.workload import estimate_prompt_tokens
 
 
 class BadRequest(Exception):

@@ -20,11 +20,11 @@ from typing import Final
 
 from aiohttp import web
 
-from bench.loops import run as run_on_loop
+from bench.core.loops import run as run_on_loop
+from bench.core.oslimits import raise_open_file_limit
 from bench.mock.config import MockConfig
 from bench.mock.listener import Listener
 from bench.mock.service import MockService
-from bench.oslimits import raise_open_file_limit
 
 BACKLOG: Final = 4096
 SHUTDOWN_TIMEOUT_S: Final = 0.5

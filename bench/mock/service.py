@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bench.mock import responses as r
 from bench.mock.answers import AnswerBook
-from bench.mock.batches import BatchDesk
+from bench.mock.batches import BatchDesk, Headers
 from bench.mock.chat import BadRequest, ChatRequest, retry_count_of, shape
 from bench.mock.config import MockConfig
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
@@ -26,7 +26,6 @@ from bench.mock.stats import ServerLimits, Stats
 from bench.mock.tokens import token_pieces
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-Headers = dict[str, str]
 JSON: Final = "application/json"
 HANG_SECONDS: Final = 600.0
 # An injected 429 asks for a short wait, so that retries (and tests) stay quick.
@@ -86,12 +85,12 @@ class MockService:
         if routed is not None:
             return await routed
         message = f"Invalid URL ({request.method} {request.path})"
-        return self._json(404, r.error_body(message, "invalid_request_error"), self._request_id())
+        return self.json_response(404, r.error_body(message, "invalid_request_error"), self.request_id())
 
-    def _request_id(self) -> str:
+    def request_id(self) -> str:
         return f"req_{self._id_prefix}{next(self._ids):024x}"
 
-    def _json(
+    def json_response(
         self, status: int, body: bytes, request_id: str, delay: float = 0.0, headers: Headers | None = None
     ) -> web.Response:
         out = {"x-request-id": request_id, "openai-processing-ms": f"{delay * 1000:.3f}"}
@@ -100,7 +99,7 @@ class MockService:
         return web.Response(status=status, body=body, content_type=JSON, headers=out)
 
     async def health(self, request: web.BaseRequest) -> web.StreamResponse:
-        return self._json(200, b'{"status":"ok"}', self._request_id())
+        return self.json_response(200, b'{"status":"ok"}', self.request_id())
 
     async def get_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         detail = request.query.get("detail", "") not in ("", "0", "false")
@@ -109,16 +108,16 @@ class MockService:
             rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds, max_concurrency=config.max_concurrency
         )
         snapshot = self.stats.snapshot(detail=detail, limits=limits, batches=self.batches.counts())
-        return self._json(200, r.dumps(snapshot.to_json()), self._request_id())
+        return self.json_response(200, r.dumps(snapshot.to_json()), self.request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         """Zero the counters and refill the rate limits and quota: each cell starts like a fresh server."""
         self.stats.reset()
         self.limiter.refill()
         self.quota_used = 0
-        return self._json(200, b'{"status":"reset"}', self._request_id())
+        return self.json_response(200, b'{"status":"reset"}', self.request_id())
 
-    def _unauthorized(self, request: web.BaseRequest, request_id: str) -> web.Response | None:
+    def unauthorized(self, request: web.BaseRequest, request_id: str) -> web.Response | None:
         if self._auth is None:
             return None
         presented = request.headers.get("Authorization", "")
@@ -129,26 +128,26 @@ class MockService:
         else:
             message = r.incorrect_key_message(presented[7:])
             body = r.error_body(message, "invalid_request_error", "invalid_api_key")
-        return self._json(401, body, request_id)
+        return self.json_response(401, body, request_id)
 
     async def list_models(self, request: web.BaseRequest) -> web.StreamResponse:
-        request_id = self._request_id()
-        denied = self._unauthorized(request, request_id)
-        return denied or self._json(200, r.models_body(self.config.models or r.DEFAULT_MODELS), request_id)
+        request_id = self.request_id()
+        denied = self.unauthorized(request, request_id)
+        return denied or self.json_response(200, r.models_body(self.config.models or r.DEFAULT_MODELS), request_id)
 
     async def get_model(self, request: web.BaseRequest) -> web.StreamResponse:
-        request_id = self._request_id()
-        denied = self._unauthorized(request, request_id)
+        request_id = self.request_id()
+        denied = self.unauthorized(request, request_id)
         if denied is not None:
             return denied
         model = request.path.removeprefix("/v1/models/")
         if self._models and model not in self._models:
             return self._model_not_found(model, request_id)
-        return self._json(200, r.model_body(model), request_id)
+        return self.json_response(200, r.model_body(model), request_id)
 
     def _model_not_found(self, model: str, request_id: str) -> web.Response:
         message = f"The model `{model}` does not exist or you do not have access to it."
-        return self._json(404, r.error_body(message, "invalid_request_error", "model_not_found"), request_id)
+        return self.json_response(404, r.error_body(message, "invalid_request_error", "model_not_found"), request_id)
 
     async def chat_completions(self, request: web.BaseRequest) -> web.StreamResponse:
         headers = request.headers
@@ -169,8 +168,8 @@ class MockService:
         return response
 
     async def _chat(self, request: web.BaseRequest, call_id: str | None, retry: int) -> web.StreamResponse:
-        request_id = self._request_id()
-        denied = self._unauthorized(request, request_id)
+        request_id = self.request_id()
+        denied = self.unauthorized(request, request_id)
         if denied is not None:
             return denied
         try:
@@ -178,7 +177,7 @@ class MockService:
                 await request.read(), request_id, call_id, retry, request.headers.get(ANSWER_HEADER)
             )
         except BadRequest as exc:
-            return self._json(400, r.error_body(str(exc), "invalid_request_error"), request_id)
+            return self.json_response(400, r.error_body(str(exc), "invalid_request_error"), request_id)
         if self._models and chat.model not in self._models:
             return self._model_not_found(chat.model, request_id)
         refused = self._admit(chat)
@@ -208,13 +207,13 @@ class MockService:
             stats.http_429 += 1
             message = f"Rate limit reached for {chat.model} (injected). Please try again in 50ms."
             body = r.error_body(message, "requests", "rate_limit_exceeded")
-            return self._json(429, body, chat.request_id, headers=INJECTED_429_HEADERS)
+            return self.json_response(429, body, chat.request_id, headers=INJECTED_429_HEADERS)
         quota = self.config.quota
         if quota is not None and self.quota_used >= quota:
             stats.http_429 += 1
             stats.http_429_quota += 1
             body = r.error_body(r.QUOTA_MESSAGE, "insufficient_quota", "insufficient_quota")
-            return self._json(429, body, chat.request_id)
+            return self.json_response(429, body, chat.request_id)
         limiter = self.limiter
         if limiter.enabled:
             rejection = limiter.admit(chat.prompt_tokens + chat.max_tokens, chat.model)
@@ -225,7 +224,7 @@ class MockService:
                 headers = rejection.headers()
                 headers.update(limiter.headers())
                 body = r.error_body(rejection.message, rejection.kind, "rate_limit_exceeded")
-                return self._json(429, body, chat.request_id, headers=headers)
+                return self.json_response(429, body, chat.request_id, headers=headers)
         self.quota_used += 1
         stats.request_admitted(chat.prompt_tokens + chat.max_tokens)
         return None
@@ -244,14 +243,16 @@ class MockService:
             if fault is Fault.TIMEOUT:
                 await asyncio.sleep(HANG_SECONDS)  # until the client gives up and disconnects
                 error = r.error_body(SERVER_ERROR_MESSAGE, "server_error")
-                return self._json(500, error, chat.request_id, HANG_SECONDS)
+                return self.json_response(500, error, chat.request_id, HANG_SECONDS)
             if fault is Fault.RESET:
                 await reset_connection(request)
         if delay > 0 and not chat.stream:
             await asyncio.sleep(delay)
         if fault is Fault.ERROR:
             status = self.faults.error_status(call_key, chat.retry_count)
-            return self._json(status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay)
+            return self.json_response(
+                status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay
+            )
 
         if fault is Fault.MALFORMED:
             content = malformed(self.answers, key, repeat, chat.shape)
@@ -293,7 +294,7 @@ class MockService:
             prompt_tokens=chat.prompt_tokens,
             completion_tokens=completion_tokens,
         )
-        return self._json(200, payload, chat.request_id, delay, headers)
+        return self.json_response(200, payload, chat.request_id, delay, headers)
 
 
 async def reset_connection(request: web.BaseRequest) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from bench.loops import Loop
+from bench.core.calls import calls_for_count, load_personas
+from bench.core.loops import Loop
 from bench.mock import MockConfig, MockServer
 from bench.overhead.measure import (
     Measurement,
@@ -31,7 +32,6 @@ from bench.overhead.measure import (
     median_wall,
     with_server_cpu,
 )
-from bench.workload import calls_for_count, load_personas
 
 MODEL: Final = "gpt-4o-mini"
 

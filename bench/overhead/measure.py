@@ -26,11 +26,11 @@ import openai
 from bench.clients import CLIENTS
 from bench.clients.base import CALL_ID_HEADER, Endpoint, RequestSettings
 from bench.clients.wire import request_body, session_headers
+from bench.core.calls import MAX_TOKENS, Call
+from bench.core.loops import Loop
+from bench.core.loops import run as run_on_loop
+from bench.core.records import CallsWriter
 from bench.engine.runner import CellSpec, Runner
-from bench.loops import Loop
-from bench.loops import run as run_on_loop
-from bench.records import CallsWriter
-from bench.workload import MAX_TOKENS, Call
 
 
 @dataclass(frozen=True, kw_only=True)

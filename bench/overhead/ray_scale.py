@@ -17,12 +17,12 @@ from pathlib import Path
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import calls_for_count, load_personas
 from bench.engine.distributed import RayRunner
 from bench.engine.folder import execute
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellMeta, CellRunner, Runner
 from bench.mock import MockConfig, MockServer
-from bench.workload import calls_for_count, load_personas
 
 
 @dataclass(frozen=True, kw_only=True)

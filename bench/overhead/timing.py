@@ -21,13 +21,13 @@ import pandas as pd
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import Call, calls_for_count, load_personas
+from bench.core.records import CallRecord
 from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockConfig, MockServer
 from bench.overhead.figures import MODEL, Figure
 from bench.overhead.measure import harness_cell, median_cpu_us, median_rounds, percentile
-from bench.records import CallRecord
 from bench.report.breakdown import excess_share, verdicts
-from bench.workload import Call, calls_for_count, load_personas
 
 TARGET_GAP_MS: Final = {"aiohttp": 3.0, "openai": 25.0}
 

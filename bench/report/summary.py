@@ -10,8 +10,8 @@ from typing import Any, Final
 
 import pandas as pd
 
-from bench.records import CALL_COLUMNS, TIMING_COLUMNS
-from bench.survey.margin import add_shares
+from bench.core.margin import add_shares
+from bench.core.records import CALL_COLUMNS, TIMING_COLUMNS
 
 SUMMARY_COLUMNS: Final = (
     "run_id",

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from bench.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE
+from bench.core.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE
 from bench.report.fit import Column, FittedTable
 from bench.report.summary import read_calls
 

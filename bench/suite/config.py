@@ -55,9 +55,9 @@ from bench.clients.pool import (
     parse_endpoint_spec,
     states_limits,
 )
+from bench.core.calls import DEFAULT_PERSONAS_FILE
 from bench.engine.guard import url_problem
 from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
-from bench.workload import DEFAULT_PERSONAS_FILE
 from strategies import STRATEGIES, StrategyError, parse_strategies
 
 DEFAULT_CALLS: Final = 100

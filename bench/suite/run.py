@@ -17,6 +17,12 @@ import pandas as pd
 
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.pool import EndpointSpecError, RoutedEndpoint, resolve_keys
+from bench.core.ask import DEFAULT_ASK, Ask
+from bench.core.calls import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count, check_plan_size
+from bench.core.oslimits import raise_open_file_limit
+from bench.core.personas import load_table
+from bench.core.prices import shipped_prices
+from bench.core.records import CallRecord
 from bench.engine import checks, distributed
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json
@@ -37,15 +43,9 @@ from bench.engine.session import (
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.latency import DEFAULT_LATENCY
 from bench.mock.process import MockStartError
-from bench.oslimits import raise_open_file_limit
-from bench.prices import shipped_prices
-from bench.records import CallRecord
 from bench.report.checks import Verdict
 from bench.suite.config import Experiment, Suite, SuiteError, load_suite
-from bench.survey.answers import DEFAULT_ASK, Ask
 from bench.survey.spec import Overrides, resolve
-from bench.survey.table import load_table
-from bench.workload import Call, Persona, Respondent, WorkloadError, build_calls, calls_for_count, check_plan_size
 
 
 @dataclass(frozen=True, kw_only=True)

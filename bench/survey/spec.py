@@ -28,9 +28,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from bench.survey.answers import MAX_TOKENS, Ask, Mode
-from bench.survey.table import PersonaTable
-from bench.workload import REQUIRED_FIELDS, Respondent, WorkloadError, _persona_from_json
+from bench.core.ask import MAX_TOKENS, Ask, Mode
+from bench.core.calls import REQUIRED_FIELDS, Respondent, WorkloadError, _persona_from_json
+from bench.core.personas import PersonaTable
 
 DEFAULT_WORKLOAD_FILE: Final = Path(str(files("bench.data").joinpath("election.toml")))
 ResponseFormat = Literal["json_schema", "json_object", "text"]

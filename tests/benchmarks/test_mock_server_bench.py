@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from bench.loops import run as run_on_fast_loop
+from bench.core.calls import QUESTION
+from bench.core.loops import run as run_on_fast_loop
+from bench.core.oslimits import raise_open_file_limit
 from bench.mock import MockConfig, MockServer
-from bench.oslimits import raise_open_file_limit
-from bench.workload import QUESTION
 
 pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
 

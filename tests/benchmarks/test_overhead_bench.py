@@ -23,11 +23,11 @@ import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import Call, calls_for_count, load_personas
+from bench.core.records import CallRecord
 from bench.engine.runner import CellMeta, CellSpec, Runner
 from bench.mock import MockConfig, MockServer
 from bench.overhead.measure import percentile
-from bench.records import CallRecord
-from bench.workload import Call, calls_for_count, load_personas
 
 pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
 

@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from bench.cli.progress import LiveProgress
+from bench.core.records import CallRecord, Status
 from bench.engine.runner import CellSpec
-from bench.records import CallRecord, Status
 
 
 def record(status: Status = "ok", http_429s: int = 0) -> CallRecord:

@@ -14,11 +14,11 @@ from click.testing import CliRunner, Result
 from bench.cli import cli
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.core.calls import Call, build_calls, load_personas
 from bench.engine.folder import execute
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import CellSender, Runner
 from bench.mock import MockServer
-from bench.workload import Call, build_calls, load_personas
 from tests.support.cli_runs import bench_env, read_rows, start_bench, wait_for_rows
 from tests.support.servers import MockServerFactory
 

@@ -10,7 +10,7 @@ import pytest
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import MAX_RESET_S, MAX_SERVER_WAIT_S, RateLimitInfo, retry_after_s
-from bench.workload import calls_for_count, load_personas
+from bench.core.calls import calls_for_count, load_personas
 from tests.support.hostile import HostileServer
 
 KEY = "sk-" + "hostile-test-0123456789"

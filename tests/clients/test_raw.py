@@ -11,9 +11,9 @@ import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
+from bench.core.calls import Call, build_calls, calls_for_count, load_personas
 from bench.engine.runner import CellMeta, CellSpec, Runner
 from bench.mock import MockServer
-from bench.workload import Call, build_calls, calls_for_count, load_personas
 from tests.support.cli_runs import error_lines, read_rows, run_bench
 from tests.support.servers import MockServerFactory
 

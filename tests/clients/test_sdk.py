@@ -11,7 +11,7 @@ import respx
 
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
-from bench.workload import build_calls, load_personas
+from bench.core.calls import build_calls, load_personas
 from tests.support.fakes import completion_body
 
 BASE = "http://fake.test/v1"

@@ -11,8 +11,8 @@ import pytest
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.streaming import SseReader, StreamTiming
+from bench.core.calls import calls_for_count, load_personas
 from bench.mock import MockConfig, MockServer
-from bench.workload import calls_for_count, load_personas
 from tests.support.servers import MockServerFactory
 
 PEOPLE = load_personas()

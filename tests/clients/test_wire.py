@@ -20,7 +20,7 @@ from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.raw import AiohttpDriver, HttpxDriver, SyncHttpxDriver
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.wire import Reply, Tries, outcome_from_reply, request_body
-from bench.workload import build_calls, load_personas
+from bench.core.calls import build_calls, load_personas
 from tests.support.fakes import completion_body
 
 BASE = "http://fake.test/v1"

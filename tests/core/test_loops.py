@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from bench.loops import loop_factory, run
+from bench.core.loops import loop_factory, run
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.workload import DEFAULT_PERSONAS_FILE, load_personas
+from bench.core.calls import DEFAULT_PERSONAS_FILE, load_personas
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "bench" / "data" / "personas.jsonl"

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.core.calls import build_calls, estimate_prompt_tokens, load_personas
+from bench.core.tokens import HEURISTIC, prompt_estimator
 from bench.engine.guard import estimate
-from bench.tokens import HEURISTIC, prompt_estimator
-from bench.workload import build_calls, estimate_prompt_tokens, load_personas
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""bench.workload: loading personas, building calls, reading answers."""
+"""bench.core.calls: loading personas, building calls, reading answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.workload import (
+from bench.core.calls import (
     QUESTION,
     Persona,
     WorkloadError,

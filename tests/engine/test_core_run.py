@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import build_calls, load_personas
+from bench.core.records import CALL_COLUMNS
 from bench.engine.folder import execute, finalize
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import Runner
 from bench.mock import MockConfig, MockServer
-from bench.records import CALL_COLUMNS
 from bench.report.summary import read_calls
-from bench.workload import build_calls, load_personas
 from strategies import STRATEGIES
 
 DESIGN_CALL_COLUMNS = (

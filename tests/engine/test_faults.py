@@ -12,11 +12,11 @@ import pytest
 
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.core.calls import Call, build_calls, load_personas
 from bench.engine.folder import execute, finalize
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import Runner
 from bench.mock import MockServer
-from bench.workload import Call, build_calls, load_personas
 from tests.support.cli_runs import read_cells, read_rows, run_bench
 from tests.support.servers import MockServerFactory
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.core.calls import Persona, build_calls
 from bench.engine.guard import (
     PRICES,
     GuardError,
@@ -20,7 +21,6 @@ from bench.engine.guard import (
 )
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.resume import ResumeError, check_same_plan, missing_calls, plan_digest, plan_keys
-from bench.workload import Persona, build_calls
 
 
 @pytest.mark.parametrize(

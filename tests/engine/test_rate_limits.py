@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import calls_for_count, load_personas
+from bench.core.records import CallRecord
 from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockServer
 from bench.mock.stats import ServerStats
-from bench.records import CallRecord
-from bench.workload import calls_for_count, load_personas
 from strategies.rate_limited import call_tokens
 from tests.support.servers import MockServerFactory
 

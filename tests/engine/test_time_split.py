@@ -10,11 +10,11 @@ import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import calls_for_count, load_personas
+from bench.core.records import TIMING_COLUMNS, CallRecord
 from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockServer
-from bench.records import TIMING_COLUMNS, CallRecord
 from bench.report.breakdown import excess_share, verdicts
-from bench.workload import calls_for_count, load_personas
 from tests.support.servers import MockServerFactory
 
 PARTS = ["prepare_s", "pool_wait_s", "connect_s", "ttfb_s", "body_s", "backoff_s"]

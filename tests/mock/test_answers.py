@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
+from bench.core.calls import parse_answer
 from bench.mock.answers import REASONS, AnswerBook, persona_key, repeat_from_call_id
-from bench.workload import parse_answer
 
 
 def _key(i: int) -> str:

@@ -10,7 +10,7 @@ import openai
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.batch import OpenAIBatchClient, batch_line, result_outcomes
 from bench.clients.sdk import OpenAIAsyncClient
-from bench.workload import build_calls, load_personas
+from bench.core.calls import build_calls, load_personas
 from tests.support.servers import MockServerFactory
 
 SETTINGS = RequestSettings(max_retries=0, timeout_s=10)

@@ -18,11 +18,11 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from bench.core.calls import QUESTION, Persona, call_id_for, estimate_prompt_tokens, messages_for, parse_answer
 from bench.mock import MockConfig, MockServer
 from bench.mock.answers import AnswerBook, persona_key
 from bench.mock.process import MockStartError, start_mock
 from bench.mock.stats import ServerStats
-from bench.workload import QUESTION, Persona, call_id_for, estimate_prompt_tokens, messages_for, parse_answer
 
 MockServerFactory = Callable[..., MockServer]
 

@@ -60,7 +60,7 @@ def test_the_question_itself_names_the_field_and_choices_no_header_needed() -> N
     text = shape_of(None, None, user('Tea? Say "tea" or "coffee".'))
     assert (text.kind, text.choices) == ("text", ("tea", "coffee"))
     # The talk's own question still gets the talk's vote; a persona's words in the system prompt are no question.
-    from bench.workload import QUESTION
+    from bench.core.calls import QUESTION
 
     assert shape_of({"type": "json_object"}, None, user(QUESTION)) is VOTE
     assert shape_of(None, None, user("Tea?")).kind == "vote"

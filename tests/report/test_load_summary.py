@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bench.records import CALL_COLUMNS
+from bench.core.records import CALL_COLUMNS
 from bench.report.summary import summarize
 
 

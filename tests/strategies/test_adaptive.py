@@ -13,8 +13,8 @@ from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import RateLimitFeedback, RateLimitInfo, parse_duration
 from bench.clients.raw import HttpxDriver
 from bench.clients.sdk import OpenAIAsyncClient
+from bench.core.calls import Call, build_calls, load_personas
 from bench.engine.runner import CellSender, CellSpec
-from bench.workload import Call, build_calls, load_personas
 from strategies import Knobs
 from strategies.control import DECREASE, Controller
 from tests.support.fakes import completion_body

@@ -8,10 +8,10 @@ import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import calls_for_count, load_personas
+from bench.core.records import CallRecord
 from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockServer
-from bench.records import CallRecord
-from bench.workload import calls_for_count, load_personas
 from strategies.arrivals import constant_times, poisson_times
 from tests.support.servers import MockServerFactory
 

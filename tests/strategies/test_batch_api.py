@@ -10,10 +10,10 @@ import pytest
 
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.batch import BatchError, BatchInfo, BatchLedger, BatchLimits
+from bench.core.calls import build_calls, load_personas
+from bench.core.prices import Price
+from bench.core.records import CallRecord
 from bench.engine.runner import CellSpec, Runner
-from bench.prices import Price
-from bench.records import CallRecord
-from bench.workload import build_calls, load_personas
 from tests.support.fakes import completion_body, vote_for
 
 ENDPOINT = Endpoint(base_url="http://fake.test/v1", api_key="unit-test-key")

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiolimiter import AsyncLimiter
 
-from bench.workload import Call
+from bench.core.calls import Call
 from strategies import Knobs
 from strategies.rate_limited import BURST_S, Schedule, call_tokens, primed_limiter
 from tests.support.virtual_time import MAX_TOKENS, calls, run_strategy, run_virtual

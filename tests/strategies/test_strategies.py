@@ -6,9 +6,9 @@ import pytest
 
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
+from bench.core.calls import build_calls, load_personas
+from bench.core.records import CallRecord
 from bench.engine.runner import CellSpec, Runner
-from bench.records import CallRecord
-from bench.workload import build_calls, load_personas
 from strategies import STRATEGIES
 from tests.support.fakes import CountingEndpoint, vote_for
 

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
-from bench.oslimits import raise_open_file_limit
+from bench.core.calls import load_personas
+from bench.core.oslimits import raise_open_file_limit
 from bench.suite.config import SuiteError, parse_suite
 from bench.suite.run import expand, plan_suite, settings_for, suite_config
-from bench.workload import load_personas
 
 SUITES = Path(__file__).resolve().parents[2] / "fixtures" / "suites"
 GOOD = """

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.core.records import CALLS_FILE, CELLS_FILE, CallRecord, CallsWriter
 from bench.engine.folder import finalize
-from bench.records import CALLS_FILE, CELLS_FILE, CallRecord, CallsWriter
 from strategies import STRATEGIES
 
 

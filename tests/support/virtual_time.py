@@ -17,10 +17,10 @@ from bench.clients.base import Outcome
 from bench.clients.batch import BatchAccess
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.pool import Lane
+from bench.core.calls import Call, calls_for_count, load_personas
+from bench.core.records import CallRecord
 from bench.mock.limits import RateLimiter, TokenBucket, format_duration
 from bench.mock.service import INJECTED_429_HEADERS
-from bench.records import CallRecord
-from bench.workload import Call, calls_for_count, load_personas
 from strategies import STRATEGIES, Knobs
 from strategies.rate_limited import call_tokens
 

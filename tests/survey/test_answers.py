@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.survey.answers import Ask, read_answer
+from bench.core.ask import Ask, read_answer
 
 THREE = Ask(answer_field="answer", choices=("yes", "no", "unsure"))
 

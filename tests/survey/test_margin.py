@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from bench.survey.margin import add_shares, wilson
+from bench.core.margin import add_shares, wilson
 
 
 @pytest.mark.parametrize(

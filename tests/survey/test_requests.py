@@ -11,10 +11,10 @@ import httpx2
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.sdk import OpenAIAsyncClient
 from bench.clients.wire import request_body
-from bench.survey.answers import ANSWER_HEADER
+from bench.core.ask import ANSWER_HEADER
+from bench.core.calls import build_calls
+from bench.core.personas import load_table
 from bench.survey.spec import load_workload
-from bench.survey.table import load_table
-from bench.workload import build_calls
 from tests.support.fakes import completion_body
 
 CATS = """

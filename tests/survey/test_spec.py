@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.core.calls import DEFAULT_PERSONAS_FILE, WorkloadError, load_personas, messages_for
+from bench.core.personas import load_table
 from bench.survey.spec import DEFAULT_WORKLOAD_FILE, Overrides, load_workload, resolve
-from bench.survey.table import load_table
-from bench.workload import DEFAULT_PERSONAS_FILE, WorkloadError, load_personas, messages_for
 
 CATS = """
 name = "cats"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.survey.table import load_table
-from bench.workload import DEFAULT_PERSONAS_FILE, WorkloadError
+from bench.core.calls import DEFAULT_PERSONAS_FILE, WorkloadError
+from bench.core.personas import load_table
 
 
 def test_a_csv_with_its_own_columns_and_id_column(tmp_path: Path) -> None:

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import Call
+from bench.core.records import CallRecord
 from bench.engine.distributed.clock import ClockOffset, best_offset
 from bench.engine.distributed.cluster import RayUnavailable, import_ray
 from bench.engine.distributed.shares import peak_overlap, share_rate, split_calls, split_concurrency, worker_count
 from bench.engine.distributed.worker import CellWorker, ShareDone, ShareStarted
 from bench.engine.runner import CellMeta, CellSpec, Emit, StatsProbe
-from bench.records import CallRecord
-from bench.workload import Call
 
 WORKER_LOST: Final = "worker_lost"
 CLOCK_PINGS: Final = 5

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import Call
+from bench.core.records import CallRecord
 from bench.engine.runner import CellMeta, CellSpec, Runner
-from bench.records import CallRecord
-from bench.workload import Call
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,13 +14,13 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.clients.base import Endpoint, RequestSettings
+from bench.core.calls import calls_for_count, load_personas
+from bench.core.records import CallRecord
 from bench.engine.distributed import WORKER_LOST, RayRunner
 from bench.engine.folder import execute
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.resume import done_keys
 from bench.mock import MockServer
-from bench.records import CallRecord
-from bench.workload import calls_for_count, load_personas
 from tests.support.cli_runs import read_cells, read_rows
 from tests.support.servers import MockServerFactory
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from bench.workload import estimate_prompt_tokens
+from bench.core.calls import estimate_prompt_tokens
 
 HEURISTIC: Final = "≈4 characters a token"
 MESSAGE_OVERHEAD: Final = 4  # tokens OpenAI adds per chat message (role, separators)

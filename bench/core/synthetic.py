@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from bench.survey.answers import MAX_TOKENS, Ask
-from bench.workload import Call, call_id_for
+from bench.core.ask import MAX_TOKENS, Ask
+from bench.core.calls import Call, call_id_for
 
 _WORDS: Final = (
     "the quick brown fox jumps over a lazy dog while seven bright stars watch the quiet river "

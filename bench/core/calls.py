@@ -9,8 +9,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import IO, Any, Final
 
-from bench.survey.answers import DEFAULT_ASK, Ask, read_answer
-from bench.survey.answers import MAX_TOKENS as MAX_TOKENS  # re-exported: clients and overhead read it here
+from bench.core.ask import DEFAULT_ASK, Ask, read_answer
+from bench.core.ask import MAX_TOKENS as MAX_TOKENS  # re-exported: clients and overhead read it here
 
 # Package data (read through importlib.resources), so an installed bench finds it from any directory.
 DEFAULT_PERSONAS_FILE: Final = Path(str(files("bench.data").joinpath("personas.jsonl")))
