@@ -8,43 +8,26 @@ the command line would refuse.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
-from bench.clients import CLIENTS
 from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
-from bench.clients.pool import EndpointSpec, EndpointSpecError, label_all, parse_endpoint_spec, states_limits
+from bench.clients.pool import EndpointSpec, label_all, parse_endpoint_spec, states_limits
 from bench.core.calls import WorkloadError, check_plan_size
 from bench.engine import checks
 from bench.engine.errors import OptionsError
 from bench.engine.guard import url_problem
+from bench.engine.schema import DEFAULT_KEY_ENV as DEFAULT_KEY_ENV
+from bench.engine.schema import DEFAULT_MODEL as DEFAULT_MODEL
+from bench.engine.schema import DEFAULT_TIMEOUT_S, read_all
+from bench.engine.schema import PARAM_NAMES as PARAM_NAMES
+from bench.engine.schema import SESSION_OPTIONS as SESSION_OPTIONS
 from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
 from bench.mock.latency import DEFAULT_LATENCY
-from bench.survey.spec import FORMATS, Overrides, choices_of
-from strategies import STRATEGIES, StrategyError, parse_strategies
-
-DEFAULT_MODEL: Final = "gpt-4o-mini"
-DEFAULT_KEY_ENV: Final = "OPENAI_API_KEY"
-# Options that change nothing in the results, so a resumed run may set them anew.
-SESSION_OPTIONS: Final = frozenset(
-    {
-        "resume",
-        "yes",
-        "max_calls",
-        "grace",
-        "price_table",
-        "price_in",
-        "price_out",
-        "quiet",
-        "no_plots",
-        "cancel_on_interrupt",
-        "checks",
-        "junit",
-    }
-)
+from bench.survey.spec import Overrides
+from strategies import STRATEGIES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,7 +99,7 @@ class ClientOptions:
     model: str = DEFAULT_MODEL
     client: str = "openai"
     max_retries: int = 2
-    timeout: float = 600.0
+    timeout: float = DEFAULT_TIMEOUT_S
     api_key_env: str = DEFAULT_KEY_ENV
     stream: bool = False
     max_connections: int | None = None  # the client's pool (None: sized to C)
@@ -241,90 +224,13 @@ class RunOptions:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
         """Validate flat options (unknown names and bad values: OptionsError naming the flag)."""
-        unknown = sorted(set(params) - set(PARAM_NAMES))
-        if unknown:
-            raise OptionsError(f"unknown option '{unknown[0]}' (known: {', '.join(PARAM_NAMES)})")
-        p = _Params(params)
-        options = cls(
-            workload=WorkloadOptions(
-                strategies=p.strategies(),
-                concurrency=p.levels("concurrency"),
-                calls=p.whole("calls", minimum=1),
-                personas=p.whole("personas", minimum=1),
-                repeats=p.whole("repeats", minimum=1),
-                personas_file=p.path("personas_file"),
-                rpm=p.positive("rpm"),
-                tpm=p.positive("tpm"),
-                rate=p.rates("rate"),
-                max_in_flight=p.whole("max_in_flight", minimum=1, default=1000) or 1000,
-                prompt_tokens=p.whole("prompt_tokens", minimum=1),
-                output_tokens=p.whole("output_tokens", minimum=1),
-                no_ignore_eos=p.flag("no_ignore_eos"),
-                workload=p.path("workload"),
-                question=p.optional_text("question"),
-                choices=p.choices(),
-                system=p.optional_text("system"),
-                max_tokens=p.whole("max_tokens", minimum=1),
-                temperature=p.non_negative("temperature"),
-                response_format=p.optional_choice("response_format", FORMATS),
-                id_column=p.optional_text("id_column"),
-            ),
-            client=ClientOptions(
-                **p.endpoints(),
-                model=p.text("model", DEFAULT_MODEL),
-                client=p.choice("client", "openai", list(CLIENTS)),
-                max_retries=p.whole("max_retries", minimum=0, default=2) or 0,
-                timeout=p.positive("timeout", default=600.0) or 600.0,
-                api_key_env=p.text("api_key_env", DEFAULT_KEY_ENV),
-                stream=p.flag("stream"),
-                max_connections=p.whole("max_connections", minimum=1),
-                warmup=p.flag("warmup"),
-                no_trace=p.flag("no_trace"),
-                max_response_bytes=p.whole("max_response_bytes", minimum=1024, default=DEFAULT_MAX_RESPONSE_BYTES)
-                or DEFAULT_MAX_RESPONSE_BYTES,
-            ),
-            mock=MockOptions(
-                latency=p.optional_text("latency"),
-                seed=p.whole("seed", minimum=None, default=0) or 0,
-                error_rate=p.share("mock_error_rate"),
-                timeout_rate=p.share("mock_timeout_rate"),
-                reset_rate=p.share("mock_reset_rate"),
-                malformed_rate=p.share("mock_malformed_rate"),
-                rate_limit_rate=p.share("mock_rate_limit_rate"),
-                rpm=p.whole("mock_rpm", minimum=1),
-                tpm=p.whole("mock_tpm", minimum=1),
-                burst_seconds=p.positive("mock_burst_seconds", default=1.0) or 1.0,
-                max_concurrency=p.whole("mock_max_concurrency", minimum=1),
-                ttft=p.optional_text("mock_ttft"),
-                itl=p.optional_text("mock_itl"),
-                output_tokens=p.optional_text("mock_output_tokens"),
-                batch_delay=p.optional_text("mock_batch_delay"),
-                rpd=p.whole("mock_rpd", minimum=1),
-                rpd_used=p.whole("mock_rpd_used", minimum=0, default=0) or 0,
-            ),
-            guard=GuardOptions(
-                yes=p.flag("yes"),
-                max_calls=p.whole("max_calls", minimum=1),
-                price_table=p.path("price_table"),
-                price_in=p.non_negative("price_in"),
-                price_out=p.non_negative("price_out"),
-            ),
-            output=OutputOptions(
-                out=p.path("out"),
-                no_plots=p.flag("no_plots"),
-                quiet=p.flag("quiet"),
-                grace=p.non_negative("grace", default=5.0) or 0.0,
-                cancel_on_interrupt=p.flag("cancel_on_interrupt"),
-                checks=p.checks("checks"),
-                junit=p.path("junit"),
-            ),
-            resume=p.path("resume"),
-            backend=BackendOptions(
-                backend=p.choice("backend", "local", list(BACKENDS)),
-                workers=p.whole("workers", minimum=1, default=1) or 1,
-                ray_address=p.optional_text("ray_address"),
-            ),
-        )
+        values = read_all(params)
+        values.update(values.pop("endpoint"))  # endpoint and endpoints, read together
+        groups = {
+            group: kind(**{f.name: values[_flat(prefix, f.name)] for f in fields(kind)})
+            for group, prefix, kind in GROUP_TYPES
+        }
+        options = cls(**groups, resume=values["resume"])
         options.check()
         return options
 
@@ -398,7 +304,7 @@ class RunOptions:
         for group, prefix in GROUPS:
             values = asdict(getattr(self, group))
             for name, value in values.items():
-                flat[prefix + name if prefix and name not in UNPREFIXED else name] = _jsonable(value)
+                flat[_flat(prefix, name)] = _jsonable(value)
         flat["resume"] = _jsonable(self.resume)
         return flat
 
@@ -424,33 +330,21 @@ class RunOptions:
 
 
 # Flat names: group fields, prefixed for the mock's (``mock_rpm``) except the two the CLI names plainly.
-GROUPS: Final = (
-    ("workload", ""),
-    ("client", ""),
-    ("mock", "mock_"),
-    ("guard", ""),
-    ("output", ""),
-    ("backend", ""),
+GROUP_TYPES: Final[tuple[tuple[str, str, type[Any]], ...]] = (
+    ("workload", "", WorkloadOptions),
+    ("client", "", ClientOptions),
+    ("mock", "mock_", MockOptions),
+    ("guard", "", GuardOptions),
+    ("output", "", OutputOptions),
+    ("backend", "", BackendOptions),
 )
+GROUPS: Final = tuple((group, prefix) for group, prefix, _ in GROUP_TYPES)
 BACKENDS: Final = ("local", "ray")
 UNPREFIXED: Final = frozenset({"latency", "seed"})
-PARAM_NAMES: Final = tuple(
-    [
-        (prefix + f.name if prefix and f.name not in UNPREFIXED else f.name)
-        for group, prefix in GROUPS
-        for f in fields(
-            {
-                "workload": WorkloadOptions,
-                "client": ClientOptions,
-                "mock": MockOptions,
-                "guard": GuardOptions,
-                "output": OutputOptions,
-                "backend": BackendOptions,
-            }[group]
-        )
-    ]
-    + ["resume"]
-)
+
+
+def _flat(prefix: str, name: str) -> str:
+    return prefix + name if prefix and name not in UNPREFIXED else name
 
 
 def _jsonable(value: Any) -> Any:
@@ -459,204 +353,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-def _flag_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-class _Params:
-    """Reads flat options of any origin, each into its type, naming the flag when one is wrong."""
-
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self._params = params
-
-    def _get(self, name: str) -> Any:
-        return self._params.get(name)
-
-    def _bad(self, name: str, message: str) -> OptionsError:
-        return OptionsError(message, hint=_flag_name(name))
-
-    def _number(self, name: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise self._bad(name, f"expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise self._bad(name, f"'{value}' is not a number") from None
-        return number
-
-    def whole(self, name: str, *, minimum: int | None, default: int | None = None) -> int | None:
-        value = self._get(name)
-        if value is None:
-            return default
-        number = self._number(name, value)
-        if not math.isfinite(number) or number != int(number):
-            raise self._bad(name, f"'{value}' is not a whole number")
-        if minimum is not None and number < minimum:
-            raise self._bad(name, f"must be at least {minimum}, got {int(number)}")
-        return int(number)
-
-    def positive(self, name: str, *, default: float | None = None) -> float | None:
-        value = self._get(name)
-        if value is None:
-            return default
-        number = self._number(name, value)
-        if not number > 0:  # NaN too
-            raise self._bad(name, f"must be greater than 0, got {number:g}")
-        if not math.isfinite(number):
-            raise self._bad(name, f"must be a finite number, got {number:g}")
-        return number
-
-    def non_negative(self, name: str, *, default: float | None = None) -> float | None:
-        value = self._get(name)
-        if value is None:
-            return default
-        number = self._number(name, value)
-        if not 0 <= number < math.inf:  # NaN too
-            raise self._bad(name, f"must be a finite number, 0 or more, got {number:g}")
-        return number
-
-    def share(self, name: str) -> float:
-        value = self._get(name)
-        if value is None:
-            return 0.0
-        number = self._number(name, value)
-        if not 0.0 <= number <= 1.0:  # NaN too
-            raise self._bad(name, f"must be between 0 and 1, got {number:g}")
-        return number
-
-    def flag(self, name: str) -> bool:
-        value = self._get(name)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self._bad(name, f"expected true or false, got {value!r}")
-        return value
-
-    def text(self, name: str, default: str) -> str:
-        value = self._get(name)
-        if value is None:
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise self._bad(name, f"expected a non-empty text, got {value!r}")
-        return value
-
-    def optional_text(self, name: str) -> str | None:
-        return None if self._get(name) is None else self.text(name, "")
-
-    def choices(self) -> tuple[str, ...] | None:
-        value = self._get("choices")
-        if value is None:
-            return None
-        try:
-            return choices_of(value, "--choices")
-        except WorkloadError as exc:
-            raise self._bad("choices", str(exc).removeprefix("--choices: choices: ")) from None
-
-    def optional_choice(self, name: str, choices: Sequence[str]) -> str | None:
-        return None if self._get(name) is None else self.choice(name, "", choices)
-
-    def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
-        value = self.text(name, default)
-        if value not in choices:
-            raise self._bad(name, f"'{value}' is not one of {', '.join(choices)}")
-        return value
-
-    def path(self, name: str) -> Path | None:
-        value = self._get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str | Path) or not str(value):
-            raise self._bad(name, f"expected a path, got {value!r}")
-        return Path(value)
-
-    def endpoints(self) -> dict[str, Any]:
-        """``endpoint`` (a URL, or several specs as the CLI repeats it) and ``endpoints`` (as run.json keeps them)."""
-        given = self._get("endpoints") or self._get("endpoint") or "mock"
-        items = [given] if isinstance(given, str) else given
-        if not isinstance(items, Sequence) or not items or not all(isinstance(i, str) and i for i in items):
-            raise self._bad("endpoint", f"expected endpoint URLs, got {given!r}")
-        try:
-            specs = label_all([parse_endpoint_spec(text) for text in items])
-        except EndpointSpecError as exc:
-            raise self._bad("endpoint", str(exc)) from None
-        if len(specs) > 1 and any(spec.url == "mock" for spec in specs):
-            raise self._bad(
-                "endpoint",
-                "'mock' cannot be one of several endpoints: start `bench mock-server --port P` per endpoint "
-                "and pass their URLs",
-            )
-        plain = len(items) == 1 and "," not in items[0]
-        return {"endpoint": specs[0].url, "endpoints": () if plain else tuple(items)}
-
-    def checks(self, name: str) -> tuple[str, ...]:
-        """Check expressions, each parsed now so that a bad one stops the run before anything is sent."""
-        from bench.report.checks import CheckError, parse_checks
-        from bench.report.summary import SUMMARY_COLUMNS  # pandas: only when checks are given
-
-        value = self._get(name)
-        if value is None or value == ():
-            return ()
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
-            raise self._bad("check", f"expected check expressions, got {value!r}")
-        try:
-            parse_checks(items, SUMMARY_COLUMNS, list(STRATEGIES))
-        except CheckError as exc:
-            raise self._bad("check", str(exc)) from None
-        return tuple(items)
-
-    def strategies(self) -> tuple[str, ...]:
-        value = self._get("strategies")
-        if value is None:
-            return ()
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
-            raise self._bad("strategy", f"expected strategy names, got {value!r}")
-        checks.check_strategy_values(items)
-        try:
-            return tuple(parse_strategies(items))
-        except StrategyError as exc:
-            raise self._bad("strategy", str(exc)) from None
-
-    def rates(self, name: str) -> tuple[float, ...] | None:
-        """Arrivals per second: ``40`` or ``10,20,40`` (or a list), each above 0."""
-        value = self._get(name)
-        if value is None:
-            return None
-        parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else value
-        if not isinstance(parts, Sequence):
-            parts = [parts]
-        found: list[float] = []
-        for part in parts:
-            number = self._number(name, part)
-            if not (math.isfinite(number) and number > 0):
-                raise self._bad(name, f"must be greater than 0, got {part}")
-            found.append(number)
-        return tuple(found)
-
-    def levels(self, name: str) -> tuple[int, ...] | None:
-        value = self._get(name)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            parts: list[Any] = [part.strip() for part in value.split(",")]
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            parts = [value]
-        elif isinstance(value, Sequence):
-            parts = list(value)
-        else:
-            raise self._bad(name, f"expected levels like 1,10,100, got {value!r}")
-        levels: list[int] = []
-        for part in parts:
-            if isinstance(part, bool) or not isinstance(part, int | str):
-                raise self._bad(name, f"'{part}' is not a whole number")
-            try:
-                level = int(part)
-            except ValueError:
-                raise self._bad(name, f"'{part}' is not a whole number") from None
-            if level < 1:
-                raise self._bad(name, f"must be at least 1, got {level}")
-            levels.append(level)
-        return tuple(levels)

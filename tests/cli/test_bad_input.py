@@ -69,7 +69,7 @@ LOCAL_URL = "http://127.0.0.1:9/v1"
         case("concurrency-not-a-number", 2, "'ten' is not a whole number", "--concurrency", "ten"),
         case("concurrency-empty-part", 2, "'' is not a whole number", "--concurrency", "10,,20"),
         case("calls-0", 2, "must be at least 1, got 0", "--calls", "0"),
-        case("calls-not-a-number", 2, "'many' is not a valid integer", "--calls", "many"),
+        case("calls-not-a-number", 2, "'many' is not a number", "--calls", "many"),
         case("calls-and-personas", 2, "either --calls or --personas", "--calls", "5", "--personas", "3"),
         case("too-many-personas", 2, "exceeds the 5000 personas", "--personas", "999999"),
         case("personas-file-missing", 2, "cannot read personas file", "--personas-file", "{tmp}/nope.jsonl"),
