@@ -64,7 +64,7 @@ def parse_strategies(values: Iterable[str]) -> list[str]:
             if not name:
                 continue
             if name == "all":  # the closed-loop ones: open-loop strategies need a --rate
-                names.extend(n for n in STRATEGIES if n not in names and not getattr(STRATEGIES[n], "open_loop", False))
+                names.extend(n for n in STRATEGIES if n not in names and not STRATEGIES[n].traits.open_loop)
             elif name not in STRATEGIES:
                 raise StrategyError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)}, all)")
             elif name not in names:
@@ -74,7 +74,7 @@ def parse_strategies(values: Iterable[str]) -> list[str]:
 
 def levels_for(name: str, requested: Sequence[int], n_calls: int) -> list[int]:
     """The concurrency levels a strategy runs at: its nature first (1, or N), else those asked for."""
-    rule = STRATEGIES[name].levels
+    rule = STRATEGIES[name].traits.levels
     if rule == "one":
         return [1]
     if rule == "all":

@@ -22,7 +22,7 @@ from typing import ClassVar, Final
 
 from bench.clients.pool import Lane
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 from strategies.control import Controller
 from strategies.rate_limited import BURST_S, call_tokens
 
@@ -31,11 +31,7 @@ POLL_S: Final = 0.05  # the longest a waiting send goes without looking at new f
 
 class Adaptive:
     name: ClassVar[str] = "adaptive"
-    blocking: ClassVar[bool] = False
-    levels: ClassVar[Levels] = "given"
-    ideal: ClassVar[IdealRule] = "endpoint"
-    needs_rate: ClassVar[bool] = False
-    order: ClassVar[int] = 7
+    traits: ClassVar[Traits] = Traits(levels="given", ideal="endpoint", order=7)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         """One controller per endpoint (``Sender.lanes``), each fed by that endpoint's answers, at most C

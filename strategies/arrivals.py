@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 
 
 def constant_times(count: int, rate: float) -> list[float]:
@@ -63,11 +63,11 @@ class OpenLoop:
     """What ``constant`` and ``poisson`` share; they differ only in ``times``."""
 
     name: ClassVar[str]
-    blocking: ClassVar[bool] = False
-    levels: ClassVar[Levels] = "given"  # each level is a --max-in-flight cap
-    ideal: ClassVar[IdealRule] = "arrivals"  # a window of C whose k-th start is ≥ its arrival time
-    needs_rate: ClassVar[bool] = False  # --rpm/--tpm: not needed
-    open_loop: ClassVar[bool] = True  # needs --rate; one cell per rate; left out of "all"
+    # levels: each level is a --max-in-flight cap
+    # ideal: a window of C whose k-th start is ≥ its arrival time
+    # needs_rate: --rpm/--tpm: not needed
+    # open_loop: needs --rate; one cell per rate; left out of "all"
+    traits: ClassVar[Traits] = Traits(levels="given", ideal="arrivals", open_loop=True)
 
     def times(self, count: int, knobs: Knobs) -> list[float]:
         raise NotImplementedError

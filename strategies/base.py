@@ -88,14 +88,23 @@ class Sender(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class Traits:
+    """What the engine and the reports may know of a strategy: declared once, in one value."""
+
+    levels: Levels = "given"  # one: runs at C=1; all: at C=N; given: at the levels asked for
+    ideal: IdealRule = "window"  # how its ideal wall time is replayed (bench.report.summary)
+    blocking: bool = False  # True: calls go through ``send_blocking`` (sync SDK client)
+    needs_rate: bool = False  # refused without --rpm/--tpm
+    open_loop: bool = False  # sends at arrival times: needs --rate, one cell per rate, left out of "all"
+    batch: bool = False  # sends through the Batch API: the runner hands it ``sender.batches``, no chat client
+    order: int = 50  # place in tables and plots
+
+
 class Strategy(Protocol):
     """Decides *when* each call is issued; never writes, prints or aggregates."""
 
     name: ClassVar[str]
-    blocking: ClassVar[bool]  # True: calls go through ``send_blocking`` (sync SDK client)
-    levels: ClassVar[Levels]
-    ideal: ClassVar[IdealRule]
-    needs_rate: ClassVar[bool]  # refused without --rpm/--tpm
-    order: ClassVar[int]  # place in tables and plots
+    traits: ClassVar[Traits]
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None: ...

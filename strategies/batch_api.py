@@ -11,11 +11,11 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from bench.clients.base import Outcome
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Sender
+from strategies.base import Knobs, Sender, Traits
 
 if TYPE_CHECKING:
     from bench.clients.batch import BatchAccess, BatchInfo
@@ -37,12 +37,8 @@ class _Job:
 
 class BatchApi:
     name: ClassVar[str] = "batch_api"
-    blocking: ClassVar[bool] = False
-    batch: ClassVar[bool] = True  # the runner hands it ``sender.batches`` and no chat client
-    levels: ClassVar[Literal["one", "all", "given"]] = "one"
-    ideal: ClassVar[IdealRule] = "all"
-    needs_rate: ClassVar[bool] = False
-    order: ClassVar[int] = 90
+    # batch: the runner hands it ``sender.batches`` and no chat client
+    traits: ClassVar[Traits] = Traits(levels="one", ideal="all", batch=True, order=90)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         access = sender.batches

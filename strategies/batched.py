@@ -7,16 +7,12 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 
 
 class Batched:
     name: ClassVar[str] = "batched"
-    blocking: ClassVar[bool] = False
-    levels: ClassVar[Levels] = "given"
-    ideal: ClassVar[IdealRule] = "batches"
-    needs_rate: ClassVar[bool] = False
-    order: ClassVar[int] = 5
+    traits: ClassVar[Traits] = Traits(levels="given", ideal="batches", order=5)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         size = knobs.concurrency

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 from strategies.arrivals import OpenLoop, constant_times
-from strategies.base import Knobs
+from strategies.base import Knobs, Traits
 
 
 class Constant(OpenLoop):
     name: ClassVar[str] = "constant"
-    order: ClassVar[int] = 80
+    traits: ClassVar[Traits] = dataclasses.replace(OpenLoop.traits, order=80)
 
     def times(self, count: int, knobs: Knobs) -> list[float]:
         assert knobs.rate is not None

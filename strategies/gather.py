@@ -7,16 +7,12 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 
 
 class Gather:
     name: ClassVar[str] = "gather"
-    blocking: ClassVar[bool] = False
-    levels: ClassVar[Levels] = "all"
-    ideal: ClassVar[IdealRule] = "all"
-    needs_rate: ClassVar[bool] = False
-    order: ClassVar[int] = 2
+    traits: ClassVar[Traits] = Traits(levels="all", ideal="all", order=2)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         await asyncio.gather(*(sender.send(call) for call in calls))

@@ -8,7 +8,7 @@ from collections.abc import Callable, MutableMapping
 from importlib.metadata import entry_points
 from typing import Any, Final, cast, get_args
 
-from strategies.base import IdealRule, Levels, Strategy
+from strategies.base import IdealRule, Levels, Strategy, Traits
 
 ENTRY_POINT_GROUP: Final = "bench.strategies"
 
@@ -23,14 +23,18 @@ def check_strategy(candidate: Any, where: str) -> type[Strategy]:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name.strip() or "," in name or name == "all":
         raise PluginError(f"{where}: a strategy needs a class attribute 'name' (text, no comma, not 'all')")
+    traits = getattr(cls, "traits", None)
+    if traits is None:  # a plugin written before traits were one value: its class attributes say the same
+        traits = _traits_from_attributes(cls)
     problems = [
         attr
         for attr, ok in (
-            ("blocking", isinstance(getattr(cls, "blocking", None), bool)),
-            ("levels", getattr(cls, "levels", None) in get_args(Levels)),
-            ("ideal", getattr(cls, "ideal", None) in get_args(IdealRule)),
-            ("needs_rate", isinstance(getattr(cls, "needs_rate", None), bool)),
-            ("order", isinstance(getattr(cls, "order", None), int)),
+            ("traits", isinstance(traits, Traits)),
+            ("blocking", isinstance(getattr(traits, "blocking", None), bool)),
+            ("levels", getattr(traits, "levels", None) in get_args(Levels)),
+            ("ideal", getattr(traits, "ideal", None) in get_args(IdealRule)),
+            ("needs_rate", isinstance(getattr(traits, "needs_rate", None), bool)),
+            ("order", isinstance(getattr(traits, "order", None), int)),
             ("run", callable(getattr(cls, "run", None))),
         )
         if not ok
@@ -39,6 +43,8 @@ def check_strategy(candidate: Any, where: str) -> type[Strategy]:
         raise PluginError(
             f"{where}: strategy '{name}' lacks or misdeclares {', '.join(problems)} (see strategies/base.py)"
         )
+    if getattr(cls, "traits", None) is None:
+        setattr(cls, "traits", traits)  # noqa: B010 - the class is the plugin author's; it now reads like ours
     if inspect.isclass(candidate):
         return cast("type[Strategy]", candidate)
     # An instance keeps its own state: the registry's "class" hands back that very object.
@@ -69,3 +75,19 @@ def load_entry_points(registry: MutableMapping[str, type[Strategy]], warn: Calla
             register(registry, point.load(), where)
         except Exception as exc:  # a broken plugin must not break bench
             warn(f"{where}: {exc}")
+
+
+def _traits_from_attributes(cls: type) -> Traits | None:
+    """``Traits`` from the separate class attributes a plugin may declare instead (None: some are missing)."""
+    found = {
+        name: getattr(cls, name)
+        for name in ("blocking", "levels", "ideal", "needs_rate", "order")
+        if hasattr(cls, name)
+    }
+    if len(found) < 5:
+        return None
+    extra = {name: getattr(cls, name) for name in ("open_loop", "batch") if isinstance(getattr(cls, name, None), bool)}
+    try:
+        return Traits(**found, **extra)
+    except TypeError:
+        return None

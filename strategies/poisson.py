@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 from strategies.arrivals import OpenLoop, poisson_times
-from strategies.base import Knobs
+from strategies.base import Knobs, Traits
 
 
 class Poisson(OpenLoop):
     name: ClassVar[str] = "poisson"
-    order: ClassVar[int] = 81
+    traits: ClassVar[Traits] = dataclasses.replace(OpenLoop.traits, order=81)
 
     def times(self, count: int, knobs: Knobs) -> list[float]:
         assert knobs.rate is not None

@@ -20,7 +20,7 @@ from aiolimiter import AsyncLimiter
 
 from bench.clients.pool import Lane
 from bench.core.calls import Call, estimate_prompt_tokens
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 
 BURST_S: Final = 0.25
 
@@ -61,11 +61,7 @@ async def primed_limiter(per_minute: float, largest: float, first: float) -> Asy
 
 class RateLimited:
     name: ClassVar[str] = "rate_limited"
-    blocking: ClassVar[bool] = False
-    levels: ClassVar[Levels] = "given"
-    ideal: ClassVar[IdealRule] = "paced"
-    needs_rate: ClassVar[bool] = True
-    order: ClassVar[int] = 6
+    traits: ClassVar[Traits] = Traits(levels="given", ideal="paced", needs_rate=True, order=6)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         """One limiter per endpoint (``Sender.lanes``), at most C in flight in all; each lane takes the

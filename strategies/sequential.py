@@ -6,16 +6,12 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 
 
 class Sequential:
     name: ClassVar[str] = "sequential"
-    blocking: ClassVar[bool] = False
-    levels: ClassVar[Levels] = "one"
-    ideal: ClassVar[IdealRule] = "serial"
-    needs_rate: ClassVar[bool] = False
-    order: ClassVar[int] = 0
+    traits: ClassVar[Traits] = Traits(levels="one", ideal="serial", order=0)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         for call in calls:

@@ -8,16 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 
 
 class Threads:
     name: ClassVar[str] = "threads"
-    blocking: ClassVar[bool] = True
-    levels: ClassVar[Levels] = "given"
-    ideal: ClassVar[IdealRule] = "window"
-    needs_rate: ClassVar[bool] = False
-    order: ClassVar[int] = 1
+    traits: ClassVar[Traits] = Traits(levels="given", ideal="window", blocking=True, order=1)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         pool = ThreadPoolExecutor(max_workers=knobs.concurrency, thread_name_prefix="bench-call")

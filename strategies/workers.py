@@ -7,16 +7,12 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from bench.core.calls import Call
-from strategies.base import IdealRule, Knobs, Levels, Sender
+from strategies.base import Knobs, Sender, Traits
 
 
 class Workers:
     name: ClassVar[str] = "workers"
-    blocking: ClassVar[bool] = False
-    levels: ClassVar[Levels] = "given"
-    ideal: ClassVar[IdealRule] = "window"
-    needs_rate: ClassVar[bool] = False
-    order: ClassVar[int] = 4
+    traits: ClassVar[Traits] = Traits(levels="given", ideal="window", order=4)
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         pending = iter(calls)

@@ -110,7 +110,7 @@ def print_plots(
     from bench.report.tables import PLOTS_DIR, load_run
     from strategies import STRATEGIES
 
-    order = {name: cls.order for name, cls in STRATEGIES.items()}
+    order = {name: cls.traits.order for name, cls in STRATEGIES.items()}
     try:
         if calls is None:
             calls = load_run(run_dir).calls

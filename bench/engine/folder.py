@@ -117,7 +117,7 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     line["server"] = None if meta.server is None else meta.server.to_json()
     rpm = spec.rpm if meta.paced_rpm is None else meta.paced_rpm  # the endpoints' own limits when no --rpm
     tpm = spec.tpm if meta.paced_tpm is None else meta.paced_tpm
-    return {**line, "rpm": rpm, "tpm": tpm, "rate": spec.rate, "ideal": strategy.ideal}
+    return {**line, "rpm": rpm, "tpm": tpm, "rate": spec.rate, "ideal": strategy.traits.ideal}
 
 
 async def execute(

@@ -82,7 +82,7 @@ def check_strategy(options: RunOptions, strategy: str) -> None:
     """Refuse an unknown strategy, a paced one with no limits to pace at, one the client cannot send."""
     if strategy not in STRATEGIES:
         raise OptionsError(f"unknown strategy '{strategy}' (choose from {', '.join(STRATEGIES)})", hint="--strategy")
-    if STRATEGIES[strategy].needs_rate and not states_limits(options.client.specs()):
+    if STRATEGIES[strategy].traits.needs_rate and not states_limits(options.client.specs()):
         raise OptionsError(f"{strategy} needs the endpoint's limits: --endpoint 'URL,rpm=R'", hint="--strategy")
     if options.backend.backend != "local" or len(options.client.specs()) > 1:
         raise OptionsError("a load test sends from this process to one endpoint", hint="--endpoint")

@@ -239,7 +239,7 @@ class RunOptions:
         work, client, mock = self.workload, self.client, self.mock
         if work.calls is not None and work.personas_or_repeats:
             raise OptionsError("use either --calls or --personas/--repeats, not both")
-        paced = [name for name in work.strategies if STRATEGIES[name].needs_rate]
+        paced = [name for name in work.strategies if STRATEGIES[name].traits.needs_rate]
         stated = self.backend.backend == "local" and states_limits(client.specs())  # Ray workers split --rpm only
         if paced and not (work.rpm or work.tpm or stated):
             raise OptionsError(
@@ -251,7 +251,7 @@ class RunOptions:
             raise OptionsError(
                 "--prompt-tokens/--output-tokens make their own prompts: drop the persona and workload flags"
             )
-        open_loop = [name for name in work.strategies if getattr(STRATEGIES[name], "open_loop", False)]
+        open_loop = [name for name in work.strategies if STRATEGIES[name].traits.open_loop]
         if open_loop and not work.rate:
             raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")
         if work.rate and not open_loop:
@@ -284,14 +284,14 @@ class RunOptions:
         if not client.is_mock and mock.batch_delay is not None:
             raise OptionsError("--mock-batch-delay applies only to --endpoint mock")
         if len(client.endpoints) > 1:
-            one_only = [n for n in work.strategies if STRATEGIES[n].blocking or getattr(STRATEGIES[n], "batch", False)]
+            one_only = [n for n in work.strategies if STRATEGIES[n].traits.blocking or STRATEGIES[n].traits.batch]
             if one_only:
                 raise OptionsError(f"{', '.join(one_only)} sends to one endpoint only", hint="--endpoint")
         backend = self.backend
         if backend.backend == "local" and (backend.workers != 1 or backend.ray_address is not None):
             raise OptionsError("--workers and --ray-address need --backend ray")
         if backend.backend == "ray":  # the Batch API and endpoint pools live in the local runner
-            local_only = [n for n in work.strategies if getattr(STRATEGIES[n], "batch", False)]
+            local_only = [n for n in work.strategies if STRATEGIES[n].traits.batch]
             if local_only or len(client.endpoints) > 1:
                 what = f"{local_only[0]} runs" if local_only else "several --endpoint run"
                 raise OptionsError(f"{what} on --backend local only", hint="--backend")

@@ -49,7 +49,7 @@ def matrix_cells(
 
 def is_open_loop(strategy: str) -> bool:
     """Whether the strategy sends at arrival times (``--rate``) rather than as slots free."""
-    return bool(getattr(STRATEGIES[strategy], "open_loop", False))
+    return STRATEGIES[strategy].traits.open_loop
 
 
 def with_rates(plan: RunPlan, rates: Sequence[float], max_in_flight: int) -> RunPlan:

@@ -370,17 +370,19 @@ class Runner:
             seed=self.seed,
         )
         # A strategy that sends every call at once needs a connection each, whatever C the cell names.
-        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].levels == "all" else spec.concurrency
+        pool = max(1, len(todo)) if STRATEGIES[spec.strategy].traits.levels == "all" else spec.concurrency
         pool = self.settings.max_connections or pool
-        batch = self._batch_access(spec) if getattr(strategy, "batch", False) else None
+        batch = self._batch_access(spec) if strategy.traits.batch else None
         chatty = batch is None  # a batch strategy sends no chat completion, so it gets no chat client
         client = (
             self._pooled(self.client_factory)(self.endpoint, self.settings, pool)
-            if chatty and not strategy.blocking
+            if chatty and not strategy.traits.blocking
             else None
         )
         sync_client = (
-            self.sync_client_factory(self.endpoint, self.settings, pool) if chatty and strategy.blocking else None
+            self.sync_client_factory(self.endpoint, self.settings, pool)
+            if chatty and strategy.traits.blocking
+            else None
         )
         if self.warmup and isinstance(client, Warmable):
             await client.warm(min(pool, max(1, len(todo))))

@@ -186,7 +186,7 @@ def plan_for(options: RunOptions) -> RunPlan:
 def check_client_can_run(strategies: Iterable[str], client: str) -> None:
     """Refuse strategies that need a blocking client when ``client`` has none."""
     kind = CLIENTS[client]
-    blocking = sorted({name for name in strategies if STRATEGIES[name].blocking})
+    blocking = sorted({name for name in strategies if STRATEGIES[name].traits.blocking})
     if blocking and not kind.has_sync:
         raise OptionsError(
             f"{', '.join(blocking)} needs a blocking client and {kind.name} has none; use openai or httpx",
@@ -230,9 +230,7 @@ def check_before_sending(
 
 def batch_cells(plan: RunPlan) -> RunPlan:
     """The plan's cells whose strategy sends through the Batch API (priced at the batch discount)."""
-    return dataclasses.replace(
-        plan, cells=tuple(c for c in plan.cells if getattr(STRATEGIES[c.strategy], "batch", False))
-    )
+    return dataclasses.replace(plan, cells=tuple(c for c in plan.cells if STRATEGIES[c.strategy].traits.batch))
 
 
 def guard_calls(

@@ -235,7 +235,7 @@ def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workl
     strategies = _strategies(table)
     levels = table.values("concurrency")
     if levels == (None,):
-        needing = [n for n in strategies if STRATEGIES[n].levels == "given"]
+        needing = [n for n in strategies if STRATEGIES[n].traits.levels == "given"]
         if needing:
             raise table.fail("concurrency", f"required for {needing[0]} (levels, e.g. [1, 10, 100])")
         levels = ()
@@ -256,7 +256,7 @@ def _experiment(table: _Table, index: int, suite: dict[str, Any], default: Workl
                 raise table.fail("latency", str(exc)) from None
         latencies = tuple(items)
     rpm, tpm = table.values("rpm", whole=False, minimum=1e-9), table.values("tpm", whole=False, minimum=1e-9)
-    paced = [n for n in strategies if STRATEGIES[n].needs_rate]
+    paced = [n for n in strategies if STRATEGIES[n].traits.needs_rate]
     if paced and rpm == (None,) and tpm == (None,) and not suite["states_limits"]:
         raise table.fail(
             "strategies", f"{paced[0]} needs rpm and/or tpm in the same experiment (or rpm=/tpm= on every endpoint)"

@@ -59,7 +59,7 @@ def frame(strategy: str, concurrency: int, latencies: list[float], **columns: li
 def test_ideal_wall_s(
     strategy: str, concurrency: int, latencies: list[float], meta: dict[str, float], expected: float
 ) -> None:
-    rule = STRATEGIES[strategy].ideal  # each strategy declares how its ideal is replayed
+    rule = STRATEGIES[strategy].traits.ideal  # each strategy declares how its ideal is replayed
     assert ideal_wall_s(frame(strategy, concurrency, latencies), rule, concurrency, meta) == pytest.approx(expected)
 
 

@@ -37,13 +37,13 @@ def expected_peak(strategy: str) -> tuple[int, int]:
         return 2, C
     if strategy == "adaptive":  # no rate-limit headers here: it starts at 1 call a second, doubling
         return 1, C
-    if getattr(STRATEGIES[strategy], "open_loop", False):  # arrivals every 0.5 ms, capped at C
+    if STRATEGIES[strategy].traits.open_loop:  # arrivals every 0.5 ms, capped at C
         return 2, C
     return C, C
 
 
 # Strategies that send chat completions (batch_api uploads files instead: tests/strategies/test_batch_api.py).
-CHAT_STRATEGIES = [name for name, cls in STRATEGIES.items() if not getattr(cls, "batch", False)]
+CHAT_STRATEGIES = [name for name, cls in STRATEGIES.items() if not cls.traits.batch]
 
 
 @pytest.mark.parametrize("strategy", [pytest.param(name, id=name) for name in CHAT_STRATEGIES])

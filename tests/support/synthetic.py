@@ -107,7 +107,7 @@ def write_run(run_dir: Path, cells: Sequence[Cell], run_id: str = "synthetic") -
                 "max_in_flight": peak,
                 "rpm": None,
                 "tpm": None,
-                "ideal": STRATEGIES[cell.strategy].ideal,
+                "ideal": STRATEGIES[cell.strategy].traits.ideal,
             }
             metas.write(json.dumps(meta) + "\n")
     finalize(run_dir, run_id)
