@@ -1,58 +1,81 @@
-"""What ``bench tune`` and ``bench sweep`` share: their flags (named as ``RunOptions`` names them) and hooks."""
+"""What ``bench tune`` and ``bench sweep`` share: their flags (the option schema's, less what they search)
+and how they end (checks, an interrupt, a fatal stop)."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from bench.cli.flags import GroupedOption, given, schema_options
+from bench.cli.run import fail_on_checks, resumable
 from bench.cli.run_checks import confirm_paid
-from bench.clients import CLIENTS
-from bench.engine.options import DEFAULT_KEY_ENV, DEFAULT_MODEL
-from strategies import STRATEGIES
+from bench.cli.ui import EXIT_INTERRUPTED, RunFailed, console, errors
 
 if TYPE_CHECKING:
+    from bench.engine.options import RunOptions
     from bench.engine.runner import CellSpec
-    from bench.engine.session import RunHooks, RunStart
+    from bench.engine.session import RunHooks, RunResult, RunStart
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_OPTIONS: list[Callable[[Any], Any]] = [
-    click.option("--strategy", type=click.Choice(sorted(STRATEGIES)), default="semaphore", show_default=True),
-    click.option("--endpoint", default="mock", show_default=True, help="'mock' or an OpenAI-compatible base URL."),
-    click.option("--model", default=DEFAULT_MODEL, show_default=True),
-    click.option("--client", type=click.Choice(list(CLIENTS)), default="openai", show_default=True),
-    click.option("--stream", is_flag=True, help="Stream answers (TTFT/ITL columns)."),
-    click.option("--calls", type=click.IntRange(min=0), default=0, help="Calls per level [4 per slot, at least 40]."),
-    click.option("--max-in-flight", type=click.IntRange(min=1), default=1000, show_default=True, help="Open-loop cap."),
-    click.option("--latency", default=None, help="Mock latency SPEC [fixed:0.5]."),
-    click.option("--seed", type=int, default=0, show_default=True),
-    click.option(
-        "--mock-max-concurrency", type=click.IntRange(min=1), default=None, help="Mock: slots; the rest queue."
-    ),
-    click.option("--mock-ttft", default=None, metavar="SPEC", help="Mock: time to first streamed token."),
-    click.option("--mock-itl", default=None, metavar="SPEC", help="Mock: gap between streamed tokens."),
-    click.option("--mock-output-tokens", default=None, metavar="SPEC", help="Mock: output tokens per call."),
-    click.option("--api-key-env", default=DEFAULT_KEY_ENV, show_default=True),
-    click.option("--yes", "-y", is_flag=True, help="Send to a paid (non-loopback) endpoint without asking."),
-    click.option("--quiet", "-q", is_flag=True, help="No line per cell."),
-    click.option("--max-calls", type=click.IntRange(min=1), default=None, help="Refuse tests that may send more."),
-    click.option("--price-table", type=click.Path(dir_okay=False), default=None, help="USD per 1M tokens (as run)."),
-    click.option("--price-in", type=click.FloatRange(min=0), default=None, help="USD per 1M prompt tokens."),
-    click.option("--price-out", type=click.FloatRange(min=0), default=None, help="USD per 1M completion tokens."),
-]
+
+def load_options(command: str) -> Callable[[F], F]:
+    """``--strategy`` (one), then every schema flag a load test takes, by group."""
+
+    def decorate(function: F) -> F:
+        function = schema_options(command)(function)
+        return click.option(
+            "--strategy",
+            cls=GroupedOption,
+            help_group="strategies",
+            default="semaphore",
+            show_default=True,
+            metavar="NAME",
+            help="The strategy under test (batch_api has no level to search).",
+        )(function)
+
+    return decorate
 
 
-def load_options(command: F) -> F:
-    """The shared flags, in this order in ``--help``."""
-    for option in reversed(_OPTIONS):
-        command = option(command)
-    return command
+def options_from(params: dict[str, Any]) -> RunOptions:
+    """The load test's options from its flags (with ``--resume``: only the session's flags)."""
+    from bench.engine.loadtest import load_test_options  # pandas, the SDK: only once the command runs
+
+    return load_test_options(resumable(given(params)))
 
 
-def load_hooks(on_start: Callable[[RunStart], None], on_cell: Callable[[CellSpec], None] | None = None) -> RunHooks:
+def load_hooks(
+    stop: threading.Event, on_start: Callable[[RunStart], None], on_cell: Callable[[CellSpec], None] | None = None
+) -> RunHooks:
     """Hooks that print what the command says and ask the paid-endpoint question as ``bench run`` does."""
     from bench.engine.session import RunHooks  # pandas, the SDK: only once the command runs
 
-    return RunHooks(on_start=on_start, on_cell=on_cell, confirm_paid=confirm_paid)
+    def warn(message: str) -> None:
+        errors.print(f"[yellow]warning:[/] {message}", soft_wrap=True, markup=False)
+
+    return RunHooks(stop=stop, on_start=on_start, on_cell=on_cell, confirm_paid=confirm_paid, warn=warn)
+
+
+def finish(run: RunResult, command: str) -> None:
+    """The checks' table and verdict, then exit as ``bench run`` does: 1 on a fatal stop, 130 when interrupted."""
+    if run.verdicts:
+        from bench.report.checks import checks_table
+
+        console.print(checks_table(run.verdicts))
+    if run.options.output.junit is not None:
+        console.print(f"junit: {run.options.output.junit}")
+    if run.fatal is not None:
+        raise RunFailed(run.fatal)
+    if run.interrupted:
+        errors.print(
+            f"interrupted: {run.kept} calls are in {run.run_dir}/calls.csv; "
+            f"go on with: bench {command} --resume {run.run_dir}",
+            soft_wrap=True,
+            markup=False,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    fail_on_checks(run.no_success, run.checks_failed)

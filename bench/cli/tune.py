@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bench.cli.loadtest import load_hooks, load_options
-from bench.cli.ui import RunFailed, console
+from bench.cli.flags import GroupedCommand, GroupedOption
+from bench.cli.loadtest import finish, load_hooks, load_options, options_from
+from bench.cli.ui import console, stop_on_signals
 
 if TYPE_CHECKING:
     from bench.engine.session import RunStart
@@ -24,31 +26,39 @@ def _slos(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
-@click.command("tune")
-@click.option("--slo", "slos", multiple=True, required=True, callback=_slos, help="e.g. latency_p99_s<=2 (repeatable).")
-@load_options
-@click.option("--start", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
-@click.option("--max-level", type=click.FloatRange(min=1), default=1024.0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _own(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*decls, cls=GroupedOption, help_group="load shape", **kwargs)
+
+
+@click.command("tune", cls=GroupedCommand)
+@_own("--slo", "slos", multiple=True, callback=_slos, help="e.g. latency_p99_s<=2 (repeatable; required).")
+@load_options("tune")
+@_own("--start", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="First level.")
+@_own("--max-level", type=click.FloatRange(min=1), default=1024.0, show_default=True, help="Highest level tried.")
 def tune(slos: list[Slo], strategy: str, start: float, max_level: float, **params: Any) -> None:
     """Search concurrency (or rate, for constant/poisson) for the highest goodput meeting every SLO."""
-    from bench.engine.loadtest import load_test_options
     from bench.engine.tune import TuneSettings, run_tune
 
-    options = load_test_options(params)
+    options = options_from(params)
     settings = TuneSettings(strategy=strategy, slos=tuple(slos), start=start, limit=max_level)
 
     def started(begun: RunStart) -> None:
-        console.print(f"tuning {strategy} for {' and '.join(str(s) for s in slos)} → {begun.run_dir}/")
+        console.print(f"tuning {strategy} → {begun.run_dir}/", markup=False)
 
     def said(tried: Tried) -> None:
         if not options.output.quiet:
             verdict = "meets" if tried.passed else "misses"
             metrics = ", ".join(f"{k} {v:.3g}" for k, v in tried.metrics.items())
-            console.print(f"  {tried.level:>8g}: {tried.throughput_rps:8.1f} req/s goodput, {metrics} → {verdict}")
+            console.print(
+                f"  {tried.level:>8g}: {tried.throughput_rps:8.1f} req/s goodput, {metrics} → {verdict}", markup=False
+            )
 
-    done = run_tune(options, settings, load_hooks(started), on_tried=said)
-    if done.fatal is not None:
-        raise RunFailed(done.fatal)
-    console.print(done.result.recommendation())
-    console.print(f"results: {done.run_dir}/ (tune.json, calls.csv, summary.csv)")
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        done = run_tune(options, settings, load_hooks(stop, started), on_tried=said)
+    console.print(done.result.recommendation(), markup=False)
+    console.print(f"results: {done.run_dir}/ (tune.json, calls.csv, summary.csv)", markup=False)
+    finish(done.run, "tune")

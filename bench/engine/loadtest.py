@@ -1,148 +1,154 @@
-"""What ``bench sweep`` and ``bench tune`` share: their options, the guard over the most they may send,
-a locked run folder, and the runner their search drives (``load_test``).
+"""What ``bench sweep`` and ``bench tune`` share: their options, the call pool, the most they may send,
+and the program their search runs as (``SearchProgram``) in the one session every command uses.
 
 A load test picks its cells as it goes, so the paid-endpoint guard is given the most it may send
 (its ``budget``); a test that cannot bound that before it starts is refused on a paid endpoint.
+A resumed load test runs its search again: cells already in the folder are read back, not sent.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+import json
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
-import pandas as pd
-
-from bench.clients.pool import states_limits
-from bench.core.calls import DEFAULT_PERSONAS_FILE, Call, WorkloadError, calls_for_count, load_personas
-from bench.engine.errors import OptionsError
-from bench.engine.folder import finalize, prepare_run_dir, write_run_json
+from bench.core.ask import DEFAULT_ASK
+from bench.core.calls import Call, calls_for_count
+from bench.core.records import RUN_FILE
+from bench.core.synthetic import synthetic_ask, synthetic_calls
+from bench.engine.errors import OptionsError, RunError
 from bench.engine.guard import is_local
 from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan
+from bench.engine.program import DEFAULT_PROMPT_TOKENS, Cells, Group, check_cells_can_run, workload_people
 from bench.engine.runner import CellSpec
-from bench.engine.session import (
-    RunHooks,
-    RunStart,
-    check_before_sending,
-    check_client_can_run,
-    hold,
-    judge,
-    open_runner,
-    run_config,
-)
+from bench.engine.schema import SEARCHED
+from bench.engine.session import RunHooks, RunResult, resume_options, run_session
 from strategies import STRATEGIES
 
 # A load test's own defaults: a 0.5 s mock answer, no SDK retries (a 429 is data), 120 s per attempt.
 LOAD_DEFAULTS: Final[Mapping[str, Any]] = {"latency": "fixed:0.5", "max_retries": 0, "timeout": 120.0}
 POOL_CALLS: Final = 5000  # the calls every level takes its cell from, in order, cycling
 
-T = TypeVar("T")
-# sweep_run or tune_run with their own settings bound: load_test gives the runner, folder, calls and the rest.
-Search = Callable[..., Coroutine[Any, Any, T]]
+# A search: given the session's cells and the call pool, it runs cells and returns what it found.
+Search = Callable[[Cells, Sequence[Call]], Coroutine[Any, Any, Any]]
 
 
 def load_test_options(params: Mapping[str, Any]) -> RunOptions:
     """``RunOptions`` from flat names with a load test's defaults; ``calls`` (per level) of 0 sizes each cell."""
     given = {name: value for name, value in params.items() if value is not None}
+    searched = sorted(name for name in given if name in SEARCHED)
+    if searched:
+        raise OptionsError(f"a load test picks its own {searched[0]}: drop it", hint=f"--{searched[0]}")
     if not given.get("calls"):
         given.pop("calls", None)
-    mock = given.get("endpoint", "mock") == "mock"
+    if given.get("resume") is not None:
+        return RunOptions.from_params(given)
+    mock = given.get("endpoint", "mock") in ("mock", ("mock",))
     defaults = {name: value for name, value in LOAD_DEFAULTS.items() if mock or name != "latency"}
     return RunOptions.from_params({**defaults, **given})
 
 
-@dataclass(frozen=True, kw_only=True)
-class LoadTest:
-    """One sweep or tune: the strategy under test, the most it may send, its settings (kept in run.json)."""
+@dataclass(kw_only=True)
+class SearchProgram:
+    """A sweep or a tune as the session runs it: one group, cells submitted by ``search`` as it goes."""
 
     kind: str  # "sweep" or "tune"
     strategy: str
-    budget: int | None  # None: unknown before it runs (refused on a paid endpoint)
+    options: RunOptions
+    pool: tuple[Call, ...]
+    budget_calls: int | None  # the most it may send (None: unbounded, refused on a paid endpoint)
     settings: Mapping[str, Any]
+    search: Search
+    found: Any = None
+    fixed: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.kind}-{self.strategy}"
 
+    def groups(self) -> Sequence[Group]:
+        return (Group(options=self.options),)
 
-@dataclass(frozen=True, kw_only=True)
-class LoadRun(Generic[T]):
-    """A finished load test: its folder, what the search found, the summary of every cell."""
+    def budget(self) -> RunPlan:
+        most = [self.pool[i % len(self.pool)] for i in range(1 if self.budget_calls is None else self.budget_calls)]
+        cell = CellSpec(scenario="budget", strategy=self.strategy, concurrency=1, calls=tuple(most))
+        return RunPlan(label=self.label, cells=(cell,))
 
-    run_dir: Path
-    found: T
-    summary: pd.DataFrame
-    fatal: str | None  # why the runner stopped itself (401, 404…), if it did
+    def describe(self) -> dict[str, Any]:
+        # Cells are chosen as it runs: run.json keeps the budget, not a list of cells.
+        return {"kind": self.kind, self.kind: dict(self.settings), "budget_calls": self.budget_calls, "cells": []}
+
+    async def drive(self, group: Group, cells: Cells) -> None:
+        self.found = await self.search(cells, self.pool)
 
 
 def check_strategy(options: RunOptions, strategy: str) -> None:
-    """Refuse an unknown strategy, a paced one with no limits to pace at, one the client cannot send."""
+    """Refuse an unknown strategy, one a load test cannot search, one the client or request cannot run."""
     if strategy not in STRATEGIES:
         raise OptionsError(f"unknown strategy '{strategy}' (choose from {', '.join(STRATEGIES)})", hint="--strategy")
-    if STRATEGIES[strategy].traits.needs_rate and not states_limits(options.client.specs()):
-        raise OptionsError(f"{strategy} needs the endpoint's limits: --endpoint 'URL,rpm=R'", hint="--strategy")
-    if options.backend.backend != "local" or len(options.client.specs()) > 1:
-        raise OptionsError("a load test sends from this process to one endpoint", hint="--endpoint")
-    check_client_can_run([strategy], options.client.client)
+    traits = STRATEGIES[strategy].traits
+    if traits.batch:
+        raise OptionsError(
+            f"{strategy} sends one batch file whatever the level: a load test has nothing to search", hint="--strategy"
+        )
+    if traits.needs_rate and not (options.workload.rpm or options.workload.tpm or options.client.states_limits):
+        raise OptionsError(f"{strategy} needs --rpm/--tpm or the endpoint's limits: --endpoint 'URL,rpm=R'")
+    check_cells_can_run(options, [strategy])
 
 
 def call_pool(options: RunOptions) -> tuple[Call, ...]:
-    """The calls each level takes its cell from."""
+    """The calls each level takes its cell from: the workload's (its personas and question), or synthetic."""
+    work = options.workload
+    if work.synthetic:
+        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos)
+        return tuple(synthetic_calls(POOL_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask))
+    people, ask = workload_people(options)
+    return tuple(calls_for_count(people, POOL_CALLS, ask or DEFAULT_ASK))
+
+
+def stored_settings(run_dir: Path, kind: str) -> dict[str, Any]:
+    """The search's own settings as run.json keeps them (for ``--resume``)."""
     try:
-        people = load_personas(options.workload.personas_file or DEFAULT_PERSONAS_FILE)
-        return tuple(calls_for_count(people, POOL_CALLS))
-    except WorkloadError as exc:
-        raise OptionsError(str(exc)) from None
+        config = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))["config"]
+        settings = config[kind]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunError(f"{run_dir / RUN_FILE} does not record the {kind}'s settings, so it cannot be resumed") from None
+    if not isinstance(settings, dict):
+        raise RunError(f"{run_dir / RUN_FILE}: the {kind}'s settings are not a table")
+    return settings
 
 
-def load_test(options: RunOptions, test: LoadTest, search: Search[T], hooks: RunHooks) -> LoadRun[T]:
-    """Guard the most ``test`` may send, lock a new run folder, start the mock, and let ``search`` run cells."""
-    check_strategy(options, test.strategy)
-    pool = call_pool(options)
+def load_test(
+    options: RunOptions,
+    *,
+    kind: str,
+    strategy: str,
+    budget: int | None,
+    settings: Mapping[str, Any],
+    search: Search,
+    hooks: RunHooks | None = None,
+) -> tuple[RunResult, Any]:
+    """Run ``search`` as one session; the session's result and what the search found."""
+    if options.resume is not None:
+        options = resume_options(options.resume, options, kind=kind)
+    check_strategy(options, strategy)
     url = options.client.specs()[0].url
-    if test.budget is None and (not is_local(url) or options.guard.max_calls is not None):
+    if budget is None and (not is_local(url) or options.guard.max_calls is not None):
         raise OptionsError(
-            f"this {test.kind} picks its levels as it runs: give the calls per level so its cost has a bound",
+            f"this {kind} picks its levels as it runs: give the calls per level so its cost has a bound",
             hint="--calls",
         )
-    # The guard sees the most that may be sent (one call when unbounded, on loopback: the reachability check).
-    most = [pool[i % len(pool)] for i in range(1 if test.budget is None else test.budget)]
-    cell = CellSpec(scenario="budget", strategy=test.strategy, concurrency=1, calls=tuple(most))
-    bound = RunPlan(label=test.label, cells=(cell,))
-    _, api_key = check_before_sending(options, bound, None, hooks)
-    mock = options.mock.config() if options.client.is_mock else None
-    run_dir = prepare_run_dir(options.output.out, test.label)
-    lock = hold(run_dir)
-    try:
-        config = run_config(options, bound, run_dir.name, mock)
-        for name in ("params", "plan_digest", "cells", "total_calls"):  # cells are chosen as it runs: no resume
-            config.pop(name)
-        config.update(budget_calls=test.budget, options=options.params())
-        write_run_json(run_dir, {**config, "kind": test.kind, test.kind: dict(test.settings)})
-        if hooks.on_start is not None:
-            start = RunStart(
-                run_dir=run_dir,
-                total_calls=test.budget or 0,
-                cells=0,
-                endpoint=options.client.endpoint,
-                model=options.client.model,
-            )
-            hooks.on_start(start)
-        with open_runner(options, bound, run_dir, mock, api_key, hooks) as runner:
-            work = search(
-                runner=runner,
-                run_dir=run_dir,
-                calls=pool,
-                strategy=test.strategy,
-                per_level=options.workload.calls or 0,
-                max_in_flight=options.workload.max_in_flight,
-            )
-            found = asyncio.run(work)
-        summary, _ = finalize(run_dir, run_dir.name)
-        judge(run_dir, summary, options.output.checks, options.output.junit)  # summary.json, as any run folder
-    finally:
-        lock.release()
-    return LoadRun(run_dir=run_dir, found=found, summary=summary, fatal=runner.fatal)
+    program = SearchProgram(
+        kind=kind,
+        strategy=strategy,
+        options=options,
+        pool=call_pool(options),
+        budget_calls=budget,
+        settings=settings,
+        search=search,
+    )
+    result = run_session(options, program, hooks)
+    return result, program.found

@@ -115,6 +115,11 @@ class ClientOptions:
         """Each endpoint parsed, labels made unique (one spec for a plain ``endpoint``)."""
         return label_all([parse_endpoint_spec(text) for text in self.endpoints or (self.endpoint,)])
 
+    @property
+    def states_limits(self) -> bool:
+        """Every endpoint states an rpm or a tpm (``URL,rpm=R``): paced strategies may pace at them."""
+        return states_limits(self.specs())
+
 
 @dataclass(frozen=True, kw_only=True)
 class MockOptions:

@@ -24,6 +24,7 @@ from bench.core.calls import (
     build_calls,
     calls_for_count,
 )
+from bench.core.personas import load_table
 from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine import checks
 from bench.engine.errors import OptionsError
@@ -31,7 +32,6 @@ from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
 from bench.engine.runner import CellSpec
 from bench.survey.spec import resolve
-from bench.survey.table import load_table
 from strategies import STRATEGIES
 
 DEFAULT_LEVELS: Final = (10,)
@@ -48,6 +48,10 @@ class Cells(Protocol):
 
     def row(self, spec: CellSpec) -> pd.Series:
         """The cell's summary row, from what is on disk."""
+        ...
+
+    def summary(self) -> pd.DataFrame:
+        """Every cell's summary row so far, from what is on disk."""
         ...
 
     @property

@@ -75,6 +75,17 @@ def repair_tail(path: Path) -> bool:
         return True
 
 
+def stored_kind(run_dir: Path) -> str:
+    """Which command made the run in ``run_dir`` (run, suite, sweep or tune), as its run.json says."""
+    try:
+        document = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ResumeError(f"{run_dir} holds no run to resume (no readable {RUN_FILE})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    kind = config.get("kind", "run") if isinstance(config, dict) else "run"
+    return kind if isinstance(kind, str) else "run"
+
+
 def done_keys(run_dir: Path) -> frozenset[str]:
     """The calls already in ``calls.csv`` (one row each, whatever their status)."""
     path = run_dir / CALLS_FILE

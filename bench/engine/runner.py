@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench.clients import CLIENTS
 from bench.clients.base import (
     AsyncChatClient,
     Endpoint,
@@ -318,6 +319,54 @@ def lanes(stated: Sequence[RoutedEndpoint], rpm: float | None, tpm: float | None
     return tuple(
         Lane(index=i, label=e.label, rpm=rpms[i], tpm=tpms[i], rate_limits=feedback[i]) for i, e in enumerate(stated)
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerConfig:
+    """What a runner is built from, built once per group of cells: the local runner and each Ray worker take it."""
+
+    run_id: str
+    endpoint: Endpoint
+    settings: RequestSettings
+    client: str = "openai"  # a name in ``bench.clients.CLIENTS``
+    seed: int = 0  # for strategies that draw (open-loop arrival times)
+    grace_s: float = 5.0
+    price: Price | None = None
+    batch_discount: float = 0.5
+    endpoint_label: str = ""
+    endpoint_rpm: float | None = None
+    endpoint_tpm: float | None = None
+    pool: tuple[RoutedEndpoint, ...] = ()
+    warmup: bool = False
+
+    def runner(
+        self,
+        *,
+        stop: threading.Event,
+        probe: StatsProbe | None = None,
+        emit: Emit | None = None,
+        on_origin: Callable[[float], None] | None = None,
+    ) -> Runner:
+        """The local runner this configuration names."""
+        return Runner(
+            run_id=self.run_id,
+            endpoint=self.endpoint,
+            settings=self.settings,
+            emit=emit or (lambda record: None),
+            stop=stop,
+            probe=probe,
+            grace_s=self.grace_s,
+            seed=self.seed,
+            price=self.price,
+            batch_discount=self.batch_discount,
+            endpoint_label=self.endpoint_label,
+            endpoint_rpm=self.endpoint_rpm,
+            endpoint_tpm=self.endpoint_tpm,
+            pool=self.pool,
+            on_origin=on_origin,
+            warmup=self.warmup,
+            **CLIENTS[self.client].runner_factories(),
+        )
 
 
 @dataclass(kw_only=True)

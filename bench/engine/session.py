@@ -1,8 +1,11 @@
-"""One run, start to end: options → plan → checks → cells → run folder (``run_benchmark``).
+"""One session, start to end, for every command: check and guard → open the run folder (lock,
+run.json) → build each group's runner once → execute its cells → finish (summary, tally, verdicts).
 
-The CLI and the Python API both call ``run_benchmark``. Nothing here talks to a person: what a
-person should see arrives through ``RunHooks`` (the start, each row and cell, warnings, the
-paid-endpoint estimate) and the returned ``RunResult``.
+``run_session`` runs any ``Program`` (``bench.engine.program``): ``bench run`` and the Python API
+(``run_benchmark``), a suite (a group of cells per mock server), a sweep or a tune (a search that
+submits cells). Nothing here talks to a person: what a person should see arrives through
+``RunHooks`` (the start, each row and cell, warnings, the paid-endpoint estimate) and the
+returned ``RunResult``.
 """
 
 from __future__ import annotations
@@ -12,31 +15,23 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
 
-from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, resolve_keys
-from bench.core.ask import DEFAULT_ASK, MAX_TOKENS, Ask
+from bench.core.ask import MAX_TOKENS, Ask
 from bench.core.calls import (
     DEFAULT_PERSONAS_FILE,
     Call,
-    Persona,
-    Respondent,
-    WorkloadError,
-    build_calls,
-    calls_for_count,
 )
 from bench.core.oslimits import raise_open_file_limit
-from bench.core.personas import load_table
 from bench.core.prices import Price, shipped_prices
 from bench.core.records import BATCHES_FILE, CALLS_FILE, CallRecord
-from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine import checks, distributed
 from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
@@ -44,7 +39,8 @@ from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_js
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
 from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
-from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
+from bench.engine.plan import RunPlan
+from bench.engine.program import Group, Program, talk_program
 from bench.engine.resume import (
     ResumeError,
     check_cells,
@@ -52,15 +48,15 @@ from bench.engine.resume import (
     done_keys,
     missing_calls,
     plan_digest,
+    stored_kind,
     stored_params,
 )
-from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
+from bench.engine.runner import CellRunner, CellSpec, Runner, RunnerConfig, StatsProbe
 from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockStartError
 from bench.report.checks import Verdict, evaluate, parse_checks
 from bench.report.junit import write_junit
 from bench.report.summary import SUMMARY_COLUMNS, read_calls
-from bench.survey.spec import resolve
 from strategies import STRATEGIES
 
 RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes
@@ -132,12 +128,17 @@ class RunResult:
         return [verdict for verdict in self.verdicts if not verdict.passed]
 
 
-def resume_options(run_dir: Path, session: RunOptions) -> RunOptions:
-    """The options stored in ``run_dir``/run.json with ``session``'s session-only options."""
+def resume_options(run_dir: Path, session: RunOptions, kind: str = "run") -> RunOptions:
+    """The options stored in ``run_dir``/run.json with ``session``'s session-only options.
+
+    RunError when the folder holds another command's run (``kind``: run, suite, sweep, tune)."""
     try:
         stored, _ = stored_params(run_dir)
+        found = stored_kind(run_dir)
     except ResumeError as exc:
         raise RunError(str(exc)) from None
+    if found != kind:
+        raise RunError(f"{run_dir} holds a {found}, not a {kind}: resume it with `bench {found} --resume {run_dir}`")
     kept = {name: value for name, value in stored.items() if name not in SESSION_OPTIONS}
     try:
         options = RunOptions.from_params(kept)
@@ -147,63 +148,20 @@ def resume_options(run_dir: Path, session: RunOptions) -> RunOptions:
     return options.with_session(session)
 
 
-def build_plan(options: RunOptions, people: Sequence[Persona | Respondent], ask: Ask = DEFAULT_ASK) -> RunPlan:
-    """The talk plan when no workload option is given; otherwise the requested matrix."""
-    work = options.workload
-    if work.is_default:
-        return talk_plan(people, ask)
-    if work.synthetic:
-        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos)
-        calls = synthetic_calls(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask)
-    elif work.personas_or_repeats:
-        count = work.personas if work.personas is not None else len(people)
-        if count > len(people):
-            raise OptionsError(f"--personas {count} exceeds the {len(people)} personas in the file")
-        calls = build_calls(people[:count], work.repeats or 1, ask)
-    else:
-        calls = calls_for_count(people, work.calls or DEFAULT_CALLS, ask)
-    names = list(work.strategies) or ["semaphore"]
-    label = "-".join(names) if len(names) <= 3 else f"{len(names)}-strategies"
-    cells = matrix_cells(calls, names, work.concurrency or DEFAULT_LEVELS, rpm=work.rpm, tpm=work.tpm)
-    plan = RunPlan(label=label, cells=tuple(cells))
-    return with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
-
-
-def plan_for(options: RunOptions) -> RunPlan:
-    """Read the personas and build the plan; refuse what the chosen client cannot run."""
-    work = options.workload
-    try:
-        survey = resolve(work.workload, work.overrides())
-        table = load_table(work.personas_file or DEFAULT_PERSONAS_FILE, id_column=work.id_column)
-        plan = build_plan(options, survey.respondents(table), survey.ask())
-    except WorkloadError as exc:
-        raise OptionsError(str(exc)) from None
-    checks.check_run_length(plan, work.max_tokens or MAX_TOKENS)
-    check_client_can_run({c.strategy for c in plan.cells}, options.client.client)
-    return plan
-
-
-def check_client_can_run(strategies: Iterable[str], client: str) -> None:
-    """Refuse strategies that need a blocking client when ``client`` has none."""
-    kind = CLIENTS[client]
-    blocking = sorted({name for name in strategies if STRATEGIES[name].traits.blocking})
-    if blocking and not kind.has_sync:
-        raise OptionsError(
-            f"{', '.join(blocking)} needs a blocking client and {kind.name} has none; use openai or httpx",
-            hint="--client",
-        )
-
-
 def check_before_sending(
-    options: RunOptions, plan: RunPlan, resuming: Path | None, hooks: RunHooks
+    options: RunOptions, plan: RunPlan, resuming: Path | None, hooks: RunHooks, *, same_plan: bool = True
 ) -> tuple[frozenset[str], str]:
-    """What must hold before the first call: returns the calls already done and the API key."""
+    """What must hold before the first call: returns the calls already done and the API key.
+
+    ``same_plan``: a resume must rebuild the very calls that ran (a search picks its cells as it goes:
+    its plan is the most it may send, and the calls already done are simply not sent again)."""
     client, guard = options.client, options.guard
     done: frozenset[str] = frozenset()
     try:
         if resuming is not None:
             done = done_keys(resuming)
-            check_same_plan(plan, stored_params(resuming)[1], done, resuming)
+            if same_plan:
+                check_same_plan(plan, stored_params(resuming)[1], done, resuming)
             check_cells(resuming, done)
     except ResumeError as exc:
         raise RunError(str(exc)) from None
@@ -330,21 +288,25 @@ def request_settings(options: RunOptions, plan: RunPlan | None = None) -> Reques
 
 
 def run_benchmark(options: RunOptions, hooks: RunHooks | None = None) -> RunResult:
-    """Run ``options`` into a run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    """``bench run`` and the Python API: the plan the options name (or the one stored in ``--resume DIR``)."""
+    if options.resume is not None:
+        options = resume_options(options.resume, options)
+    return run_session(options, talk_program(options), hooks)
+
+
+def run_session(options: RunOptions, program: Program, hooks: RunHooks | None = None) -> RunResult:
+    """Run ``program`` into one run folder (OptionsError: bad usage; RunError: cannot proceed)."""
     hooks = hooks or RunHooks()
     resuming = options.resume
-    if resuming is not None:
-        options = resume_options(resuming, options)
-    plan = plan_for(options)
-    mock = options.mock.config() if options.client.is_mock else None
-    done, api_key = check_before_sending(options, plan, resuming, hooks)
+    budget = program.budget()
+    done, api_key = check_before_sending(options, budget, resuming, hooks, same_plan=program.fixed)
     if resuming is not None:
         lock = hold(resuming)  # before anything is read for sending: a second resume would send the same calls
-    run_dir = prepare_run_dir(options.output.out, plan.label)
+    run_dir = prepare_run_dir(options.output.out if resuming is None else resuming, program.label)
     if resuming is None:
         lock = hold(run_dir)
     try:
-        return _run_locked(options, plan, run_dir, mock, api_key, done, hooks, resuming)
+        return _run_locked(options, program, run_dir, api_key, done, hooks)
     finally:
         lock.release()
 
@@ -360,43 +322,98 @@ def hold(run_dir: Path) -> RunLock:
 
 
 def _run_locked(
-    options: RunOptions,
-    plan: RunPlan,
-    run_dir: Path,
-    mock: MockConfig | None,
-    api_key: str,
-    done: frozenset[str],
-    hooks: RunHooks,
-    resuming: Path | None,
+    options: RunOptions, program: Program, run_dir: Path, api_key: str, done: frozenset[str], hooks: RunHooks
 ) -> RunResult:
-    if resuming is None:  # a resumed run keeps the run.json it started with (same options, checked)
-        write_run_json(run_dir, run_config(options, plan, run_dir.name, mock))
+    budget = program.budget()
+    groups = program.groups()
+    resuming = options.resume is not None
+    if not resuming:  # a resumed run keeps the run.json it started with (same options, checked)
+        first = groups[0].options if groups else options
+        mock = first.mock.config() if first.client.is_mock else None
+        write_run_json(run_dir, {**run_config(options, budget, run_dir.name, mock), **program.describe()})
     if hooks.on_start is not None:
         start = RunStart(
             run_dir=run_dir,
-            total_calls=plan.total_calls,
-            cells=len(plan.cells),
+            total_calls=budget.total_calls if program.fixed else 0,
+            cells=len(budget.cells) if program.fixed else 0,
             endpoint=options.client.endpoint,
             model=options.client.model,
             done=len(done),
-            resuming=resuming is not None,
+            resuming=resuming,
         )
         hooks.on_start(start)
-    runner = _run_cells(options, plan, run_dir, mock, api_key, done, hooks)
+    cells = SessionCells(run_dir=run_dir, done=done, hooks=hooks, append=bool(done))
+    fatal: str | None = None
+    with contextlib.ExitStack() as stack:
+        if options.backend.backend == "ray":
+            try:
+                backend = options.backend
+                stack.enter_context(distributed.ray_session(backend.ray_address, workers=backend.workers))
+            except distributed.RayUnavailable as exc:
+                raise RunError(str(exc)) from None
+        for group in groups:
+            if hooks.stop.is_set():
+                break
+            fatal = _run_group(program, group, cells, run_dir, api_key, hooks)
+            if fatal is not None:
+                break
     summary, tally = finalize(run_dir, run_dir.name)
     verdicts = judge(run_dir, summary, options.output.checks, options.output.junit)
     return RunResult(
         run_dir=run_dir,
         options=options,
-        plan=plan,
+        plan=budget,
         summary=summary,
         tally=tally,
-        fatal=runner.fatal,
-        interrupted=hooks.stop.is_set() and runner.fatal is None,
+        fatal=fatal,
+        interrupted=hooks.stop.is_set() and fatal is None,
         kept=len(done_keys(run_dir)),  # from calls.csv: a second Ctrl-C leaves rows without cell meta
         verdicts=verdicts,
         no_success=first_error_if_none_ok(run_dir),
     )
+
+
+@dataclass(kw_only=True)
+class SessionCells:
+    """Implements ``bench.engine.program.Cells``: runs a cell's missing calls into the run folder."""
+
+    run_dir: Path
+    done: frozenset[str]
+    hooks: RunHooks
+    append: bool = False
+    runner: CellRunner | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self.hooks.stop.is_set()
+
+    async def run(self, spec: CellSpec) -> None:
+        assert self.runner is not None, "a cell runs inside its group"
+        plan = RunPlan(label="cell", cells=(spec,))
+        hooks = self.hooks
+        await execute(
+            plan,
+            self.runner,
+            self.run_dir,
+            on_record=hooks.on_record,
+            on_cell=hooks.on_cell,
+            done_ids=self.done,
+            append=self.append,
+        )
+        self.append = True
+
+    def summary(self) -> pd.DataFrame:
+        summary, _ = finalize(self.run_dir, self.run_dir.name)
+        return summary
+
+    def row(self, spec: CellSpec) -> pd.Series:
+        summary = self.summary()
+        mine = summary[
+            (summary["scenario"] == spec.scenario)
+            & (summary["strategy"] == spec.strategy)
+            & (summary["concurrency"] == spec.concurrency)
+        ]
+        return mine.iloc[-1] if len(mine) else pd.Series(dtype=object)
 
 
 def judge(run_dir: Path, summary: pd.DataFrame, checks: Sequence[str], junit: Path | None) -> tuple[Verdict, ...]:
@@ -426,21 +443,18 @@ def first_error_if_none_ok(run_dir: Path) -> str | None:
     return f"{where}{first['error'] or 'unknown error'}"
 
 
-def _run_cells(
-    options: RunOptions,
-    plan: RunPlan,
-    run_dir: Path,
-    mock: MockConfig | None,
-    api_key: str,
-    done: frozenset[str],
-    hooks: RunHooks,
-) -> CellRunner:
-    """Start the mock if asked, run every cell not yet done, and hand back the runner (its ``fatal``)."""
-    with open_runner(options, plan, run_dir, mock, api_key, hooks) as runner:
+def _run_group(
+    program: Program, group: Group, cells: SessionCells, run_dir: Path, api_key: str, hooks: RunHooks
+) -> str | None:
+    """Start the group's mock (if any) and runner, let the program drive its cells; the runner's ``fatal``."""
+    options = group.options
+    mock = options.mock.config() if options.client.is_mock else None
+    plan = RunPlan(label=program.label, cells=group.cells or program.budget().cells)
+    with open_runner(options, plan, run_dir, mock, api_key, hooks, where=group.where) as runner:
         warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight
-        work = execute(plan, runner, run_dir, on_record=hooks.on_record, on_cell=hooks.on_cell, done_ids=done)
+        cells.runner = runner
         try:
-            asyncio.run(work)
+            asyncio.run(program.drive(group, cells))
         except KeyboardInterrupt:  # a second Ctrl-C: calls in flight are cancelled; rows on disk stay
             hooks.stop.set()
         except OSError as exc:  # the disk filled up mid-run: the rows written so far stay
@@ -451,68 +465,79 @@ def _run_cells(
             raise RunError(checks.write_failure(run_dir, exc, kept)) from None
         except distributed.RayUnavailable as exc:
             raise RunError(str(exc)) from None
+        finally:
+            cells.runner = None
         if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
             settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
-    return runner
+    return runner.fatal
 
 
 @contextlib.contextmanager
 def open_runner(
-    options: RunOptions, plan: RunPlan, run_dir: Path, mock: MockConfig | None, api_key: str, hooks: RunHooks
+    options: RunOptions,
+    plan: RunPlan,
+    run_dir: Path,
+    mock: MockConfig | None,
+    api_key: str,
+    hooks: RunHooks,
+    where: str = "",
 ) -> Iterator[CellRunner]:
-    """The runner for ``run_dir``'s cells, the mock server (and Ray) started for it and stopped after."""
+    """The runner for ``run_dir``'s cells, the mock server started for it and stopped after (Ray: in session)."""
     backend = options.backend
     with contextlib.ExitStack() as stack:
         probe: StatsProbe | None = None
-        if backend.backend == "ray":
-            try:
-                stack.enter_context(distributed.ray_session(backend.ray_address, workers=backend.workers))
-            except distributed.RayUnavailable as exc:
-                raise RunError(str(exc)) from None
         if mock is not None:
             try:
-                server, base_url = distributed.serve_mock(stack, mock, cluster=backend.ray_address is not None)
+                server, base_url = distributed.serve_mock(
+                    stack, mock, cluster=backend.ray_address is not None, where=where
+                )
             except MockStartError as exc:
                 raise RunError(str(exc)) from None
             probe = server
             api_key = api_key or "mock-key"
         else:
             base_url, api_key = options.client.endpoint, api_key or "no-key"
-        endpoint = Endpoint(base_url=base_url, api_key=api_key, model=options.client.model, is_mock=mock is not None)
-        specs = options.client.specs()
+        config = runner_config(options, plan, run_dir.name, base_url, api_key, is_mock=mock is not None)
         runner: CellRunner
         if backend.backend == "ray":
             ray_runner = distributed.RayRunner(
-                run_id=run_dir.name,
-                endpoint=endpoint,
-                settings=request_settings(options, plan),
-                client_name=options.client.client,
+                run_id=config.run_id,
+                endpoint=config.endpoint,
+                settings=config.settings,
+                client_name=config.client,
                 workers=backend.workers,
                 emit=lambda record: None,
                 stop=hooks.stop,
                 probe=probe,
-                grace_s=options.output.grace,
+                grace_s=config.grace_s,
             )
             runner = stack.enter_context(distributed.closing_workers(ray_runner))
         else:
-            runner = Runner(
-                run_id=run_dir.name,
-                endpoint=endpoint,
-                settings=request_settings(options, plan),
-                stop=hooks.stop,
-                probe=probe,
-                grace_s=options.output.grace,
-                price=run_price(options),
-                batch_discount=shipped_prices().batch_discount,
-                endpoint_label=specs[0].label,
-                endpoint_rpm=specs[0].rpm,
-                endpoint_tpm=specs[0].tpm,
-                seed=options.mock.seed,
-                pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
-                warmup=options.client.warmup,
-                **CLIENTS[options.client.client].runner_factories(),
-            )
+            runner = config.runner(stop=hooks.stop, probe=probe)
         yield runner
+
+
+def runner_config(
+    options: RunOptions, plan: RunPlan, run_id: str, base_url: str, api_key: str, *, is_mock: bool
+) -> RunnerConfig:
+    """The one place a runner's configuration is made from the options (local runner and Ray workers)."""
+    client = options.client
+    specs = client.specs()
+    return RunnerConfig(
+        run_id=run_id,
+        endpoint=Endpoint(base_url=base_url, api_key=api_key, model=client.model, is_mock=is_mock),
+        settings=request_settings(options, plan),
+        client=client.client,
+        seed=options.mock.seed,
+        grace_s=options.output.grace,
+        price=run_price(options),
+        batch_discount=shipped_prices().batch_discount,
+        endpoint_label="mock" if is_mock else specs[0].label,
+        endpoint_rpm=specs[0].rpm,
+        endpoint_tpm=specs[0].tpm,
+        pool=routed(specs, os.environ.get(client.api_key_env, "") or "no-key", client.model),
+        warmup=client.warmup,
+    )
 
 
 def run_price(options: RunOptions) -> Price | None:

@@ -12,21 +12,20 @@ and p99 grew (saturation may lie inside), else the step above it, until the knee
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bench.core.calls import Call
-from bench.engine.folder import execute, finalize
-from bench.engine.loadtest import LoadTest, load_test
+from bench.engine.loadtest import load_test, stored_settings
 from bench.engine.options import RunOptions
-from bench.engine.plan import RunPlan, is_open_loop
-from bench.engine.runner import CellRunner, CellSpec
-from bench.engine.session import RunHooks
+from bench.engine.plan import is_open_loop
+from bench.engine.program import Cells
+from bench.engine.runner import CellSpec
+from bench.engine.session import RunHooks, RunResult
 from bench.report.knee import hides_saturation, knee_index, levels
 
 CLOSED_LOOP = "semaphore"  # floor and ceiling: a sliding window, the fairest closed loop
@@ -84,29 +83,23 @@ def cell_size(level: float, per_level: int) -> int:
 
 
 async def sweep_run(
-    *,
-    runner: CellRunner,
-    run_dir: Path,
+    cells: Cells,
     calls: Sequence[Call],
+    *,
     strategy: str,
     count: int,
     ceiling: int,
     per_level: int,
     max_in_flight: int = 1000,
-    on_cell: Callable[[CellSpec], None] | None = None,
     refine: int = 6,
 ) -> pd.DataFrame:
-    """Run the sweep; the summary of every cell, in the order they ran."""
-    cells_run = 0
+    """Run the sweep; the summary of every cell (what ran before an interrupt, when interrupted)."""
 
     async def cell(spec: CellSpec) -> pd.Series:
-        nonlocal cells_run
-        if on_cell is not None:
-            on_cell(spec)
-        await execute(RunPlan(label="sweep", cells=(spec,)), runner, run_dir, append=cells_run > 0)
-        cells_run += 1
-        summary, _ = finalize(run_dir, run_dir.name)
-        return summary.iloc[-1]
+        if cells.stopping:
+            raise _Stopped
+        await cells.run(spec)
+        return cells.row(spec)
 
     def calls_for(level: float) -> tuple[Call, ...]:
         want = cell_size(level, per_level)
@@ -115,8 +108,6 @@ async def sweep_run(
     open_loop = is_open_loop(strategy)
     closed = CLOSED_LOOP if open_loop else strategy
     scenario = "sweep-bounds" if open_loop else "sweep"
-    floor = await cell(CellSpec(scenario=scenario, strategy=closed, concurrency=1, calls=calls_for(1)))
-    top = await cell(CellSpec(scenario=scenario, strategy=closed, concurrency=ceiling, calls=calls_for(ceiling)))
 
     def level_cell(level: float) -> CellSpec:
         if open_loop:
@@ -129,25 +120,42 @@ async def sweep_run(
             )
         return CellSpec(scenario=scenario, strategy=strategy, concurrency=int(level), calls=calls_for(level))
 
-    if open_loop:
-        for rate in rate_levels(float(floor["throughput_rps"]), float(top["throughput_rps"]), count):
-            await cell(level_cell(rate))
-    else:
-        done = {1, ceiling}
-        for level in concurrency_levels(float(top["throughput_rps"]), float(floor["latency_p50_s"]), ceiling, count):
-            if level not in done:
-                done.add(level)
-                await cell(level_cell(level))
-    knob = "rate" if open_loop else "C"
-    for _ in range(refine):
-        summary, _ = finalize(run_dir, run_dir.name)
-        mine = [cells for name, kind, cells in levels(summary) if name == strategy and kind == knob]
-        found = refine_level(mine[0], whole=not open_loop) if mine else None
-        if found is None:
-            break
-        await cell(level_cell(found))
-    summary, _ = finalize(run_dir, run_dir.name)
-    return summary
+    try:
+        floor = await cell(CellSpec(scenario=scenario, strategy=closed, concurrency=1, calls=calls_for(1)))
+        top = await cell(CellSpec(scenario=scenario, strategy=closed, concurrency=ceiling, calls=calls_for(ceiling)))
+        if open_loop:
+            for rate in rate_levels(_number(floor, "throughput_rps"), _number(top, "throughput_rps"), count):
+                await cell(level_cell(rate))
+        else:
+            done = {1, ceiling}
+            goodput, latency = _number(top, "throughput_rps"), _number(floor, "latency_p50_s")
+            for level in concurrency_levels(goodput, latency, ceiling, count):
+                if level not in done:
+                    done.add(level)
+                    await cell(level_cell(level))
+        knob = "rate" if open_loop else "C"
+        for _ in range(refine):
+            mine = [found for name, kind, found in levels(cells.summary()) if name == strategy and kind == knob]
+            next_level = refine_level(mine[0], whole=not open_loop) if mine else None
+            if next_level is None:
+                break
+            await cell(level_cell(next_level))
+    except _Stopped:
+        pass
+    return cells.summary()
+
+
+class _Stopped(Exception):
+    """The session is stopping: the search ends with what it has."""
+
+
+def _number(row: pd.Series, column: str) -> float:
+    value = row.get(column)
+    try:
+        number = float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number == number else 0.0  # NaN: nothing measured
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +175,7 @@ class SweepResult:
     run_dir: Path
     summary: pd.DataFrame
     fatal: str | None  # why the runner stopped itself (401, 404…), if it did
+    run: RunResult  # the session's own result: verdicts, interrupted, no_success
 
 
 def sweep_budget(settings: SweepSettings, per_level: int) -> int | None:
@@ -177,14 +186,30 @@ def sweep_budget(settings: SweepSettings, per_level: int) -> int | None:
 
 
 def run_sweep(options: RunOptions, settings: SweepSettings, hooks: RunHooks | None = None) -> SweepResult:
-    """Sweep ``settings.strategy`` into a new run folder (OptionsError: bad usage; RunError: cannot proceed)."""
-    hooks = hooks or RunHooks()
+    """Sweep ``settings.strategy`` into a run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    if options.resume is not None:
+        settings = SweepSettings(**stored_settings(options.resume, "sweep"))
     per_level = options.workload.calls or 0
 
-    search = functools.partial(
-        sweep_run, count=settings.levels, ceiling=settings.ceiling, refine=settings.refine, on_cell=hooks.on_cell
+    async def search(cells: Cells, calls: Sequence[Call]) -> pd.DataFrame:
+        return await sweep_run(
+            cells,
+            calls,
+            strategy=settings.strategy,
+            count=settings.levels,
+            ceiling=settings.ceiling,
+            per_level=per_level,
+            max_in_flight=options.workload.max_in_flight,
+            refine=settings.refine,
+        )
+
+    result, _ = load_test(
+        options,
+        kind="sweep",
+        strategy=settings.strategy,
+        budget=sweep_budget(settings, per_level),
+        settings=asdict(settings),
+        search=search,
+        hooks=hooks,
     )
-    budget = sweep_budget(settings, per_level)
-    test = LoadTest(kind="sweep", strategy=settings.strategy, budget=budget, settings=asdict(settings))
-    done = load_test(options, test, search, hooks)
-    return SweepResult(run_dir=done.run_dir, summary=done.summary, fatal=done.fatal)
+    return SweepResult(run_dir=result.run_dir, summary=result.summary, fatal=result.fatal, run=result)

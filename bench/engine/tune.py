@@ -7,7 +7,6 @@ run folder, like any run; ``tune.json`` holds the recommendation and the cells t
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import operator
@@ -21,12 +20,12 @@ import pandas as pd
 
 from bench.core.calls import Call
 from bench.engine.errors import OptionsError
-from bench.engine.folder import execute, finalize
-from bench.engine.loadtest import LoadTest, load_test
+from bench.engine.loadtest import load_test, stored_settings
 from bench.engine.options import RunOptions
-from bench.engine.plan import RunPlan, is_open_loop
-from bench.engine.runner import CellRunner, CellSpec
-from bench.engine.session import RunHooks
+from bench.engine.plan import is_open_loop
+from bench.engine.program import Cells
+from bench.engine.runner import CellSpec
+from bench.engine.session import RunHooks, RunResult
 from bench.report.summary import SUMMARY_COLUMNS
 
 TUNE_FILE: Final = "tune.json"
@@ -161,6 +160,17 @@ class Tuner:
         return float(f"{math.sqrt(low * high):.3g}")  # rates people can type again
 
     async def run(self) -> TuneResult:
+        try:
+            await self._search()
+        except TuneStopped:
+            pass  # interrupted: the recommendation stands on the levels tried so far
+        good = [t for t in self.tried if t.passed]
+        best = max(good, key=lambda t: (round(t.throughput_rps, 6), -t.level)) if good else None
+        return TuneResult(
+            strategy=self.strategy, knob=self.knob, slos=[str(s) for s in self.slos], best=best, tried=self.tried
+        )
+
+    async def _search(self) -> None:
         level, passed, failed = self.start, None, None
         while level <= self.limit:
             tried = await self._try(level)
@@ -184,11 +194,6 @@ class Tuner:
                     low = middle
                 else:
                     high = middle
-        good = [t for t in self.tried if t.passed]
-        best = max(good, key=lambda t: (round(t.throughput_rps, 6), -t.level)) if good else None
-        return TuneResult(
-            strategy=self.strategy, knob=self.knob, slos=[str(s) for s in self.slos], best=best, tried=self.tried
-        )
 
 
 def cell_size(level: float, knob: str, per_level: int) -> int:
@@ -203,10 +208,9 @@ def cell_calls(calls: Sequence[Call], level: float, knob: str, per_level: int) -
 
 
 async def tune_run(
-    *,
-    runner: CellRunner,
-    run_dir: Path,
+    cells: Cells,
     calls: Sequence[Call],
+    *,
     strategy: str,
     slos: Sequence[Slo],
     per_level: int = 0,
@@ -215,13 +219,13 @@ async def tune_run(
     max_in_flight: int = 1000,
     on_cell: Callable[[Tried], None] | None = None,
 ) -> TuneResult:
-    """Search ``strategy``'s concurrency (or rate, for open-loop strategies) into ``run_dir``."""
+    """Search ``strategy``'s concurrency (or rate, for open-loop strategies); an interrupt ends it with what it has."""
     open_loop = is_open_loop(strategy)
     knob = "rate" if open_loop else "concurrency"
-    first = True
 
     async def measure(level: float) -> Mapping[str, Any]:
-        nonlocal first
+        if cells.stopping:
+            raise TuneStopped
         spec = CellSpec(
             scenario=f"tune-rate-{level:g}" if open_loop else "tune",  # cells are keyed by concurrency
             strategy=strategy,
@@ -229,10 +233,8 @@ async def tune_run(
             calls=cell_calls(calls, level, knob, per_level),
             rate=level if open_loop else None,
         )
-        await execute(RunPlan(label="tune", cells=(spec,)), runner, run_dir, append=not first)
-        first = False
-        summary, _ = finalize(run_dir, run_dir.name)
-        return dict(summary.iloc[-1].to_dict())
+        await cells.run(spec)
+        return dict(cells.row(spec).to_dict())
 
     tuner = Tuner(
         strategy=strategy,
@@ -244,9 +246,11 @@ async def tune_run(
         integer=not open_loop,
         on_tried=on_cell,
     )
-    result = await tuner.run()
-    result.write(run_dir)
-    return result
+    return await tuner.run()
+
+
+class TuneStopped(Exception):
+    """The session is stopping: the search ends with the levels it tried."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,6 +287,7 @@ class TuneRun:
     result: TuneResult
     summary: pd.DataFrame
     fatal: str | None  # why the runner stopped itself (401, 404…), if it did
+    run: RunResult  # the session's own result: verdicts, interrupted, no_success
 
 
 def run_tune(
@@ -291,16 +296,37 @@ def run_tune(
     hooks: RunHooks | None = None,
     on_tried: Callable[[Tried], None] | None = None,
 ) -> TuneRun:
-    """Tune into a new run folder (OptionsError: bad usage; RunError: cannot proceed)."""
-    hooks = hooks or RunHooks()
+    """Tune into a run folder (OptionsError: bad usage; RunError: cannot proceed)."""
+    if options.resume is not None:
+        stored = stored_settings(options.resume, "tune")
+        try:
+            slos = tuple(Slo.parse(text) for text in stored.get("slos", []))
+            settings = TuneSettings(**{**stored, "slos": slos})
+        except (SloError, TypeError) as exc:
+            raise OptionsError(f"{options.resume}/run.json: the tune's settings: {exc}") from None
     if not settings.slos:
         raise OptionsError("give at least one SLO, e.g. latency_p99_s<=2", hint="--slo")
     per_level = options.workload.calls or 0
 
-    search = functools.partial(
-        tune_run, slos=settings.slos, start=settings.start, limit=settings.limit, on_cell=on_tried
-    )
+    async def search(cells: Cells, calls: Sequence[Call]) -> TuneResult:
+        return await tune_run(
+            cells,
+            calls,
+            strategy=settings.strategy,
+            slos=settings.slos,
+            per_level=per_level,
+            start=settings.start,
+            limit=settings.limit,
+            max_in_flight=options.workload.max_in_flight,
+            on_cell=on_tried,
+        )
+
     shown = {**asdict(settings), "slos": [str(slo) for slo in settings.slos]}
-    test = LoadTest(kind="tune", strategy=settings.strategy, budget=tune_budget(settings, per_level), settings=shown)
-    done = load_test(options, test, search, hooks)
-    return TuneRun(run_dir=done.run_dir, result=done.found, summary=done.summary, fatal=done.fatal)
+    budget = tune_budget(settings, per_level)
+    result, found = load_test(
+        options, kind="tune", strategy=settings.strategy, budget=budget, settings=shown, search=search, hooks=hooks
+    )
+    if found is None:  # stopped before the search began
+        found = TuneResult(strategy=settings.strategy, knob="", slos=shown["slos"], best=None, tried=[])
+    found.write(result.run_dir)  # tune.json: the recommendation so far when interrupted
+    return TuneRun(run_dir=result.run_dir, result=found, summary=result.summary, fatal=result.fatal, run=result)

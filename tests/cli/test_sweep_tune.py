@@ -75,7 +75,7 @@ def test_a_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
         pytest.param(
             [*SWEEP, "--strategy", "threads", "--client", "aiohttp"], 2, "needs a blocking client", id="client"
         ),
-        pytest.param([*SWEEP, "--strategy", "rate_limited"], 2, "rate_limited needs the endpoint's limits", id="paced"),
+        pytest.param([*SWEEP, "--strategy", "rate_limited"], 2, "rate_limited needs --rpm/--tpm or the endpoint's limits", id="paced"),
         pytest.param([*TUNE, "--price-in", "1"], 2, "--price-in and --price-out go together", id="price"),
     ],
 )
@@ -94,7 +94,8 @@ def test_a_sweep_on_the_mock_writes_one_locked_run_folder(tmp_path: Path) -> Non
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["kind"] == "sweep"
     assert config["budget_calls"] == 100  # floor, ceiling, 2 levels, 6 refining: 10 calls each
-    assert "params" not in config  # the cells are chosen as it runs: `bench run --resume` has nothing to redo
+    assert config["params"]["client"] == "aiohttp"  # what `bench sweep --resume` runs the search with again
+    assert config["sweep"]["ceiling"] == 4
     assert (out / "summary.json").exists()
     assert "knee at C=" in result.stdout
 
