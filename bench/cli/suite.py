@@ -1,85 +1,82 @@
-"""``bench suite``: a TOML matrix of cells into one results folder."""
+"""``bench suite``: a TOML matrix of cells into one results folder, through the same session as ``bench run``."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
 
+from bench.cli.flags import GroupedCommand, given, schema_options
 from bench.cli.run import announce, fail_on_checks
-from bench.cli.run_checks import check_options, confirm_paid, guard_options
-from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, stop_on_signals
-from bench.engine.options import GuardOptions
+from bench.cli.run_checks import confirm_paid
+from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, errors, stop_on_signals
 
 
-@click.command()
-@click.argument("suite_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Output folder (default: results/<timestamp>-<suite name>/).",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No live progress (off anyway when stdout is no terminal).")
+@click.command(cls=GroupedCommand)
+@click.argument("suite_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="List the cells and exit.")
-@guard_options
-@check_options
-def suite(
-    suite_file: Path,
-    out: Path | None,
-    quiet: bool,
-    dry_run: bool,
-    yes: bool,
-    api_key_env: str,
-    max_calls: int | None,
-    price_table: Path | None,
-    price_in: float | None,
-    price_out: float | None,
-    checks: tuple[str, ...] = (),
-    junit: Path | None = None,
-) -> None:
-    """Run a TOML suite (strategies × C × latency × limits × repetitions) into one results folder."""
-    from bench.engine.session import RunHooks  # pandas, the SDK: only when a suite starts
-    from bench.report.checks import CheckError, checks_table, parse_checks
-    from bench.report.summary import SUMMARY_COLUMNS
+@schema_options("suite")
+def suite(suite_file: Path | None, dry_run: bool, **params: Any) -> None:
+    """Run a TOML suite (strategies × C × latency × limits × repetitions) into one results folder.
+
+    The suite file takes every option of `bench run` under its own name ([suite] for all experiments,
+    [[experiment]] for one); `bench suite --resume DIR` sends what an interrupted suite left unsent.
+    """
+    from bench.engine.options import RunOptions  # pandas, the SDK: only when a suite starts
+    from bench.engine.session import RunHooks, run_session
+    from bench.report.checks import checks_table
     from bench.report.tables import scenario_tables
     from bench.suite.config import SuiteError
-    from bench.suite.run import SuiteOptions, plan_suite, run_suite_benchmark
-    from strategies import STRATEGIES
+    from bench.suite.plan import plan_suite, resume_plan, session_options
 
+    chosen = given(params)
+    session = RunOptions.from_params(chosen)
+    resuming = session.resume
     try:
-        plan = plan_suite(suite_file)
-        parse_checks(checks, SUMMARY_COLUMNS, list(STRATEGIES))
-    except (SuiteError, CheckError) as exc:
+        if resuming is not None:
+            plan = resume_plan(resuming)
+            if suite_file is not None and suite_file.read_text(encoding="utf-8") != plan.text:
+                raise BadInput(f"{suite_file} is not the suite that ran in {resuming}; drop it to resume")
+        elif suite_file is None:
+            raise BadInput("give a suite file (or --resume DIR)")
+        else:
+            plan = plan_suite(suite_file)
+    except (SuiteError, OSError) as exc:
         raise BadInput(str(exc)) from None
+    options = session_options(plan, session, resuming)
+    if "api_key_env" in chosen:
+        options = dataclasses.replace(
+            options, client=dataclasses.replace(options.client, api_key_env=chosen["api_key_env"])
+        )
     if dry_run:
         for cell in plan.cells:
             line = f"{cell.scenario}  {cell.strategy}  C={cell.concurrency}  {len(cell.calls)} calls"
             console.print(line, markup=False)
-        where = "the built-in mock server" if plan.suite.is_mock else escape(plan.suite.endpoint)
+        endpoint = options.client.endpoint
+        where = "the built-in mock server" if endpoint == "mock" else escape(endpoint)
         console.print(
             f"[bold]{plan.total_calls} calls[/] in {len(plan.cells)} cells, {len(plan.groups)} server run(s) → {where}"
         )
         return
-    guard = GuardOptions(yes=yes, max_calls=max_calls, price_table=price_table, price_in=price_in, price_out=price_out)
-    options = SuiteOptions(
-        path=suite_file, out=out, guard=guard, api_key_env=api_key_env, checks=tuple(checks), junit=junit
-    )
     stop = threading.Event()
     live = []
     hooks = RunHooks(
         stop=stop,
-        on_start=lambda start: live.append(announce(start, quiet=quiet).__enter__()),
+        on_start=lambda start: live.append(announce(start, quiet=options.output.quiet).__enter__()),
         on_record=lambda record: live[0].on_record(record),
         on_cell=lambda cell: live[0].on_cell(cell),
         confirm_paid=confirm_paid,
     )
+    secret = os.environ.get(options.client.api_key_env) or None
     try:
         with stop_on_signals(stop):
-            result = run_suite_benchmark(options, plan, hooks)
+            result = run_session(options, plan.program(secret), hooks)
     finally:
         for progress in live:
             progress.__exit__(None, None, None)
@@ -92,5 +89,11 @@ def suite(
     if result.fatal is not None:
         raise RunFailed(f"{result.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
     if result.interrupted:
+        errors.print(
+            f"interrupted: {result.kept} of {plan.total_calls} calls are in {result.run_dir}/calls.csv; "
+            f"send the rest with: bench suite --resume {result.run_dir}",
+            soft_wrap=True,
+            markup=False,
+        )
         sys.exit(EXIT_INTERRUPTED)
     fail_on_checks(result.no_success, result.checks_failed)

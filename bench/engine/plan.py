@@ -62,7 +62,8 @@ def with_rates(plan: RunPlan, rates: Sequence[float], max_in_flight: int) -> Run
         if any(c.strategy == cell.strategy and c.rate is not None for c in cells):
             continue  # one set of rates per strategy, whatever the --concurrency levels
         for rate in rates:
-            cells.append(dataclasses.replace(cell, scenario=f"rate-{rate:g}", concurrency=max_in_flight, rate=rate))
+            scenario = f"rate-{rate:g}" if cell.scenario == "main" else f"{cell.scenario}|rate={rate:g}"
+            cells.append(dataclasses.replace(cell, scenario=scenario, concurrency=max_in_flight, rate=rate))
     return dataclasses.replace(plan, cells=tuple(cells))
 
 

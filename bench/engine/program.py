@@ -31,6 +31,7 @@ from bench.engine.errors import OptionsError
 from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
 from bench.engine.runner import CellSpec
+from bench.mock.config import MockConfig
 from bench.survey.spec import resolve
 from strategies import STRATEGIES
 
@@ -65,6 +66,11 @@ class Group:
     options: RunOptions
     cells: tuple[CellSpec, ...] = ()
     where: str = ""  # names the group in a message (a suite's scenario)
+
+    @property
+    def mock(self) -> MockConfig | None:
+        """The mock server the group runs against (None: an endpoint by URL)."""
+        return self.options.mock.config() if self.options.client.is_mock else None
 
 
 class Program(Protocol):
@@ -136,7 +142,7 @@ def build_plan(
     elif work.personas_or_repeats:
         count = work.personas if work.personas is not None else len(people)
         if count > len(people):
-            raise OptionsError(f"--personas {count} exceeds the {len(people)} personas in the file")
+            raise OptionsError(f"{count} exceeds the {len(people)} personas in the file", hint="--personas")
         calls = build_calls(people[:count], work.repeats or 1, ask)
     else:
         calls = calls_for_count(people, work.calls or default_calls or DEFAULT_CALLS, ask)
@@ -153,22 +159,32 @@ def workload_people(options: RunOptions) -> tuple[list[Persona | Respondent], As
     work = options.workload
     try:
         survey = resolve(work.workload, work.overrides())
+    except WorkloadError as exc:
+        raise OptionsError(str(exc), hint="--workload" if work.workload else None) from None
+    try:
         table = load_table(work.personas_file or DEFAULT_PERSONAS_FILE, id_column=work.id_column)
         return list(survey.respondents(table)), survey.ask()
     except WorkloadError as exc:
-        raise OptionsError(str(exc)) from None
+        raise OptionsError(str(exc), hint="--personas-file" if work.personas_file else None) from None
 
 
-def plan_for(options: RunOptions, *, scenario: str = "main", default_calls: int | None = None) -> RunPlan:
-    """Read the personas and build the plan; refuse what the chosen client cannot run."""
+def plan_for(
+    options: RunOptions,
+    *,
+    scenario: str = "main",
+    default_calls: int | None = None,
+    people: tuple[list[Persona | Respondent], Ask] | None = None,
+) -> RunPlan:
+    """Read the personas (unless given, as ``workload_people`` reads them) and build the plan; refuse
+    what the chosen client, backend or request cannot run."""
     work = options.workload
     if work.synthetic:
-        people: list[Persona | Respondent] = []
+        rows: list[Persona | Respondent] = []
         ask = DEFAULT_ASK
     else:
-        people, ask = workload_people(options)
+        rows, ask = people if people is not None else workload_people(options)
     try:
-        plan = build_plan(options, people, ask, scenario=scenario, default_calls=default_calls)
+        plan = build_plan(options, rows, ask, scenario=scenario, default_calls=default_calls)
     except WorkloadError as exc:
         raise OptionsError(str(exc)) from None
     checks.check_run_length(plan, work.max_tokens or MAX_TOKENS)

@@ -737,7 +737,8 @@ SESSION_OPTIONS: Final = frozenset(option.name for option in OPTIONS if option.s
 def for_command(command: str) -> tuple[Option, ...]:
     """The options a command's CLI takes (``suite``: the session flags; its file takes ``suite_keys``)."""
     if command == "suite":
-        return tuple(o for o in OPTIONS if o.session or o.name in ("out", "api_key_env") and "suite" in o.commands)
+        chosen = (o for o in OPTIONS if o.session or o.name in ("out", "api_key_env"))
+        return tuple(o for o in chosen if "suite" in o.commands)
     if command in ("sweep", "tune"):
         return tuple(o for o in OPTIONS if command in o.commands and o.name not in SEARCHED)
     return tuple(o for o in OPTIONS if command in o.commands)

@@ -448,7 +448,7 @@ def _run_group(
 ) -> str | None:
     """Start the group's mock (if any) and runner, let the program drive its cells; the runner's ``fatal``."""
     options = group.options
-    mock = options.mock.config() if options.client.is_mock else None
+    mock = group.mock
     plan = RunPlan(label=program.label, cells=group.cells or program.budget().cells)
     with open_runner(options, plan, run_dir, mock, api_key, hooks, where=group.where) as runner:
         warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight

@@ -75,7 +75,12 @@ def test_a_paid_endpoint_with_yes_goes_on_to_the_reachability_check(
         pytest.param(
             [*SWEEP, "--strategy", "threads", "--client", "aiohttp"], 2, "needs a blocking client", id="client"
         ),
-        pytest.param([*SWEEP, "--strategy", "rate_limited"], 2, "rate_limited needs --rpm/--tpm or the endpoint's limits", id="paced"),
+        pytest.param(
+            [*SWEEP, "--strategy", "rate_limited"],
+            2,
+            "rate_limited needs --rpm/--tpm or the endpoint's limits",
+            id="paced",
+        ),
         pytest.param([*TUNE, "--price-in", "1"], 2, "--price-in and --price-out go together", id="price"),
     ],
 )

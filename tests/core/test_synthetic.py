@@ -12,7 +12,7 @@ from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.wire import Reply, outcome_from_reply, request_body
 from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine.options import RunOptions
-from bench.engine.session import plan_for
+from bench.engine.program import plan_for
 from bench.mock import MockServer
 
 ENDPOINT = Endpoint(base_url="http://x.test/v1", api_key="k")

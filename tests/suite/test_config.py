@@ -8,10 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
-from bench.core.calls import load_personas
 from bench.core.oslimits import raise_open_file_limit
 from bench.suite.config import SuiteError, parse_suite
-from bench.suite.run import expand, plan_suite, settings_for, suite_config
+from bench.suite.plan import expand, plan_parsed, plan_suite
 
 SUITES = Path(__file__).resolve().parents[2] / "fixtures" / "suites"
 GOOD = """
@@ -26,6 +25,11 @@ latency = "fixed:0"
 
 def suite_text(suite: str = "", experiment: str = 'strategies = ["gather"]') -> str:
     return f"[suite]\n{suite}\n[[experiment]]\n{experiment}\n"
+
+
+def plan_text(text: str, name: str = "x.toml") -> object:
+    """A suite's text read and planned, every value checked (as ``bench suite --dry-run`` does)."""
+    return plan_parsed(parse_suite(text, source=Path(name)), text, Path(name))
 
 
 def bad(case: str, message: str, *, exp: str = "", suite: str = "", raw: str | None = None) -> object:
@@ -49,27 +53,29 @@ BAD = [
     bad("no-strategies", "experiment[1].strategies: empty list", exp="strategies = []"),
     bad("missing-strategies", "experiment[1].strategies: required", exp="concurrency = [2]"),
     bad("missing-concurrency", "experiment[1].concurrency: required for semaphore", exp=SEM),
-    bad("zero-concurrency", f"experiment[1].concurrency: {WHOLE}, got 0", exp=SEM + "concurrency = [4, 0]"),
-    bad("text-concurrency", f"experiment[1].concurrency: {WHOLE}", exp=SEM + 'concurrency = ["ten"]'),
-    bad("fractional-concurrency", f"experiment[1].concurrency: {WHOLE}", exp=SEM + "concurrency = [2.5]"),
-    bad("bool-concurrency", f"experiment[1].concurrency: {WHOLE}", exp=SEM + "concurrency = [true]"),
+    bad("zero-concurrency", "experiment[1].concurrency: must be at least 1, got 0", exp=SEM + "concurrency = [4, 0]"),
+    bad(
+        "text-concurrency", "experiment[1].concurrency: 'ten' is not a whole number", exp=SEM + 'concurrency = ["ten"]'
+    ),
+    bad("fractional-concurrency", "experiment[1].concurrency: '2.5' is not a whole", exp=SEM + "concurrency = [2.5]"),
+    bad("bool-concurrency", "experiment[1].concurrency: 'True' is not a whole", exp=SEM + "concurrency = [true]"),
     bad("repeated-concurrency", "experiment[1].concurrency: repeated", exp=SEM + "concurrency = [2, 2]"),
     bad("bad-latency", "experiment[1].latency: bad latency spec 'w:1'", exp=GATHER + 'latency = "w:1"'),
     bad("lognormal-one-arg", "experiment[1].latency: bad latency", exp=GATHER + 'latency = ["lognormal:2"]'),
     bad("latency-number", "experiment[1].latency: expected latency specs", exp=GATHER + "latency = [0.2]"),
-    bad("rate-limited-no-rpm", "experiment[1].strategies: rate_limited needs rpm", exp=RATE),
+    bad("rate-limited-no-rpm", "experiment[1].strategies: rate_limited needs --rpm", exp=RATE),
     bad("negative-rpm", "experiment[1].rpm: expected a number", exp=RATE + "rpm = -5"),
     bad("zero-mock-rpm", f"experiment[1].mock_rpm: {WHOLE}", exp=GATHER + "mock_rpm = [0]"),
     bad("empty-mock-slots", "experiment[1].mock_max_concurrency: empty list", exp=GATHER + "mock_max_concurrency = []"),
     bad(
         "calls-and-personas",
-        "experiment[1].calls: use either calls or personas/repeats",
+        "experiment[1]: use either --calls or --personas/--repeats",
         exp=GATHER + "calls = 5\npersonas = 2",
     ),
     bad("zero-reps", f"suite.repetitions: {WHOLE}", suite="repetitions = 0"),
-    bad("retries", "suite.max_retries: expected a whole number ≥ 0", suite="max_retries = -1"),
-    bad("timeout-text", "suite.timeout: expected a number", suite='timeout = "soon"'),
-    bad("seed-text", "suite.seed: expected a whole number", suite='seed = "x"'),
+    bad("retries", "suite.max_retries: must be at least 0, got -1", suite="max_retries = -1"),
+    bad("timeout-text", "suite.timeout: 'soon' is not a number", suite='timeout = "soon"'),
+    bad("seed-text", "suite.seed: 'x' is not a number", suite='seed = "x"'),
     bad("empty-name", "suite.name: expected a non-empty string", suite='name = ""'),
     bad("endpoint-scheme", "suite.endpoint: 'ftp://x' is neither", suite='endpoint = "ftp://x"'),
     bad(
@@ -100,7 +106,7 @@ BAD = [
 @pytest.mark.parametrize(("text", "message"), BAD)
 def test_bad_suite_is_one_line_naming_the_key(text: str, message: str) -> None:
     with pytest.raises(SuiteError) as caught:
-        parse_suite(text, source=Path("x.toml"))
+        plan_text(text)
     assert str(caught.value).startswith(message), str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -115,7 +121,7 @@ def test_personas_beyond_the_file_names_the_key(tmp_path: Path) -> None:
 def test_missing_personas_file_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     path.write_text(suite_text('personas_file = "nowhere.jsonl"', 'strategies = ["gather"]'))
-    with pytest.raises(SuiteError, match=r"^suite\.personas_file: cannot read personas file .*nowhere"):
+    with pytest.raises(SuiteError, match=r"^experiment\[1\]\.personas_file: cannot read personas file .*nowhere"):
         plan_suite(path)
 
 
@@ -205,7 +211,7 @@ def test_matrix_gives_each_repetition_and_mock_limit_its_own_server_and_scenario
     repetitions = 2
     """
     suite = parse_suite(text, source=Path("m.toml"))
-    groups = expand(suite, load_personas(limit=10))
+    groups = expand(suite)
     assert len(groups) == 2 * 2 * 2  # repetitions × latency × mock_rpm
     assert [g.mock.seed for g in groups if g.mock] == [10] * 4 + [11] * 4
     first = groups[0]
@@ -229,7 +235,7 @@ def test_matrix_gives_each_repetition_and_mock_limit_its_own_server_and_scenario
 def test_url_endpoint_runs_without_a_mock() -> None:
     text = suite_text(URL + "\ncalls = 4", 'strategies = ["gather", "sequential"]')
     suite = parse_suite(text, source=Path("u.toml"))
-    groups = expand(suite, load_personas(limit=4))
+    groups = expand(suite)
     assert [g.mock for g in groups] == [None]
     assert [c.scenario for c in groups[0].cells] == ["rep=1", "rep=1"]
 
@@ -247,7 +253,7 @@ def test_experiment_workload_overrides_the_suite_default() -> None:
     personas = 3
     repeats = 2
     """
-    groups = expand(parse_suite(text, source=Path("w.toml")), load_personas(limit=10))
+    groups = expand(parse_suite(text, source=Path("w.toml")))
     assert [len(g.cells[0].calls) for g in groups] == [7, 6]
     assert [g.cells[0].concurrency for g in groups] == [7, 6]  # gather runs at C = N
 
@@ -256,10 +262,10 @@ def test_run_json_config_keeps_the_file_but_masks_the_key(tmp_path: Path) -> Non
     path = tmp_path / "k.toml"
     path.write_text("# my key is sk-live-0123456789\n" + GOOD)
     plan = plan_suite(path)
-    config = suite_config(plan, run_id="r", secret="sk-live-0123456789", extra={})
+    config = plan.program(secret="sk-live-0123456789").describe()
     assert "sk-live-0123456789" not in repr(config)
     assert config["suite_toml"].startswith("# my key is ***")
-    assert config["total_calls"] == 12
+    assert sum(cell["calls"] for cell in config["cells"]) == 12
     assert config["servers"][0]["latency"] == "fixed:0"
     assert "api_key" not in config["servers"][0]
 
@@ -276,8 +282,9 @@ def test_open_file_limit_is_lifted_to_the_hard_limit() -> None:
 
 
 def test_stream_true_in_a_suite_streams_every_call() -> None:
-    source = Path("s.toml")
-    assert settings_for(parse_suite(suite_text("stream = true"), source=source)).stream
-    assert not settings_for(parse_suite(suite_text(), source=source)).stream
-    with pytest.raises(SuiteError, match="stream"):
-        parse_suite(suite_text('stream = "yes"'), source=source)
+    streamed = expand(parse_suite(suite_text("stream = true"), source=Path("s.toml")))
+    plain = expand(parse_suite(suite_text(), source=Path("s.toml")))
+    assert [g.options.client.stream for g in streamed] == [True]
+    assert [g.options.client.stream for g in plain] == [False]
+    with pytest.raises(SuiteError, match=r"^suite\.stream: expected true or false"):
+        plan_text(suite_text('stream = "yes"'))

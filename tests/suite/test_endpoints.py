@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.report.summary import read_calls
-from bench.suite.config import SuiteError, parse_suite
+from bench.suite.config import SuiteError
 from tests.support.servers import MockServerFactory
+from tests.support.suites import plan_text
 
 EXPERIMENT = """
 [[experiment]]
@@ -27,9 +28,9 @@ def test_endpoints_take_specs_or_tables_with_the_same_keys() -> None:
     endpoints = ["http://127.0.0.1:9001/v1,key_env=KEY_A,rpm=600,label=a",
                  { url = "http://127.0.0.1:9002/v1", key_env = "KEY_B", rpm = 1800 }]
     """
-    suite = parse_suite(text + EXPERIMENT, source=Path("s.toml"))  # rate_limited: every endpoint states rpm
-    assert suite.endpoint == "http://127.0.0.1:9001/v1"
-    assert [(s.label, s.key_env, s.rpm) for s in suite.specs()] == [
+    client = plan_text(text + EXPERIMENT).options.client  # rate_limited: every endpoint states rpm
+    assert client.endpoint == "http://127.0.0.1:9001/v1"
+    assert [(s.label, s.key_env, s.rpm) for s in client.specs()] == [
         ("a", "KEY_A", 600.0),
         ("127.0.0.1:9002", "KEY_B", 1800.0),
     ]
@@ -39,15 +40,15 @@ def test_endpoints_take_specs_or_tables_with_the_same_keys() -> None:
     ("suite", "message"),
     [
         pytest.param('endpoint = "http://a/v1"\nendpoints = ["http://b/v1"]', "not both", id="both"),
-        pytest.param('endpoints = ["http://a/v1,colour=red"]', "suite.endpoints: 'colour=red'", id="bad-key"),
+        pytest.param('endpoints = ["http://a/v1,colour=red"]', "suite.endpoint: 'colour=red'", id="bad-key"),
         pytest.param("endpoints = [{ rpm = 5 }]", "a table needs url", id="no-url"),
         pytest.param('endpoints = ["mock", "http://b/v1"]', "'mock' cannot be one of several", id="mock"),
-        pytest.param('endpoints = ["http://a/v1", "http://b/v1,rpm=5"]', "needs rpm and/or tpm", id="unpaced"),
+        pytest.param('endpoints = ["http://a/v1", "http://b/v1,rpm=5"]', "needs --rpm and/or --tpm", id="unpaced"),
     ],
 )
 def test_bad_endpoints_are_one_line_naming_the_key(suite: str, message: str) -> None:
     with pytest.raises(SuiteError, match=message):
-        parse_suite(f"[suite]\n{suite}\n{EXPERIMENT}", source=Path("s.toml"))
+        plan_text(f"[suite]\n{suite}\n{EXPERIMENT}")
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.report.summary import read_calls
-from bench.suite.run import SuitePlan, plan_suite
+from bench.suite.plan import SuitePlan, plan_suite
 
 CI_SUITE = Path(__file__).resolve().parents[2] / "fixtures" / "suites" / "ci.toml"
 SECRET = "sk-" + "suite-test-0123456789abcdef"  # built so no literal looks like a key

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.engine.session import RunHooks
+from bench.engine.options import RunOptions
+from bench.engine.session import RunHooks, run_session
 from bench.suite.config import SuiteError, parse_suite
-from bench.suite.run import SuiteOptions, plan_suite, run_suite_benchmark
+from bench.suite.plan import plan_parsed, plan_suite, session_options
 
 SUITE = """
 [suite]
@@ -27,16 +28,18 @@ mock_rpm = [600]
 
 
 def test_a_bad_check_in_a_suite_names_the_key() -> None:
+    text = SUITE.format(checks='"http_42 == 0"')
     with pytest.raises(SuiteError, match=r"suite\.checks: check 'http_42 == 0': unknown column 'http_42'"):
-        parse_suite(SUITE.format(checks='"http_42 == 0"'), source=Path("ci.toml"))
+        plan_parsed(parse_suite(text, source=Path("ci.toml")), text, Path("ci.toml"))
 
 
 def test_a_suites_checks_are_judged_on_every_cell(tmp_path: Path) -> None:
     path = tmp_path / "ci.toml"
     path.write_text(SUITE.format(checks='"ok >= 1"'))
     junit = tmp_path / "checks.xml"
-    options = SuiteOptions(path=path, out=tmp_path / "run", checks=("http_429 == 0",), junit=junit)
-    result = run_suite_benchmark(options, plan_suite(path), RunHooks())
+    session = RunOptions.from_params({"out": tmp_path / "run", "checks": ["http_429 == 0"], "junit": junit})
+    plan = plan_suite(path)
+    result = run_session(session_options(plan, session), plan.program(), RunHooks())
     assert [(v.check.text, v.passed) for v in result.verdicts] == [("ok >= 1", True), ("http_429 == 0", False)]
     root = ET.parse(junit).getroot()
     assert (root.get("tests"), root.get("failures")) == ("2", "1")

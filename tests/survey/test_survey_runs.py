@@ -108,7 +108,7 @@ def test_bad_survey_input_is_one_line_exit_2_and_nothing_sent(
 
 
 def test_a_suite_names_its_workload_and_table(survey: Path) -> None:
-    from bench.suite.run import plan_suite
+    from bench.suite.plan import plan_suite
 
     (survey / "s.toml").write_text(
         '[suite]\nworkload = "cats.toml"\npersonas_file = "pets.csv"\ncalls = 12\n\n'
