@@ -494,6 +494,12 @@ def open_runner(
                 stop=hooks.stop,
                 probe=probe,
                 grace_s=options.output.grace,
+                seed=options.mock.seed,
+                warmup=options.client.warmup,
+                endpoint_label=specs[0].label,
+                endpoint_rpm=specs[0].rpm,
+                endpoint_tpm=specs[0].tpm,
+                pool=routed(specs, os.environ.get(options.client.api_key_env, "") or "no-key", options.client.model),
             )
             runner = stack.enter_context(distributed.closing_workers(ray_runner))
         else:

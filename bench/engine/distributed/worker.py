@@ -13,12 +13,19 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
+from bench.clients.pool import RoutedEndpoint
 from bench.core.calls import Call
 from bench.core.records import CallRecord
 from bench.engine.runner import CellMeta, CellSpec, Runner
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareReady:
+    """The worker's client is made (and warm): it waits for ``CellWorker.go`` to start its clock."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +42,7 @@ class ShareDone:
     cpu_s: float = 0.0  # the worker process's CPU time over its share
 
 
-Item = ShareStarted | list[CallRecord] | ShareDone
+Item = ShareReady | ShareStarted | list[CallRecord] | ShareDone
 
 
 class CellWorker:
@@ -50,10 +57,19 @@ class CellWorker:
         settings: RequestSettings,
         client_name: str,
         grace_s: float,
+        warmup: bool = False,
+        endpoint_label: str = "",
+        endpoint_rpm: float | None = None,
+        endpoint_tpm: float | None = None,
+        pool: tuple[RoutedEndpoint, ...] = (),
     ) -> None:
         self._run_id, self._endpoint, self._settings = run_id, endpoint, settings
-        self._client_name, self._grace_s = client_name, grace_s
+        self._client_name, self._grace_s, self._warmup = client_name, grace_s, warmup
+        self._label_of_endpoint, self._endpoint_rpm, self._endpoint_tpm = endpoint_label, endpoint_rpm, endpoint_tpm
+        self._pool = pool
         self._stop = threading.Event()
+        self._go = asyncio.Event()
+        self._start_wall: float | None = None
         self._label = f"w{index}@{socket.gethostname()}:{os.getpid()}"
 
     async def label(self) -> str:
@@ -68,13 +84,34 @@ class CellWorker:
     async def halt(self) -> None:
         """Stop issuing calls (calls in flight get the grace period, as in a local run)."""
         self._stop.set()
+        self._go.set()  # a share still waiting to start starts now, and sends nothing
 
-    async def run_share(self, spec: CellSpec, calls: tuple[Call, ...], flush_s: float) -> AsyncIterator[Item]:
-        """Yield ``ShareStarted``, then batches of rows every ``flush_s``, then ``ShareDone``."""
+    async def go(self, start_wall: float) -> None:
+        """Start the waiting share's clock at ``start_wall`` (this worker's ``time.time``)."""
+        self._start_wall = start_wall
+        self._go.set()
+
+    async def _origin(self, ready: asyncio.Event) -> float:
+        """The share's time origin: once told when, wait for it (the cell's one start, after every warm-up)."""
+        ready.set()
+        await self._go.wait()
+        if self._start_wall is None:
+            return time.perf_counter()
+        t0 = time.perf_counter() + (self._start_wall - time.time())
+        await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
+        return t0
+
+    async def run_share(
+        self, spec: CellSpec, calls: tuple[Call, ...], flush_s: float, seed: int = 0
+    ) -> AsyncIterator[Item]:
+        """Yield ``ShareReady``, ``ShareStarted`` (once ``go`` is called), batches of rows every ``flush_s``,
+        then ``ShareDone``; ``seed`` draws the share's own open-loop arrivals."""
         self._stop.clear()
+        self._go.clear()
+        self._start_wall = None
         cpu = time.process_time()
         rows: list[CallRecord] = []
-        started = asyncio.Event()
+        ready, started = asyncio.Event(), asyncio.Event()
         origin: list[float] = []
 
         def on_origin(t0: float) -> None:
@@ -88,14 +125,20 @@ class CellWorker:
             emit=rows.append,  # list.append is atomic, so threads strategies may emit too
             stop=self._stop,
             grace_s=self._grace_s,
+            seed=seed,
+            warmup=self._warmup,
+            endpoint_label=self._label_of_endpoint,
+            endpoint_rpm=self._endpoint_rpm,
+            endpoint_tpm=self._endpoint_tpm,
+            pool=self._pool,
+            origin=lambda: self._origin(ready),
             on_origin=on_origin,
             **CLIENTS[self._client_name].runner_factories(),
         )
         task = asyncio.ensure_future(runner.run_cell(spec, calls))
-        waiter = asyncio.ensure_future(started.wait())
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if origin:
+        if await self._first(task, ready):
+            yield ShareReady()
+        if await self._first(task, started):
             yield ShareStarted(origin_wall=origin[0])
         while not task.done():
             await asyncio.wait({task}, timeout=flush_s)
@@ -107,3 +150,11 @@ class CellWorker:
         if rows:
             yield rows[:]
         yield ShareDone(meta=meta, fatal=runner.fatal, cpu_s=time.process_time() - cpu)
+
+    @staticmethod
+    async def _first(task: asyncio.Future[CellMeta], event: asyncio.Event) -> bool:
+        """Wait for ``event`` or the end of ``task``; whether ``event`` is set."""
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(event.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        return event.is_set()
