@@ -78,3 +78,36 @@ def test_warmup_opens_every_worker_s_connections_before_the_clock(
     else:
         assert len(opened) >= 10  # the first wave opens each worker's pool (5 connections each)
 
+
+def admitted_rate(server: MockServer) -> float:
+    """Requests a second the server admitted, between its first and last admission."""
+    times = sorted(server.stats(detail=True).admitted_s or ())
+    assert len(times) > 10
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+@pytest.mark.parametrize(
+    ("rpms", "calls"),
+    [
+        pytest.param((1200,), 120, id="one-endpoint"),  # 20 a second
+        pytest.param((1200, 3600), 320, id="two-endpoints"),  # 20 and 60 a second
+    ],
+)
+def test_limits_stated_on_endpoints_pace_every_worker_at_its_share(
+    ray_local: Any, tmp_path: Path, mock_server_factory: MockServerFactory, rpms: tuple[int, ...], calls: int
+) -> None:
+    servers = [mock_server_factory(latency="fixed:0.05", rpm=rpm) for rpm in rpms]
+    endpoints = [arg for s, rpm in zip(servers, rpms, strict=True) for arg in ("--endpoint", f"{s.base_url},rpm={rpm}")]
+    args = ["--strategy", "rate_limited", "--concurrency", "32", "--calls", str(calls), *endpoints]
+    result = bench_run(tmp_path / "run", *args)
+    assert result.exit_code == 0, result.output
+
+    rows = read_rows(tmp_path / "run")
+    assert len(rows) == calls
+    assert all(row["status"] == "ok" for row in rows)
+    assert len({row["worker"] for row in rows}) == 2
+    assert sum(server.stats().received for server in servers) == calls
+    for server, rpm in zip(servers, rpms, strict=True):
+        assert server.stats().http_429 == 0
+        # each server's own admissions: near its limit (two workers each at the whole limit would be twice it)
+        assert 0.75 * rpm / 60 <= admitted_rate(server) <= 1.1 * rpm / 60
