@@ -165,6 +165,12 @@ def test_an_interrupted_ray_run_resumes_with_only_the_missing_calls(
     [
         pytest.param(["--workers", "2"], 2, "--workers and --ray-address need --backend ray", id="workers-alone"),
         pytest.param(["--backend", "ray", "--workers", "3"], 1, "needs 3 CPUs", id="more-workers-than-cpus"),
+        pytest.param(
+            ["--backend", "ray", "--workers", "2", "--strategy", "batch_api"],
+            2,
+            "batch_api runs on --backend local only",
+            id="batch-api-on-ray",
+        ),
     ],
 )
 def test_bad_ray_flags_get_one_line_and_an_exit_code(
