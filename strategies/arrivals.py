@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from bench.core.calls import Call
@@ -30,6 +31,20 @@ def poisson_times(count: int, rate: float, seed: int) -> list[float]:
         times.append(at)
         at += draw.expovariate(rate)
     return times
+
+
+def stream_seed(seed: int, index: int) -> int:
+    """The seed of sender ``index``'s own stream of arrivals, derived from the run's ``seed``."""
+    return random.Random(f"stream:{seed}:{index}").getrandbits(63)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrivalShare:
+    """One of W senders' part of an open-loop schedule; the W parts merge into the arrivals asked."""
+
+    rate: float
+    seed: int
+    delay_s: float = 0.0  # when this sender's clock starts, after the cell's
 
 
 async def send_at(times: Sequence[float], calls: Sequence[Call], sender: Sender, cap: int) -> None:
@@ -71,6 +86,15 @@ class OpenLoop:
 
     def times(self, count: int, knobs: Knobs) -> list[float]:
         raise NotImplementedError
+
+    def share(self, index: int, parts: int, rate: float, seed: int) -> ArrivalShare:
+        """Sender ``index`` of ``parts`` (each given every parts-th call): its own seeded stream at rate/parts.
+
+        Independent Poisson streams merge into one at the sum of their rates.
+        """
+        if parts == 1:
+            return ArrivalShare(rate=rate, seed=seed)
+        return ArrivalShare(rate=rate / parts, seed=stream_seed(seed, index))
 
     async def run(self, calls: Sequence[Call], sender: Sender, knobs: Knobs) -> None:
         if not knobs.rate or knobs.rate <= 0:

@@ -245,7 +245,7 @@ class RunOptions:
         if work.calls is not None and work.personas_or_repeats:
             raise OptionsError("use either --calls or --personas/--repeats, not both")
         paced = [name for name in work.strategies if STRATEGIES[name].traits.needs_rate]
-        stated = self.backend.backend == "local" and states_limits(client.specs())  # Ray workers split --rpm only
+        stated = client.states_limits  # on Ray each worker takes its share of each endpoint's limits
         if paced and not (work.rpm or work.tpm or stated):
             raise OptionsError(
                 f"{paced[0]} needs --rpm and/or --tpm (or rpm=/tpm= on every --endpoint)", hint="--strategy"
@@ -295,11 +295,10 @@ class RunOptions:
         backend = self.backend
         if backend.backend == "local" and (backend.workers != 1 or backend.ray_address is not None):
             raise OptionsError("--workers and --ray-address need --backend ray")
-        if backend.backend == "ray":  # the Batch API and endpoint pools live in the local runner
+        if backend.backend == "ray":  # the Batch API lives in the local runner
             local_only = [n for n in work.strategies if STRATEGIES[n].traits.batch]
-            if local_only or len(client.endpoints) > 1:
-                what = f"{local_only[0]} runs" if local_only else "several --endpoint run"
-                raise OptionsError(f"{what} on --backend local only", hint="--backend")
+            if local_only:
+                raise OptionsError(f"{local_only[0]} runs on --backend local only", hint="--backend")
         if client.is_mock:
             mock.config()  # the mock's own checks (latency spec, fault rates adding up to at most 1)
 

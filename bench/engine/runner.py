@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -346,6 +346,7 @@ class RunnerConfig:
         probe: StatsProbe | None = None,
         emit: Emit | None = None,
         on_origin: Callable[[float], None] | None = None,
+        origin: Callable[[], Awaitable[float]] | None = None,
     ) -> Runner:
         """The local runner this configuration names."""
         return Runner(
@@ -364,6 +365,7 @@ class RunnerConfig:
             endpoint_tpm=self.endpoint_tpm,
             pool=self.pool,
             on_origin=on_origin,
+            origin=origin,
             warmup=self.warmup,
             **CLIENTS[self.client].runner_factories(),
         )
@@ -394,6 +396,8 @@ class Runner:
     pool: tuple[RoutedEndpoint, ...] = ()  # several endpoints: calls routed by weight (async clients)
     # Hears each cell's time origin (``perf_counter`` at its start): a Ray worker maps it to wall time.
     on_origin: Callable[[float], None] | None = None
+    # Waits until the cell's clock may start and returns its origin: a Ray worker's start, fixed by the driver.
+    origin: Callable[[], Awaitable[float]] | None = None
     warmup: bool = False  # open the pool's connections before each cell's clock starts
 
     def _set_fatal(self, reason: str) -> None:
@@ -453,6 +457,8 @@ class Runner:
             endpoint_label=self.endpoint_label,
             lanes=lanes(stated, rpm, tpm, client if client is not None else sync_client),
         )
+        if self.origin is not None:
+            sender.t0 = await self.origin()
         if self.on_origin is not None:
             self.on_origin(sender.t0)
         try:

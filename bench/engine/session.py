@@ -500,17 +500,7 @@ def open_runner(
         config = runner_config(options, plan, run_dir.name, base_url, api_key, is_mock=mock is not None)
         runner: CellRunner
         if backend.backend == "ray":
-            ray_runner = distributed.RayRunner(
-                run_id=config.run_id,
-                endpoint=config.endpoint,
-                settings=config.settings,
-                client_name=config.client,
-                workers=backend.workers,
-                emit=lambda record: None,
-                stop=hooks.stop,
-                probe=probe,
-                grace_s=config.grace_s,
-            )
+            ray_runner = distributed.RayRunner(config=config, workers=backend.workers, stop=hooks.stop, probe=probe)
             runner = stack.enter_context(distributed.closing_workers(ray_runner))
         else:
             runner = config.runner(stop=hooks.stop, probe=probe)

@@ -14,6 +14,7 @@ import math
 import os
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -23,14 +24,13 @@ import aiohttp
 import httpx2
 import openai
 
-from bench.clients import CLIENTS
 from bench.clients.base import CALL_ID_HEADER, Endpoint, RequestSettings
 from bench.clients.wire import request_body, session_headers
 from bench.core.calls import MAX_TOKENS, Call
 from bench.core.loops import Loop
 from bench.core.loops import run as run_on_loop
 from bench.core.records import CallsWriter
-from bench.engine.runner import CellSpec, Runner
+from bench.engine.runner import CellSpec, RunnerConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,13 +129,12 @@ async def harness_cell(
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "calls.csv"
         with CallsWriter(path) as writer:
-            runner = Runner(
+            runner = RunnerConfig(
                 run_id="overhead",
                 endpoint=Endpoint(base_url=base_url, api_key="overhead", model=model),
                 settings=settings or RequestSettings(max_retries=0),
-                emit=writer.write,
-                **CLIENTS[client].runner_factories(),
-            )
+                client=client,
+            ).runner(stop=threading.Event(), emit=writer.write)
             spec = CellSpec(scenario="overhead", strategy=strategy, concurrency=concurrency, calls=tuple(calls))
             cpu = time.process_time()
             meta = await runner.run_cell(spec)  # its wall_s leaves out making and closing the client

@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.core.calls import calls_for_count, load_personas
 from bench.engine.distributed import RayRunner
 from bench.engine.folder import execute
 from bench.engine.plan import RunPlan, matrix_cells
-from bench.engine.runner import CellMeta, CellRunner, Runner
+from bench.engine.runner import CellMeta, CellRunner, RunnerConfig
 from bench.mock import MockConfig, MockServer
 
 
@@ -57,26 +57,9 @@ def measure_ray_scale(
     with MockServer(MockConfig(latency="zero")) as server:
         endpoint = Endpoint(base_url=server.base_url, api_key="mock-key", is_mock=True)
         settings = RequestSettings(max_retries=0, timeout_s=60)
-        ray_runners = {
-            w: RayRunner(
-                run_id="ray-scale",
-                endpoint=endpoint,
-                settings=settings,
-                client_name=client,
-                workers=w,
-                emit=lambda record: None,
-                probe=server,
-            )
-            for w in workers
-        }
-        local = Runner(
-            run_id="ray-scale",
-            endpoint=endpoint,
-            settings=settings,
-            emit=lambda record: None,
-            probe=server,
-            **CLIENTS[client].runner_factories(),
-        )
+        config = RunnerConfig(run_id="ray-scale", endpoint=endpoint, settings=settings, client=client)
+        ray_runners = {w: RayRunner(config=config, workers=w, probe=server) for w in workers}
+        local = config.runner(stop=threading.Event(), probe=server)
         try:
             order: list[tuple[tuple[str, int], CellRunner]] = [(("local", 1), local)]
             order += [(("ray", w), r) for w, r in ray_runners.items()]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import statistics
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -19,11 +20,10 @@ from typing import Final
 
 import pandas as pd
 
-from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, RequestSettings
 from bench.core.calls import Call, calls_for_count, load_personas
 from bench.core.records import CallRecord
-from bench.engine.runner import CellSpec, Runner
+from bench.engine.runner import CellSpec, RunnerConfig
 from bench.mock import MockConfig, MockServer
 from bench.overhead.figures import MODEL, Figure
 from bench.overhead.measure import harness_cell, median_cpu_us, median_rounds, percentile
@@ -60,14 +60,13 @@ async def traced_cell(
 ) -> pd.DataFrame:
     """One semaphore cell through the Runner, its rows kept in memory (every call must succeed)."""
     rows: list[CallRecord] = []
-    runner = Runner(
+    runner = RunnerConfig(
         run_id="overhead-timing",
         endpoint=Endpoint(base_url=base_url, api_key="overhead", model=MODEL),
         settings=RequestSettings(max_retries=0, max_connections=max_connections),
-        emit=rows.append,
+        client=client,
         warmup=warmup,
-        **CLIENTS[client].runner_factories(),
-    )
+    ).runner(stop=threading.Event(), emit=rows.append)
     await runner.run_cell(
         CellSpec(scenario="timing", strategy="semaphore", concurrency=concurrency, calls=tuple(calls))
     )

@@ -38,3 +38,15 @@ def test_bad_backend_options_are_one_line(params: dict[str, object], message: st
     with pytest.raises(OptionsError) as caught:
         RunOptions.from_params(params)
     assert message in caught.value.describe()
+
+
+@pytest.mark.parametrize(
+    "endpoints",
+    [
+        pytest.param(["http://127.0.0.1:1/v1,rpm=600"], id="one-endpoint"),
+        pytest.param(["http://127.0.0.1:1/v1,rpm=600", "http://127.0.0.1:2/v1,rpm=1200"], id="two-endpoints"),
+    ],
+)
+def test_ray_paces_at_the_limits_stated_on_endpoints(endpoints: list[str]) -> None:
+    params = {"strategies": ["rate_limited"], "endpoints": endpoints, "backend": "ray", "workers": 2}
+    assert RunOptions.from_params(params).workload.rpm is None  # the endpoints' own limits, split by the workers

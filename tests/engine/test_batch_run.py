@@ -96,9 +96,6 @@ def test_an_interrupted_batch_run_resumes_without_a_second_batch(
             {"strategies": ["batch_api"], "backend": "ray"}, "batch_api runs on --backend local", id="batch-ray"
         ),
         pytest.param(
-            {"endpoint": ["http://a/v1", "http://b/v1"], "backend": "ray"}, "several --endpoint", id="pool-ray"
-        ),
-        pytest.param(
             {"strategies": ["batch_api"], "endpoint": ["http://a/v1", "http://b/v1"]},
             "batch_api sends to one endpoint only",
             id="batch-pool",

@@ -12,7 +12,10 @@ from bench.core.calls import calls_for_count, load_personas
 from bench.core.records import CallRecord
 from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockServer
-from strategies.arrivals import constant_times, poisson_times
+from strategies import STRATEGIES
+from strategies.arrivals import ArrivalShare, OpenLoop, constant_times, poisson_times
+from strategies.base import Knobs
+from strategies.poisson import Poisson
 from tests.support.servers import MockServerFactory
 
 PEOPLE = load_personas()
@@ -83,3 +86,28 @@ async def test_the_in_flight_cap_holds_and_late_calls_keep_their_arrival_time(
     assert server.stats().peak_in_flight == 2
     late = [r for r in rows if r.start_s - r.scheduled_s > 0.02]
     assert len(late) >= 15  # the cap bound: they left well after their arrival time
+
+
+def _merged(strategy: str, rate: float, count: int, parts: int) -> list[float]:
+    """The arrivals of ``parts`` senders, each given every parts-th call and its share of the schedule."""
+    sender = STRATEGIES[strategy]()
+    assert isinstance(sender, OpenLoop)
+    merged: list[float] = []
+    for index in range(parts):
+        share = sender.share(index, parts, rate, seed=7)
+        knobs = Knobs(concurrency=1, rate=share.rate, seed=share.seed)
+        merged += [share.delay_s + at for at in sender.times(len(range(index, count, parts)), knobs)]
+    return sorted(merged)
+
+
+def test_poisson_shares_draw_their_own_streams_and_merge_at_the_asked_rate() -> None:
+    shares = [Poisson().share(index, 4, 40.0, seed=7) for index in range(4)]
+    assert len({share.seed for share in shares}) == 4  # one seeded stream each, not four copies of one
+    assert Poisson().share(0, 1, 40.0, seed=7) == ArrivalShare(rate=40.0, seed=7)  # one sender: the local schedule
+    gaps = _gaps(_merged("poisson", 40.0, 8000, 4))
+    assert statistics.mean(gaps) == pytest.approx(1 / 40, rel=0.05)
+    assert _cv(gaps) == pytest.approx(1.0, abs=0.05)
+
+
+def test_constant_shares_interleave_into_the_one_even_schedule() -> None:
+    assert _merged("constant", 40.0, 101, 3) == pytest.approx(constant_times(101, 40.0))

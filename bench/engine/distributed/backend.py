@@ -13,22 +13,25 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from bench.clients.base import Endpoint, RequestSettings
+from bench.clients.pool import RoutedEndpoint, stated_total
 from bench.core.calls import Call
 from bench.core.records import CallRecord
 from bench.engine.distributed.clock import ClockOffset, best_offset
 from bench.engine.distributed.cluster import RayUnavailable, import_ray
 from bench.engine.distributed.shares import peak_overlap, share_rate, split_calls, split_concurrency, worker_count
-from bench.engine.distributed.worker import CellWorker, ShareDone, ShareStarted
-from bench.engine.runner import CellMeta, CellSpec, Emit, StatsProbe
+from bench.engine.distributed.worker import CellWorker, ShareDone, ShareReady, ShareStarted
+from bench.engine.runner import CellMeta, CellSpec, Emit, RunnerConfig, StatsProbe
+from strategies import STRATEGIES
+from strategies.arrivals import ArrivalShare, OpenLoop
 
 WORKER_LOST: Final = "worker_lost"
 CLOCK_PINGS: Final = 5
 READY_TIMEOUT_S: Final = 120.0
+START_LEAD_S: Final = 0.05  # from the driver's "go" to the cell's first instant: time for the message to arrive
 
 
 class WorkerLost(Exception):
@@ -59,9 +62,11 @@ class _Cell:
     """What the driver keeps while one cell runs."""
 
     spec: CellSpec
-    origin_wall: float
+    origin_wall: float  # both set again when the clock starts (every share ready, after its warm-up)
     t0: float
     emit: Emit
+    waiting: int  # shares not yet ready to start
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     written: set[str] = field(default_factory=set)
     intervals: list[tuple[float, float]] = field(default_factory=list)
     duplicates: int = 0
@@ -71,15 +76,11 @@ class _Cell:
 class RayRunner:
     """Implements ``bench.engine.runner.CellRunner`` over Ray actors (one process each)."""
 
-    run_id: str
-    endpoint: Endpoint
-    settings: RequestSettings
-    client_name: str
+    config: RunnerConfig  # what each worker builds its runner from (its seed drawn per share)
     workers: int
     emit: Emit = field(default=lambda record: None)  # where rows go unless ``run_cell`` is given a sink
     stop: threading.Event = field(default_factory=threading.Event)
     probe: StatsProbe | None = None
-    grace_s: float = 5.0
     fatal: str | None = None
     flush_s: float = 0.05
     attempts: int = 2  # workers a share may use: the first, then one replacement if it dies
@@ -89,14 +90,7 @@ class RayRunner:
     def _new_actor(self, index: int) -> Any:
         ray = import_ray()
         remote = ray.remote(CellWorker).options(num_cpus=1, scheduling_strategy="SPREAD")
-        return remote.remote(
-            index=index,
-            run_id=self.run_id,
-            endpoint=self.endpoint,
-            settings=self.settings,
-            client_name=self.client_name,
-            grace_s=self.grace_s,
-        )
+        return remote.remote(index=index, config=self.config)
 
     async def _ready(self, actor: Any) -> str:
         label: str = await asyncio.wait_for(asyncio.wrap_future(actor.label.remote().future()), READY_TIMEOUT_S)
@@ -152,14 +146,14 @@ class RayRunner:
                 raise RayUnavailable(
                     f"Ray worker {index} could not start ({first}); is this package installed on every node?"
                 ) from None
-        if self.probe is not None:
-            await asyncio.to_thread(self.probe.reset_stats)
-        cell = _Cell(spec=spec, origin_wall=time.time(), t0=time.perf_counter(), emit=emit or self.emit)
+        rpm, tpm = self._limits(spec)
+        whole = dataclasses.replace(spec, rpm=rpm, tpm=tpm)
+        cell = _Cell(spec=spec, origin_wall=time.time(), t0=time.perf_counter(), emit=emit or self.emit, waiting=parts)
         watcher = asyncio.ensure_future(self._halt_on_stop())
         try:
             reports = await asyncio.gather(
                 *(
-                    self._run_share(cell, index, self._share_spec(spec, share, level, len(todo)))
+                    self._run_share(cell, index, *self._share_spec(whole, share, level, len(todo), index, parts))
                     for index, (share, level) in enumerate(zip(shares, levels, strict=True))
                 )
             )
@@ -179,18 +173,50 @@ class RayRunner:
             interrupted=self.stop.is_set(),
             workers=reports,
             learned_rpm=sum(r["learned_rpm"] for r in reports if r.get("learned_rpm")) or None,
+            paced_rpm=rpm,
+            paced_tpm=tpm,
         )
 
-    @staticmethod
-    def _share_spec(spec: CellSpec, share: tuple[Call, ...], level: int, whole: int) -> CellSpec:
-        """A worker's cell: its calls, its share of C and of the rate limit."""
-        return dataclasses.replace(
+    def _limits(self, spec: CellSpec) -> tuple[float | None, float | None]:
+        """The cell's whole rate limit: --rpm/--tpm, else the sum its endpoints state (as the local runner)."""
+        config = self.config
+        stated = config.pool or (
+            RoutedEndpoint(endpoint=config.endpoint, label="", rpm=config.endpoint_rpm, tpm=config.endpoint_tpm),
+        )
+        rpm = spec.rpm if spec.rpm is not None else stated_total([e.rpm for e in stated])
+        tpm = spec.tpm if spec.tpm is not None else stated_total([e.tpm for e in stated])
+        return rpm, tpm
+
+    def _share_spec(
+        self, spec: CellSpec, share: tuple[Call, ...], level: int, whole: int, index: int, parts: int
+    ) -> tuple[CellSpec, ArrivalShare | None]:
+        """A worker's cell: its calls, its share of C, of the rate limit and of the open-loop arrivals."""
+        strategy = STRATEGIES[spec.strategy]()
+        arrivals = (
+            strategy.share(index, parts, spec.rate, self.config.seed)
+            if isinstance(strategy, OpenLoop) and spec.rate
+            else None
+        )
+        cell = dataclasses.replace(
             spec,
             calls=share,
             concurrency=level,
             rpm=share_rate(spec.rpm, len(share), whole),
             tpm=share_rate(spec.tpm, len(share), whole),
+            rate=arrivals.rate if arrivals is not None else spec.rate,
         )
+        return cell, arrivals
+
+    async def _arrive(self, cell: _Cell, *, wait: bool = True) -> None:
+        """A share is ready (or gone for good): the cell's clock starts once every share is, as one."""
+        cell.waiting -= 1
+        if cell.waiting == 0:
+            if self.probe is not None:  # what the workers' warm-up sent is not the cell's
+                await asyncio.to_thread(self.probe.reset_stats)
+            cell.origin_wall, cell.t0 = time.time() + START_LEAD_S, time.perf_counter() + START_LEAD_S
+            cell.started.set()
+        if wait:
+            await cell.started.wait()
 
     async def _halt_on_stop(self) -> None:
         # ``stop`` is a threading.Event (set by signal handlers and fatal answers): poll it.
@@ -200,12 +226,42 @@ class RayRunner:
             if actor is not None:
                 actor.halt.remote()
 
-    async def _run_share(self, cell: _Cell, index: int, share: CellSpec) -> dict[str, Any]:
+    async def _run_share(
+        self, cell: _Cell, index: int, share: CellSpec, arrivals: ArrivalShare | None
+    ) -> dict[str, Any]:
         """One worker's share to the end: sent again once by a fresh worker if its worker dies."""
+        arrived = False
+
+        async def start_wall() -> float:
+            """When this worker's clock starts, on the driver's wall clock."""
+            nonlocal arrived
+            if arrived:  # a replacement, mid-cell: it starts at once
+                return time.time()
+            arrived = True
+            await self._arrive(cell)
+            return cell.origin_wall + (arrivals.delay_s if arrivals is not None else 0.0)
+
+        try:
+            return await self._send_share(cell, index, share, arrivals, start_wall)
+        finally:
+            if not arrived:  # gone before it was ready: the others start without it
+                await self._arrive(cell, wait=False)
+
+    async def _send_share(
+        self,
+        cell: _Cell,
+        index: int,
+        share: CellSpec,
+        arrivals: ArrivalShare | None,
+        start_wall: Callable[[], Awaitable[float]],
+    ) -> dict[str, Any]:
         ray = import_ray()
         pending = {call.call_id: call for call in share.calls}
         report: dict[str, Any] = {"index": index, "calls": len(share.calls), "concurrency": share.concurrency}
         report.update(sent=0, peak_in_flight=0, lost=0, replaced=0, labels=[], clock_error_s=0.0, cpu_s=0.0)
+        if arrivals is not None:
+            report.update(rate=arrivals.rate, delay_s=arrivals.delay_s)
+        seed = arrivals.seed if arrivals is not None else self.config.seed
         for attempt in range(self.attempts):
             if not pending or (attempt and self.stop.is_set()):
                 break
@@ -221,7 +277,7 @@ class RayRunner:
                 report["labels"].append(label)
                 report["clock_offset_s"] = offset.offset_s
                 report["clock_error_s"] = max(report["clock_error_s"], offset.error_s)
-                done = await self._stream(cell, actor, share, pending, label, offset)
+                done = await self._stream(cell, actor, share, pending, label, offset, seed, start_wall)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, TimeoutError, WorkerLost):
                 report["sent"] += before - len(pending)  # rows that came back; what was in flight is unknown
                 continue  # the worker died: its unfinished calls are still in ``pending``
@@ -236,7 +292,7 @@ class RayRunner:
         if pending and not self.stop.is_set():  # no worker left to send them: one error row each
             at = time.perf_counter() - cell.t0
             for call in pending.values():
-                self._write(cell, lost_record(self.run_id, cell.spec, call, at, WORKER_LOST))
+                self._write(cell, lost_record(self.config.run_id, cell.spec, call, at, WORKER_LOST))
             report["lost"] = len(pending)
         return report
 
@@ -248,14 +304,18 @@ class RayRunner:
         pending: dict[str, Call],
         label: str,
         offset: ClockOffset,
+        seed: int,
+        start_wall: Callable[[], Awaitable[float]],
     ) -> ShareDone:
-        """Send ``pending`` to ``actor`` and write its rows as they arrive."""
+        """Send ``pending`` to ``actor``, start its clock when the cell's starts, write its rows as they arrive."""
         calls = tuple(pending.values())
-        stream = actor.run_share.options(num_returns="streaming").remote(share, calls, self.flush_s)
+        stream = actor.run_share.options(num_returns="streaming").remote(share, calls, self.flush_s, seed)
         shift = 0.0
         async for ref in stream:
             item = await ref
-            if isinstance(item, ShareStarted):
+            if isinstance(item, ShareReady):
+                actor.go.remote(await start_wall() + offset.offset_s)
+            elif isinstance(item, ShareStarted):
                 # the worker's origin on the driver's wall clock, minus the cell's origin
                 shift = item.origin_wall - offset.offset_s - cell.origin_wall
             elif isinstance(item, ShareDone):

@@ -20,6 +20,7 @@ from bench.engine.distributed import WORKER_LOST, RayRunner
 from bench.engine.folder import execute
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.resume import done_keys
+from bench.engine.runner import RunnerConfig
 from bench.mock import MockServer
 from tests.support.cli_runs import read_cells, read_rows
 from tests.support.servers import MockServerFactory
@@ -46,17 +47,12 @@ def run_on_ray(
     done: frozenset[str] = frozenset(),
     **options: Any,
 ) -> RayRunner:
-    runner = RayRunner(
+    config = RunnerConfig(
         run_id=run_dir.name,
         endpoint=Endpoint(base_url=server.base_url, api_key="test-key", is_mock=True),
         settings=RequestSettings(max_retries=0, timeout_s=30),
-        client_name="openai",
-        workers=workers,
-        emit=lambda record: None,
-        probe=server,
-        grace_s=5.0,
-        **options,
     )
+    runner = RayRunner(config=config, workers=workers, probe=server, **options)
     try:
         asyncio.run(execute(plan, runner, run_dir, on_record=on_record, done_ids=done))
     finally:
@@ -131,15 +127,12 @@ def test_an_interrupted_ray_run_resumes_with_only_the_missing_calls(
     ray_local: Any, tmp_path: Path, mock_server: MockServer
 ) -> None:
     plan, calls = plan_of("semaphore", 4, 80), 80
-    runner = RayRunner(
+    config = RunnerConfig(
         run_id=tmp_path.name,
         endpoint=Endpoint(base_url=mock_server.base_url, api_key="test-key", is_mock=True),
         settings=RequestSettings(max_retries=0, timeout_s=30),
-        client_name="openai",
-        workers=2,
-        emit=lambda record: None,
-        probe=mock_server,
     )
+    runner = RayRunner(config=config, workers=2, probe=mock_server)
 
     def stop_after_20(record: CallRecord) -> None:
         if len(done_keys(tmp_path)) >= 20:
@@ -165,6 +158,12 @@ def test_an_interrupted_ray_run_resumes_with_only_the_missing_calls(
     [
         pytest.param(["--workers", "2"], 2, "--workers and --ray-address need --backend ray", id="workers-alone"),
         pytest.param(["--backend", "ray", "--workers", "3"], 1, "needs 3 CPUs", id="more-workers-than-cpus"),
+        pytest.param(
+            ["--backend", "ray", "--workers", "2", "--strategy", "batch_api"],
+            2,
+            "batch_api runs on --backend local only",
+            id="batch-api-on-ray",
+        ),
     ],
 )
 def test_bad_ray_flags_get_one_line_and_an_exit_code(
