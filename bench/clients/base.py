@@ -62,6 +62,7 @@ class Outcome:
     finish_reason: str = ""
     served_model: str = ""
     raw_answer: str = ""  # the content of a failed answer, cut to RAW_ANSWER_CHARS
+    reconnects: int = 0  # requests re-sent at once because a kept-alive connection was stale (not attempts)
 
 
 class AsyncChatClient(Protocol):

@@ -3,7 +3,8 @@
 httpx2's ``timeout`` bounds each read, not the attempt, so a server that drips one byte a second
 keeps a call alive forever; and nothing bounds a body's size. ``bound_async``/``bound_sync`` wrap an
 httpx2 client's transport (the SDK's and the raw driver's) so that each attempt ends by its deadline
-(``APITimeoutError``) and stops reading past ``max_bytes`` (``response_too_large``).
+(``APITimeoutError``) and stops reading past ``max_bytes`` (``response_too_large``). They also re-send
+at once a request that found its kept-alive connection closed (``bench.clients.reconnect``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import httpx2
+
+from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024  # a chat completion is a few KB; 8 MiB is generous
 TOO_LARGE: Final = "response_too_large"
@@ -81,14 +84,36 @@ class _AsyncBounded(httpx2.AsyncByteStream):
 class AsyncBoundedTransport(httpx2.AsyncBaseTransport):
     """Each request, headers and body, ends by ``timeout_s`` and reads at most ``max_bytes``."""
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, timeout_s: float, max_bytes: int) -> None:
+    def __init__(
+        self, inner: httpx2.AsyncBaseTransport, timeout_s: float, max_bytes: int, reconnects: Reconnects | None = None
+    ) -> None:
         self._inner, self._timeout_s, self._max_bytes = inner, timeout_s, max_bytes
+        self._reconnects = reconnects or Reconnects()
+        self._httpcore = isinstance(inner, httpx2.AsyncHTTPTransport)  # else aiohttp marks PROBE, or nobody
+
+    async def _send(self, request: httpx2.Request) -> httpx2.Response:
+        """Send; re-send at once when the connection was a stale kept-alive one."""
+        outer = request.extensions.get("trace")
+        for resend in range(MAX_RECONNECTS + 1):
+            probe = Probe(reused=self._httpcore)
+            if self._httpcore:
+                request.extensions["trace"] = probe.ahttpcore(outer)
+            token = PROBE.set(probe)
+            try:
+                return await self._inner.handle_async_request(request)
+            except Exception as exc:
+                if resend == MAX_RECONNECTS or not probe.stale(exc):
+                    raise
+                self._reconnects.add(request.headers)
+            finally:
+                PROBE.reset(token)
+        raise AssertionError("unreachable")
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         deadline = asyncio.get_running_loop().time() + self._timeout_s
         try:
             async with asyncio.timeout_at(deadline):
-                response = await self._inner.handle_async_request(request)
+                response = await self._send(request)
         except TimeoutError:
             raise httpx2.ReadTimeout("attempt deadline passed", request=request) from None
         try:
@@ -130,12 +155,30 @@ class _SyncBounded(httpx2.SyncByteStream):
 class SyncBoundedTransport(httpx2.BaseTransport):
     """The blocking form of ``AsyncBoundedTransport``."""
 
-    def __init__(self, inner: httpx2.BaseTransport, timeout_s: float, max_bytes: int) -> None:
+    def __init__(
+        self, inner: httpx2.BaseTransport, timeout_s: float, max_bytes: int, reconnects: Reconnects | None = None
+    ) -> None:
         self._inner, self._timeout_s, self._max_bytes = inner, timeout_s, max_bytes
+        self._reconnects = reconnects or Reconnects()
+        self._httpcore = isinstance(inner, httpx2.HTTPTransport)
+
+    def _send(self, request: httpx2.Request) -> httpx2.Response:
+        outer = request.extensions.get("trace")
+        for resend in range(MAX_RECONNECTS + 1):
+            probe = Probe(reused=self._httpcore)
+            if self._httpcore:
+                request.extensions["trace"] = probe.httpcore(outer)
+            try:
+                return self._inner.handle_request(request)
+            except Exception as exc:
+                if resend == MAX_RECONNECTS or not probe.stale(exc):
+                    raise
+                self._reconnects.add(request.headers)
+        raise AssertionError("unreachable")
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         deadline = time.monotonic() + self._timeout_s
-        response = self._inner.handle_request(request)
+        response = self._send(request)
         try:
             check_declared(response.status_code, response.headers, self._max_bytes, request)
         except ResponseTooLarge:
@@ -150,12 +193,17 @@ class SyncBoundedTransport(httpx2.BaseTransport):
         self._inner.close()
 
 
-def bound_async(client: httpx2.AsyncClient, timeout_s: float, max_bytes: int) -> httpx2.AsyncClient:
-    """Wrap ``client``'s transport (httpx2 keeps it as ``_transport``; no public setter exists)."""
-    client._transport = AsyncBoundedTransport(client._transport, timeout_s, max_bytes)  # noqa: SLF001
+def bound_async(
+    client: httpx2.AsyncClient, timeout_s: float, max_bytes: int, reconnects: Reconnects | None = None
+) -> httpx2.AsyncClient:
+    """Wrap ``client``'s transport (httpx2 keeps it as ``_transport``; no public setter exists);
+    re-sends on stale connections are counted in ``reconnects``."""
+    client._transport = AsyncBoundedTransport(client._transport, timeout_s, max_bytes, reconnects)  # noqa: SLF001
     return client
 
 
-def bound_sync(client: httpx2.Client, timeout_s: float, max_bytes: int) -> httpx2.Client:
-    client._transport = SyncBoundedTransport(client._transport, timeout_s, max_bytes)  # noqa: SLF001
+def bound_sync(
+    client: httpx2.Client, timeout_s: float, max_bytes: int, reconnects: Reconnects | None = None
+) -> httpx2.Client:
+    client._transport = SyncBoundedTransport(client._transport, timeout_s, max_bytes, reconnects)  # noqa: SLF001
     return client

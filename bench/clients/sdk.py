@@ -23,6 +23,7 @@ from bench.clients.base import (
 )
 from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, redirect_error
 from bench.clients.feedback import RateLimitFeedback, over_cap_note
+from bench.clients.reconnect import Reconnects
 from bench.clients.streaming import SseReader, with_timing
 from bench.clients.trace import TracedAsyncOpenAI, TracedOpenAI, Tracer, traced_aiohttp_transport
 from bench.clients.warm import models_url, warm_async, warm_blocking
@@ -264,8 +265,8 @@ class OpenAIAsyncClient:
         limits = pool_limits(pool_size)
         make_http = openai.DefaultAioHttpClient if aiohttp else openai.DefaultAsyncHttpx2Client
         hooks = _hooks(self._counting, self._tracer)
-        if aiohttp and self._tracer is not None:
-            hooks.pop("request")  # aiohttp's own TraceConfig marks the hand-over
+        if aiohttp:
+            hooks.pop("request", None)  # aiohttp's own TraceConfig marks the hand-over
             transport = transport or traced_aiohttp_transport(self._tracer, limits)
         self._http = make_http(
             limits=limits,
@@ -273,7 +274,8 @@ class OpenAIAsyncClient:
             transport=transport,
             follow_redirects=False,  # a redirected POST becomes a GET without its body
         )
-        bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
+        self._reconnects = Reconnects()
+        bound_async(self._http, settings.timeout_s, settings.max_response_bytes, self._reconnects)
         self._sdk = TracedAsyncOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
@@ -284,6 +286,10 @@ class OpenAIAsyncClient:
         self._sdk.tracer = self._tracer
 
     async def complete(self, call: Call) -> Outcome:
+        outcome = await self._complete(call)
+        return dataclasses.replace(outcome, reconnects=self._reconnects.take(call.call_id))
+
+    async def _complete(self, call: Call) -> Outcome:
         result: Any
         if self._tracer is not None:
             self._tracer.begin(call.call_id)
@@ -340,7 +346,8 @@ class OpenAISyncClient:
             transport=transport,
             follow_redirects=False,  # a redirected POST becomes a GET without its body
         )
-        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
+        self._reconnects = Reconnects()
+        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes, self._reconnects)
         self._sdk = TracedOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
@@ -351,6 +358,10 @@ class OpenAISyncClient:
         self._sdk.tracer = self._tracer
 
     def complete(self, call: Call) -> Outcome:
+        outcome = self._complete(call)
+        return dataclasses.replace(outcome, reconnects=self._reconnects.take(call.call_id))
+
+    def _complete(self, call: Call) -> Outcome:
         result: Any
         if self._tracer is not None:
             self._tracer.begin(call.call_id)

@@ -10,6 +10,7 @@ import pytest
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import MAX_RESET_S, MAX_SERVER_WAIT_S, RateLimitInfo, retry_after_s
+from bench.clients.trace import BACKOFF
 from bench.core.calls import calls_for_count, load_personas
 from tests.support.hostile import HostileServer
 
@@ -159,3 +160,58 @@ def test_a_servers_absurd_waits_are_capped_before_anyone_obeys_them() -> None:
     info = RateLimitInfo.from_headers(0.0, 429, headers)
     assert (info.retry_after_s, info.reset_requests_s, info.capped) == (MAX_SERVER_WAIT_S, MAX_RESET_S, True)
     assert RateLimitInfo.from_headers(0.0, 429, {"retry-after": "2"}).capped is False
+
+
+def complete_all(
+    server: HostileServer, client: str, settings: RequestSettings, count: int, *, blocking: bool = False
+) -> list[Outcome]:
+    """``count`` calls one after another on one client (C=1): the second reuses the first's connection."""
+    endpoint = Endpoint(base_url=server.base_url, api_key=KEY)
+    calls = calls_for_count(load_personas(), count)
+    if blocking:
+        make_sync = CLIENTS[client].make_sync
+        assert make_sync is not None
+        sync = make_sync(endpoint, settings, 1)
+        try:
+            return [sync.complete(call) for call in calls]
+        finally:
+            sync.close()
+
+    async def run() -> list[Outcome]:
+        driver = CLIENTS[client].make(endpoint, settings, 1)
+        try:
+            return [await driver.complete(call) for call in calls]
+        finally:
+            await driver.aclose()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("announce", [False, True], ids=["silent", "connection-close"])
+def test_a_connection_the_server_closed_after_its_reply_is_a_reconnect_not_a_retry(
+    client: str, blocking: bool, stream: bool, announce: bool
+) -> None:
+    settings = RequestSettings(timeout_s=10, max_retries=2, stream=stream)
+    with HostileServer("reply", close_after=True, stream=stream, announce=announce) as server:
+        outcomes = complete_all(server, client, settings, 3, blocking=blocking)
+        assert server.requests == 3  # one request per call reached the server, no more
+    assert [o.error for o in outcomes] == ["", "", ""]
+    assert [o.attempts for o in outcomes] == [1, 1, 1]
+    # Each call after the first found its connection stale (re-sent on a new one), or did not reuse it.
+    assert [o.reconnects for o in outcomes] == ([0, 1, 1] if server.dropped else [0, 0, 0])
+    assert server.dropped in (0, 2)
+    if announce:
+        assert server.dropped == 0  # Connection: close honoured: the closed connection is not reused
+    assert [BACKOFF in (part for _, part in o.trace.marks) for o in outcomes if o.trace] == [False] * 3
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_fresh_connection_closed_without_an_answer_is_a_failed_attempt_not_a_reconnect(
+    client: str, blocking: bool
+) -> None:
+    with HostileServer("hang_up") as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=10, max_retries=1), blocking=blocking)
+        assert server.requests == 2  # the first attempt and the SDK's one retry, each on a new connection
+    assert (outcome.ok, outcome.attempts, outcome.reconnects, outcome.http_status) == (False, 2, 0, None)
