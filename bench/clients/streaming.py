@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.clients.base import Outcome
+from bench.clients.base import MALFORMED_RESPONSE, Outcome, token_count
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,13 +101,13 @@ class SseReader:
         return json.dumps(completion).encode()
 
     def timing(self, start: float) -> StreamTiming:
-        tokens = self.usage.get("completion_tokens") if self.usage else None
-        return StreamTiming.of(start, self.chunk_times, tokens if isinstance(tokens, int) else None)
+        tokens = self.usage.get("completion_tokens") if isinstance(self.usage, dict) else None
+        return StreamTiming.of(start, self.chunk_times, token_count(tokens))
 
 
 def with_timing(outcome: Outcome, reader: SseReader | None, start: float) -> Outcome:
-    """``outcome`` with the stream's TTFT/ITL/tokens when it was a streamed 200."""
-    if reader is None or not outcome.http_status or outcome.http_status >= 300:
+    """``outcome`` with the stream's TTFT/ITL/tokens when it was a streamed 200 that made sense."""
+    if reader is None or not outcome.http_status or outcome.http_status >= 300 or outcome.error == MALFORMED_RESPONSE:
         return outcome
     timing = reader.timing(start)
     return dataclasses.replace(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 
 import pytest
 
@@ -215,3 +216,30 @@ def test_a_fresh_connection_closed_without_an_answer_is_a_failed_attempt_not_a_r
         outcome = complete(server, client, RequestSettings(timeout_s=10, max_retries=1), blocking=blocking)
         assert server.requests == 2  # the first attempt and the SDK's one retry, each on a new connection
     assert (outcome.ok, outcome.attempts, outcome.reconnects, outcome.http_status) == (False, 2, 0, None)
+
+
+STREAMED = [pytest.param(False, id="json"), pytest.param(True, id="stream")]
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+@pytest.mark.parametrize("stream", STREAMED)
+@pytest.mark.parametrize("tokens", ["-7", "1e30", "1000000000000", "2.5", "NaN"])
+def test_a_token_count_outside_sense_is_a_malformed_response_not_a_fact(
+    client: str, blocking: bool, stream: bool, tokens: str
+) -> None:
+    settings = RequestSettings(timeout_s=5, max_retries=0, stream=stream)
+    with HostileServer("usage", tokens=tokens, stream=stream) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+    assert (outcome.ok, outcome.error, outcome.http_status) == (False, "malformed_response", 200)
+    assert (outcome.prompt_tokens, outcome.completion_tokens, outcome.output_tokens) == (None, None, None)
+    assert repr(json.loads(tokens)) in outcome.raw_answer  # the evidence says which count was absurd
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+@pytest.mark.parametrize("stream", STREAMED)
+def test_a_sensible_token_count_is_recorded(client: str, blocking: bool, stream: bool) -> None:
+    settings = RequestSettings(timeout_s=5, max_retries=0, stream=stream)
+    with HostileServer("usage", tokens="1000000000", stream=stream) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+    assert (outcome.ok, outcome.completion_tokens) == (True, 10**9)
+    assert outcome.output_tokens == (10**9 if stream else None)

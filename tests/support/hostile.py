@@ -212,6 +212,23 @@ async def _hang_up(server: HostileServer, headers: dict[str, str], writer: Write
     raise ConnectionResetError
 
 
+async def _usage(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A good answer whose usage says ``completion_tokens: <tokens>`` (raw JSON text), streamed when ``stream``."""
+    tokens = server.options["tokens"]
+    if server.options.get("stream"):
+        text = json.dumps(chunk(usage={"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10}))
+        usage_event = text.replace('"completion_tokens": 0', f'"completion_tokens": {tokens}')
+        body = sse(chunk('{"vote": '), chunk('"Harris"}'), chunk(finish="stop"), usage_event)
+        fields = {"content-type": "text/event-stream", "content-length": str(len(body))}
+        server.send(writer, head(200, "OK", fields) + body)
+    else:
+        usage = {"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10}
+        body = completion('{"vote": "Harris"}', usage=usage)
+        server.send(
+            writer, _json_reply(body.replace(b'"completion_tokens": 0', f'"completion_tokens": {tokens}'.encode()))
+        )
+
+
 async def _stall(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
     """429 asking for an absurd wait: ``retry-after`` of 11 days and a reset of 99999999 hours."""
     body = json.dumps({"error": {"type": "requests", "code": "rate_limit_exceeded", "message": "slow down"}})
@@ -231,4 +248,5 @@ BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Aw
     "stall": _stall,
     "reply": _reply,
     "hang_up": _hang_up,
+    "usage": _usage,
 }
