@@ -49,6 +49,56 @@ def check_declared(status: int, headers: Mapping[str, str], max_bytes: int, requ
         raise ResponseTooLarge(status, max_bytes, request)
 
 
+class ByteMeter:
+    """Counts a body's bytes."""
+
+    __slots__ = ("max_bytes", "seen")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.seen = max_bytes, 0
+
+    def over(self, chunk: bytes) -> bool:
+        self.seen += len(chunk)
+        return self.seen > self.max_bytes
+
+
+class PayloadMeter(ByteMeter):
+    """Counts an event stream's payload: the values of its ``data:`` lines, and the line not yet ended
+    (a client holds it whole). The framing (``data:``, blank lines, comments, keep-alives) is not counted."""
+
+    __slots__ = ("head", "line")
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self.line, self.head = 0, b""  # the current line's length and first bytes
+
+    def over(self, chunk: bytes) -> bool:
+        *ended, rest = chunk.split(b"\n")
+        for part in ended:
+            self.head += part[: 5 - len(self.head)]
+            if self.head.startswith(b"data:"):
+                self.seen += self.line + len(part) - 5
+            self.line, self.head = 0, b""
+        self.head += rest[: 5 - len(self.head)]
+        self.line += len(rest)
+        return self.seen + self.line > self.max_bytes
+
+
+def is_event_stream(headers: Mapping[str, str]) -> bool:
+    return "text/event-stream" in headers.get("content-type", "")
+
+
+def meter(headers: Mapping[str, str], max_bytes: int) -> ByteMeter:
+    """What ``--max-response-bytes`` counts in this body: an event stream's payload, else every byte."""
+    return PayloadMeter(max_bytes) if is_event_stream(headers) else ByteMeter(max_bytes)
+
+
+def check_body(status: int, headers: Mapping[str, str], max_bytes: int, request: httpx2.Request | None) -> None:
+    """``check_declared`` for a body counted by bytes (an event stream's length includes its framing)."""
+    if not is_event_stream(headers):
+        check_declared(status, headers, max_bytes, request)
+
+
 def redirect_error(status: int, headers: Mapping[str, str]) -> str:
     """The error of a 3xx answer: redirects are not followed (a POST would lose its body)."""
     target = urlsplit(headers.get("location", "")).hostname or "(same host)"
@@ -62,7 +112,7 @@ class _AsyncBounded(httpx2.AsyncByteStream):
         self._inner, self._deadline, self._max_bytes, self._response = inner, deadline, max_bytes, response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        request, seen = self._response.request, 0
+        request, counted = self._response.request, meter(self._response.headers, self._max_bytes)
         chunks = self._inner.__aiter__()
         while True:
             try:
@@ -72,8 +122,7 @@ class _AsyncBounded(httpx2.AsyncByteStream):
                 return
             except TimeoutError:
                 raise httpx2.ReadTimeout("attempt deadline passed", request=request) from None
-            seen += len(chunk)
-            if seen > self._max_bytes:
+            if counted.over(chunk):
                 raise ResponseTooLarge(self._response.status_code, self._max_bytes, request)
             yield chunk
 
@@ -117,7 +166,7 @@ class AsyncBoundedTransport(httpx2.AsyncBaseTransport):
         except TimeoutError:
             raise httpx2.ReadTimeout("attempt deadline passed", request=request) from None
         try:
-            check_declared(response.status_code, response.headers, self._max_bytes, request)
+            check_body(response.status_code, response.headers, self._max_bytes, request)
         except ResponseTooLarge:
             await response.aclose()
             raise
@@ -139,10 +188,9 @@ class _SyncBounded(httpx2.SyncByteStream):
         self._inner, self._deadline, self._max_bytes, self._response = inner, deadline, max_bytes, response
 
     def __iter__(self) -> Iterator[bytes]:
-        request, seen = self._response.request, 0
+        request, counted = self._response.request, meter(self._response.headers, self._max_bytes)
         for chunk in self._inner:
-            seen += len(chunk)
-            if seen > self._max_bytes:
+            if counted.over(chunk):
                 raise ResponseTooLarge(self._response.status_code, self._max_bytes, request)
             if time.monotonic() > self._deadline:
                 raise httpx2.ReadTimeout("attempt deadline passed", request=request)
@@ -180,7 +228,7 @@ class SyncBoundedTransport(httpx2.BaseTransport):
         deadline = time.monotonic() + self._timeout_s
         response = self._send(request)
         try:
-            check_declared(response.status_code, response.headers, self._max_bytes, request)
+            check_body(response.status_code, response.headers, self._max_bytes, request)
         except ResponseTooLarge:
             response.close()
             raise

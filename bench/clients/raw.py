@@ -15,11 +15,11 @@ import aiohttp
 import httpx2
 
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
-from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_declared
+from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_body, check_declared, meter
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects, aiohttp_trace_config
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
-from bench.clients.streaming import SseReader
+from bench.clients.streaming import SseReader, is_one_body
 from bench.clients.trace import Tracer
 from bench.clients.warm import WAIT_S, models_url, warm_async, warm_blocking
 from bench.clients.wire import RawRequest, Reply, session_headers
@@ -80,7 +80,7 @@ class HttpxDriver(_Observing):
             response = await self._http.post(self._request.url, content=body, headers=headers)
             return self._seen(Reply(response.status_code, response.headers, response.content), headers)
         async with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
-            if response.status_code != 200:
+            if response.status_code != 200 or is_one_body(response.headers):
                 return self._seen(Reply(response.status_code, response.headers, await response.aread()), headers)
             reader = SseReader()
             async for line in response.aiter_lines():
@@ -129,7 +129,7 @@ class SyncHttpxDriver(_Observing):
             response = self._http.post(self._request.url, content=body, headers=headers)
             return self._seen(Reply(response.status_code, response.headers, response.content), headers)
         with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
-            if response.status_code != 200:
+            if response.status_code != 200 or is_one_body(response.headers):
                 return self._seen(Reply(response.status_code, response.headers, response.read()), headers)
             reader = SseReader()
             for line in response.iter_lines():
@@ -190,13 +190,12 @@ class AiohttpDriver(_Observing):
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         async with await self._send(body, headers) as response:
-            if not self._stream or response.status != 200:
+            if not self._stream or response.status != 200 or is_one_body(response.headers):
                 return self._seen(Reply(response.status, response.headers, await self._read(response)), headers)
-            check_declared(response.status, response.headers, self._max_bytes, None)
-            reader, pending, seen = SseReader(), b"", 0
+            check_body(response.status, response.headers, self._max_bytes, None)
+            reader, pending, counted = SseReader(), b"", meter(response.headers, self._max_bytes)
             async for chunk in response.content.iter_any():
-                seen += len(chunk)
-                if seen > self._max_bytes:  # a stream is a body too: the same cap
+                if counted.over(chunk):  # a stream is a body too: the same cap
                     raise ResponseTooLarge(response.status, self._max_bytes)
                 now = time.perf_counter()
                 *lines, pending = (pending + chunk).split(b"\n")

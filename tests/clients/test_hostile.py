@@ -13,7 +13,7 @@ from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.feedback import MAX_RESET_S, MAX_SERVER_WAIT_S, RateLimitInfo, retry_after_s
 from bench.clients.trace import BACKOFF
 from bench.core.calls import calls_for_count, load_personas
-from tests.support.hostile import HostileServer
+from tests.support.hostile import HostileServer, answer_stream, chunk, completion, sse
 
 KEY = "sk-" + "hostile-test-0123456789"
 CALL = calls_for_count(load_personas(), 1)[0]
@@ -243,3 +243,64 @@ def test_a_sensible_token_count_is_recorded(client: str, blocking: bool, stream:
         outcome = complete(server, client, settings, blocking=blocking)
     assert (outcome.ok, outcome.completion_tokens) == (True, 10**9)
     assert outcome.output_tokens == (10**9 if stream else None)
+
+
+ANSWER = '{"vote": "Harris"}'
+MALFORMED_STREAMS = [
+    pytest.param(b"data: \xff\xfe\n\n", id="not-utf8"),
+    pytest.param(b"data: {not json\n\n", id="not-json"),
+    pytest.param(b'data: {"choices": "abc"}\n\n', id="choices-a-string"),
+    pytest.param(b'data: {"choices": [{"delta": 5}]}\n\n', id="delta-a-number"),
+    pytest.param(b'data: {"choices": [{"delta": {"content": 7}}]}\n\n', id="content-a-number"),
+    pytest.param(b'data: {"choices": [], "usage": [1, 2]}\n\n', id="usage-a-list"),
+    pytest.param(b"data: [1, 2]\n\n", id="event-a-list"),
+]
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+@pytest.mark.parametrize("bad", MALFORMED_STREAMS)
+def test_a_malformed_stream_is_a_malformed_response_on_every_client(client: str, blocking: bool, bad: bytes) -> None:
+    body = sse(chunk('{"vote": '))[: -len("data: [DONE]\n\n")] + bad + b"data: [DONE]\n\n"
+    settings = RequestSettings(timeout_s=5, max_retries=2, stream=True)
+    with HostileServer("stream_body", body=body) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+        assert server.requests == 1  # a malformed reply is an answer: not retried
+    assert (outcome.ok, outcome.error, outcome.http_status, outcome.attempts) == (False, "malformed_response", 200, 1)
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_an_event_split_over_two_data_lines_is_one_event(client: str, blocking: bool) -> None:
+    event = json.dumps(chunk(ANSWER, finish="stop"))
+    cut = event.index('"choices"')
+    body = f"data: {event[:cut]}\ndata: {event[cut:]}\n\n".encode() + sse(chunk(usage={"prompt_tokens": 3}))
+    settings = RequestSettings(timeout_s=5, max_retries=0, stream=True)
+    with HostileServer("stream_body", body=body) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+    assert (outcome.error, outcome.answer, outcome.prompt_tokens) == ("", "Harris", 3)
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_the_response_cap_counts_a_streams_payload_not_its_framing(client: str, blocking: bool) -> None:
+    keep_alive = b": keep-alive\n\n" * 20_000  # 280 kB of comments, no payload
+    body = keep_alive + answer_stream()
+    settings = RequestSettings(timeout_s=10, max_retries=0, stream=True, max_response_bytes=64 * 1024)
+    with HostileServer("stream_body", body=body) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+    assert (outcome.error, outcome.answer) == ("", "Harris")
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_streams_payload_over_the_cap_is_cut(client: str, blocking: bool) -> None:
+    body = sse(*[chunk("x" * 1000) for _ in range(100)])  # 100 kB of content, each event under the cap
+    settings = RequestSettings(timeout_s=10, max_retries=0, stream=True, max_response_bytes=64 * 1024)
+    with HostileServer("stream_body", body=body) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+    assert (outcome.error, outcome.http_status) == ("response_too_large: body over 65536 bytes", 200)
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_a_server_that_ignores_stream_true_is_read_as_one_reply(client: str, blocking: bool) -> None:
+    settings = RequestSettings(timeout_s=5, max_retries=0, stream=True)
+    with HostileServer("stream_body", body=completion(ANSWER), content_type="application/json") as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+    assert (outcome.ok, outcome.answer, outcome.completion_tokens) == (True, "Harris", 5)

@@ -229,6 +229,13 @@ async def _usage(server: HostileServer, headers: dict[str, str], writer: Writer)
         )
 
 
+async def _stream_body(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A 200 with ``body`` (bytes) as it is, as ``content_type`` (an event stream unless told)."""
+    body: bytes = server.options["body"]
+    content_type = server.options.get("content_type", "text/event-stream")
+    server.send(writer, head(200, "OK", {"content-type": content_type, "content-length": str(len(body))}) + body)
+
+
 async def _stall(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
     """429 asking for an absurd wait: ``retry-after`` of 11 days and a reset of 99999999 hours."""
     body = json.dumps({"error": {"type": "requests", "code": "rate_limit_exceeded", "message": "slow down"}})
@@ -249,4 +256,5 @@ BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Aw
     "reply": _reply,
     "hang_up": _hang_up,
     "usage": _usage,
+    "stream_body": _stream_body,
 }
