@@ -108,8 +108,10 @@ def outcome_from_raw(raw: Any, http_429s: int, ask: Ask = DEFAULT_ASK, secret: s
     """Parse a ``with_raw_response`` result into an Outcome (the answer checked against ``ask``)."""
     try:
         completion = raw.parse()
-        choice = completion.choices[0] if completion.choices else None
-        content = choice.message.content if choice is not None else None
+        if not isinstance(completion.choices, list) or not completion.choices:  # as the raw drivers judge it
+            return _malformed(raw, http_429s, secret)
+        choice = completion.choices[0]
+        content = choice.message.content
         finish = getattr(choice, "finish_reason", None)
         usage = completion.usage
     except Exception:  # not JSON (JSONDecodeError), or JSON that is not a chat completion

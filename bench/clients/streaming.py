@@ -72,6 +72,7 @@ class SseReader:
     finish_reason: str | None = None
     model: str = ""
     done: bool = False
+    choices: int = 0  # choices seen in all events: a stream without one is not a chat completion
     _data: list[str] = field(default_factory=list)
     _data_at: float = 0.0
 
@@ -121,6 +122,7 @@ class SseReader:
             if not isinstance(chunk.choices, list):
                 raise MalformedStream(f"choices: {chunk.choices!r}")
             for choice in chunk.choices:
+                self.choices += 1
                 piece = _text(choice.delta.content, "content") if choice.delta is not None else None
                 if piece:
                     self.content.append(piece)
@@ -137,6 +139,7 @@ class SseReader:
         self.usage = usage or self.usage
         self.model = _text(event.get("model"), "model") or self.model
         for choice in choices:
+            self.choices += 1
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if not isinstance(choice, dict) or not isinstance(delta, dict | None):
                 raise MalformedStream(json.dumps(event))
@@ -153,7 +156,7 @@ class SseReader:
         completion = {
             "object": "chat.completion",
             "model": self.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}] if self.choices else [],
             "usage": self.usage,
         }
         return json.dumps(completion).encode()

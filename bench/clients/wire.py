@@ -137,10 +137,12 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str,
         )
     try:
         choices = data["choices"]
+        if not isinstance(choices, list) or not choices:  # no choice is no answer: not a chat completion
+            raise TypeError("no choices")
         usage = data.get("usage") or {}
-        choice = choices[0] if choices else {}
-        content = choice["message"].get("content") if choices else None
-        finish = choice.get("finish_reason") if choices else None
+        choice = choices[0]
+        content = choice["message"].get("content")
+        finish = choice.get("finish_reason")
         prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
     except (TypeError, KeyError, IndexError, AttributeError):
         return Outcome(

@@ -304,3 +304,29 @@ def test_a_server_that_ignores_stream_true_is_read_as_one_reply(client: str, blo
     with HostileServer("stream_body", body=completion(ANSWER), content_type="application/json") as server:
         outcome = complete(server, client, settings, blocking=blocking)
     assert (outcome.ok, outcome.answer, outcome.completion_tokens) == (True, "Harris", 5)
+
+
+NO_CHOICES = [
+    pytest.param({}, id="missing"),
+    pytest.param({"choices": None}, id="null"),
+    pytest.param({"choices": []}, id="empty"),
+]
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+@pytest.mark.parametrize("stream", STREAMED)
+@pytest.mark.parametrize("choices", NO_CHOICES)
+def test_a_200_without_choices_has_one_name_on_every_client(
+    client: str, blocking: bool, stream: bool, choices: dict[str, object]
+) -> None:
+    usage = {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
+    reply = {"id": "chatcmpl-hostile", "object": "chat.completion", "model": "gpt-4o-mini", "usage": usage, **choices}
+    if stream:
+        body = sse({**reply, "object": "chat.completion.chunk"})
+        content_type = "text/event-stream"
+    else:
+        body, content_type = json.dumps(reply).encode(), "application/json"
+    settings = RequestSettings(timeout_s=5, max_retries=0, stream=stream)
+    with HostileServer("stream_body", body=body, content_type=content_type) as server:
+        outcome = complete(server, client, settings, blocking=blocking)
+    assert (outcome.ok, outcome.error, outcome.http_status) == (False, "malformed_response", 200)
