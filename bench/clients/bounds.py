@@ -10,11 +10,15 @@ at once a request that found its kept-alive connection closed (``bench.clients.r
 from __future__ import annotations
 
 import asyncio
+import ssl
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Final
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Final
 from urllib.parse import urlsplit
 
+import httpcore2
 import httpx2
 
 from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects
@@ -179,9 +183,83 @@ class AsyncBoundedTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+# The deadline of the attempt this thread is sending (a blocking request runs in one thread).
+_THREAD = threading.local()
+
+
+class _DeadlineStream(httpcore2.NetworkStream):
+    """A socket whose every connect, read and write waits at most until the thread's attempt deadline."""
+
+    def __init__(self, inner: httpcore2.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore2.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore2.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore2.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore2.NetworkBackend):
+    def __init__(self, inner: httpcore2.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, _left(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore2.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _left(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _left(timeout: float | None, late: type[Exception] = httpcore2.ConnectTimeout) -> float | None:
+    """``timeout`` cut to what is left of this thread's attempt; ``late`` once nothing is left."""
+    deadline: float | None = getattr(_THREAD, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise late("attempt deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+@contextmanager
+def _until(deadline: float) -> Iterator[None]:
+    """Every blocking socket call in this thread ends by ``deadline`` (``time.monotonic``)."""
+    before = getattr(_THREAD, "deadline", None)
+    _THREAD.deadline = deadline
+    try:
+        yield
+    finally:
+        _THREAD.deadline = before
+
+
 class _SyncBounded(httpx2.SyncByteStream):
-    # A blocking read cannot be interrupted: each read is bounded by httpx2's own read timeout,
-    # and the deadline is checked between reads, so an attempt overruns by at most one read.
+    # A blocking read cannot be interrupted, so each socket call is given only what is left of the
+    # attempt (``_DeadlineBackend``); the deadline is also checked between reads.
     def __init__(
         self, inner: httpx2.SyncByteStream, deadline: float, max_bytes: int, response: httpx2.Response
     ) -> None:
@@ -189,7 +267,13 @@ class _SyncBounded(httpx2.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         request, counted = self._response.request, meter(self._response.headers, self._max_bytes)
-        for chunk in self._inner:
+        with _until(self._deadline):
+            chunks = iter(self._inner)
+        while True:
+            with _until(self._deadline):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
             if counted.over(chunk):
                 raise ResponseTooLarge(self._response.status_code, self._max_bytes, request)
             if time.monotonic() > self._deadline:
@@ -226,7 +310,8 @@ class SyncBoundedTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         deadline = time.monotonic() + self._timeout_s
-        response = self._send(request)
+        with _until(deadline):
+            response = self._send(request)
         try:
             check_body(response.status_code, response.headers, self._max_bytes, request)
         except ResponseTooLarge:
@@ -253,5 +338,11 @@ def bound_async(
 def bound_sync(
     client: httpx2.Client, timeout_s: float, max_bytes: int, reconnects: Reconnects | None = None
 ) -> httpx2.Client:
-    client._transport = SyncBoundedTransport(client._transport, timeout_s, max_bytes, reconnects)  # noqa: SLF001
+    """``bound_async`` for a blocking client; its sockets also wait no longer than the attempt's deadline
+    (httpcore2's pool keeps its backend as ``_network_backend``; no public setter exists)."""
+    transport = client._transport  # noqa: SLF001
+    pool = getattr(transport, "_pool", None)
+    if isinstance(transport, httpx2.HTTPTransport) and isinstance(pool, httpcore2.ConnectionPool):
+        pool._network_backend = _DeadlineBackend(pool._network_backend)  # noqa: SLF001
+    client._transport = SyncBoundedTransport(transport, timeout_s, max_bytes, reconnects)  # noqa: SLF001
     return client

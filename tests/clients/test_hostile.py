@@ -59,6 +59,15 @@ def test_timeout_bounds_an_attempt_against_a_server_that_drips_one_byte_at_a_tim
 
 
 @pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
+def test_timeout_bounds_an_attempt_against_a_server_that_drips_its_headers(client: str, blocking: bool) -> None:
+    with HostileServer("drip_head", interval=0.05) as server:
+        outcome = complete(server, client, RequestSettings(timeout_s=0.5, max_retries=0), blocking=blocking)
+        assert (outcome.ok, outcome.error, outcome.http_status) == (False, "APITimeoutError", None)
+        assert server.requests == 1
+        assert server.bytes_sent < 200  # ~10 bytes in 0.5 s: the client hung up, it did not wait forever
+
+
+@pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
 @pytest.mark.parametrize("declare", [None, 4 * 1024**3], ids=["undeclared", "content-length"])
 def test_a_body_over_max_response_bytes_is_an_error_row_not_a_memory_leak(
     client: str, blocking: bool, declare: int | None

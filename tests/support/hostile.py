@@ -142,6 +142,16 @@ async def _drip(server: HostileServer, headers: dict[str, str], writer: Writer) 
         await asyncio.sleep(server.options.get("interval", 0.05))
 
 
+async def _drip_head(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """The status line and headers one byte every ``interval`` seconds, endlessly: no read ever times out."""
+    server.send(writer, b"HTTP/1.1 200 OK\r\n")
+    while True:
+        for byte in b"x-padding: slow\r\n":
+            server.send(writer, bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(server.options.get("interval", 0.05))
+
+
 async def _huge(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
     """A 200 whose body never ends (no Content-Length; 1 MiB chunks until the client hangs up)."""
     declared = server.options.get("declare")
@@ -245,6 +255,7 @@ async def _stall(server: HostileServer, headers: dict[str, str], writer: Writer)
 
 BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Awaitable[None]]]] = {
     "drip": _drip,
+    "drip_head": _drip_head,
     "huge": _huge,
     "echo_key": _echo_key,
     "broken_json": _broken_json,
