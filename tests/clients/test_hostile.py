@@ -10,6 +10,7 @@ import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
+from bench.clients.batch import BATCH_OUTPUT_FACTOR, BatchError, OpenAIBatchClient
 from bench.clients.feedback import MAX_RESET_S, MAX_SERVER_WAIT_S, RateLimitInfo, retry_after_s
 from bench.clients.trace import BACKOFF
 from bench.core.calls import calls_for_count, load_personas
@@ -339,3 +340,41 @@ def test_a_200_without_choices_has_one_name_on_every_client(
     with HostileServer("stream_body", body=body, content_type=content_type) as server:
         outcome = complete(server, client, settings, blocking=blocking)
     assert (outcome.ok, outcome.error, outcome.http_status) == (False, "malformed_response", 200)
+
+
+def batch_call(server: HostileServer, settings: RequestSettings, method: str, *args: str) -> BatchError:
+    async def run() -> BatchError:
+        client = OpenAIBatchClient(Endpoint(base_url=server.base_url, api_key=KEY), settings)
+        try:
+            await getattr(client, method)(*args)
+        except BatchError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        raise AssertionError(f"{method} did not fail")
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "method", "args"),
+    [
+        pytest.param("drip_head", "retrieve", ("batch_1",), id="status-headers-dripped"),
+        pytest.param("drip", "content", ("file-1",), id="content-body-dripped"),
+        pytest.param("drip_head", "upload", ("{}\n",), id="upload-answer-dripped"),
+    ],
+)
+def test_every_batch_request_ends_by_the_timeout(behaviour: str, method: str, args: tuple[str, ...]) -> None:
+    with HostileServer(behaviour, interval=0.05) as server:
+        error = batch_call(server, RequestSettings(timeout_s=0.5, max_retries=0), method, *args)
+        assert server.requests == 1
+    assert str(error) == "APITimeoutError"
+
+
+def test_a_batch_output_file_is_capped() -> None:
+    settings = RequestSettings(timeout_s=30, max_retries=0, max_response_bytes=64 * 1024)
+    with HostileServer("huge") as server:
+        error = batch_call(server, settings, "content", "file-1")
+        assert server.bytes_sent < 256 * 1024**2  # of the 4 GiB it would have sent
+    cap = 64 * 1024 * BATCH_OUTPUT_FACTOR
+    assert (str(error), error.http_status) == (f"response_too_large: body over {cap} bytes", 200)
