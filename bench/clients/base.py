@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
@@ -62,6 +63,7 @@ class Outcome:
     finish_reason: str = ""
     served_model: str = ""
     raw_answer: str = ""  # the content of a failed answer, cut to RAW_ANSWER_CHARS
+    reconnects: int = 0  # requests re-sent at once because a kept-alive connection was stale (not attempts)
 
 
 class AsyncChatClient(Protocol):
@@ -118,9 +120,24 @@ MALFORMED_RESPONSE: Final = "malformed_response"  # a 2xx whose body is not a ch
 MALFORMED_ANSWER: Final = "malformed_answer"  # a chat completion whose content is not our JSON
 
 
+MAX_SANE_TOKENS: Final = 10**9  # no context window comes near; a larger count is a server's bug
+
+
+def absurd_tokens(value: object) -> bool:
+    """A number no server can mean as a token count: negative, fractional, not finite, over 10⁹.
+
+    A value that is not a number at all (``"lots"``) is not absurd but absent: ``token_count`` leaves it empty.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return True
+    return not 0 <= value <= MAX_SANE_TOKENS
+
+
 def token_count(value: object) -> int | None:
-    """A token count from a server, or None when it is not a whole non-negative number (``"lots"``)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A token count from a server, or None when it is not a whole number in sense (``"lots"``, -7)."""
+    if isinstance(value, bool) or not isinstance(value, int) or absurd_tokens(value):
         return None
     return value
 
@@ -140,7 +157,20 @@ def answer_outcome(
     ask: Ask = DEFAULT_ASK,
 ) -> Outcome:
     """The Outcome of a chat completion, whichever client read it (checked against ``ask``); every text
-    field scrubbed."""
+    field scrubbed. Token counts outside sense (``absurd_tokens``) make it a ``malformed_response``."""
+    if absurd_tokens(prompt_tokens) or absurd_tokens(completion_tokens):
+        usage = f"usage: prompt_tokens={prompt_tokens!r}, completion_tokens={completion_tokens!r}"
+        return Outcome(
+            ok=False,
+            http_status=http_status,
+            error=MALFORMED_RESPONSE,
+            attempts=attempts,
+            http_429s=http_429s,
+            server_s=server_s,
+            finish_reason=scrub(finish_reason, secret)[:40],
+            served_model=scrub(served_model, secret)[:100],
+            raw_answer=evidence(usage, secret),
+        )
     answer, problem = read_answer(content, ask)
     return Outcome(
         ok=not problem,

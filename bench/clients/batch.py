@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 import openai
 
 from bench.clients.base import Endpoint, Outcome, RequestSettings, scrub
+from bench.clients.bounds import bound_async
 from bench.clients.sdk import outcome_from_error
 from bench.clients.wire import Reply, outcome_from_reply, request_body
 from bench.core.ask import DEFAULT_ASK, Ask
@@ -24,6 +25,9 @@ from bench.core.calls import Call
 
 BATCH_URL: Final = "/v1/chat/completions"
 COMPLETION_WINDOW: Final = "24h"
+# An output file holds up to 50,000 answers, so it is capped at this many times --max-response-bytes
+# (512 MiB with the default 8 MiB: over twice OpenAI's 200 MB input limit).
+BATCH_OUTPUT_FACTOR: Final = 64
 TERMINAL: Final = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
@@ -128,16 +132,24 @@ def _info(batch: Any) -> BatchInfo:
 
 
 class OpenAIBatchClient:
-    """``client.files`` and ``client.batches`` of ``AsyncOpenAI``."""
+    """``client.files`` and ``client.batches`` of ``AsyncOpenAI``.
+
+    Every request (upload, create, status, cancel, content) ends by ``--timeout``, as a chat call's
+    attempt does, and every answer is read up to ``BATCH_OUTPUT_FACTOR`` × ``--max-response-bytes``
+    (``response_too_large``): an output file is many answers, not one.
+    """
 
     def __init__(self, endpoint: Endpoint, settings: RequestSettings, limits: BatchLimits | None = None) -> None:
         self.limits = limits or BatchLimits()
         self._secret = endpoint.api_key
+        http = openai.DefaultAsyncHttpx2Client(timeout=settings.timeout_s)
+        bound_async(http, settings.timeout_s, settings.max_response_bytes * BATCH_OUTPUT_FACTOR)
         self._sdk = openai.AsyncOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
             max_retries=settings.max_retries,
             timeout=settings.timeout_s,
+            http_client=http,
         )
 
     def _error(self, exc: Exception) -> BatchError:

@@ -15,10 +15,11 @@ import aiohttp
 import httpx2
 
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
-from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_declared
+from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_body, check_declared, meter
 from bench.clients.feedback import RateLimitFeedback
+from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects, aiohttp_trace_config
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
-from bench.clients.streaming import SseReader
+from bench.clients.streaming import SseReader, is_one_body
 from bench.clients.trace import Tracer
 from bench.clients.warm import WAIT_S, models_url, warm_async, warm_blocking
 from bench.clients.wire import RawRequest, Reply, session_headers
@@ -31,6 +32,7 @@ class _Observing:
 
     rate_limits: RateLimitFeedback
     tracer: Tracer | None = None
+    reconnects: Reconnects
 
     def _seen(self, reply: Reply, headers: Mapping[str, str]) -> Reply:
         retry = headers.get(RETRY_COUNT_HEADER, "0") != "0"
@@ -38,6 +40,7 @@ class _Observing:
         return reply
 
     def _traced(self, call: Call, outcome: Outcome) -> Outcome:
+        outcome = dataclasses.replace(outcome, reconnects=self.reconnects.take(call.call_id))
         if self.tracer is None:
             return outcome
         return dataclasses.replace(outcome, trace=self.tracer.end(call.call_id))
@@ -69,14 +72,15 @@ class HttpxDriver(_Observing):
             transport=transport,
             event_hooks=self.tracer.httpx_hooks() if self.tracer is not None else None,
         )
-        bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
+        self.reconnects = Reconnects()
+        bound_async(self._http, settings.timeout_s, settings.max_response_bytes, self.reconnects)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         if not self._stream:
             response = await self._http.post(self._request.url, content=body, headers=headers)
             return self._seen(Reply(response.status_code, response.headers, response.content), headers)
         async with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
-            if response.status_code != 200:
+            if response.status_code != 200 or is_one_body(response.headers):
                 return self._seen(Reply(response.status_code, response.headers, await response.aread()), headers)
             reader = SseReader()
             async for line in response.aiter_lines():
@@ -117,14 +121,15 @@ class SyncHttpxDriver(_Observing):
             transport=transport,
             event_hooks=self.tracer.httpx_hooks(blocking=True) if self.tracer is not None else None,
         )
-        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
+        self.reconnects = Reconnects()
+        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes, self.reconnects)
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         if not self._stream:
             response = self._http.post(self._request.url, content=body, headers=headers)
             return self._seen(Reply(response.status_code, response.headers, response.content), headers)
         with self._http.stream("POST", self._request.url, content=body, headers=headers) as response:
-            if response.status_code != 200:
+            if response.status_code != 200 or is_one_body(response.headers):
                 return self._seen(Reply(response.status_code, response.headers, response.read()), headers)
             reader = SseReader()
             for line in response.iter_lines():
@@ -154,28 +159,43 @@ class AiohttpDriver(_Observing):
         self._endpoint, self._pool_size = endpoint, max(1, pool_size)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._max_bytes = settings.max_response_bytes
+        self.reconnects = Reconnects()
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
+            configs = [aiohttp_trace_config()] + ([self.tracer.trace_config()] if self.tracer is not None else [])
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers=session_headers(self._endpoint),
                 timeout=self._timeout,
-                trace_configs=[self.tracer.trace_config()] if self.tracer is not None else None,
+                trace_configs=configs,
             )
         return self._session
 
+    async def _send(self, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """The response's head; a request that found its kept-alive connection stale is re-sent at once."""
+        for resend in range(MAX_RECONNECTS + 1):
+            probe = Probe(reused=False)  # aiohttp_trace_config says when a pooled connection is reused
+            token = PROBE.set(probe)
+            try:
+                return await self._open().post(self._request.url, data=body, headers=headers, allow_redirects=False)
+            except Exception as exc:
+                if resend == MAX_RECONNECTS or not probe.stale(exc):
+                    raise
+                self.reconnects.add(headers)
+            finally:
+                PROBE.reset(token)
+        raise AssertionError("unreachable")
+
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        post = self._open().post(self._request.url, data=body, headers=headers, allow_redirects=False)
-        async with post as response:
-            if not self._stream or response.status != 200:
+        async with await self._send(body, headers) as response:
+            if not self._stream or response.status != 200 or is_one_body(response.headers):
                 return self._seen(Reply(response.status, response.headers, await self._read(response)), headers)
-            check_declared(response.status, response.headers, self._max_bytes, None)
-            reader, pending, seen = SseReader(), b"", 0
+            check_body(response.status, response.headers, self._max_bytes, None)
+            reader, pending, counted = SseReader(), b"", meter(response.headers, self._max_bytes)
             async for chunk in response.content.iter_any():
-                seen += len(chunk)
-                if seen > self._max_bytes:  # a stream is a body too: the same cap
+                if counted.over(chunk):  # a stream is a body too: the same cap
                     raise ResponseTooLarge(response.status, self._max_bytes)
                 now = time.perf_counter()
                 *lines, pending = (pending + chunk).split(b"\n")

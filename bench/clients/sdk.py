@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Final
 
 import httpx2
 import openai
@@ -23,7 +24,8 @@ from bench.clients.base import (
 )
 from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, redirect_error
 from bench.clients.feedback import RateLimitFeedback, over_cap_note
-from bench.clients.streaming import SseReader, with_timing
+from bench.clients.reconnect import Reconnects
+from bench.clients.streaming import MalformedStream, SseReader, is_one_body, with_timing
 from bench.clients.trace import TracedAsyncOpenAI, TracedOpenAI, Tracer, traced_aiohttp_transport
 from bench.clients.warm import models_url, warm_async, warm_blocking
 from bench.clients.wire import Reply, outcome_from_reply
@@ -106,8 +108,10 @@ def outcome_from_raw(raw: Any, http_429s: int, ask: Ask = DEFAULT_ASK, secret: s
     """Parse a ``with_raw_response`` result into an Outcome (the answer checked against ``ask``)."""
     try:
         completion = raw.parse()
-        choice = completion.choices[0] if completion.choices else None
-        content = choice.message.content if choice is not None else None
+        if not isinstance(completion.choices, list) or not completion.choices:  # as the raw drivers judge it
+            return _malformed(raw, http_429s, secret)
+        choice = completion.choices[0]
+        content = choice.message.content
         finish = getattr(choice, "finish_reason", None)
         usage = completion.usage
     except Exception:  # not JSON (JSONDecodeError), or JSON that is not a chat completion
@@ -241,7 +245,68 @@ def settle_stream(raw: Any, reader: SseReader, http_429s: int, secret: str, star
     return with_timing(outcome, reader, start)
 
 
-class OpenAIAsyncClient:
+# What iterating the SDK's stream raises when the stream is malformed, not when the network fails (the SDK
+# wraps those in APIConnectionError): undecodable bytes, JSON that is not JSON, events of the wrong shape.
+MALFORMED_STREAM: Final = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
+def _connection_error(exc: httpx2.HTTPError, raw: Any) -> openai.APIConnectionError:
+    """What the SDK raises for a transport error, for a body we read ourselves."""
+    request = raw.http_response.request
+    if isinstance(exc, httpx2.TimeoutException):
+        return openai.APITimeoutError(request=request)
+    return openai.APIConnectionError(request=request)
+
+
+async def _one_body(read: Awaitable[bytes], raw: Any) -> bytes:
+    try:
+        return await read
+    except httpx2.HTTPError as exc:
+        raise _connection_error(exc, raw) from exc
+
+
+def _one_body_sync(raw: Any) -> bytes:
+    try:
+        body: bytes = raw.http_response.read()
+    except httpx2.HTTPError as exc:
+        raise _connection_error(exc, raw) from exc
+    return body
+
+
+class _Settling:
+    """The endings shared by both SDK clients for streamed calls that did not stream."""
+
+    _counting: _Counting
+    _endpoint: Endpoint
+    _tracer: Tracer | None
+
+    def _traced(self, outcome: Outcome, call: Call) -> Outcome:
+        if self._tracer is None:
+            return outcome
+        return dataclasses.replace(outcome, trace=self._tracer.end(call.call_id))
+
+    def _settled_body(self, raw: Any, body: bytes, call: Call) -> Outcome:
+        """A reply to ``stream: true`` that came as one JSON body: read as the reply it is."""
+        reply = Reply(raw.status_code, raw.headers, body)
+        taken = self._counting.take(call.call_id)
+        outcome = outcome_from_reply(reply, raw.retries_taken + 1, taken, self._endpoint.api_key, call.ask)
+        return self._traced(outcome, call)
+
+    def _settled_malformed(self, raw: Any, exc: Exception, call: Call) -> Outcome:
+        secret = self._endpoint.api_key
+        outcome = Outcome(
+            ok=False,
+            http_status=exc.status if isinstance(exc, MalformedStream) else raw.status_code,
+            error=MALFORMED_RESPONSE,
+            attempts=raw.retries_taken + 1,
+            http_429s=self._counting.take(call.call_id),
+            server_s=processing_s(raw.headers),
+            raw_answer=evidence(exc.evidence if isinstance(exc, MalformedStream) else str(exc), secret),
+        )
+        return self._traced(outcome, call)
+
+
+class OpenAIAsyncClient(_Settling):
     """``AsyncOpenAI`` with a pool of ``pool_size`` connections (``transport`` is for tests).
 
     ``aiohttp=True`` sends through the SDK's official aiohttp backend (``DefaultAioHttpClient``)
@@ -264,8 +329,8 @@ class OpenAIAsyncClient:
         limits = pool_limits(pool_size)
         make_http = openai.DefaultAioHttpClient if aiohttp else openai.DefaultAsyncHttpx2Client
         hooks = _hooks(self._counting, self._tracer)
-        if aiohttp and self._tracer is not None:
-            hooks.pop("request")  # aiohttp's own TraceConfig marks the hand-over
+        if aiohttp:
+            hooks.pop("request", None)  # aiohttp's own TraceConfig marks the hand-over
             transport = transport or traced_aiohttp_transport(self._tracer, limits)
         self._http = make_http(
             limits=limits,
@@ -273,7 +338,8 @@ class OpenAIAsyncClient:
             transport=transport,
             follow_redirects=False,  # a redirected POST becomes a GET without its body
         )
-        bound_async(self._http, settings.timeout_s, settings.max_response_bytes)
+        self._reconnects = Reconnects()
+        bound_async(self._http, settings.timeout_s, settings.max_response_bytes, self._reconnects)
         self._sdk = TracedAsyncOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
@@ -284,6 +350,10 @@ class OpenAIAsyncClient:
         self._sdk.tracer = self._tracer
 
     async def complete(self, call: Call) -> Outcome:
+        outcome = await self._complete(call)
+        return dataclasses.replace(outcome, reconnects=self._reconnects.take(call.call_id))
+
+    async def _complete(self, call: Call) -> Outcome:
         result: Any
         if self._tracer is not None:
             self._tracer.begin(call.call_id)
@@ -293,9 +363,16 @@ class OpenAIAsyncClient:
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
             if self._settings.stream:
+                if is_one_body(result.headers):  # the server ignored stream: true
+                    body = await _one_body(result.http_response.aread(), result)
+                    return self._settled_body(result, body, call)
                 reader = SseReader()
-                async for chunk in result.parse():
-                    reader.take_chunk(chunk, time.perf_counter())
+                try:
+                    async for chunk in result.parse():
+                        reader.take_chunk(chunk, time.perf_counter())
+                except MALFORMED_STREAM as exc:
+                    await result.http_response.aclose()
+                    return self._settled_malformed(result, exc, call)
                 taken = self._counting.take(call.call_id)
                 outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
                 return (
@@ -320,7 +397,7 @@ class OpenAIAsyncClient:
         await self._sdk.close()
 
 
-class OpenAISyncClient:
+class OpenAISyncClient(_Settling):
     """The blocking ``OpenAI`` client, shared by a thread pool of ``pool_size`` workers."""
 
     def __init__(
@@ -340,7 +417,8 @@ class OpenAISyncClient:
             transport=transport,
             follow_redirects=False,  # a redirected POST becomes a GET without its body
         )
-        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes)
+        self._reconnects = Reconnects()
+        bound_sync(self._http, settings.timeout_s, settings.max_response_bytes, self._reconnects)
         self._sdk = TracedOpenAI(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
@@ -351,6 +429,10 @@ class OpenAISyncClient:
         self._sdk.tracer = self._tracer
 
     def complete(self, call: Call) -> Outcome:
+        outcome = self._complete(call)
+        return dataclasses.replace(outcome, reconnects=self._reconnects.take(call.call_id))
+
+    def _complete(self, call: Call) -> Outcome:
         result: Any
         if self._tracer is not None:
             self._tracer.begin(call.call_id)
@@ -360,9 +442,16 @@ class OpenAISyncClient:
                 **_request_kwargs(self._endpoint, self._settings, call)
             )
             if self._settings.stream:
+                if is_one_body(result.headers):  # the server ignored stream: true
+                    body = _one_body_sync(result)
+                    return self._settled_body(result, body, call)
                 reader = SseReader()
-                for chunk in result.parse():
-                    reader.take_chunk(chunk, time.perf_counter())
+                try:
+                    for chunk in result.parse():
+                        reader.take_chunk(chunk, time.perf_counter())
+                except MALFORMED_STREAM as exc:
+                    result.http_response.close()
+                    return self._settled_malformed(result, exc, call)
                 taken = self._counting.take(call.call_id)
                 outcome = settle_stream(result, reader, taken, self._endpoint.api_key, start, call.ask)
                 return (

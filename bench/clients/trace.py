@@ -26,6 +26,7 @@ import httpx2
 import openai
 
 from bench.clients.headers import CALL_ID_HEADER
+from bench.clients.reconnect import aiohttp_trace_config
 
 PREPARE: Final = "prepare"
 POOL_WAIT: Final = "pool_wait"
@@ -204,16 +205,18 @@ class TracedOpenAI(openai.OpenAI):
             trace.mark(PREPARE)
 
 
-def traced_aiohttp_transport(tracer: Tracer, limits: httpx2.Limits) -> httpx2.AsyncBaseTransport:
-    """The SDK's aiohttp transport, as ``DefaultAioHttpClient`` makes it, with our ``TraceConfig``."""
+def traced_aiohttp_transport(tracer: Tracer | None, limits: httpx2.Limits) -> httpx2.AsyncBaseTransport:
+    """The SDK's aiohttp transport, as ``DefaultAioHttpClient`` makes it, with our ``TraceConfig``s
+    (the tracer's, when there is one; the stale-connection probe's, always)."""
     from openai._vendor.httpx_aiohttp import AiohttpTransport
 
     ssl_context = httpx2.create_ssl_context()
+    configs = [aiohttp_trace_config()] + ([tracer.trace_config()] if tracer is not None else [])
 
     def session() -> aiohttp.ClientSession:  # called inside the event loop, on the first request
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0, keepalive_timeout=limits.keepalive_expiry, ssl=ssl_context
         )
-        return aiohttp.ClientSession(connector=connector, trace_configs=[tracer.trace_config()])
+        return aiohttp.ClientSession(connector=connector, trace_configs=configs)
 
     return AiohttpTransport(limits=limits, client=session)

@@ -35,7 +35,7 @@ from bench.clients.base import (
 )
 from bench.clients.bounds import ResponseTooLarge, redirect_error
 from bench.clients.feedback import MAX_SERVER_WAIT_S, over_cap_note, retry_after_s
-from bench.clients.streaming import SseReader, with_timing
+from bench.clients.streaming import MalformedStream, SseReader, with_timing
 from bench.clients.trace import BACKOFF, PREPARE, Tracer
 from bench.core.ask import DEFAULT_ASK, Ask
 from bench.core.calls import Call
@@ -137,10 +137,12 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str,
         )
     try:
         choices = data["choices"]
+        if not isinstance(choices, list) or not choices:  # no choice is no answer: not a chat completion
+            raise TypeError("no choices")
         usage = data.get("usage") or {}
-        choice = choices[0] if choices else {}
-        content = choice["message"].get("content") if choices else None
-        finish = choice.get("finish_reason") if choices else None
+        choice = choices[0]
+        content = choice["message"].get("content")
+        finish = choice.get("finish_reason")
         prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
     except (TypeError, KeyError, IndexError, AttributeError):
         return Outcome(
@@ -171,6 +173,8 @@ def outcome_from_reply(reply: Reply, attempts: int, http_429s: int, secret: str,
 def failure_name(exc: BaseException, secret: str) -> tuple[str, bool]:
     """The SDK's name for a failed attempt, and whether the SDK would retry it."""
     # TimeoutError before OSError: it is one (and aiohttp's timeouts are TimeoutErrors).
+    if isinstance(exc, MalformedStream):  # an answer, if a broken one: not retried
+        return MALFORMED_RESPONSE, False
     if isinstance(exc, ResponseTooLarge):  # the SDK retries it as it retries a dropped connection
         return exc.name, True
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):
@@ -212,8 +216,16 @@ class Tries:
         name, retryable = failure_name(exc, self.secret)
         if retryable and self.retries < self.max_retries:
             return self._again(None)
-        status = exc.status if isinstance(exc, ResponseTooLarge) else None
-        return Outcome(ok=False, http_status=status, error=name, attempts=self.retries + 1, http_429s=self.http_429s)
+        status = exc.status if isinstance(exc, ResponseTooLarge | MalformedStream) else None
+        raw = evidence(exc.evidence, self.secret) if isinstance(exc, MalformedStream) else ""
+        return Outcome(
+            ok=False,
+            http_status=status,
+            error=name,
+            attempts=self.retries + 1,
+            http_429s=self.http_429s,
+            raw_answer=raw,
+        )
 
 
 class RawRequest:

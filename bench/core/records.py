@@ -36,6 +36,8 @@ class CallRecord:
     ``queue_s`` … ``backoff_s`` say where the time went (``TIMING_COLUMNS``; empty with ``--no-trace``).
     The evidence of an answer: ``finish_reason``, the model the server says it used
     (``served_model``), and a failed answer's content (``raw_answer``, truncated and scrubbed of the key).
+    ``reconnects`` counts requests re-sent at once on a new connection because the kept-alive one was
+    closed before any byte of a response (not server retries: ``attempts`` counts requests that reached it).
     """
 
     run_id: str
@@ -75,6 +77,7 @@ class CallRecord:
     finish_reason: str = ""
     served_model: str = ""
     raw_answer: str = ""
+    reconnects: int = 0
 
 
 # Where each call's time went (bench.clients.trace): the strategy's wait before the call (outside

@@ -267,6 +267,7 @@ class CellSender:
             finish_reason=scrub(outcome.finish_reason, self._secret),
             served_model=scrub(outcome.served_model, self._secret),
             raw_answer=scrub(outcome.raw_answer, self._secret),
+            reconnects=outcome.reconnects,
         )
         with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
             if self.abandoned:

@@ -67,6 +67,7 @@ SUMMARY_COLUMNS: Final = (
     "ok_latency_p95_s",
     "ok_latency_p99_s",
     "ok_latency_max_s",
+    "reconnects",  # requests re-sent at once on a new connection (a stale kept-alive one): not retries
 )
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario", "share", "share_low", "share_high")
 ERROR_ANSWER: Final = "(error)"
@@ -85,6 +86,8 @@ def read_calls(path: Path) -> pd.DataFrame:
     for column in TIMING_COLUMNS:  # run folders written before the time was split
         if column not in frame.columns:
             frame[column] = math.nan
+    if "reconnects" not in frame.columns:  # run folders written before stale connections were re-sent
+        frame["reconnects"] = 0
     missing = [c for c in CALL_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -334,6 +337,7 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "latency_growth": math.nan,
                 **_part_quantiles(answered),  # the same calls as latency_*
                 **latency_stats(ok["latency_s"], "ok_latency"),
+                "reconnects": int(cell["reconnects"].fillna(0).sum()) if "reconnects" in cell.columns else 0,
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

@@ -10,6 +10,7 @@ import pytest
 
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
+from bench.clients.bounds import PayloadMeter
 from bench.clients.streaming import SseReader, StreamTiming
 from bench.core.calls import calls_for_count, load_personas
 from bench.mock import MockConfig, MockServer
@@ -72,7 +73,7 @@ def test_sse_lines_fold_into_one_completion_with_timing() -> None:
     reader = SseReader()
     lines = [
         'data: {"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}',
-        "",
+        ": a comment",
         'data: {"model":"m","choices":[{"index":0,"delta":{"content":"{\\"vote\\""}}]}',
         'data: {"model":"m","choices":[{"index":0,"delta":{"content":": \\"Harris\\"}"}}]}',
         'data: {"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
@@ -81,6 +82,7 @@ def test_sse_lines_fold_into_one_completion_with_timing() -> None:
     ]
     for at, line in enumerate(lines):
         reader.feed(line, float(at))
+        reader.feed("", float(at))  # the blank line that ends each event
     assert reader.done
     assert reader.finish_reason == "stop"
     assert b'{\\"vote\\": \\"Harris\\"}' in reader.body()
@@ -90,3 +92,13 @@ def test_sse_lines_fold_into_one_completion_with_timing() -> None:
 def test_without_a_usage_chunk_the_content_chunks_are_counted() -> None:
     assert StreamTiming.of(0.0, [0.1, 0.2, 0.4], None).output_tokens == 3
     assert StreamTiming.of(0.0, [], None).ttft_s is None
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 1000], ids=lambda n: f"chunks-of-{n}")
+def test_the_payload_meter_counts_data_values_whatever_the_chunking(size: int) -> None:
+    stream = b": ping\n\ndata: abc\n\nevent: x\ndata:de\r\n\ndata: tail-not-ended"
+    meter = PayloadMeter(10**6)
+    for at in range(0, len(stream), size):
+        meter.over(stream[at : at + size])
+    # " abc" (4) + "de\r" (3) counted; ": ping", "event: x" and the blank lines not; the open line whole
+    assert meter.seen + meter.line == 4 + 3 + len("data: tail-not-ended")

@@ -29,6 +29,32 @@ def completion(content: str, *, model: str = "gpt-4o-mini", finish: str = "stop"
     ).encode()
 
 
+def sse(*events: Any) -> bytes:
+    """A chat.completion.chunk stream: one ``data:`` event each (a str event is sent as it is), then [DONE]."""
+    lines = [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events]
+    return ("".join(lines) + "data: [DONE]\n\n").encode()
+
+
+def chunk(content: str | None = None, *, finish: str | None = None, usage: Any = None) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` event."""
+    choices = [] if usage is not None else [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]
+    return {
+        "id": "chatcmpl-hostile",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": choices,
+        **({"usage": usage} if usage is not None else {}),
+    }
+
+
+def answer_stream(content: str = '{"vote": "Harris"}', usage: Any = None) -> bytes:
+    """A well-formed streamed answer: the content in two chunks, the finish, the usage chunk."""
+    half = len(content) // 2
+    usage = usage or {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    return sse(chunk(content[:half]), chunk(content[half:]), chunk(finish="stop"), chunk(usage=usage))
+
+
 def head(status: int, reason: str, headers: dict[str, str]) -> bytes:
     lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
     return "\r\n".join(lines).encode()
@@ -39,7 +65,8 @@ class HostileServer:
 
     def __init__(self, behaviour: str, **options: Any) -> None:
         self.behaviour, self.options = behaviour, options
-        self.requests = 0
+        self.requests = 0  # requests answered (a request on a connection closed unanswered is not one)
+        self.dropped = 0  # requests that arrived on a connection the server had finished with
         self.bytes_sent = 0
         self.authorizations: list[str] = []
         self.port = 0
@@ -85,10 +112,19 @@ class HostileServer:
                 self.authorizations.append(headers.get("authorization", ""))
                 await BEHAVIOURS[self.behaviour](self, headers, writer)
                 await writer.drain()
+                if self.options.get("close_after"):
+                    await self._hang_up(reader)
+                    return
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
             writer.close()
+
+    async def _hang_up(self, reader: asyncio.StreamReader) -> None:
+        """Close after the reply, as llama.cpp does; but only once the client has sent its next
+        request on this connection, so that a client that reuses it always finds it stale."""
+        await reader.readuntil(b"\r\n\r\n")  # IncompleteReadError when the client hangs up first
+        self.dropped += 1
 
     def send(self, writer: Writer, data: bytes) -> None:
         writer.write(data)
@@ -104,6 +140,16 @@ async def _drip(server: HostileServer, headers: dict[str, str], writer: Writer) 
         server.send(writer, bytes([byte]))
         await writer.drain()
         await asyncio.sleep(server.options.get("interval", 0.05))
+
+
+async def _drip_head(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """The status line and headers one byte every ``interval`` seconds, endlessly: no read ever times out."""
+    server.send(writer, b"HTTP/1.1 200 OK\r\n")
+    while True:
+        for byte in b"x-padding: slow\r\n":
+            server.send(writer, bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(server.options.get("interval", 0.05))
 
 
 async def _huge(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
@@ -157,6 +203,49 @@ async def _lots(server: HostileServer, headers: dict[str, str], writer: Writer) 
     server.send(writer, _json_reply(completion('{"vote": "Harris"}', usage=usage)))
 
 
+async def _reply(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A good answer, streamed (chunked) when ``stream`` is set; ``Connection: close`` when
+    ``announce`` is set. With ``close_after`` the server then closes the connection (llama.cpp)."""
+    extra = {"connection": "close"} if server.options.get("announce") else {}
+    if server.options.get("stream"):
+        body = answer_stream()
+        fields = {"content-type": "text/event-stream", "transfer-encoding": "chunked", **extra}
+        server.send(writer, head(200, "OK", fields) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    else:
+        body = completion('{"vote": "Harris"}')
+        fields = {"content-type": "application/json", "content-length": str(len(body)), **extra}
+        server.send(writer, head(200, "OK", fields) + body)
+
+
+async def _hang_up(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """Closes the connection without a byte of a response (a fresh one: no stale keep-alive)."""
+    raise ConnectionResetError
+
+
+async def _usage(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A good answer whose usage says ``completion_tokens: <tokens>`` (raw JSON text), streamed when ``stream``."""
+    tokens = server.options["tokens"]
+    if server.options.get("stream"):
+        text = json.dumps(chunk(usage={"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10}))
+        usage_event = text.replace('"completion_tokens": 0', f'"completion_tokens": {tokens}')
+        body = sse(chunk('{"vote": '), chunk('"Harris"}'), chunk(finish="stop"), usage_event)
+        fields = {"content-type": "text/event-stream", "content-length": str(len(body))}
+        server.send(writer, head(200, "OK", fields) + body)
+    else:
+        usage = {"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10}
+        body = completion('{"vote": "Harris"}', usage=usage)
+        server.send(
+            writer, _json_reply(body.replace(b'"completion_tokens": 0', f'"completion_tokens": {tokens}'.encode()))
+        )
+
+
+async def _stream_body(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A 200 with ``body`` (bytes) as it is, as ``content_type`` (an event stream unless told)."""
+    body: bytes = server.options["body"]
+    content_type = server.options.get("content_type", "text/event-stream")
+    server.send(writer, head(200, "OK", {"content-type": content_type, "content-length": str(len(body))}) + body)
+
+
 async def _stall(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
     """429 asking for an absurd wait: ``retry-after`` of 11 days and a reset of 99999999 hours."""
     body = json.dumps({"error": {"type": "requests", "code": "rate_limit_exceeded", "message": "slow down"}})
@@ -166,6 +255,7 @@ async def _stall(server: HostileServer, headers: dict[str, str], writer: Writer)
 
 BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Awaitable[None]]]] = {
     "drip": _drip,
+    "drip_head": _drip_head,
     "huge": _huge,
     "echo_key": _echo_key,
     "broken_json": _broken_json,
@@ -174,4 +264,8 @@ BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Aw
     "cut": _cut,
     "lots": _lots,
     "stall": _stall,
+    "reply": _reply,
+    "hang_up": _hang_up,
+    "usage": _usage,
+    "stream_body": _stream_body,
 }
