@@ -20,6 +20,7 @@ RUN_FILE: Final = "run.json"
 ENDPOINTS_FILE: Final = "endpoints.csv"  # per endpoint, when a run has several
 BATCHES_FILE: Final = "batches.jsonl"  # Batch API jobs, written as soon as they exist
 SUMMARY_JSON_FILE: Final = "summary.json"
+SEARCH_FILE: Final = "search.jsonl"  # a sweep's or tune's cells as its search saw them: a resume decides alike
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

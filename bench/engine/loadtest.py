@@ -109,6 +109,13 @@ def call_pool(options: RunOptions) -> tuple[Call, ...]:
     return tuple(calls_for_count(people, POOL_CALLS, ask or DEFAULT_ASK))
 
 
+def resumed(options: RunOptions, kind: str) -> tuple[RunOptions, dict[str, Any] | None]:
+    """With ``--resume DIR``: the options and the search's settings DIR's run.json keeps (else as given)."""
+    if options.resume is None:
+        return options, None
+    return resume_options(options.resume, options, kind=kind), stored_settings(options.resume, kind)
+
+
 def stored_settings(run_dir: Path, kind: str) -> dict[str, Any]:
     """The search's own settings as run.json keeps them (for ``--resume``)."""
     try:
@@ -131,9 +138,7 @@ def load_test(
     search: Search,
     hooks: RunHooks | None = None,
 ) -> tuple[RunResult, Any]:
-    """Run ``search`` as one session; the session's result and what the search found."""
-    if options.resume is not None:
-        options = resume_options(options.resume, options, kind=kind)
+    """Run ``search`` as one session; the session's result and what the search found (``options``: see ``resumed``)."""
     check_strategy(options, strategy)
     url = options.client.specs()[0].url
     if budget is None and (not is_local(url) or options.guard.max_calls is not None):

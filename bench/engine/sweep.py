@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.calls import Call
-from bench.engine.loadtest import load_test, stored_settings
+from bench.engine.loadtest import load_test, resumed
 from bench.engine.options import RunOptions
 from bench.engine.plan import is_open_loop
 from bench.engine.program import Cells
@@ -187,8 +187,9 @@ def sweep_budget(settings: SweepSettings, per_level: int) -> int | None:
 
 def run_sweep(options: RunOptions, settings: SweepSettings, hooks: RunHooks | None = None) -> SweepResult:
     """Sweep ``settings.strategy`` into a run folder (OptionsError: bad usage; RunError: cannot proceed)."""
-    if options.resume is not None:
-        settings = SweepSettings(**stored_settings(options.resume, "sweep"))
+    options, stored = resumed(options, "sweep")
+    if stored is not None:
+        settings = SweepSettings(**stored)
     per_level = options.workload.calls or 0
 
     async def search(cells: Cells, calls: Sequence[Call]) -> pd.DataFrame:

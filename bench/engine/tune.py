@@ -19,8 +19,8 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.core.calls import Call
-from bench.engine.errors import OptionsError
-from bench.engine.loadtest import load_test, stored_settings
+from bench.engine.errors import OptionsError, RunError
+from bench.engine.loadtest import load_test, resumed
 from bench.engine.options import RunOptions
 from bench.engine.plan import is_open_loop
 from bench.engine.program import Cells
@@ -297,13 +297,13 @@ def run_tune(
     on_tried: Callable[[Tried], None] | None = None,
 ) -> TuneRun:
     """Tune into a run folder (OptionsError: bad usage; RunError: cannot proceed)."""
-    if options.resume is not None:
-        stored = stored_settings(options.resume, "tune")
+    options, stored = resumed(options, "tune")
+    if stored is not None:
         try:
             slos = tuple(Slo.parse(text) for text in stored.get("slos", []))
             settings = TuneSettings(**{**stored, "slos": slos})
         except (SloError, TypeError) as exc:
-            raise OptionsError(f"{options.resume}/run.json: the tune's settings: {exc}") from None
+            raise RunError(f"{options.resume}/run.json: the tune's settings: {exc}") from None
     if not settings.slos:
         raise OptionsError("give at least one SLO, e.g. latency_p99_s<=2", hint="--slo")
     per_level = options.workload.calls or 0
