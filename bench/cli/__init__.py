@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 
 def _interrupted_while_starting(signum: int, frame: object) -> None:
@@ -52,6 +53,11 @@ for command, name in (
 
 
 def main() -> None:
+    # A run stopped mid-connect (a full disk, a second Ctrl-C) leaves anyio's connection attempts
+    # unstarted; the interpreter would say so at exit, after the one line that says what happened.
+    warnings.filterwarnings(
+        "ignore", r"coroutine 'connect_tcp\.<locals>\.try_connect' was never awaited", RuntimeWarning
+    )
     if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # click turns it into one line
     try:

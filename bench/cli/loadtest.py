@@ -14,6 +14,7 @@ from bench.cli.flags import GroupedOption, given, schema_options
 from bench.cli.run import fail_on_checks, resumable
 from bench.cli.run_checks import confirm_paid
 from bench.cli.ui import EXIT_INTERRUPTED, RunFailed, console, errors
+from bench.engine.schema import DEFAULT_STRATEGY
 
 if TYPE_CHECKING:
     from bench.engine.options import RunOptions
@@ -32,7 +33,7 @@ def load_options(command: str) -> Callable[[F], F]:
             "--strategy",
             cls=GroupedOption,
             help_group="strategies",
-            default="semaphore",
+            default=DEFAULT_STRATEGY,
             show_default=True,
             metavar="NAME",
             help="The strategy under test (batch_api has no level to search).",

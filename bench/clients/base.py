@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from bench.clients.trace import CallTrace
 
 RAW_ANSWER_CHARS: Final = 200
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024  # a chat completion is a few KB; 8 MiB is generous
+DEFAULT_TIMEOUT_S: Final = 600.0  # seconds an attempt may take (the SDK's own default)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,7 +34,7 @@ class Endpoint:
 @dataclass(frozen=True, kw_only=True)
 class RequestSettings:
     max_tokens: int = MAX_TOKENS
-    timeout_s: float = 600.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     max_retries: int = 2
     temperature: float | None = None
     stream: bool = False  # stream: true with include_usage; rows then carry TTFT and ITL

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import httpcore2
 import httpx2
 
+from bench.clients.base import DEFAULT_MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects
 
-DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024  # a chat completion is a few KB; 8 MiB is generous
 TOO_LARGE: Final = "response_too_large"
 
 

@@ -8,12 +8,13 @@ the command line would refuse.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
-from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
+from bench.clients.base import DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.pool import EndpointSpec, label_all, parse_endpoint_spec, states_limits
 from bench.core.calls import WorkloadError, check_plan_size
 from bench.engine import checks
@@ -111,9 +112,13 @@ class ClientOptions:
     def is_mock(self) -> bool:
         return self.endpoint == "mock"
 
+    @functools.cached_property
+    def endpoint_specs(self) -> tuple[EndpointSpec, ...]:
+        """Each endpoint parsed once, labels made unique (one spec for a plain ``endpoint``)."""
+        return tuple(label_all([parse_endpoint_spec(text) for text in self.endpoints or (self.endpoint,)]))
+
     def specs(self) -> list[EndpointSpec]:
-        """Each endpoint parsed, labels made unique (one spec for a plain ``endpoint``)."""
-        return label_all([parse_endpoint_spec(text) for text in self.endpoints or (self.endpoint,)])
+        return list(self.endpoint_specs)
 
     @property
     def states_limits(self) -> bool:

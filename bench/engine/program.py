@@ -31,6 +31,7 @@ from bench.engine.errors import OptionsError
 from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
 from bench.engine.runner import CellSpec
+from bench.engine.schema import DEFAULT_STRATEGY
 from bench.mock.config import MockConfig
 from bench.survey.spec import resolve
 from strategies import STRATEGIES
@@ -146,7 +147,7 @@ def build_plan(
         calls = build_calls(people[:count], work.repeats or 1, ask)
     else:
         calls = calls_for_count(people, work.calls or default_calls or DEFAULT_CALLS, ask)
-    names = list(work.strategies) or ["semaphore"]
+    names = list(work.strategies) or [DEFAULT_STRATEGY]
     label = "-".join(names) if len(names) <= 3 else f"{len(names)}-strategies"
     levels = work.concurrency or DEFAULT_LEVELS
     cells = matrix_cells(calls, names, levels, scenario=scenario, rpm=work.rpm, tpm=work.tpm)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.clients import CLIENTS
-from bench.clients.bounds import DEFAULT_MAX_RESPONSE_BYTES
+from bench.clients.base import DEFAULT_MAX_RESPONSE_BYTES
+from bench.clients.base import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from bench.clients.pool import EndpointSpecError, label_all, parse_endpoint_spec
 from bench.core.calls import WorkloadError
 from bench.engine import checks as input_checks
@@ -27,7 +28,6 @@ from strategies import STRATEGIES, StrategyError, parse_strategies
 
 DEFAULT_MODEL: Final = "gpt-4o-mini"
 DEFAULT_KEY_ENV: Final = "OPENAI_API_KEY"
-DEFAULT_TIMEOUT_S: Final = 600.0
 DEFAULT_STRATEGY: Final = "semaphore"
 
 # The help groups, in the order ``--help`` shows them.

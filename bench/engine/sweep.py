@@ -25,6 +25,7 @@ from bench.engine.options import RunOptions
 from bench.engine.plan import is_open_loop
 from bench.engine.program import Cells
 from bench.engine.runner import CellSpec
+from bench.engine.schema import DEFAULT_STRATEGY
 from bench.engine.session import RunHooks, RunResult
 from bench.report.knee import hides_saturation, knee_index, levels
 
@@ -162,7 +163,7 @@ def _number(row: pd.Series, column: str) -> float:
 class SweepSettings:
     """What ``bench sweep`` adds to ``RunOptions``: the strategy, K levels, the ceiling cell's C, the refining cells."""
 
-    strategy: str = "semaphore"
+    strategy: str = DEFAULT_STRATEGY
     levels: int = 5
     ceiling: int = 256
     refine: int = 6  # extra cells bisecting around the knee

@@ -25,6 +25,7 @@ from bench.engine.options import RunOptions
 from bench.engine.plan import is_open_loop
 from bench.engine.program import Cells
 from bench.engine.runner import CellSpec
+from bench.engine.schema import DEFAULT_STRATEGY
 from bench.engine.session import RunHooks, RunResult
 from bench.report.summary import SUMMARY_COLUMNS
 
@@ -257,7 +258,7 @@ class TuneStopped(Exception):
 class TuneSettings:
     """What ``bench tune`` adds to ``RunOptions``: the strategy, the SLOs, where the climb starts and ends."""
 
-    strategy: str = "semaphore"
+    strategy: str = DEFAULT_STRATEGY
     slos: tuple[Slo, ...] = ()
     start: float = 1.0
     limit: float = 1024.0
