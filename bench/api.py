@@ -135,7 +135,7 @@ def _execute(options: Mapping[str, Any], stop: threading.Event, progress: bool) 
             bar.close()
     return Results(
         run_dir=result.run_dir,
-        calls=read_calls(result.run_dir / CALLS_FILE),
+        calls=result.calls,
         summary=result.summary,
         tally=result.tally,
         interrupted=result.interrupted,

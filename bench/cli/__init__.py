@@ -23,6 +23,7 @@ if _STARTING is signal.default_int_handler:
 import click  # noqa: E402 - after the handler above, on purpose
 
 from bench.cli.inspect import compare, report  # noqa: E402
+from bench.cli.options import options_command  # noqa: E402
 from bench.cli.overhead import overhead_command  # noqa: E402
 from bench.cli.ratelimits import rate_limits_command  # noqa: E402
 from bench.cli.run import run  # noqa: E402
@@ -48,6 +49,7 @@ for command, name in (
     (overhead_command, "overhead"),
     (tune, "tune"),
     (sweep, "sweep"),
+    (options_command, "options"),
 ):
     cli.add_command(command, name=name)
 

@@ -117,12 +117,10 @@ def run_in_terminal(options: RunOptions) -> RunResult:
 
 def report_result(result: RunResult) -> None:
     """The tables, the talk's story, where the files are; exit 1 on a fatal stop, 130 when interrupted."""
-    from bench.core.records import CALLS_FILE
     from bench.report.breakdown import verdicts
     from bench.report.evidence import failure_lines
     from bench.report.knee import saturation_lines
     from bench.report.ratelimits import rate_limit_frame, rate_limit_table
-    from bench.report.summary import read_calls
     from bench.report.tables import results_table
 
     summary, run_dir, plan = result.summary, result.run_dir, result.plan
@@ -142,7 +140,7 @@ def report_result(result: RunResult) -> None:
         console.print(spent, markup=False)
     for line in survey_lines(result.tally):
         console.print(line, markup=False)
-    calls = read_calls(run_dir / CALLS_FILE)
+    calls = result.calls
     for line in verdicts(calls):  # when the client is where the time went
         console.print(line, markup=False)
     for line in failure_lines(calls, result.options.client.model):

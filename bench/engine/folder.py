@@ -10,6 +10,7 @@ import platform
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +34,7 @@ from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.resume import call_key
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
+from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
 from bench.report.evidence import served_models
 from bench.report.summary import per_endpoint, read_calls, summarize, tally
@@ -101,13 +103,6 @@ def note_served_models(run_dir: Path, models: list[str]) -> None:
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def read_cells(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / CELLS_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     """A cell's line in cells.jsonl: what the runner saw (the server's ``/stats`` as served), the pace
     it was given, and how its strategy is judged (its ideal-bound rule), so that reports need not know
@@ -164,10 +159,42 @@ async def execute(
     return metas
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunTables:
+    """A run folder's tables, read once: every call's row, the summary per cell, the tally."""
+
+    calls: pd.DataFrame
+    summary: pd.DataFrame
+    tally: pd.DataFrame
+
+    @property
+    def kept(self) -> int:
+        """Calls with a row (a row written twice counts once)."""
+        if not len(self.calls):
+            return 0
+        return int(self.calls.drop_duplicates(["scenario", "strategy", "concurrency", "call_id"]).shape[0])
+
+    def first_error_if_none_ok(self) -> str | None:
+        """The first error when there are rows and none is ok (errors are data, unless all are)."""
+        calls = self.calls
+        if len(calls) == 0 or (calls["status"] == "ok").any():
+            return None
+        first = calls.sort_values("start_s", kind="stable").iloc[0]
+        status = first["http_status"]
+        where = f"HTTP {int(status)}: " if status == status and status else ""  # NaN: no answer at all
+        return f"{where}{first['error'] or 'unknown error'}"
+
+
 def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(Re)write summary.csv and tally.csv from what is on disk."""
+    tables = finish_tables(run_dir, run_id)
+    return tables.summary, tables.tally
+
+
+def finish_tables(run_dir: Path, run_id: str) -> RunTables:
+    """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl, read once."""
     calls = read_calls(run_dir / CALLS_FILE)
-    summary = summarize(calls, read_cells(run_dir), run_id)
+    summary = summarize(calls, read_cell_lines(run_dir), run_id)
     votes = tally(calls)
     note_served_models(run_dir, served_models(calls))
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
@@ -175,7 +202,7 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     endpoints = per_endpoint(calls)
     if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
         endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
-    return summary, votes
+    return RunTables(calls=calls, summary=summary, tally=votes)
 
 
 def _json_value(value: Any) -> Any:

@@ -32,11 +32,11 @@ from bench.core.calls import (
 )
 from bench.core.oslimits import raise_open_file_limit
 from bench.core.prices import Price, shipped_prices
-from bench.core.records import BATCHES_FILE, CALLS_FILE, SEARCH_FILE, CallRecord
+from bench.core.records import BATCHES_FILE, SEARCH_FILE, CallRecord
 from bench.engine import checks, distributed
 from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.errors import OptionsError, RunError
-from bench.engine.folder import execute, finalize, prepare_run_dir, write_run_json, write_summary_json
+from bench.engine.folder import execute, finalize, finish_tables, prepare_run_dir, write_run_json, write_summary_json
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
 from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
@@ -57,7 +57,7 @@ from bench.mock.config import MockConfig, public_settings
 from bench.mock.process import MockStartError
 from bench.report.checks import Verdict, evaluate, parse_checks
 from bench.report.junit import write_junit
-from bench.report.summary import SUMMARY_COLUMNS, read_calls
+from bench.report.summary import SUMMARY_COLUMNS
 from strategies import STRATEGIES
 
 RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes
@@ -116,6 +116,7 @@ class RunResult:
     run_dir: Path
     options: RunOptions
     plan: RunPlan
+    calls: pd.DataFrame  # calls.csv, read once when the run finished
     summary: pd.DataFrame
     tally: pd.DataFrame
     fatal: str | None  # why the run stopped itself (401, 404…), if it did
@@ -358,19 +359,20 @@ def _run_locked(
             fatal = _run_group(program, group, cells, run_dir, api_key, hooks)
             if fatal is not None:
                 break
-    summary, tally = finalize(run_dir, run_dir.name)
-    verdicts = judge(run_dir, summary, options.output.checks, options.output.junit)
+    tables = finish_tables(run_dir, run_dir.name)  # calls.csv read once, for every figure below
+    verdicts = judge(run_dir, tables.summary, options.output.checks, options.output.junit)
     return RunResult(
         run_dir=run_dir,
         options=options,
         plan=budget,
-        summary=summary,
-        tally=tally,
+        calls=tables.calls,
+        summary=tables.summary,
+        tally=tables.tally,
         fatal=fatal,
         interrupted=hooks.stop.is_set() and fatal is None,
-        kept=len(done_keys(run_dir)),  # from calls.csv: a second Ctrl-C leaves rows without cell meta
+        kept=tables.kept,  # from calls.csv: a second Ctrl-C leaves rows without cell meta
         verdicts=verdicts,
-        no_success=first_error_if_none_ok(run_dir),
+        no_success=tables.first_error_if_none_ok(),
     )
 
 
@@ -469,20 +471,6 @@ def judge(run_dir: Path, summary: pd.DataFrame, checks: Sequence[str], junit: Pa
         except OSError as exc:
             raise RunError(f"cannot write --junit {junit}: {exc.strerror or exc}") from None
     return verdicts
-
-
-def first_error_if_none_ok(run_dir: Path) -> str | None:
-    """The first error in calls.csv when it holds rows and none is ok (errors are data, unless all are)."""
-    path = run_dir / CALLS_FILE
-    if not path.exists():
-        return None
-    calls = read_calls(path)
-    if len(calls) == 0 or (calls["status"] == "ok").any():
-        return None
-    first = calls.sort_values("start_s", kind="stable").iloc[0]
-    status = first["http_status"]
-    where = f"HTTP {int(status)}: " if status == status and status else ""  # NaN: no answer at all
-    return f"{where}{first['error'] or 'unknown error'}"
 
 
 def _run_group(

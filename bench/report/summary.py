@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from bench.core.margin import add_shares
 from bench.core.records import CALL_COLUMNS, TIMING_COLUMNS
+from bench.report.cells import CellLine, CellTotals, merge
 
 SUMMARY_COLUMNS: Final = (
     "run_id",
@@ -115,19 +117,20 @@ def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[f
     return finish
 
 
-def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[str, Any]) -> float:
+def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, pace: Pace | None = None) -> float:
     """The wall time this strategy could not beat, given the latencies it actually observed.
 
     The strategy's own schedule replayed with zero overhead, calls in the order they started,
     by the ``rule`` the strategy declares (``strategies.base.IdealRule``): ``serial`` ΣL; ``all``
     max L; ``window`` starts each call as one of C slots frees, ≥ max(ΣL/C, max L); ``batches``
     wait for their straggler, Σ max per batch (no call of a batch starts before the last batch
-    ended, so start order recovers them). ``paced`` also obeys ``meta``'s rpm/tpm: the k-th call
+    ended, so start order recovers them). ``paced`` also obeys ``pace``'s rpm/tpm: the k-th call
     starts ≥ k·60/R (≈ 60·N/R in all), and ≥ (prompt tokens up to it − the largest) · 60/TPM
     (prompt only: a lower bound); ``endpoint`` obeys the endpoint's own stated limits
-    (``meta["limits"]``, the mock's; else the ``learned_rpm`` the strategy reported). Pass every
+    (``pace.limit_rpm``/``limit_tpm``, the mock's; else the ``learned_rpm`` the strategy reported). Pass every
     row, failed ones too: a failed call held its slot.
     """
+    pace = pace or Pace()
     if len(cell) == 0:
         return math.nan
     ordered = cell.sort_values("start_s", kind="stable")
@@ -143,12 +146,11 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
         earliest = [float(x) for x in ordered["scheduled_s"]]
     elif rule in ("paced", "endpoint"):
         earliest = [0.0] * len(latencies)
-        rpm, tpm = meta.get("rpm"), meta.get("tpm")
+        rpm, tpm = pace.rpm, pace.tpm
         if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
-            limits = meta.get("limits") or {}
-            rpm, tpm = limits.get("rpm"), limits.get("tpm")
+            rpm, tpm = pace.limit_rpm, pace.limit_tpm
             if not (rpm or tpm):  # a third-party endpoint: the limit it stated or the strategy learned
-                rpm = meta.get("learned_rpm")
+                rpm = pace.learned_rpm
         if rpm:
             earliest = [max(at, 60.0 * k / float(rpm)) for k, at in enumerate(earliest)]
         if tpm:
@@ -158,57 +160,38 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, meta: Mapping[
     return window_makespan(latencies, concurrency, earliest)
 
 
-def _merge_meta(metas: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """One entry per cell; a resumed cell's segments add their wall times."""
-    merged: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for meta in metas:
-        key = (str(meta["scenario"]), str(meta["strategy"]), int(meta["concurrency"]))
-        server = meta.get("server") or {}
-        entry = merged.setdefault(
-            key,
-            {
-                **meta,
-                "wall_s": 0.0,
-                "max_in_flight": 0,
-                "server_peak": None,
-                "server_429": None,
-                "server_retries": None,
-                "server_received": None,
-                "interrupted": False,
-                "server_admitted": None,
-                "server_admitted_tokens": None,
-            },
+@dataclass(frozen=True, kw_only=True)
+class Pace:
+    """What paced a cell: the rate it was given, the limits its endpoint stated, the limit it learned."""
+
+    rpm: float | None = None
+    tpm: float | None = None
+    limit_rpm: float | None = None
+    limit_tpm: float | None = None
+    learned_rpm: float | None = None
+
+    @classmethod
+    def of(cls, totals: CellTotals) -> Pace:
+        first = totals.first
+        return cls(
+            rpm=first.rpm,
+            tpm=first.tpm,
+            limit_rpm=totals.limit_rpm,
+            limit_tpm=totals.limit_tpm,
+            learned_rpm=first.learned_rpm,
         )
-        entry["wall_s"] += float(meta["wall_s"])
-        entry["max_in_flight"] = max(entry["max_in_flight"], int(meta["max_in_flight"]))
-        entry["interrupted"] = bool(meta.get("interrupted"))
-        for field, stat in (
-            ("server_429", "http_429"),
-            ("server_retries", "retries_seen"),
-            ("server_received", "received"),
-            ("server_admitted", "admitted"),
-            ("server_admitted_tokens", "admitted_tokens"),
-        ):
-            if stat in server:
-                entry[field] = (entry[field] or 0) + int(server[stat])
-        if server.get("limits"):
-            entry["limits"] = server["limits"]
-        if "peak_in_flight" in server:
-            entry["server_peak"] = max(entry["server_peak"] or 0, int(server["peak_in_flight"]))
-    return merged
 
 
-def utilisation(meta: Mapping[str, Any], wall_s: float) -> float:
+def utilisation(totals: CellTotals, wall_s: float) -> float:
     """The share of the endpoint's rate limit a cell used: what it admitted a minute over the limit.
 
     The larger of the requests and tokens shares; NaN unless the endpoint (the mock) stated its limits.
     """
-    limits = meta.get("limits") or {}
     shares = [
         60.0 * float(used) / wall_s / float(limit)
         for limit, used in (
-            (limits.get("rpm"), meta.get("server_admitted")),
-            (limits.get("tpm"), meta.get("server_admitted_tokens")),
+            (totals.limit_rpm, totals.server_admitted),
+            (totals.limit_tpm, totals.server_admitted_tokens),
         )
         if limit and used is not None and wall_s > 0
     ]
@@ -274,21 +257,22 @@ def latency_stats(latencies: pd.Series, prefix: str) -> dict[str, float]:
     }
 
 
-def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: str) -> pd.DataFrame:
-    """One row per cell, in the order the cells ran."""
+def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]], run_id: str) -> pd.DataFrame:
+    """One row per cell, in the order the cells ran (``lines``: cells.jsonl's, typed or as parsed JSON)."""
+    typed = [line if isinstance(line, CellLine) else CellLine.from_json(line) for line in lines]
     rows: list[dict[str, Any]] = []
     serial_rps: dict[str, float] = {}  # per scenario: the throughput of its one-at-a-time cell
     groups = {key: frame for key, frame in calls.groupby(KEY, sort=False)}
-    for key, meta in _merge_meta(metas).items():
+    for key, totals in merge(typed).items():
         scenario, strategy, concurrency = key
         cell = groups.get(key, calls.iloc[0:0])
         ok = cell[cell["status"] == "ok"]
         # An error answer took its time too; frames without http_status (hand-made) count every row.
         answered = cell[cell["http_status"].notna()] if "http_status" in cell.columns else cell
         timed = ok if len(ok) else cell
-        wall = float(meta["wall_s"])
-        rule = str(meta.get("ideal", "window"))
-        ideal = ideal_wall_s(cell, rule, concurrency, meta)
+        first, wall = totals.first, totals.wall_s
+        rule = first.ideal
+        ideal = ideal_wall_s(cell, rule, concurrency, Pace.of(totals))
         if rule == "serial" and wall > 0:
             serial_rps.setdefault(scenario, len(ok) / wall)
         from_schedule = timed["end_s"] - timed["scheduled_s"]
@@ -306,24 +290,24 @@ def summarize(calls: pd.DataFrame, metas: Iterable[Mapping[str, Any]], run_id: s
                 "wall_s": wall,
                 "throughput_rps": len(ok) / wall if wall > 0 else math.nan,  # goodput: ok calls only
                 **latency_stats(answered["latency_s"], "latency"),
-                "max_in_flight": meta["max_in_flight"],
+                "max_in_flight": totals.max_in_flight,
                 "speedup_vs_sequential": math.nan,
                 "scenario": scenario,
-                "expected_calls": int(meta["calls"]),
+                "expected_calls": first.calls,
                 "ideal_wall_s": ideal,
                 "efficiency": ideal / wall if wall > 0 else math.nan,
                 "sched_latency_p50_s": _quantile(from_schedule, 0.50),
                 "sched_latency_p99_s": _quantile(from_schedule, 0.99),
-                "server_peak_in_flight": meta["server_peak"],
-                "server_http_429": meta["server_429"],
-                "server_retries": meta["server_retries"],
-                "server_received": meta["server_received"],
-                "interrupted": meta["interrupted"],
-                "utilisation": utilisation(meta, wall),
+                "server_peak_in_flight": totals.server_peak,
+                "server_http_429": totals.server_429,
+                "server_retries": totals.server_retries,
+                "server_received": totals.server_received,
+                "interrupted": totals.interrupted,
+                "utilisation": utilisation(totals, wall),
                 **_costs(cell),
                 "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
-                "learned_rpm": float(meta["learned_rpm"]) if meta.get("learned_rpm") else math.nan,
-                "offered_rps": float(meta["rate"]) if meta.get("rate") else math.nan,
+                "learned_rpm": first.learned_rpm if first.learned_rpm else math.nan,
+                "offered_rps": first.rate if first.rate else math.nan,
                 "sent_rps": _sent_rps(cell),
                 "attempts_rps": float(cell["attempts"].sum()) / wall if wall > 0 else math.nan,
                 "output_tokens_per_s": float(_column(ok, "output_tokens").sum()) / wall

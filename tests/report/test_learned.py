@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.report.summary import ideal_wall_s, summarize
+from bench.report.summary import Pace, ideal_wall_s, summarize
 
 ROWS = 120
 
@@ -24,10 +24,10 @@ def cell() -> pd.DataFrame:
 
 def test_the_endpoint_rule_uses_the_learned_limit_when_no_limit_is_stated() -> None:
     frame = cell()
-    assert ideal_wall_s(frame, "endpoint", 10, {}) == pytest.approx(1.2)  # latency ÷ C: wrong bound
+    assert ideal_wall_s(frame, "endpoint", 10, Pace()) == pytest.approx(1.2)  # latency ÷ C: wrong bound
     # The k-th call could not start before k × 0.5 s: ≈ 60 s, the wall time actually achieved.
-    assert ideal_wall_s(frame, "endpoint", 10, {"learned_rpm": 120.0}) == pytest.approx(59.6)
-    stated = {"limits": {"rpm": 60}, "learned_rpm": 120.0}  # a stated limit wins
+    assert ideal_wall_s(frame, "endpoint", 10, Pace(learned_rpm=120.0)) == pytest.approx(59.6)
+    stated = Pace(limit_rpm=60.0, learned_rpm=120.0)  # a stated limit wins
     assert ideal_wall_s(frame, "endpoint", 10, stated) == pytest.approx(119.1)
 
 

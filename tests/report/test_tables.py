@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from bench.report.summary import ideal_wall_s, window_makespan
+from bench.report.summary import Pace, ideal_wall_s, window_makespan
 from bench.report.tables import (
     CELL_HEADERS,
     ReportError,
@@ -60,12 +60,13 @@ def test_ideal_wall_s(
     strategy: str, concurrency: int, latencies: list[float], meta: dict[str, float], expected: float
 ) -> None:
     rule = STRATEGIES[strategy].traits.ideal  # each strategy declares how its ideal is replayed
-    assert ideal_wall_s(frame(strategy, concurrency, latencies), rule, concurrency, meta) == pytest.approx(expected)
+    pace = Pace(rpm=meta.get("rpm"), tpm=meta.get("tpm"))
+    assert ideal_wall_s(frame(strategy, concurrency, latencies), rule, concurrency, pace) == pytest.approx(expected)
 
 
 def test_ideal_wall_s_of_no_calls_is_nan() -> None:
     empty = frame("semaphore", 2, [1.0]).iloc[0:0]
-    assert math.isnan(ideal_wall_s(empty, "window", 2, {}))
+    assert math.isnan(ideal_wall_s(empty, "window", 2))
 
 
 def test_window_makespan_never_beats_the_classic_bounds() -> None:

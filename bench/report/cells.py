@@ -1,0 +1,158 @@
+"""cells.jsonl read back typed: what the runner saw of each cell, merged over a resumed cell's parts."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.core.records import CELLS_FILE
+from bench.mock.stats import ServerStats
+
+CellKey = tuple[str, str, int]
+
+
+class CellsError(ValueError):
+    """A cells.jsonl line that is not a cell's record (message is one line naming the file and line)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellLine:
+    """One line of cells.jsonl: one run of a cell (a resumed cell has one per part)."""
+
+    scenario: str
+    strategy: str
+    concurrency: int
+    calls: int
+    wall_s: float
+    max_in_flight: int
+    sent: int = 0
+    interrupted: bool = False
+    learned_rpm: float | None = None
+    rpm: float | None = None  # the pace it was given (--rpm, or the endpoints' stated limits)
+    tpm: float | None = None
+    rate: float | None = None  # open-loop arrivals a second
+    ideal: str = "window"  # its strategy's ideal-bound rule (strategies.base.IdealRule)
+    server: ServerStats | None = None  # the endpoint's own counters (the mock's /stats), when it has them
+    raw_server: Mapping[str, Any] = field(default_factory=dict, repr=False)  # a partial /stats (hand-made)
+
+    @property
+    def key(self) -> CellKey:
+        return (self.scenario, self.strategy, self.concurrency)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellLine:
+        """Read one parsed line (KeyError, TypeError or ValueError when it is not a cell's record)."""
+        server_json = data.get("server") or {}
+        try:
+            server = ServerStats.from_json(server_json) if server_json else None
+        except (KeyError, TypeError, ValueError):
+            server = None  # an older or hand-made line: its counts are read one by one
+        return cls(
+            scenario=str(data["scenario"]),
+            strategy=str(data["strategy"]),
+            concurrency=int(data["concurrency"]),
+            calls=int(data["calls"]),
+            wall_s=float(data["wall_s"]),
+            max_in_flight=int(data["max_in_flight"]),
+            sent=int(data.get("sent") or 0),
+            interrupted=bool(data.get("interrupted")),
+            learned_rpm=_number(data.get("learned_rpm")),
+            rpm=_number(data.get("rpm")),
+            tpm=_number(data.get("tpm")),
+            rate=_number(data.get("rate")),
+            ideal=str(data.get("ideal") or "window"),
+            server=server,
+            raw_server=dict(server_json) if isinstance(server_json, Mapping) else {},
+        )
+
+    def count(self, name: str) -> int | None:
+        """One of the server's counts (``received``, ``http_429``…), None when it gave none."""
+        if self.server is not None:
+            value = getattr(self.server, name, None)
+            return int(value) if isinstance(value, int) else None
+        value = self.raw_server.get(name)
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def limits(self) -> tuple[float | None, float | None]:
+        """The rpm and tpm the endpoint stated (the mock's limits), if it did."""
+        if self.server is not None and self.server.limits is not None:
+            return self.server.limits.rpm, self.server.limits.tpm
+        raw = self.raw_server.get("limits") or {}
+        return (_number(raw.get("rpm")), _number(raw.get("tpm"))) if isinstance(raw, Mapping) else (None, None)
+
+
+@dataclass(kw_only=True)
+class CellTotals:
+    """A cell over all its parts: wall times added, peaks the larger, the server's counts summed."""
+
+    first: CellLine
+    wall_s: float = 0.0
+    max_in_flight: int = 0
+    interrupted: bool = False
+    server_peak: int | None = None
+    server_429: int | None = None
+    server_retries: int | None = None
+    server_received: int | None = None
+    server_admitted: int | None = None
+    server_admitted_tokens: int | None = None
+    limit_rpm: float | None = None
+    limit_tpm: float | None = None
+
+    def add(self, line: CellLine) -> None:
+        self.wall_s += line.wall_s
+        self.max_in_flight = max(self.max_in_flight, line.max_in_flight)
+        self.interrupted = line.interrupted
+        for name, stat in (
+            ("server_429", "http_429"),
+            ("server_retries", "retries_seen"),
+            ("server_received", "received"),
+            ("server_admitted", "admitted"),
+            ("server_admitted_tokens", "admitted_tokens"),
+        ):
+            found = line.count(stat)
+            if found is not None:
+                setattr(self, name, (getattr(self, name) or 0) + found)
+        peak = line.count("peak_in_flight")
+        if peak is not None:
+            self.server_peak = max(self.server_peak or 0, peak)
+        rpm, tpm = line.limits()
+        if rpm or tpm:
+            self.limit_rpm, self.limit_tpm = rpm, tpm
+
+
+def merge(lines: Iterable[CellLine]) -> dict[CellKey, CellTotals]:
+    """One entry per cell, in the order the cells first ran; a resumed cell's parts add up."""
+    merged: dict[CellKey, CellTotals] = {}
+    for line in lines:
+        merged.setdefault(line.key, CellTotals(first=line)).add(line)
+    return merged
+
+
+def read_cell_lines(run_dir: Path) -> list[CellLine]:
+    """cells.jsonl of ``run_dir``, typed (CellsError naming the line when one is not a cell's record)."""
+    path = run_dir / CELLS_FILE
+    if not path.exists():
+        return []
+    found: list[CellLine] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            found.append(CellLine.from_json(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            raise CellsError(f"{path}:{lineno}: not a cell record; fix or delete the line") from None
+    return found
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
