@@ -10,13 +10,39 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.records import CELLS_FILE
-from bench.mock.stats import ServerStats
 
 CellKey = tuple[str, str, int]
 
 
 class CellsError(ValueError):
     """A cells.jsonl line that is not a cell's record (message is one line naming the file and line)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerCounts:
+    """What a report reads of the endpoint's own counters (the mock's ``/stats``) for one cell."""
+
+    received: int | None = None
+    http_429: int | None = None
+    retries_seen: int | None = None
+    admitted: int | None = None
+    admitted_tokens: int | None = None
+    peak_in_flight: int | None = None
+    limit_rpm: float | None = None  # the limits the endpoint stated
+    limit_tpm: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServerCounts:
+        limits = data.get("limits") or {}
+        limits = limits if isinstance(limits, Mapping) else {}
+        return cls(
+            **{name: _whole(data.get(name)) for name in COUNTED},
+            limit_rpm=_number(limits.get("rpm")),
+            limit_tpm=_number(limits.get("tpm")),
+        )
+
+
+COUNTED = ("received", "http_429", "retries_seen", "admitted", "admitted_tokens", "peak_in_flight")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,8 +62,7 @@ class CellLine:
     tpm: float | None = None
     rate: float | None = None  # open-loop arrivals a second
     ideal: str = "window"  # its strategy's ideal-bound rule (strategies.base.IdealRule)
-    server: ServerStats | None = None  # the endpoint's own counters (the mock's /stats), when it has them
-    raw_server: Mapping[str, Any] = field(default_factory=dict, repr=False)  # a partial /stats (hand-made)
+    server: ServerCounts = field(default_factory=ServerCounts)  # the endpoint's own counters, when it has them
 
     @property
     def key(self) -> CellKey:
@@ -46,11 +71,7 @@ class CellLine:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CellLine:
         """Read one parsed line (KeyError, TypeError or ValueError when it is not a cell's record)."""
-        server_json = data.get("server") or {}
-        try:
-            server = ServerStats.from_json(server_json) if server_json else None
-        except (KeyError, TypeError, ValueError):
-            server = None  # an older or hand-made line: its counts are read one by one
+        server = data.get("server") or {}
         return cls(
             scenario=str(data["scenario"]),
             strategy=str(data["strategy"]),
@@ -65,24 +86,8 @@ class CellLine:
             tpm=_number(data.get("tpm")),
             rate=_number(data.get("rate")),
             ideal=str(data.get("ideal") or "window"),
-            server=server,
-            raw_server=dict(server_json) if isinstance(server_json, Mapping) else {},
+            server=ServerCounts.from_json(server) if isinstance(server, Mapping) else ServerCounts(),
         )
-
-    def count(self, name: str) -> int | None:
-        """One of the server's counts (``received``, ``http_429``…), None when it gave none."""
-        if self.server is not None:
-            value = getattr(self.server, name, None)
-            return int(value) if isinstance(value, int) else None
-        value = self.raw_server.get(name)
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-    def limits(self) -> tuple[float | None, float | None]:
-        """The rpm and tpm the endpoint stated (the mock's limits), if it did."""
-        if self.server is not None and self.server.limits is not None:
-            return self.server.limits.rpm, self.server.limits.tpm
-        raw = self.raw_server.get("limits") or {}
-        return (_number(raw.get("rpm")), _number(raw.get("tpm"))) if isinstance(raw, Mapping) else (None, None)
 
 
 @dataclass(kw_only=True)
@@ -113,15 +118,14 @@ class CellTotals:
             ("server_admitted", "admitted"),
             ("server_admitted_tokens", "admitted_tokens"),
         ):
-            found = line.count(stat)
+            found = getattr(line.server, stat)
             if found is not None:
                 setattr(self, name, (getattr(self, name) or 0) + found)
-        peak = line.count("peak_in_flight")
+        peak = line.server.peak_in_flight
         if peak is not None:
             self.server_peak = max(self.server_peak or 0, peak)
-        rpm, tpm = line.limits()
-        if rpm or tpm:
-            self.limit_rpm, self.limit_tpm = rpm, tpm
+        if line.server.limit_rpm or line.server.limit_tpm:
+            self.limit_rpm, self.limit_tpm = line.server.limit_rpm, line.server.limit_tpm
 
 
 def merge(lines: Iterable[CellLine]) -> dict[CellKey, CellTotals]:
@@ -146,6 +150,12 @@ def read_cell_lines(run_dir: Path) -> list[CellLine]:
         except (ValueError, KeyError, TypeError):
             raise CellsError(f"{path}:{lineno}: not a cell record; fix or delete the line") from None
     return found
+
+
+def _whole(value: Any) -> int | None:
+    return (
+        int(value) if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) else None
+    )
 
 
 def _number(value: Any) -> float | None:
