@@ -16,7 +16,7 @@ from bench.engine.errors import OptionsError
 from bench.engine.options import DEFAULT_KEY_ENV
 
 if TYPE_CHECKING:
-    from bench.engine.session import PaidRun
+    from bench.engine.gate import PaidRun
 
 
 def confirm_paid(paid: PaidRun) -> None:

@@ -13,47 +13,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
-import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 
-from bench.clients.base import Endpoint, RequestSettings
-from bench.clients.pool import EndpointSpec, EndpointSpecError, RoutedEndpoint, resolve_keys
-from bench.core.ask import MAX_TOKENS, Ask
-from bench.core.calls import (
-    DEFAULT_PERSONAS_FILE,
-    Call,
-)
 from bench.core.oslimits import raise_open_file_limit
-from bench.core.prices import Price, shipped_prices
-from bench.core.records import BATCHES_FILE, SEARCH_FILE, CallRecord
+from bench.core.records import BATCHES_FILE, CallRecord
 from bench.engine import checks, distributed
 from bench.engine.batches import cancel_batches, open_batches
+from bench.engine.cells import SessionCells
+from bench.engine.configs import run_config, runner_config
 from bench.engine.errors import OptionsError, RunError
-from bench.engine.folder import execute, finalize, finish_tables, prepare_run_dir, write_run_json, write_summary_json
-from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
+from bench.engine.folder import finish_tables, prepare_run_dir, write_run_json, write_summary_json
+from bench.engine.gate import PaidRun, check_before_sending, refuse_unconfirmed
 from bench.engine.lock import FolderLocked, RunLock
-from bench.engine.options import DEFAULT_KEY_ENV, SESSION_OPTIONS, GuardOptions, RunOptions
+from bench.engine.options import SESSION_OPTIONS, RunOptions
 from bench.engine.plan import RunPlan
 from bench.engine.program import Group, Program, talk_program
 from bench.engine.resume import (
     ResumeError,
-    check_cells,
-    check_same_plan,
     done_keys,
-    missing_calls,
-    plan_digest,
     stored_kind,
     stored_params,
 )
-from bench.engine.runner import CellRunner, CellSpec, Runner, RunnerConfig, StatsProbe
-from bench.mock.config import MockConfig, public_settings
+from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
+from bench.mock.config import MockConfig
 from bench.mock.process import MockStartError
 from bench.report.checks import Verdict, evaluate, parse_checks
 from bench.report.junit import write_junit
@@ -67,16 +55,6 @@ DEFAULT_PROMPT_TOKENS: Final = 128  # a synthetic load given only --output-token
 
 
 @dataclass(frozen=True, kw_only=True)
-class PaidRun:
-    """What a run is about to send to an endpoint that may bill for it."""
-
-    endpoint: str
-    calls: int
-    estimate: Estimate
-    yes: bool
-
-
-@dataclass(frozen=True, kw_only=True)
 class RunStart:
     """Said once the run folder exists, before the first call."""
 
@@ -87,12 +65,6 @@ class RunStart:
     model: str
     done: int = 0  # calls already in the folder (a resumed run)
     resuming: bool = False
-
-
-def refuse_unconfirmed(paid: PaidRun) -> None:
-    """The default for a paid endpoint when nobody can be asked: go on only with ``yes``."""
-    if not paid.yes:
-        raise OptionsError(f"refusing to send {paid.calls} calls to {paid.endpoint} without --yes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,86 +122,6 @@ def resume_options(run_dir: Path, session: RunOptions, kind: str = "run") -> Run
     return options.with_session(session)
 
 
-def check_before_sending(
-    options: RunOptions, plan: RunPlan, resuming: Path | None, hooks: RunHooks, *, same_plan: bool = True
-) -> tuple[frozenset[str], str]:
-    """What must hold before the first call: returns the calls already done and the API key.
-
-    ``same_plan``: a resume must rebuild the very calls that ran (a search picks its cells as it goes:
-    its plan is the most it may send, and the calls already done are simply not sent again)."""
-    client, guard = options.client, options.guard
-    done: frozenset[str] = frozenset()
-    try:
-        if resuming is not None:
-            done = done_keys(resuming)
-            if same_plan:
-                check_same_plan(plan, stored_params(resuming)[1], done, resuming)
-            check_cells(resuming, done)
-    except ResumeError as exc:
-        raise RunError(str(exc)) from None
-    if resuming is None:
-        checks.check_out_dir(options.output.out)
-    todo = missing_calls(plan, done)
-    specs = client.specs()
-    try:
-        resolve_keys(specs, "")  # each endpoint's own key variable must be set, before anything is sent
-    except EndpointSpecError as exc:
-        raise OptionsError(str(exc), hint="--endpoint") from None
-    guarded = next((spec for spec in specs if not is_local(spec.url)), specs[0])  # ask about a paid one
-    api_key = guard_calls(
-        endpoint=guarded.url,
-        model=client.model,
-        todo=todo,
-        guard=guard,
-        api_key_env=guarded.key_env or client.api_key_env,
-        hooks=hooks,
-        batch_todo=missing_calls(batch_cells(plan), done),
-    )
-    return done, api_key
-
-
-def batch_cells(plan: RunPlan) -> RunPlan:
-    """The plan's cells whose strategy sends through the Batch API (priced at the batch discount)."""
-    return dataclasses.replace(plan, cells=tuple(c for c in plan.cells if STRATEGIES[c.strategy].traits.batch))
-
-
-def guard_calls(
-    *,
-    endpoint: str,
-    model: str,
-    todo: Sequence[Call],
-    guard: GuardOptions,
-    api_key_env: str,
-    hooks: RunHooks,
-    batch_todo: Sequence[Call] = (),
-) -> str:
-    """The checks before ``todo`` go to ``endpoint`` (``bench run`` and ``bench suite`` alike): the cap on
-    calls, the key's variable, the paid-endpoint estimate and question (``batch_todo``, those of ``todo``
-    sent through the Batch API, at its discount), reachability. Returns the key."""
-    if guard.max_calls is not None and len(todo) > guard.max_calls:
-        raise OptionsError(f"this run would send {len(todo)} calls, more than {guard.max_calls}", hint="--max-calls")
-    checks.check_key_env_name(api_key_env)
-    api_key = os.environ.get(api_key_env, "")
-    checks.check_key(api_key, api_key_env)
-    if not api_key and api_key_env != DEFAULT_KEY_ENV:
-        raise OptionsError(f"environment variable {api_key_env} is not set or empty", hint="--api-key-env")
-    if todo and not is_local(endpoint):
-        if not api_key:
-            raise RunError(f"no API key for {endpoint}: set {DEFAULT_KEY_ENV} or pass --api-key-env NAME")
-        try:
-            price = resolve_price(model, guard.price_table, guard.price_in, guard.price_out)
-        except GuardError as exc:
-            raise OptionsError(str(exc)) from None
-        discount = shipped_prices().batch_discount
-        guess = estimate(todo, model, todo[0].ask.max_tokens, price, batch=batch_todo, batch_discount=discount)
-        hooks.confirm_paid(PaidRun(endpoint=endpoint, calls=len(todo), estimate=guess, yes=guard.yes))
-    if todo and endpoint != "mock":
-        reason = preflight(endpoint)
-        if reason is not None:
-            raise RunError(reason)
-    return api_key
-
-
 def warn_if_capped(limit: tuple[int, int] | None, plan: RunPlan, hooks: RunHooks) -> None:
     """Say so when the open-files limit leaves fewer sockets than a cell's concurrency."""
     widest = max((c.concurrency for c in plan.cells), default=0)  # all-at-once strategies run at C=N
@@ -239,54 +131,6 @@ def warn_if_capped(limit: tuple[int, int] | None, plan: RunPlan, hooks: RunHooks
             f"at about {max(1, limit[0] - RESERVED_FILES)} connections, below C={widest}: cells above "
             "that measure the limit, not the strategy (raise it with `ulimit -n`)"
         )
-
-
-def run_config(options: RunOptions, plan: RunPlan, run_id: str, mock: MockConfig | None) -> dict[str, Any]:
-    """run.json's configuration: every option, the plan's cells, never a secret."""
-    client = options.client
-    settings = request_settings(options, plan)
-    ask = plan.cells[0].calls[0].ask if plan.cells and plan.cells[0].calls else None
-    return {
-        "run_id": run_id,
-        "label": plan.label,
-        "endpoint": client.endpoint,
-        "endpoints": [dataclasses.asdict(spec) for spec in client.specs()],  # URLs, labels, key variable names
-        "model": client.model,
-        "mock": public_settings(mock),
-        "settings": dataclasses.asdict(settings),
-        "client": client.client,
-        "personas_file": str(options.workload.personas_file or DEFAULT_PERSONAS_FILE),
-        "total_calls": plan.total_calls,
-        "cells": [c.describe() for c in plan.cells],
-        "api_key_env": client.api_key_env,
-        "plan_digest": plan_digest(plan),
-        "params": {k: v for k, v in options.params().items() if k not in SESSION_OPTIONS},
-        "workload": None if ask is None else survey_config(options, ask),
-    }
-
-
-def survey_config(options: RunOptions, ask: Ask) -> dict[str, Any]:
-    """run.json's record of what was asked: the workload's source and the answer check."""
-    return {
-        "file": str(options.workload.workload) if options.workload.workload else None,
-        "answer_field": ask.answer_field,
-        "choices": list(ask.choices),
-        "mode": ask.mode,
-        "request": ask.body(),
-    }
-
-
-def request_settings(options: RunOptions, plan: RunPlan | None = None) -> RequestSettings:
-    first = plan.cells[0].calls[0] if plan is not None and plan.cells and plan.cells[0].calls else None
-    return RequestSettings(
-        timeout_s=options.client.timeout,
-        max_retries=options.client.max_retries,
-        max_tokens=first.ask.max_tokens if first is not None else MAX_TOKENS,
-        stream=options.client.stream,
-        max_connections=options.client.max_connections,
-        trace=not options.client.no_trace,
-        max_response_bytes=options.client.max_response_bytes,
-    )
 
 
 def run_benchmark(options: RunOptions, hooks: RunHooks | None = None) -> RunResult:
@@ -301,7 +145,7 @@ def run_session(options: RunOptions, program: Program, hooks: RunHooks | None = 
     hooks = hooks or RunHooks()
     resuming = options.resume
     budget = program.budget()
-    done, api_key = check_before_sending(options, budget, resuming, hooks, same_plan=program.fixed)
+    done, api_key = check_before_sending(options, budget, resuming, hooks.confirm_paid, same_plan=program.fixed)
     if resuming is not None:
         lock = hold(resuming)  # before anything is read for sending: a second resume would send the same calls
     run_dir = prepare_run_dir(options.output.out if resuming is None else resuming, program.label)
@@ -344,7 +188,14 @@ def _run_locked(
             resuming=resuming,
         )
         hooks.on_start(start)
-    cells = SessionCells(run_dir=run_dir, done=done, hooks=hooks, append=bool(done))
+    cells = SessionCells(
+        run_dir=run_dir,
+        done=done,
+        stop=hooks.stop,
+        on_record=hooks.on_record,
+        on_cell=hooks.on_cell,
+        append=bool(done),
+    )
     fatal: str | None = None
     with contextlib.ExitStack() as stack:
         if options.backend.backend == "ray":
@@ -374,90 +225,6 @@ def _run_locked(
         verdicts=verdicts,
         no_success=tables.first_error_if_none_ok(),
     )
-
-
-@dataclass(kw_only=True)
-class SessionCells:
-    """Implements ``bench.engine.program.Cells``: runs a cell's missing calls into the run folder.
-
-    A search decides from each cell's summary row: the rows it was shown are kept (search.jsonl),
-    so that a resumed search is shown the same rows and decides as it did before the interrupt.
-    """
-
-    run_dir: Path
-    done: frozenset[str]
-    hooks: RunHooks
-    append: bool = False
-    runner: CellRunner | None = None
-    _shown: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        path = self.run_dir / SEARCH_FILE
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                    self._shown[_row_key(row)] = row
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by an interrupt: that cell is shown afresh
-
-    @property
-    def stopping(self) -> bool:
-        return self.hooks.stop.is_set()
-
-    async def run(self, spec: CellSpec) -> None:
-        assert self.runner is not None, "a cell runs inside its group"
-        plan = RunPlan(label="cell", cells=(spec,))
-        hooks = self.hooks
-        await execute(
-            plan,
-            self.runner,
-            self.run_dir,
-            on_record=hooks.on_record,
-            on_cell=hooks.on_cell,
-            done_ids=self.done,
-            append=self.append,
-        )
-        self.append = True
-
-    def summary(self) -> pd.DataFrame:
-        summary, _ = finalize(self.run_dir, self.run_dir.name)
-        if not self._shown or not len(summary):
-            return summary
-        rows = [self._shown.get(_row_key(row), row) for row in summary.to_dict("records")]
-        return pd.DataFrame(rows, columns=summary.columns)
-
-    def row(self, spec: CellSpec) -> pd.Series:
-        key = f"{spec.scenario}/{spec.strategy}/{spec.concurrency}"
-        if key in self._shown:
-            return pd.Series(self._shown[key])
-        summary, _ = finalize(self.run_dir, self.run_dir.name)
-        mine = summary[
-            (summary["scenario"] == spec.scenario)
-            & (summary["strategy"] == spec.strategy)
-            & (summary["concurrency"] == spec.concurrency)
-        ]
-        if not len(mine) or self.stopping:  # an interrupted cell's figures are not a decision's
-            return mine.iloc[-1] if len(mine) else pd.Series(dtype=object)
-        row = mine.iloc[-1]
-        shown = {name: _plain(value) for name, value in row.items()}
-        self._shown[key] = shown
-        with (self.run_dir / SEARCH_FILE).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(shown) + "\n")
-        return row
-
-
-def _row_key(row: Mapping[str, Any]) -> str:
-    return f"{row['scenario']}/{row['strategy']}/{int(row['concurrency'])}"
-
-
-def _plain(value: Any) -> Any:
-    """A summary value as JSON keeps it (numpy numbers as Python ones, NaN as None)."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def judge(run_dir: Path, summary: pd.DataFrame, checks: Sequence[str], junit: Path | None) -> tuple[Verdict, ...]:
@@ -535,55 +302,6 @@ def open_runner(
         else:
             runner = config.runner(stop=hooks.stop, probe=probe)
         yield runner
-
-
-def runner_config(
-    options: RunOptions, plan: RunPlan, run_id: str, base_url: str, api_key: str, *, is_mock: bool
-) -> RunnerConfig:
-    """The one place a runner's configuration is made from the options (local runner and Ray workers)."""
-    client = options.client
-    specs = client.specs()
-    return RunnerConfig(
-        run_id=run_id,
-        endpoint=Endpoint(base_url=base_url, api_key=api_key, model=client.model, is_mock=is_mock),
-        settings=request_settings(options, plan),
-        client=client.client,
-        seed=options.mock.seed,
-        grace_s=options.output.grace,
-        price=run_price(options),
-        batch_discount=shipped_prices().batch_discount,
-        endpoint_label="mock" if is_mock else specs[0].label,
-        endpoint_rpm=specs[0].rpm,
-        endpoint_tpm=specs[0].tpm,
-        pool=routed(specs, os.environ.get(client.api_key_env, "") or "no-key", client.model),
-        warmup=client.warmup,
-    )
-
-
-def run_price(options: RunOptions) -> Price | None:
-    """The price per token that ``cost_usd`` uses (the guard's: --price-in/out, --price-table, the shipped table)."""
-    guard = options.guard
-    try:
-        return resolve_price(options.client.model, guard.price_table, guard.price_in, guard.price_out)
-    except GuardError as exc:
-        raise OptionsError(str(exc)) from None
-
-
-def routed(specs: Sequence[EndpointSpec], default_key: str, model: str) -> tuple[RoutedEndpoint, ...]:
-    """The pool of a run with several endpoints (empty for one), each with its own key."""
-    if len(specs) < 2:
-        return ()
-    keys = resolve_keys(specs, default_key)
-    return tuple(
-        RoutedEndpoint(
-            endpoint=Endpoint(base_url=s.url, api_key=key, model=model),
-            label=s.label,
-            weight=s.weight,
-            rpm=s.rpm,
-            tpm=s.tpm,
-        )
-        for s, key in zip(specs, keys, strict=True)
-    )
 
 
 def settle_open_batches(run_dir: Path, runner: Runner, cancel: bool, hooks: RunHooks) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import bench.engine.session
+import bench.engine.gate
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the guard must refuse before any connection")
 
-    monkeypatch.setattr(bench.engine.session, "preflight", refuse)
+    monkeypatch.setattr(bench.engine.gate, "preflight", refuse)
 
 
 @pytest.fixture
@@ -26,5 +26,5 @@ def unreachable(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         checked.append(url)
         return f"cannot reach {url}: (test: no network)"
 
-    monkeypatch.setattr(bench.engine.session, "preflight", fail)
+    monkeypatch.setattr(bench.engine.gate, "preflight", fail)
     return checked

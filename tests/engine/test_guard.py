@@ -142,8 +142,9 @@ def test_batch_calls_are_estimated_at_the_batch_discount() -> None:
 def test_the_paid_endpoint_guard_prices_batch_api_cells_at_the_discount(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from bench.engine.gate import PaidRun
     from bench.engine.options import RunOptions
-    from bench.engine.session import PaidRun, RunHooks, run_benchmark
+    from bench.engine.session import RunHooks, run_benchmark
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-" + "guard-test-0123456789")
     asked: list[PaidRun] = []
