@@ -17,6 +17,7 @@ from typing import Any
 from bench.core.ask import Ask
 from bench.core.calls import Persona, Respondent, check_plan_size
 from bench.core.records import RUN_FILE
+from bench.engine import checks
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.options import RunOptions
 from bench.engine.plan import RunPlan
@@ -86,8 +87,25 @@ def _check_levels(experiment: Experiment, options: RunOptions) -> None:
         raise SuiteError(f"{experiment.where}.concurrency: required for {needing[0]} (levels, e.g. [1, 10, 100])")
 
 
+def planned_calls(suite: Suite) -> int:
+    """How many calls the suite would make, counted from its options before a single call is built."""
+    total = 0
+    for exp in suite.experiments:
+        first = {k: v for k, v in {**exp.params, "latency": exp.latency[0], "rpm": exp.rpm[0]}.items() if v is not None}
+        work = _options(exp.where, first).workload
+        levels = len(work.concurrency or (1,)) * len(work.rate or (1,))
+        per_group = checks.workload_size(work.calls, work.personas, work.repeats, len(work.strategies), levels)
+        servers = len(exp.latency) * len(exp.mock_rpm) * len(exp.mock_tpm) * len(exp.mock_max_concurrency)
+        total += per_group * len(exp.rpm) * len(exp.tpm) * servers * exp.repetitions
+    return total
+
+
 def expand(suite: Suite) -> list[Group]:
     """Every cell of the suite, grouped by the mock server (or the endpoint) it runs against."""
+    try:
+        check_plan_size(planned_calls(suite), "the suite")  # before anything is built
+    except ValueError as exc:
+        raise SuiteError(str(exc)) from None
     groups: list[Group] = []
     people: dict[tuple[Any, ...], tuple[list[Persona | Respondent], Ask]] = {}
     for exp in suite.experiments:
