@@ -3,7 +3,6 @@ and how they end (checks, an interrupt, a fatal stop)."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,9 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from bench.cli.flags import GroupedOption, given, schema_options
-from bench.cli.run import fail_on_checks, resumable
+from bench.cli.run import end_run, resumable
 from bench.cli.run_checks import confirm_paid
-from bench.cli.ui import EXIT_INTERRUPTED, RunFailed, console, errors
+from bench.cli.ui import errors
 from bench.engine.schema import DEFAULT_STRATEGY
 
 if TYPE_CHECKING:
@@ -62,21 +61,5 @@ def load_hooks(
 
 
 def finish(run: RunResult, command: str) -> None:
-    """The checks' table and verdict, then exit as ``bench run`` does: 1 on a fatal stop, 130 when interrupted."""
-    if run.verdicts:
-        from bench.report.checks import checks_table
-
-        console.print(checks_table(run.verdicts))
-    if run.options.output.junit is not None:
-        console.print(f"junit: {run.options.output.junit}")
-    if run.fatal is not None:
-        raise RunFailed(run.fatal)
-    if run.interrupted:
-        errors.print(
-            f"interrupted: {run.kept} calls are in {run.run_dir}/calls.csv; "
-            f"go on with: bench {command} --resume {run.run_dir}",
-            soft_wrap=True,
-            markup=False,
-        )
-        sys.exit(EXIT_INTERRUPTED)
-    fail_on_checks(run.no_success, run.checks_failed)
+    """End as every command does (``bench.cli.run.end_run``); a search has no fixed number of calls."""
+    end_run(run, command, planned=None)

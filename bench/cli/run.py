@@ -148,19 +148,28 @@ def report_result(result: RunResult) -> None:
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)")
     if not result.options.output.no_plots and len(summary):
         print_plots(run_dir, summary)
+    end_run(result, "run", planned=plan.total_calls)
+
+
+def end_run(result: RunResult, command: str, *, planned: int | None) -> None:
+    """How every command ends: the checks' table, then exit 1 on a fatal stop (or a failed check, or no
+    call that succeeded), 130 when interrupted, with the command that goes on from there."""
     if result.verdicts:
         from bench.report.checks import checks_table
 
         console.print(checks_table(result.verdicts))
     if result.options.output.junit is not None:
-        console.print(f"junit: {result.options.output.junit}")
+        console.print(f"junit: {result.options.output.junit}", markup=False)
+    sent = int(result.summary["calls"].sum()) if len(result.summary) else 0
+    of = f" of {planned}" if planned is not None else ""
     if result.fatal is not None:
-        raise RunFailed(f"{result.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
+        raise RunFailed(f"{result.fatal}; stopped after {sent}{of} calls")
     if result.interrupted:
         errors.print(
-            f"interrupted: {result.kept} of {plan.total_calls} calls are in {run_dir}/calls.csv; "
-            f"send the rest with: bench run --resume {run_dir}",
+            f"interrupted: {result.kept}{of} calls are in {result.run_dir}/calls.csv; "
+            f"go on with: bench {command} --resume {result.run_dir}",
             soft_wrap=True,
+            markup=False,
         )
         sys.exit(EXIT_INTERRUPTED)
     fail_on_checks(result.no_success, result.checks_failed)

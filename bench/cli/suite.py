@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ import click
 from rich.markup import escape
 
 from bench.cli.flags import GroupedCommand, given, schema_options
-from bench.cli.run import announce, fail_on_checks
+from bench.cli.run import announce, end_run
 from bench.cli.run_checks import confirm_paid
-from bench.cli.ui import EXIT_INTERRUPTED, BadInput, RunFailed, console, errors, stop_on_signals
+from bench.cli.ui import BadInput, console, stop_on_signals
 
 
 @click.command(cls=GroupedCommand)
@@ -30,7 +29,6 @@ def suite(suite_file: Path | None, dry_run: bool, **params: Any) -> None:
     """
     from bench.engine.options import RunOptions  # pandas, the SDK: only when a suite starts
     from bench.engine.session import RunHooks, run_session
-    from bench.report.checks import checks_table
     from bench.report.tables import scenario_tables
     from bench.suite.config import SuiteError
     from bench.suite.plan import plan_suite, resume_plan, session_options
@@ -84,16 +82,4 @@ def suite(suite_file: Path | None, dry_run: bool, **params: Any) -> None:
     for table in scenario_tables(summary):  # scenarios are long: a table each
         console.print(table)
     console.print(f"results: {result.run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)")
-    if result.verdicts:
-        console.print(checks_table(result.verdicts))
-    if result.fatal is not None:
-        raise RunFailed(f"{result.fatal}; stopped after {summary['calls'].sum()} of {plan.total_calls} calls")
-    if result.interrupted:
-        errors.print(
-            f"interrupted: {result.kept} of {plan.total_calls} calls are in {result.run_dir}/calls.csv; "
-            f"send the rest with: bench suite --resume {result.run_dir}",
-            soft_wrap=True,
-            markup=False,
-        )
-        sys.exit(EXIT_INTERRUPTED)
-    fail_on_checks(result.no_success, result.checks_failed)
+    end_run(result, "suite", planned=plan.total_calls)
