@@ -46,3 +46,14 @@ def mock_server(_shared_mock_server: MockServer) -> MockServer:
     """A mock at fixed 0.05 s latency, seed 0, shared by the session; its stats are reset per test."""
     _shared_mock_server.reset_stats()
     return _shared_mock_server
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[Any]:
+    """One real local Ray instance for the session (2 CPUs, no dashboard): no mock of Ray.
+
+    A new instance, never a running cluster, on loopback (``LOOPBACK_ONLY_ENV`` above); every Ray test shares it."""
+    ray = pytest.importorskip("ray", reason='the Ray backend tests need the extra: pip install -e ".[ray]"')
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

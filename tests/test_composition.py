@@ -155,15 +155,6 @@ def relay(_relay: HeaderRelay, server_a: MockServer) -> HeaderRelay:
     return _relay
 
 
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    """One local Ray instance for the module's Ray cells; a run finds it started and attaches."""
-    ray = pytest.importorskip("ray", reason='the Ray cells need the extra: pip install -e ".[ray]"')
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 # -- judging ------------------------------------------------------------------------------------
 
 
@@ -412,7 +403,7 @@ def test_an_unknown_key_in_an_experiment_is_refused_in_one_line_naming_it(bystan
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.usefixtures("ray_local")
 @pytest.mark.parametrize("command", commands(*EVERY))
 def test_ray_workers_share_every_cell(command: Command, tmp_path: Path) -> None:
     out = tmp_path / "run"
@@ -423,7 +414,7 @@ def test_ray_workers_share_every_cell(command: Command, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.usefixtures("ray_local")
 @pytest.mark.parametrize("command", commands(*PLANNED))
 def test_batch_api_cannot_run_on_ray(command: Command, bystander: Bystander, tmp_path: Path) -> None:
     options = {**ON_A_SERVER, "strategy": "batch_api", "backend": "ray", "workers": 2, "endpoint": bystander.base_url}
