@@ -23,6 +23,7 @@ import click  # noqa: E402 - after the handler above, on purpose
 
 from bench.cli.inspect import compare, report  # noqa: E402
 from bench.cli.overhead import overhead_command  # noqa: E402
+from bench.cli.profile import profile  # noqa: E402
 from bench.cli.ratelimits import rate_limits_command  # noqa: E402
 from bench.cli.run import run  # noqa: E402
 from bench.cli.suite import suite  # noqa: E402
@@ -47,6 +48,7 @@ for command, name in (
     (overhead_command, "overhead"),
     (tune, "tune"),
     (sweep, "sweep"),
+    (profile, "profile"),
 ):
     cli.add_command(command, name=name)
 
