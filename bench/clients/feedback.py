@@ -51,16 +51,13 @@ def parse_reset(text: str | None, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-# The rate-limit header families: OpenAI's (Groq's, Azure's) and Anthropic's, as (field, kind) -> name.
-_FAMILIES: Final = (
-    lambda field, kind: f"x-ratelimit-{field}-{kind}",
-    lambda field, kind: f"anthropic-ratelimit-{kind}-{field}",
-)
+# The rate-limit header families: OpenAI's (Groq's, Azure's) and Anthropic's.
+_FAMILIES: Final = ("x-ratelimit-{field}-{kind}", "anthropic-ratelimit-{kind}-{field}")
 
 
 def _header(headers: Mapping[str, str], field: str, kind: str) -> str | None:
-    for name in _FAMILIES:
-        value = headers.get(name(field, kind))
+    for template in _FAMILIES:
+        value = headers.get(template.format(field=field, kind=kind))
         if value is not None:
             return value
     return None

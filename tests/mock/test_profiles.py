@@ -150,8 +150,9 @@ def test_openai_tier1_sends_openai_headers_on_every_reply_and_its_429(mock_serve
     assert error.type == "requests"
     assert int(error.response.headers["retry-after-ms"]) > 0
     assert error.response.headers["retry-after"] == "1"
-    assert server.stats().limits is not None
-    assert server.stats().limits.tpm == 200_000
+    limits = server.stats().limits
+    assert limits is not None
+    assert limits.tpm == 200_000
 
 
 def test_openai_tier5_states_its_high_limits(mock_server_factory: MockServerFactory) -> None:
