@@ -6,6 +6,8 @@ Installing the package is enough: no import, no conftest.
   ``max_concurrency``, ``latency``, ``error_rate``, ``rate_limit_rate``, ``quota``, …: any
   ``bench.mock.MockConfig`` field; a number as ``latency`` means fixed seconds) and returns a
   handle with ``.base_url``, ``.stats()`` and ``.reset()``. Servers stop after the test, pass or fail.
+  ``bench_mock(profile="azure-openai")`` speaks another provider's dialect (``bench profile list``);
+  limits given alongside win over the profile's.
 - ``openai_respx(**options)`` answers the same way in-process through respx (no process, no
   socket), for clients on httpx or on the openai SDK (httpx2); ``.base_url``, ``.stats()``, ``.reset()``.
 """

@@ -97,7 +97,7 @@ class Controller:
         """Pause for ``retry-after``; cut the rate unless it was noise, a retry's 429, or just cut."""
         if info is not None and info.retry_after_s is not None:
             self.pause_until = max(self.pause_until, now + info.retry_after_s)
-        debt = _short_debt(info) if info is not None else None
+        debt = self._debt(info) if info is not None else None
         if debt is not None:
             self._depth_s = min(self._depth_s, debt)
             self.setpoint_s = min(self.setpoint_s, debt / 2)
@@ -120,12 +120,27 @@ class Controller:
             latest = self._info
             if latest is None or now - self._info_seen > max(RECENT_S, 2 * self.tau_s):
                 return False
-            info, debt = latest, _short_debt(latest)
+            info, debt = latest, self._debt(latest)
             ahead = debt is not None and debt > 2 * self._target_s()
         else:
             ahead = debt is not None and debt >= self._target_s()
         exhausted = info.remaining_requests == 0 or info.remaining_tokens == 0
         return not (exhausted or ahead)
+
+    def _debt(self, info: RateLimitInfo) -> float | None:
+        """The short debt: from ``reset-*``, else (a server stating only ``remaining-*``, as Azure does)
+        from how far ``remaining`` is below the most ever seen, at that many a minute."""
+        debt = _short_debt(info)
+        if debt is not None or (info.reset_requests_s is not None or info.reset_tokens_s is not None):
+            return debt
+        spent = [
+            (most - remaining) * 60.0 / most
+            for most, remaining in zip(
+                self._most_remaining, (info.remaining_requests, info.remaining_tokens), strict=True
+            )
+            if most > 0 and remaining is not None
+        ]
+        return max(spent) if spent else None
 
     def _on_limits(self, info: RateLimitInfo) -> None:
         ceilings = []
@@ -148,7 +163,7 @@ class Controller:
             self.ceiling = min(ceilings)
             if self.slow_start:  # the server said where its limit is: no need to probe for it
                 self.base, self.slow_start = self.ceiling, False
-        debt = _short_debt(info)
+        debt = self._debt(info)
         if debt is not None and info.status != 429 and debt > DEEP_DEBT_S and debt < self._depth_s / 2:
             # Admitted while further ahead than a one-second bucket allows: a deeper bucket (it may
             # start full, or part-used by others). Hold that debt rather than drain it to a guess.

@@ -25,6 +25,7 @@ import click  # noqa: E402 - after the handler above, on purpose
 from bench.cli.inspect import compare, report  # noqa: E402
 from bench.cli.options import options_command  # noqa: E402
 from bench.cli.overhead import overhead_command  # noqa: E402
+from bench.cli.profile import profile  # noqa: E402
 from bench.cli.ratelimits import rate_limits_command  # noqa: E402
 from bench.cli.run import run  # noqa: E402
 from bench.cli.suite import suite  # noqa: E402
@@ -50,6 +51,7 @@ for command, name in (
     (tune, "tune"),
     (sweep, "sweep"),
     (options_command, "options"),
+    (profile, "profile"),
 ):
     cli.add_command(command, name=name)
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, Protocol, runtime_checkable
 
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?)(ms|h|m|s)")
@@ -34,6 +35,32 @@ def parse_duration(text: str | None) -> float | None:
             return None
         seconds = sum(float(number) * _UNIT_S[unit] for number, unit in parts)
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def parse_reset(text: str | None, now: float | None = None) -> float | None:
+    """A reset header as seconds from now: a duration (OpenAI, Groq) or an RFC 3339 time (Anthropic)."""
+    seconds = parse_duration(text)
+    if seconds is not None or text is None or "T" not in text:
+        return seconds
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# The rate-limit header families: OpenAI's (Groq's, Azure's) and Anthropic's.
+_FAMILIES: Final = ("x-ratelimit-{field}-{kind}", "anthropic-ratelimit-{kind}-{field}")
+
+
+def _header(headers: Mapping[str, str], field: str, kind: str) -> str | None:
+    for template in _FAMILIES:
+        value = headers.get(template.format(field=field, kind=kind))
+        if value is not None:
+            return value
+    return None
 
 
 def _int(text: str | None) -> int | None:
@@ -104,10 +131,12 @@ class RateLimitInfo:
 
     @classmethod
     def from_headers(cls, at: float, status: int, headers: Mapping[str, str]) -> RateLimitInfo:
-        get = headers.get
+        def get(field: str, kind: str) -> str | None:
+            return _header(headers, field, kind)
+
         waits = (
-            parse_duration(get("x-ratelimit-reset-requests")),
-            parse_duration(get("x-ratelimit-reset-tokens")),
+            parse_reset(get("reset", "requests")),
+            parse_reset(get("reset", "tokens")),
             retry_after_s(headers),
         )
         # A reset hours away is a day's budget (adaptive paces to it), not a wait: capped at a day, so
@@ -119,11 +148,11 @@ class RateLimitInfo:
         return cls(
             at=at,
             status=status,
-            limit_requests=_int(get("x-ratelimit-limit-requests")),
-            remaining_requests=_int(get("x-ratelimit-remaining-requests")),
+            limit_requests=_int(get("limit", "requests")),
+            remaining_requests=_int(get("remaining", "requests")),
             reset_requests_s=reset_requests,
-            limit_tokens=_int(get("x-ratelimit-limit-tokens")),
-            remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
+            limit_tokens=_int(get("limit", "tokens")),
+            remaining_tokens=_int(get("remaining", "tokens")),
             reset_tokens_s=reset_tokens,
             retry_after_s=after,
             capped=any(w is not None and w > cap for w, cap in zip(waits, caps, strict=True)),
@@ -137,7 +166,8 @@ class RateLimitInfo:
 
     @property
     def informative(self) -> bool:
-        return self.debt_s is not None or self.limit_requests is not None or self.limit_tokens is not None
+        stated = (self.limit_requests, self.limit_tokens, self.remaining_requests, self.remaining_tokens)
+        return self.debt_s is not None or any(v is not None for v in stated)
 
 
 class RateLimitFeedback:

@@ -73,6 +73,7 @@ class ChatRequest:
     include_usage: bool
     ignore_eos: bool = False  # vLLM's extra: write all max_tokens
     shape: AnswerShape = VOTE
+    keys: frozenset[str] = frozenset()  # the body's top-level fields (a profile may refuse some)
 
     @classmethod
     def parse(
@@ -107,6 +108,7 @@ class ChatRequest:
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
             ignore_eos=body.get("ignore_eos") is True,
             shape=shape_of(body.get("response_format"), answer_hint, messages),
+            keys=frozenset(body),
         )
 
     def persona_key(self) -> str:

@@ -41,6 +41,19 @@ def _api_key(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return key
 
 
+def _faults(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    out: list[tuple[str, float]] = []
+    for item in value:
+        name, sep, rate = item.partition("=")
+        try:
+            out.append((name.strip(), float(rate)))
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=RATE, got {item!r}", ctx=ctx, param=param)
+    return tuple(out)
+
+
 _RATE = click.FloatRange(0.0, 1.0)
 
 
@@ -105,6 +118,20 @@ _RATE = click.FloatRange(0.0, 1.0)
     help="Requests per day (refilled over a day); the requests headers then state it, as Groq's do.",
 )
 @click.option("--rpd-used", type=click.IntRange(min=0), default=0, show_default=True, help="Of --rpd, spent at start.")
+@click.option(
+    "--profile",
+    metavar="NAME|FILE",
+    default=None,
+    help="Speak a provider's dialect (see `bench profile list`); limits given as options win over its own.",
+)
+@click.option(
+    "--fault",
+    "profile_faults",
+    metavar="NAME=RATE",
+    multiple=True,
+    callback=_faults,
+    help="One of the profile's optional refusals (overloaded, context_length …) at this rate; repeatable.",
+)
 @click.option("--watch-stdin", is_flag=True, hidden=True, help="Exit when stdin closes (used by MockServer).")
 def mock_server_command(watch_stdin: bool, **options: Any) -> None:
     """Run the mock OpenAI-compatible server (chat completions, SSE, rate limits, faults)."""

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
 from bench.mock.latency import DEFAULT_LATENCY, LatencyModel
+from bench.mock.profile import Profile, load_profile
 from bench.mock.tokens import TokenTiming
 
 API_KEY_ENV: Final = "MOCK_API_KEY"
@@ -40,8 +41,16 @@ class MockConfig:
     batch_delay: str = DEFAULT_BATCH_DELAY  # how long a Batch API job takes (the accelerated clock)
     rpd: int | None = None  # a day's request budget, stated in the requests headers
     rpd_used: int = 0  # how much of it is spent when the server starts (and after a reset)
+    # A provider's dialect: a built-in profile's name or a TOML file's path (bench.mock.profile). Its
+    # limits fill the limit fields left unset (None; burst_seconds at its default): options given win.
+    profile: str | None = None
+    profile_faults: tuple[tuple[str, float], ...] = ()  # the profile's optional refusals, each at a rate
 
     def __post_init__(self) -> None:
+        if self.profile is not None:
+            self._take_profile_limits(load_profile(self.profile))
+        elif self.profile_faults:
+            raise ValueError("profile_faults need a profile (they name its [faults])")
         if not self.host:
             raise ValueError("host must not be empty")
         if not 0 <= self.port <= 65535:
@@ -79,6 +88,25 @@ class MockConfig:
         if any(not isinstance(m, str) or not m for m in self.models):
             raise ValueError("models must be non-empty names")
 
+    def _take_profile_limits(self, profile: Profile) -> None:
+        for name, value in profile.limits().items():
+            unset = getattr(self, name) == (1.0 if name == "burst_seconds" else None)
+            if value is not None and unset:
+                object.__setattr__(self, name, value)  # frozen: resolved once, here
+        total = 0.0
+        for name, rate in self.profile_faults:
+            if name not in profile.faults:
+                known = ", ".join(profile.faults) or "none"
+                raise ValueError(f"profile_faults: {name!r} is not a fault of profile {profile.name} (it has: {known})")
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"profile_faults: {name} must be between 0 and 1, got {rate}")
+            total += rate
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"profile_faults add up to {total:g}; they must add up to at most 1")
+
+    def dialect_profile(self) -> Profile | None:
+        return None if self.profile is None else load_profile(self.profile)
+
     def latency_model(self) -> LatencyModel:
         return LatencyModel.parse(self.latency, seed=self.seed)
 
@@ -101,6 +129,9 @@ class MockConfig:
             elif field.name == "models":
                 if value:
                     args += [flag, ",".join(value)]
+            elif field.name == "profile_faults":
+                for name, rate in value:
+                    args += ["--fault", f"{name}={rate:g}"]
             elif field.name in ("host", "port", "latency", "seed") or value != getattr(defaults, field.name):
                 if value is not None:
                     args += [flag, str(value)]

@@ -100,6 +100,7 @@ class Rejection:
     kind: Kind
     wait_s: float
     message: str
+    limit: int = 0  # the limit refused at (per minute, or per day)
 
     def headers(self) -> dict[str, str]:
         # Round up (waiting less would be refused again), forgiving float noise like 600.0000000001.
@@ -152,7 +153,8 @@ class RateLimiter:
                 waits.append((wait, "requests", self.requests, 1))
         if self.tokens is not None:
             if cost_tokens > self.tokens.limit:
-                return Rejection("tokens", 60.0, _too_large(model, self.tokens.limit, cost_tokens))
+                limit = self.tokens.limit
+                return Rejection("tokens", 60.0, _too_large(model, limit, cost_tokens), limit)
             wait = self.tokens.wait_for(cost_tokens)
             if wait:
                 waits.append((wait, "tokens", self.tokens, cost_tokens))
@@ -162,7 +164,7 @@ class RateLimiter:
                 waits.append((wait, "requests", self.daily, 1))
         if waits:
             wait, kind, bucket, cost = max(waits, key=lambda w: w[0])
-            return Rejection(kind, wait, _reached(model, kind, bucket, cost, wait))
+            return Rejection(kind, wait, _reached(model, kind, bucket, cost, wait), bucket.limit)
         if self.requests is not None:
             self.requests.take(1)
         if self.tokens is not None:

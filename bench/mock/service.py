@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import socket
@@ -18,6 +19,8 @@ from bench.mock.answers import AnswerBook
 from bench.mock.batches import BatchDesk, Headers
 from bench.mock.chat import BadRequest, ChatRequest, retry_count_of, shape
 from bench.mock.config import MockConfig
+from bench.mock.dialect import Dialect, wait_seconds
+from bench.mock.draws import uniform
 from bench.mock.faults import SERVER_ERROR_MESSAGE, Fault, FaultPlan
 from bench.mock.limits import RateLimiter
 from bench.mock.shapes import ANSWER_HEADER, compose, malformed
@@ -56,8 +59,10 @@ class MockService:
             rpd=config.rpd,
             rpd_used=config.rpd_used,
         )
+        self.dialect = Dialect(config.dialect_profile())
         self.slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.stats = Stats()
+        self.profile_faults = {name: 0 for name, _ in config.profile_faults}
         self.quota_used = 0
         self._auth = f"Bearer {config.api_key}" if config.api_key else None
         self._models = frozenset(config.models)
@@ -108,11 +113,14 @@ class MockService:
             rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds, max_concurrency=config.max_concurrency
         )
         snapshot = self.stats.snapshot(detail=detail, limits=limits, batches=self.batches.counts())
+        if self.profile_faults:
+            snapshot = dataclasses.replace(snapshot, injected={**snapshot.injected, **self.profile_faults})
         return self.json_response(200, r.dumps(snapshot.to_json()), self.request_id())
 
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         """Zero the counters and refill the rate limits and quota: each cell starts like a fresh server."""
         self.stats.reset()
+        self.profile_faults = dict.fromkeys(self.profile_faults, 0)
         self.limiter.refill()
         self.quota_used = 0
         return self.json_response(200, b'{"status":"reset"}', self.request_id())
@@ -133,7 +141,8 @@ class MockService:
     async def list_models(self, request: web.BaseRequest) -> web.StreamResponse:
         request_id = self.request_id()
         denied = self.unauthorized(request, request_id)
-        return denied or self.json_response(200, r.models_body(self.config.models or r.DEFAULT_MODELS), request_id)
+        models = () if self.dialect.quirks.models == "empty" else self.config.models or r.DEFAULT_MODELS
+        return denied or self.json_response(200, r.models_body(models), request_id)
 
     async def get_model(self, request: web.BaseRequest) -> web.StreamResponse:
         request_id = self.request_id()
@@ -163,6 +172,8 @@ class MockService:
         finally:
             stats.in_flight -= 1
         stats.responded(response.status)
+        if self.dialect.quirks.connection_close and not response.prepared:
+            response.force_close()
         if response.status == 200 and call_id is not None:
             stats.completed_keys.add(call_id)
         return response
@@ -177,10 +188,13 @@ class MockService:
                 await request.read(), request_id, call_id, retry, request.headers.get(ANSWER_HEADER)
             )
         except BadRequest as exc:
-            return self.json_response(400, r.error_body(str(exc), "invalid_request_error"), request_id)
+            return self.json_response(400, self.dialect.error(400, str(exc), "invalid_request_error"), request_id)
         if self._models and chat.model not in self._models:
             return self._model_not_found(chat.model, request_id)
-        refused = self._admit(chat)
+        fields = self.dialect.refused_fields(chat.keys)
+        if fields is not None:
+            return self.json_response(fields[0], fields[1], request_id)
+        refused = self._profile_fault(chat) or self._admit(chat)
         if refused is not None:
             return refused
         slots = self.slots
@@ -206,8 +220,12 @@ class MockService:
         if self.faults.rate_limited(f"{chat.persona_key()}:{chat.repeat()}", chat.retry_count):
             stats.http_429 += 1
             message = f"Rate limit reached for {chat.model} (injected). Please try again in 50ms."
-            body = r.error_body(message, "requests", "rate_limit_exceeded")
-            return self.json_response(429, body, chat.request_id, headers=INJECTED_429_HEADERS)
+            refusal = self.dialect.profile.rate_limit
+            body = self.dialect.refusal_body(
+                refusal, message, "requests", "rate_limit_exceeded", **self._words(chat, "requests", 0, 0.05)
+            )
+            headers = self.dialect.retry_headers(refusal, INJECTED_429_HEADERS)
+            return self.json_response(refusal.status, body, chat.request_id, headers=headers)
         quota = self.config.quota
         if quota is not None and self.quota_used >= quota:
             stats.http_429 += 1
@@ -221,12 +239,46 @@ class MockService:
                 stats.http_429 += 1
                 if rejection.kind == "tokens":
                     stats.http_429_tokens += 1
-                headers = rejection.headers()
-                headers.update(limiter.headers())
-                body = r.error_body(rejection.message, rejection.kind, "rate_limit_exceeded")
-                return self.json_response(429, body, chat.request_id, headers=headers)
+                refusal = self.dialect.profile.rate_limit
+                headers = self.dialect.retry_headers(refusal, rejection.headers())
+                headers.update(self.dialect.limit_headers(limiter, refused=True))
+                words = self._words(chat, rejection.kind, rejection.limit, rejection.wait_s)
+                kind = rejection.kind
+                body = self.dialect.refusal_body(refusal, rejection.message, kind, "rate_limit_exceeded", **words)
+                return self.json_response(refusal.status, body, chat.request_id, headers=headers)
         self.quota_used += 1
         stats.request_admitted(chat.prompt_tokens + chat.max_tokens)
+        return None
+
+    @staticmethod
+    def _words(chat: ChatRequest, kind: str, limit: int, wait_s: float) -> dict[str, object]:
+        return {"model": chat.model, "kind": kind, "limit": limit, "seconds": wait_seconds(wait_s), "fields": ""}
+
+    def _profile_fault(self, chat: ChatRequest) -> web.Response | None:
+        """One of the profile's optional refusals (overloaded, context length …), drawn per attempt apart
+        from the other faults; it comes before any work and charges nothing. A 200 one (a content filter)
+        is answered later, by ``_answer``."""
+        name = self._profile_fault_name(chat)
+        if name is None:
+            return None
+        refusal = self.dialect.profile.faults[name]
+        if refusal.status == 200:
+            return None
+        self.profile_faults[name] += 1
+        message = refusal.message or f"{name} (injected)"
+        body = self.dialect.refusal_body(refusal, message, refusal.type or name, None, **self._words(chat, "", 0, 1.0))
+        headers = self.dialect.retry_headers(refusal, {"retry-after-ms": "1000", "retry-after": "1"})
+        return self.json_response(refusal.status, body, chat.request_id, headers=headers)
+
+    def _profile_fault_name(self, chat: ChatRequest) -> str | None:
+        if not self.config.profile_faults:
+            return None
+        u = uniform(self.config.seed, "profile-fault", f"{chat.persona_key()}:{chat.repeat()}:{chat.retry_count}")
+        edge = 0.0
+        for name, rate in self.config.profile_faults:
+            edge += rate
+            if u < edge:
+                return name
         return None
 
     async def _answer(self, request: web.BaseRequest, chat: ChatRequest) -> web.StreamResponse:
@@ -251,7 +303,7 @@ class MockService:
         if fault is Fault.ERROR:
             status = self.faults.error_status(call_key, chat.retry_count)
             return self.json_response(
-                status, r.error_body(SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay
+                status, self.dialect.error(status, SERVER_ERROR_MESSAGE, "server_error"), chat.request_id, delay
             )
 
         if fault is Fault.MALFORMED:
@@ -269,13 +321,21 @@ class MockService:
                 content = "".join(token_pieces(content, completion_tokens))
             split = r.split_content(content)
             schedule = [((i + 1) * delay / len(split), piece) for i, piece in enumerate(split)]
+        filtered = self._profile_fault_name(chat)
+        if filtered is not None and self.dialect.profile.faults[filtered].status == 200:
+            self.profile_faults[filtered] += 1
+            content, finish_reason = "", self.dialect.profile.faults[filtered].finish_reason or "content_filter"
+            completion_tokens = 0
+            schedule = [(delay, "")]
         completion_id = f"chatcmpl-{chat.request_id[4:]}"
         created = int(time.time())
-        headers = self.limiter.headers() if self.limiter.enabled else None
+        headers = self.dialect.limit_headers(self.limiter, refused=False) or None
         if chat.stream:
             out = {"x-request-id": chat.request_id, "openai-processing-ms": f"{delay * 1000:.3f}"}
             out.update(headers or {})
-            usage = r.usage(chat.prompt_tokens, completion_tokens) if chat.include_usage else None
+            quirks = self.dialect.quirks
+            wanted = chat.include_usage if quirks.stream_usage == "requested" else quirks.stream_usage == "final-chunk"
+            usage = r.usage(chat.prompt_tokens, completion_tokens) if wanted else None
             chunk = {"completion_id": completion_id, "created": created, "model": chat.model}
             return await stream_answer(
                 request,
@@ -284,6 +344,9 @@ class MockService:
                 pieces=schedule,
                 finish_reason=finish_reason,
                 usage=usage,
+                usage_in_final=quirks.stream_usage == "final-chunk",
+                done=quirks.sse_done,
+                close=quirks.connection_close,
             )
         payload = r.completion_body(
             completion_id=completion_id,

@@ -19,17 +19,24 @@ async def stream_answer(
     pieces: Sequence[tuple[float, str]],
     finish_reason: str,
     usage: dict[str, Any] | None,
+    usage_in_final: bool = False,
+    done: bool = True,
+    close: bool = False,
 ) -> web.StreamResponse:
     """Send the answer as SSE ``chat.completion.chunk`` events, each piece at its offset in seconds.
 
     Offsets count from the first write and are kept on an absolute clock, so sleeping's own
-    overhead does not pile up over a long answer.
+    overhead does not pile up over a long answer. A profile's quirks: ``usage_in_final`` puts the usage
+    on the finish chunk (no usage chunk of its own), ``done=False`` leaves out ``data: [DONE]``, ``close``
+    ends the connection after the stream.
     """
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
     response.headers["Cache-Control"] = "no-cache"
+    if close:
+        response.force_close()
     await response.prepare(request)
-    with_usage = usage is not None
+    with_usage = usage is not None and not usage_in_final
     await response.write(
         r.chunk_event(delta={"role": "assistant", "content": "", "refusal": None}, with_usage_field=with_usage, **chunk)
     )
@@ -40,9 +47,19 @@ async def stream_answer(
         if wait > 0:
             await asyncio.sleep(wait)
         await response.write(r.chunk_event(delta={"content": piece}, with_usage_field=with_usage, **chunk))
-    await response.write(r.chunk_event(delta={}, finish_reason=finish_reason, with_usage_field=with_usage, **chunk))
-    if usage is not None:
+    final_usage = usage if usage_in_final else None
+    await response.write(
+        r.chunk_event(
+            delta={},
+            finish_reason=finish_reason,
+            usage_value=final_usage,
+            with_usage_field=with_usage or final_usage is not None,
+            **chunk,
+        )
+    )
+    if usage is not None and not usage_in_final:
         await response.write(r.chunk_event(delta=None, usage_value=usage, with_usage_field=True, **chunk))
-    await response.write(r.DONE_EVENT)
+    if done:
+        await response.write(r.DONE_EVENT)
     await response.write_eof()
     return response

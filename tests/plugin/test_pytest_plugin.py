@@ -105,3 +105,32 @@ def test_openai_respx_serves_plain_httpx_clients_too(openai_respx) -> None:  # t
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "rate_limit_exceeded"
     assert fake.stats().http_429 == 1
+
+
+AZURE_TEST = """
+import openai
+import pytest
+
+
+def test_a_naive_client_sees_azures_429_as_azure_sends_it(bench_mock):
+    mock = bench_mock(profile="azure-openai", rpm=60)  # Azure's dialect, one request a second
+    client = openai.OpenAI(base_url=mock.base_url, api_key="test", max_retries=0)
+    with client, pytest.raises(openai.RateLimitError) as refused:
+        for _ in range(3):  # no waiting: the second call in the same second is refused
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    response = refused.value.response
+    assert response.json()["error"]["code"] == "429"
+    assert "Please retry after 1 seconds" in response.json()["error"]["message"]
+    assert response.headers["retry-after"] == "1"
+    assert int(response.headers["retry-after-ms"]) <= 1000
+    assert "x-ratelimit-remaining-requests" in response.headers
+    assert "x-ratelimit-limit-requests" not in response.headers  # Azure states only what remains
+    assert mock.stats().http_429 == 1
+"""
+
+
+def test_bench_mock_with_a_profile_shows_a_fresh_projects_client_azures_429s(tmp_path: Path) -> None:
+    (tmp_path / "test_azure.py").write_text(AZURE_TEST)
+    done = run_user_tests(tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed" in done.stdout

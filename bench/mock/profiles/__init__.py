@@ -1,0 +1,1 @@
+"""Built-in provider profiles (TOML data files, read with importlib.resources)."""
