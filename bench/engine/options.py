@@ -147,6 +147,8 @@ class MockOptions:
     batch_delay: str | None = None
     rpd: int | None = None
     rpd_used: int = 0
+    profile: str | None = None  # a provider's dialect (bench.mock.profile): a built-in name or a TOML file
+    profile_faults: tuple[tuple[str, float], ...] = ()
 
     @property
     def faults(self) -> tuple[float, ...]:
@@ -181,6 +183,8 @@ class MockOptions:
                 batch_delay=self.batch_delay or DEFAULT_BATCH_DELAY,
                 rpd=self.rpd,
                 rpd_used=self.rpd_used,
+                profile=self.profile,
+                profile_faults=self.profile_faults,
             )
         except ValueError as exc:
             raise OptionsError(str(exc)) from None
@@ -293,6 +297,8 @@ class RunOptions:
             )
         if not client.is_mock and mock.batch_delay is not None:
             raise OptionsError("--mock-batch-delay applies only to --endpoint mock")
+        if not client.is_mock and (mock.profile is not None or mock.profile_faults):
+            raise OptionsError("--mock-profile and --mock-fault apply only to --endpoint mock", hint="--mock-profile")
         if len(client.endpoints) > 1:
             one_only = [n for n in work.strategies if STRATEGIES[n].traits.blocking or STRATEGIES[n].traits.batch]
             if one_only:

@@ -193,6 +193,28 @@ class Params:
         except StrategyError as exc:
             raise self.bad(name, str(exc)) from None
 
+    def faults(self, name: str) -> tuple[tuple[str, float], ...]:
+        """A profile's refusals at rates: ``NAME=RATE`` texts (or a table, in a suite file)."""
+        value = self.get(name)
+        if value is None or value == ():
+            return ()
+        if isinstance(value, Mapping):
+            items: list[Any] = [f"{key}={rate}" for key, rate in value.items()]
+        else:
+            items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else [value]
+        found: list[tuple[str, float]] = []
+        for item in items:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                item = f"{item[0]}={item[1]}"
+            if not isinstance(item, str) or "=" not in item:
+                raise self.bad(name, f"expected NAME=RATE, got {item!r}")
+            fault, _, rate = item.partition("=")
+            number = self._number(name, rate.strip())
+            if not 0.0 <= number <= 1.0:  # NaN too
+                raise self.bad(name, f"{fault.strip()}: must be between 0 and 1, got {number:g}")
+            found.append((fault.strip(), number))
+        return tuple(found)
+
     def rates(self, name: str) -> tuple[float, ...] | None:
         """Arrivals per second: ``40`` or ``10,20,40`` (or a list), each above 0."""
         value = self.get(name)
@@ -612,6 +634,23 @@ OPTIONS: Final[tuple[Option, ...]] = (
         read=_optional_text,
         metavar="SPEC",
         help=f"Mock: how long a Batch API job takes (latency SPEC per batch) [{DEFAULT_BATCH_DELAY}].",
+    ),
+    Option(
+        name="mock_profile",
+        group="mock",
+        read=_optional_text,
+        metavar="NAME|FILE",
+        help="Mock: speak a provider's dialect (its limits, 429s, headers, quirks): a built-in profile "
+        "(`bench profile list`) or a profile TOML file; the other --mock-* flags override its values.",
+    ),
+    Option(
+        name="mock_profile_faults",
+        group="mock",
+        flag="--mock-fault",
+        read=lambda p, n: p.faults(n),
+        multiple=True,
+        metavar="NAME=RATE",
+        help="Mock: answer this share of calls with one of the profile's refusals (`bench profile show`); repeatable.",
     ),
     Option(
         name="mock_rpd",

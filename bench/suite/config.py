@@ -184,10 +184,13 @@ def _endpoints(table: _Table) -> None:
 
 def _paths(params: dict[str, Any], source: Path) -> dict[str, Any]:
     """Paths in a suite file are relative to the file."""
-    return {
-        key: str(source.parent / value) if key in PATH_KEYS and isinstance(value, str) and value else value
-        for key, value in params.items()
-    }
+
+    def relative(key: str, value: Any) -> bool:
+        if not isinstance(value, str) or not value:
+            return False
+        return key in PATH_KEYS or (key == "mock_profile" and value.endswith(".toml"))  # else a built-in's name
+
+    return {key: str(source.parent / value) if relative(key, value) else value for key, value in params.items()}
 
 
 def parse_suite(text: str, *, source: Path) -> Suite:
