@@ -58,7 +58,8 @@ def sweep(strategy: str, levels: int, ceiling: int, refine: int, **params: Any) 
     summary, run_dir = result.summary, result.run_dir
     if len(summary):
         console.print(results_table(summary))
-    for name, knob, cells in knee_levels(summary):
+    succeeded = result.run.no_success is None  # no knee where nothing succeeded: end_run names the first error
+    for name, knob, cells in knee_levels(summary) if succeeded else []:
         knee = cells.iloc[knee_index(cells)]
         console.print(
             f"{name}: knee at {knob}={knee['level']:g} ({knee['throughput_rps']:.1f} req/s goodput, "

@@ -211,7 +211,8 @@ def _quantile(series: pd.Series, q: float) -> float:
 
 
 def _sent_rps(cell: pd.DataFrame) -> float:
-    """Calls sent per second between the first and the last send (the rate actually offered)."""
+    """An open-loop cell's calls sent per second between the first and the last send (the rate actually
+    offered). A closed loop sends as slots free: its start times say nothing of a rate, so it has none."""
     if len(cell) < 2:
         return math.nan
     span = float(cell["start_s"].max() - cell["start_s"].min())
@@ -308,7 +309,7 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
                 "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
                 "learned_rpm": first.learned_rpm if first.learned_rpm else math.nan,
                 "offered_rps": first.rate if first.rate else math.nan,
-                "sent_rps": _sent_rps(cell),
+                "sent_rps": _sent_rps(cell) if first.rate else math.nan,  # an open-loop cell's sending rate
                 "attempts_rps": float(cell["attempts"].sum()) / wall if wall > 0 else math.nan,
                 "output_tokens_per_s": float(_column(ok, "output_tokens").sum()) / wall
                 if wall > 0 and len(_column(ok, "output_tokens"))

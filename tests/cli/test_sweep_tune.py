@@ -115,3 +115,12 @@ def test_help_loads_no_sdk_pandas_or_plots(command: list[str]) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, check=True)
     assert done.stderr.strip() == "[]"
+
+
+def test_a_sweep_where_nothing_succeeded_names_no_knee_but_the_first_error(tmp_path: Path) -> None:
+    args = ["sweep", "--calls", "6", "--levels", "2", "--ceiling", "2", "--refine", "0", "--latency", "fixed:0.01"]
+    result = invoke([*args, "--mock-error-rate", "1", "--no-plots", "--out", str(tmp_path / "sweep")])
+    assert result.exit_code == 1, result.output
+    assert "knee at" not in result.stdout  # was: "knee at C=2 (0.0 req/s goodput …)"
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("error: no call succeeded; the first error: HTTP 5")

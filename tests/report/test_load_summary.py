@@ -78,3 +78,10 @@ def test_ttft_is_empty_without_streaming_and_latency_growth_is_against_the_lowes
     assert math.isnan(summary.iloc[0]["ttft_p50_s"])
     assert list(summary["latency_growth"]) == pytest.approx([1.0, 3.0])
     assert math.isnan(summary.iloc[0]["offered_rps"])
+
+
+def test_a_closed_loop_cell_has_no_sent_rate() -> None:
+    # 16 calls that all start at once: "calls ÷ the span of start times" read 4,795 req/s for such a cell.
+    rows = [{**_row(i, concurrency=16), "start_s": 0.0001 * i, "scheduled_s": 0.0001 * i} for i in range(16)]
+    row = summarize(pd.DataFrame(rows), [_meta(concurrency=16, calls=16)], "r").iloc[0]
+    assert math.isnan(row["sent_rps"])  # defined for open-loop cells only: the rate their arrivals left at
