@@ -70,6 +70,16 @@ def _int(text: str | None) -> int | None:
         return None
 
 
+def _consistent(limit: int | None, remaining: int | None) -> tuple[int | None, int | None]:
+    """A limit and what remains of it, unless they contradict themselves (a limit of 0 or less, more
+    remaining than the limit): such headers say nothing about the rate and are ignored."""
+    if limit is not None and limit <= 0:
+        return None, None
+    if remaining is not None and (remaining < 0 or (limit is not None and remaining > limit)):
+        return None, None
+    return limit, remaining
+
+
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
     """The wait a response asks for: ``retry-after-ms``, else ``retry-after`` (seconds or an HTTP date).
 
@@ -127,7 +137,7 @@ class RateLimitInfo:
     remaining_tokens: int | None = None
     reset_tokens_s: float | None = None
     retry_after_s: float | None = None
-    capped: bool = False  # a value above was over its cap (MAX_SERVER_WAIT_S, MAX_RESET_S) and was cut to it
+    capped: bool = False  # a wait or reset was over its cap (MAX_SERVER_WAIT_S, MAX_RESET_S) and was dropped
 
     @classmethod
     def from_headers(cls, at: float, status: int, headers: Mapping[str, str]) -> RateLimitInfo:
@@ -139,20 +149,25 @@ class RateLimitInfo:
             parse_reset(get("reset", "tokens")),
             retry_after_s(headers),
         )
-        # A reset hours away is a day's budget (adaptive paces to it), not a wait: capped at a day, so
-        # that only nonsense ("99999999h") is cut; retry-after is a wait, capped at MAX_SERVER_WAIT_S.
+        # A reset hours away is a day's budget (adaptive paces to it), not a wait: past a day it is nonsense
+        # ("99999999h"). retry-after is a wait, refused past MAX_SERVER_WAIT_S: the call ends at once with
+        # that reason (``over_cap_note``), so nothing may pause for it either. Refused values are dropped.
         caps = (MAX_RESET_S, MAX_RESET_S, MAX_SERVER_WAIT_S)
         reset_requests, reset_tokens, after = (
-            None if w is None else min(w, cap) for w, cap in zip(waits, caps, strict=True)
+            None if w is None or w > cap else w for w, cap in zip(waits, caps, strict=True)
         )
+        limit_requests, remaining_requests = _consistent(
+            _int(get("limit", "requests")), _int(get("remaining", "requests"))
+        )
+        limit_tokens, remaining_tokens = _consistent(_int(get("limit", "tokens")), _int(get("remaining", "tokens")))
         return cls(
             at=at,
             status=status,
-            limit_requests=_int(get("limit", "requests")),
-            remaining_requests=_int(get("remaining", "requests")),
+            limit_requests=limit_requests,
+            remaining_requests=remaining_requests,
             reset_requests_s=reset_requests,
-            limit_tokens=_int(get("limit", "tokens")),
-            remaining_tokens=_int(get("remaining", "tokens")),
+            limit_tokens=limit_tokens,
+            remaining_tokens=remaining_tokens,
             reset_tokens_s=reset_tokens,
             retry_after_s=after,
             capped=any(w is not None and w > cap for w, cap in zip(waits, caps, strict=True)),

@@ -11,7 +11,7 @@ import pytest
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.batch import BATCH_OUTPUT_FACTOR, BatchError, OpenAIBatchClient
-from bench.clients.feedback import MAX_RESET_S, MAX_SERVER_WAIT_S, RateLimitInfo, retry_after_s
+from bench.clients.feedback import RateLimitInfo, retry_after_s
 from bench.clients.trace import BACKOFF
 from bench.core.calls import calls_for_count, load_personas
 from tests.support.hostile import HostileServer, answer_stream, chunk, completion, sse
@@ -169,7 +169,7 @@ def test_one_retry_after_parser_accepts_only_finite_non_negative_waits(
 def test_a_servers_absurd_waits_are_capped_before_anyone_obeys_them() -> None:
     headers = {"retry-after": "999999", "x-ratelimit-reset-requests": "99999999h", "x-ratelimit-limit-requests": "60"}
     info = RateLimitInfo.from_headers(0.0, 429, headers)
-    assert (info.retry_after_s, info.reset_requests_s, info.capped) == (MAX_SERVER_WAIT_S, MAX_RESET_S, True)
+    assert (info.retry_after_s, info.reset_requests_s, info.capped) == (None, None, True)  # refused, not obeyed
     assert RateLimitInfo.from_headers(0.0, 429, {"retry-after": "2"}).capped is False
 
 

@@ -263,12 +263,29 @@ def test_a_day_budget_running_low_paces_to_what_is_left() -> None:
     assert admitted <= 10  # the tokens limit alone would allow hundreds a minute
 
 
-def test_an_absurd_retry_after_pauses_adaptive_for_the_cap_not_for_11_days() -> None:
-    from bench.clients.feedback import MAX_SERVER_WAIT_S, RateLimitFeedback
+def test_an_absurd_retry_after_does_not_pause_adaptive_at_all() -> None:
+    from bench.clients.feedback import RateLimitFeedback
 
     feedback = RateLimitFeedback(clock=lambda: 0.0)
     feedback.observe(429, {"retry-after": "999999", "x-ratelimit-reset-requests": "99999999h"})
     control = Controller(tokens_per_call=200)
+    before = control.pause_until
     control.update(5.0, feedback)
-    assert control.pause_until == 5.0 + MAX_SERVER_WAIT_S
+    # The call that got it ended at once ("not waited"); a wave of them paused the run 120 s each before.
+    assert control.pause_until == before
     assert control.debt_s is None  # a reset of 11,400 years is no per-minute debt
+
+
+def test_headers_that_contradict_themselves_do_not_throttle_adaptive() -> None:
+    from bench.clients.feedback import RateLimitFeedback
+
+    feedback = RateLimitFeedback(clock=lambda: 0.0)
+    nonsense = {"x-ratelimit-limit-requests": "0", "x-ratelimit-remaining-requests": "5"}
+    for _ in range(20):
+        feedback.observe(200, nonsense)
+    control = Controller(tokens_per_call=200)
+    calm = Controller(tokens_per_call=200)
+    for step in range(1, 11):
+        control.update(float(step), feedback)
+        calm.update(float(step), None)
+    assert control.rate == calm.rate  # a limit of 0 on a 200 answer says nothing: was 3 rpm
