@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner, Result
 
@@ -60,3 +62,11 @@ def test_a_key_pasted_as_key_env_is_refused_without_being_shown(spec: str) -> No
     line = one_line(bench(["run", "-q", "--calls", "2", "--endpoint", spec, "--yes"]))
     assert "looks like a key" in line
     assert "A1b2C3d4" not in line
+
+
+def test_a_format_spec_in_a_question_is_one_line_not_a_memory_error(tmp_path: Path) -> None:
+    table = tmp_path / "p.csv"
+    table.write_text("first_name\nAna\n")
+    args = ["--personas-file", str(table), "--question", "Hi {first_name:>999999999}?", "--choices", "a,b"]
+    line = one_line(bench([*MOCK, *args]))
+    assert "the question template has '{first_name:>999999999}'" in line
