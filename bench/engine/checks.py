@@ -90,6 +90,14 @@ def workload_size(calls: int | None, personas: int | None, repeats: int | None, 
     return per_cell * max(1, strategies) * max(1, levels)
 
 
+def rows_needed(calls: int | None, personas: int | None) -> int | None:
+    """The persona rows a plan can use, when known before reading (None: the whole table).
+
+    ``--calls N`` asks the first N personas (cycling when there are fewer), ``--personas N`` the first N.
+    """
+    return calls if calls is not None else personas
+
+
 def write_failure(run_dir: Path, exc: OSError, kept: int | None) -> str:
     """The one line for a run folder that stopped taking rows (disk full, file size limit)."""
     where = run_dir / CALLS_FILE

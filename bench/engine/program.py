@@ -154,15 +154,16 @@ def build_plan(
     return with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
 
 
-def workload_people(options: RunOptions) -> tuple[list[Persona | Respondent], Ask]:
-    """The persona rows and the question the workload options name (OptionsError, one line, when unusable)."""
+def workload_people(options: RunOptions, limit: int | None = None) -> tuple[list[Persona | Respondent], Ask]:
+    """The persona rows (the first ``limit``) and the question the workload options name (OptionsError, one
+    line, when unusable)."""
     work = options.workload
     try:
         survey = resolve(work.workload, work.overrides())
     except WorkloadError as exc:
         raise OptionsError(str(exc), hint="--workload" if work.workload else None) from None
     try:
-        table = load_table(work.personas_file or DEFAULT_PERSONAS_FILE, id_column=work.id_column)
+        table = load_table(work.personas_file or DEFAULT_PERSONAS_FILE, id_column=work.id_column, limit=limit)
         return list(survey.respondents(table)), survey.ask()
     except WorkloadError as exc:
         raise OptionsError(str(exc), hint="--personas-file" if work.personas_file else None) from None
@@ -182,7 +183,9 @@ def plan_for(
         rows: list[Persona | Respondent] = []
         ask = DEFAULT_ASK
     else:
-        rows, ask = people if people is not None else workload_people(options)
+        rows, ask = (
+            people if people is not None else workload_people(options, checks.rows_needed(work.calls, work.personas))
+        )
     try:
         plan = build_plan(options, rows, ask, scenario=scenario, default_calls=default_calls)
     except WorkloadError as exc:
