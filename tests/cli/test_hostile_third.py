@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,56 @@ def test_a_format_spec_in_a_question_is_one_line_not_a_memory_error(tmp_path: Pa
     args = ["--personas-file", str(table), "--question", "Hi {first_name:>999999999}?", "--choices", "a,b"]
     line = one_line(bench([*MOCK, *args]))
     assert "the question template has '{first_name:>999999999}'" in line
+
+
+def rewrite(path: Path, column: str, value: str) -> None:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row[column] = value
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_markup_in_answers_and_scenario_names_is_printed_as_text(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    ran = bench([*MOCK, "--question", "x?", "--choices", "[/],[bold]", "--out", str(out)])
+    assert ran.exit_code == 0, ran.output
+    assert "[/]" in ran.output
+    for name in ("summary.csv", "calls.csv", "tally.csv"):
+        if "scenario" in (out / name).read_text().splitlines()[0]:
+            rewrite(out / name, "scenario", "[/]")
+    shown = bench(["report", "--no-plots", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.exception is None, repr(shown.exception)
+    assert "[/]" in shown.output
+
+
+def test_a_suite_experiment_named_like_markup_runs_and_prints(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        '[suite]\nname = "x"\nlatency = "fixed:0.01"\n'
+        '[[experiment]]\nname = "[/]"\nstrategies = ["semaphore"]\nconcurrency = [2]\ncalls = 2\n'
+    )
+    result = bench(["suite", str(suite), "--out", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.exception is None, repr(result.exception)
+    assert "[/]" in result.output
+
+
+@pytest.mark.parametrize("tail", [pytest.param("", id="a-number"), pytest.param("x", id="not-a-number")])
+def test_a_check_with_a_50000_digit_number_is_refused_by_its_length(tail: str) -> None:
+    line = one_line(bench([*MOCK, "--check", "http_429 == " + "1" * 50_000 + tail]))
+    assert "50,012 characters long" in line or "50,013 characters long" in line
+    assert len(line) < 300
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e30"])
+def test_a_summary_with_an_infinite_concurrency_is_one_line_under_report(tmp_path: Path, value: str) -> None:
+    out = tmp_path / "run"
+    assert bench([*MOCK, "--out", str(out)]).exit_code == 0
+    rewrite(out / "summary.csv", "concurrency", value)
+    line = one_line(bench(["report", "--no-plots", str(out)]))
+    assert "concurrency is not a whole number" in line
