@@ -29,7 +29,7 @@ from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine import checks
 from bench.engine.errors import OptionsError
 from bench.engine.options import RunOptions
-from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
+from bench.engine.plan import RunPlan, matrix_cells, salted_synthetic, talk_plan, with_rates
 from bench.engine.runner import CellSpec
 from bench.mock.config import MockConfig
 from bench.survey.spec import resolve
@@ -151,7 +151,12 @@ def build_plan(
     levels = work.concurrency or DEFAULT_LEVELS
     cells = matrix_cells(calls, names, levels, scenario=scenario, rpm=work.rpm, tpm=work.tpm)
     plan = RunPlan(label=label, cells=tuple(cells))
-    return with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
+    plan = with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
+    return (
+        salted_synthetic(plan, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, options.mock.seed)
+        if work.synthetic
+        else plan
+    )
 
 
 def workload_people(options: RunOptions, limit: int | None = None) -> tuple[list[Persona | Respondent], Ask]:
