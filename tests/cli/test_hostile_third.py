@@ -124,3 +124,29 @@ def test_a_summary_with_an_infinite_concurrency_is_one_line_under_report(tmp_pat
     rewrite(out / "summary.csv", "concurrency", value)
     line = one_line(bench(["report", "--no-plots", str(out)]))
     assert "concurrency is not a whole number" in line
+
+
+def test_formula_like_ids_and_answers_are_quoted_in_calls_csv_and_read_back_as_sent(tmp_path: Path) -> None:
+    from bench.report.summary import read_calls
+
+    table = tmp_path / "people.csv"
+    table.write_text("id,name\n=cmd|' /C calc'!A0,Ana\n+cmd,Ben\n-cmd,Cy\n@cmd,Di\n")
+    out = tmp_path / "run"
+    workload = ["--personas-file", str(table), "--question", "{name}?", "--choices", "=1+1,@SUM(A1)"]
+    ran = bench([*MOCK[:3], "--calls", "4", "--latency", "fixed:0.01", *workload, "--out", str(out)])
+    assert ran.exit_code == 0, ran.output
+    with (out / "calls.csv").open(newline="", encoding="utf-8") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))]
+    calls = read_calls(out / "calls.csv")
+    assert set(calls["persona_id"]) == {"=cmd|' /C calc'!A0", "+cmd", "-cmd", "@cmd"}
+    assert set(calls["answer"]) <= {"=1+1", "@SUM(A1)"}
+    assert calls["answer"].iloc[0]
+    # A resume matches the stored calls by their ids as sent: only the two deleted rows are sent again.
+    lines = (out / "calls.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (out / "calls.csv").write_text("".join(lines[:-2]), encoding="utf-8")
+    resumed = bench(["run", "--no-plots", "-q", "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    again = read_calls(out / "calls.csv")
+    assert len(again) == 4
+    assert set(again["persona_id"]) == set(calls["persona_id"])
