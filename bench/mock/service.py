@@ -113,6 +113,7 @@ class MockService:
     async def reset_stats(self, request: web.BaseRequest) -> web.StreamResponse:
         """Zero the counters and refill the rate limits and quota: each cell starts like a fresh server."""
         self.stats.reset()
+        self.batches.reset_counts()
         self.limiter.refill()
         self.quota_used = 0
         return self.json_response(200, b'{"status":"reset"}', self.request_id())
