@@ -112,6 +112,8 @@ def load_run(run_dir: Path) -> RunData:
     tally = read_tally(tally_path) if tally_path.is_file() else None
     try:
         calls = read_calls(calls_path) if calls_path.is_file() else None
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:  # a binary file: name it
+        raise ReportError(f"{calls_path}: unreadable ({str(exc).splitlines()[0][:160]})") from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
     return RunData(run_dir=run_dir, summary=summary, tally=tally, calls=calls)

@@ -150,3 +150,11 @@ def test_formula_like_ids_and_answers_are_quoted_in_calls_csv_and_read_back_as_s
     again = read_calls(out / "calls.csv")
     assert len(again) == 4
     assert set(again["persona_id"]) == set(calls["persona_id"])
+
+
+def test_report_on_a_binary_calls_csv_names_the_file(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert bench([*MOCK, "--out", str(out)]).exit_code == 0
+    (out / "calls.csv").write_bytes(b"\x97\xbd\xb2\x00\xff" * 600)
+    line = one_line(bench(["report", "--no-plots", str(out)]))
+    assert f"{out / 'calls.csv'}: unreadable" in line
