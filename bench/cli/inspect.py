@@ -78,13 +78,13 @@ def compare(run_a: Path, run_b: Path, metrics: tuple[str, ...], threshold: float
         results = [compare_runs(summary_a, summary_b, metric, pct) for metric, pct in wanted]
     except (ReportError, ValueError, CheckError) as exc:
         raise BadInput(str(exc)) from None
-    console.print(f"A = {run_a}\nB = {run_b}")
+    console.print(f"A = {run_a}\nB = {run_b}", markup=False)
     for result in results:
         console.print(comparison_table(result))
     first = results[0]
     for side, keys in (("A", first.only_a), ("B", first.only_b)):
         for scenario, strategy, level in keys:
-            console.print(f"[yellow]only in {side}:[/] {scenario} / {strategy} / C={level}")
+            console.print(f"[yellow]only in {side}:[/] {escape(f'{scenario} / {strategy} / C={level}')}")
     if not first.deltas:
         raise RunFailed("no cell in common (cells are matched by scenario, strategy and concurrency)")
     verdicts = evaluate(bounds, summary_b)

@@ -129,12 +129,12 @@ def report_result(result: RunResult) -> None:
     if len(limited):  # the mock had --mock-rpm/--mock-tpm: how close each strategy came to them
         console.print(rate_limit_table(limited))
     for line in saturation_lines(summary):  # efficiency cannot show an endpoint that stopped scaling
-        console.print(line)
+        console.print(line, markup=False)
     if plan.label == "default":
         for line in talk_story(summary):
-            console.print(line)
+            console.print(line, markup=False)
     for line in learned_lines(summary):
-        console.print(line)
+        console.print(line, markup=False)
     spent = spent_line(summary, result.options.client.endpoint)
     if spent is not None:
         console.print(spent, markup=False)
@@ -145,7 +145,7 @@ def report_result(result: RunResult) -> None:
         console.print(line, markup=False)
     for line in failure_lines(calls, result.options.client.model):
         console.print(line, markup=False)
-    console.print(f"results: {run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)")
+    console.print(f"results: {run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)", markup=False)
     if not result.options.output.no_plots and len(summary):
         print_plots(run_dir, summary)
     end_run(result, "run", planned=plan.total_calls)

@@ -116,8 +116,8 @@ def print_plots(
             calls = load_run(run_dir).calls
         written, notes = write_plots(summary, calls, run_dir / PLOTS_DIR, timelines=timelines, order=order)
     except Exception as exc:  # the CSVs are written; a failing plot must not turn into a traceback
-        errors.print(f"[yellow]warning:[/] plots not written: {type(exc).__name__}: {exc}")
+        errors.print(f"[yellow]warning:[/] plots not written: {type(exc).__name__}: {escape(str(exc))}")
         return
     for note in notes:
-        console.print(f"[dim]{note}[/]")
-    console.print(f"plots: {len(written)} PNG files in {run_dir / PLOTS_DIR}/")
+        console.print(f"[dim]{escape(note)}[/]")
+    console.print(f"plots: {len(written)} PNG files in {run_dir / PLOTS_DIR}/", markup=False)

@@ -9,7 +9,9 @@ the cell's rate, its own rate-limit feedback) and pin calls to one with ``comple
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
@@ -19,6 +21,17 @@ from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.core.calls import Call
 
 SPEC_KEYS = ("key_env", "rpm", "tpm", "label")
+MAX_LIMIT_PER_MIN = 1e9  # a stated rpm/tpm above this is a typo (or inf), and sums of them overflow the routing
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def key_env_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an environment variable's name (a pasted key is never echoed), or None."""
+    if ENV_NAME.fullmatch(name):
+        return None
+    looks_like_key = name.startswith(("sk-", "sk_")) or len(name) > 40
+    what = "looks like a key, not a variable's name" if looks_like_key else "is not an environment variable name"
+    return f"the value given {what} (it is not shown)"
 
 
 class EndpointSpecError(ValueError):
@@ -43,6 +56,10 @@ class EndpointSpec:
 def parse_endpoint_spec(text: str) -> EndpointSpec:
     """``https://host/v1,key_env=KEY_A,rpm=500[,tpm=…][,label=a]`` (or ``mock``)."""
     url, *options = [part.strip() for part in text.split(",")]
+    for option in options:  # a key pasted as key_env= is refused before any message could echo it
+        name, _, value = option.partition("=")
+        if name == "key_env" and value and (problem := key_env_problem(value)) is not None:
+            raise EndpointSpecError(f"key_env: {problem}")
     if url != "mock" and not url.startswith(("http://", "https://")):
         raise EndpointSpecError(f"'{url}' is neither 'mock' nor an http(s) URL")
     found: dict[str, str] = {}
@@ -60,6 +77,8 @@ def parse_endpoint_spec(text: str) -> EndpointSpec:
                 raise EndpointSpecError(f"{name}={found[name]} in '{text}' is not a number") from None
             if not limits[name] > 0:
                 raise EndpointSpecError(f"{name} in '{text}' must be positive")
+            if not (math.isfinite(limits[name]) and limits[name] <= MAX_LIMIT_PER_MIN):
+                raise EndpointSpecError(f"{name} in '{text}' must be at most {MAX_LIMIT_PER_MIN:.0e} a minute")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port

@@ -23,35 +23,38 @@ class PersonaTable:
     id_column: str | None
 
 
-def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
-    """JSON lines read one by one, so that a bad line is named by file and line number."""
+def _jsonl_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    """JSON lines read one by one, so that a bad line is named by file and line number; reading stops
+    after ``limit`` rows, so that a run asking few personas of a huge file reads only its head."""
     rows: list[dict[str, Any]] = []
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise WorkloadError(f"cannot read personas file {path}: {exc.strerror or exc}") from None
     with handle:  # line by line, at most MAX_LINE_BYTES each: /dev/zero is one endless line
-        lines = list(text_lines(handle, path))
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise WorkloadError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise WorkloadError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-        rows.append(obj)
+        for lineno, line in enumerate(text_lines(handle, path), start=1):
+            if limit is not None and len(rows) >= limit:
+                break
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise WorkloadError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise WorkloadError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            rows.append(obj)
     return rows
 
 
-def _frame_rows(path: Path) -> list[dict[str, Any]]:
-    """CSV or Parquet through pandas (Parquet needs pyarrow or fastparquet, not a dependency of bench)."""
+def _frame_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    """CSV (its first ``limit`` rows) or Parquet (whole: its row groups are not read one by one here)
+    through pandas (Parquet needs pyarrow or fastparquet, not a dependency of bench)."""
     import pandas as pd
 
     try:
         if path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, keep_default_na=False)
+            frame = pd.read_csv(path, keep_default_na=False, nrows=limit)
         else:
             frame = pd.read_parquet(path)
     except ImportError:
@@ -78,13 +81,16 @@ def _row_id(value: Any, where: str) -> int | str:
 
 
 def load_table(path: Path, *, id_column: str | None = None, limit: int | None = None) -> PersonaTable:
-    """Read ``path`` (by its suffix); ids from ``id_column``, else an ``id`` column, else row numbers."""
+    """Read ``path`` (by its suffix); ids from ``id_column``, else an ``id`` column, else row numbers.
+
+    With ``limit`` only the first ``limit`` rows are kept, and JSONL and CSV are read no further.
+    """
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise WorkloadError(f"{path}: unknown table type '{suffix}' (use .jsonl, .csv or .parquet)")
     if not path.is_file():
         raise WorkloadError(f"cannot read personas file {path}: No such file")
-    rows = _jsonl_rows(path) if suffix in (".jsonl", ".ndjson", ".json") else _frame_rows(path)
+    rows = _jsonl_rows(path, limit) if suffix in (".jsonl", ".ndjson", ".json") else _frame_rows(path, limit)
     if limit is not None:
         rows = rows[:limit]
     if not rows:

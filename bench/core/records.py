@@ -90,16 +90,37 @@ CALL_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(
 _DECIMALS: Final[dict[str, int]] = {f.name: int(f.metadata.get("decimals", 6)) for f in dataclasses.fields(CallRecord)}
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): it is written after
+# a single quote. A text that starts with a quote gets one more, so that reading strips exactly one.
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_safe(text: str) -> str:
+    """``text`` as calls.csv stores it: after a ``'`` when a spreadsheet would run it as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_plain(text: str) -> str:
+    """The text ``csv_safe`` stored: its one leading ``'`` removed (the inverse of ``csv_safe``)."""
+    return text[1:] if text.startswith("'") else text
+
+
 def _cell(value: Any, decimals: int = 6) -> Any:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.{decimals}f}"
+    if isinstance(value, str):
+        return csv_safe(value)
     return value
 
 
 class CallsWriter:
     """Append records to ``calls.csv`` as they complete; thread-safe, flushed per row.
+
+    Text cells that a spreadsheet would run as a formula (``=cmd``, ``+``, ``-``, ``@``; a persona id,
+    an answer, an error) are written after a single quote (``csv_safe``); the readers of calls.csv
+    (``read_calls``, resume's ``done_keys``) strip it (``csv_plain``), so ids still match.
 
     Flushing every row costs little next to an HTTP round trip and means an interrupted
     run keeps every call that finished.

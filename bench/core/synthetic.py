@@ -1,11 +1,14 @@
 """Synthetic-length calls for load-testing a server: a prompt of about N tokens, each one different.
 
-Every prompt starts with its own number, so a server's prefix cache cannot answer one call from
-another's work; the rest is plain words, about one token each in the usual tokenizers.
+Every prompt starts with its own tag (a hash of the run's salt and its number) and its number, so a
+server's prefix cache cannot answer one call from another's work, nor one cell's or run's calls from
+another's (each cell is salted with the run's seed and the cell); the rest is plain words, about one
+token each in the usual tokenizers. The same salt rebuilds the same prompts (``--resume`` matches them).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 from bench.core.ask import MAX_TOKENS, Ask
@@ -17,9 +20,16 @@ _WORDS: Final = (
 ).split()
 
 
-def synthetic_prompt(index: int, tokens: int) -> str:
-    """About ``tokens`` tokens of text, starting with ``index`` so no two prompts share a prefix."""
-    words = [f"Request {index}:"] + [_WORDS[(index + k) % len(_WORDS)] for k in range(max(0, tokens - 3))]
+TAG_WORDS: Final = 4  # the tag costs about as many tokens as this many words: the prompt drops them
+
+
+def synthetic_prompt(index: int, tokens: int, salt: str = "") -> str:
+    """About ``tokens`` tokens of text, starting with a tag of ``salt`` and ``index``, then ``index``:
+    no two prompts of one salt, nor of two salts, share a prefix."""
+    tag = hashlib.sha256(f"{salt}/{index}".encode()).hexdigest()[:8]
+    words = [f"Request {tag}-{index}:"] + [
+        _WORDS[(index + k) % len(_WORDS)] for k in range(max(0, tokens - 3 - TAG_WORDS))
+    ]
     return " ".join(words)
 
 
@@ -30,14 +40,14 @@ def synthetic_ask(output_tokens: int | None, *, ignore_eos: bool = True) -> Ask:
     return Ask(response_format=None, max_tokens=output_tokens or MAX_TOKENS, extra_body=extra, choices=(), mode="none")
 
 
-def synthetic_calls(count: int, prompt_tokens: int, ask: Ask) -> list[Call]:
-    """``count`` calls, one user message each of about ``prompt_tokens`` tokens."""
+def synthetic_calls(count: int, prompt_tokens: int, ask: Ask, salt: str = "") -> list[Call]:
+    """``count`` calls, one user message each of about ``prompt_tokens`` tokens (prompts tagged by ``salt``)."""
     return [
         Call(
             call_id=call_id_for(i, 0),
             persona_id=i,
             repeat=0,
-            messages=({"role": "user", "content": synthetic_prompt(i, prompt_tokens)},),
+            messages=({"role": "user", "content": synthetic_prompt(i, prompt_tokens, salt)},),
             ask=ask,
         )
         for i in range(count)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from bench.clients.pool import key_env_problem
 from bench.core.calls import estimate_prompt_tokens
 from bench.core.records import CALLS_FILE, RUN_FILE
 from bench.engine.errors import OptionsError, RunError
@@ -14,16 +14,25 @@ from bench.engine.errors import OptionsError, RunError
 if TYPE_CHECKING:
     from bench.engine.plan import RunPlan  # the runner and the SDK: not for `bench --help`
 
-ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_PACED_S: Final = 86400.0  # a rate-limited cell planned to outlast a day is a typo
+MIN_RATE: Final = 1 / MAX_PACED_S  # arrivals per second: a lower rate's first gap exceeds a day
+MAX_RATE: Final = 1e7  # arrivals per second: far beyond any endpoint, and gaps below float's resolution of a run
+
+
+def rate_problem(rate: float) -> str | None:
+    """Why an open-loop rate (arrivals per second) means "years" or "infinite", or None."""
+    if rate < MIN_RATE:
+        return f"must be at least 1/86400 (one arrival a day; a lower rate waits over a day per call), got {rate:g}"
+    if rate > MAX_RATE:
+        return f"must be at most {MAX_RATE:.0e} arrivals per second, got {rate:g}"
+    return None
 
 
 def check_key_env_name(name: str) -> None:
     """``--api-key-env`` must name a variable; a pasted key is refused without being echoed."""
-    if not ENV_NAME.fullmatch(name):
-        looks_like_key = name.startswith(("sk-", "sk_")) or len(name) > 40
-        what = "looks like a key, not a variable's name" if looks_like_key else "is not an environment variable name"
-        raise OptionsError(f"the value given {what} (it is not shown)", hint="--api-key-env")
+    problem = key_env_problem(name)
+    if problem is not None:
+        raise OptionsError(problem, hint="--api-key-env")
 
 
 def check_key(key: str, env: str) -> None:
@@ -79,6 +88,14 @@ def workload_size(calls: int | None, personas: int | None, repeats: int | None, 
         return 0
     per_cell = calls if calls is not None else (personas or 1) * (repeats or 1)
     return per_cell * max(1, strategies) * max(1, levels)
+
+
+def rows_needed(calls: int | None, personas: int | None) -> int | None:
+    """The persona rows a plan can use, when known before reading (None: the whole table).
+
+    ``--calls N`` asks the first N personas (cycling when there are fewer), ``--personas N`` the first N.
+    """
+    return calls if calls is not None else personas
 
 
 def write_failure(run_dir: Path, exc: OSError, kept: int | None) -> str:

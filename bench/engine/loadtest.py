@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import pandas as pd
+
 from bench.core.ask import DEFAULT_ASK
 from bench.core.calls import Call, calls_for_count
 from bench.core.records import RUN_FILE
@@ -21,7 +23,7 @@ from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.guard import is_local
 from bench.engine.options import RunOptions
-from bench.engine.plan import RunPlan
+from bench.engine.plan import RunPlan, salted_synthetic
 from bench.engine.program import DEFAULT_PROMPT_TOKENS, Cells, Group, check_cells_can_run, workload_people
 from bench.engine.runner import CellSpec
 from bench.engine.schema import SEARCHED
@@ -82,7 +84,33 @@ class SearchProgram:
         return {"kind": self.kind, self.kind: dict(self.settings), "budget_calls": self.budget_calls, "cells": []}
 
     async def drive(self, group: Group, cells: Cells) -> None:
+        work = self.options.workload
+        if work.synthetic:  # each level's prompts its own, as in a plan: no prefix cache answers from another
+            cells = SaltedCells(cells, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, self.options.mock.seed)
         self.found = await self.search(cells, self.pool)
+
+
+@dataclass(frozen=True)
+class SaltedCells:
+    """``Cells`` whose synthetic calls are rebuilt per cell (``bench.engine.plan.salted_synthetic``)."""
+
+    inner: Cells
+    prompt_tokens: int
+    seed: int
+
+    async def run(self, spec: CellSpec) -> None:
+        salted = salted_synthetic(RunPlan(label="cell", cells=(spec,)), self.prompt_tokens, self.seed)
+        await self.inner.run(salted.cells[0])
+
+    def row(self, spec: CellSpec) -> pd.Series:
+        return self.inner.row(spec)
+
+    def summary(self) -> pd.DataFrame:
+        return self.inner.summary()
+
+    @property
+    def stopping(self) -> bool:
+        return self.inner.stopping
 
 
 def check_strategy(options: RunOptions, strategy: str) -> None:

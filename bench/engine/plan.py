@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bench.core.ask import DEFAULT_ASK, Ask
 from bench.core.calls import Call, Persona, Respondent, build_calls
+from bench.core.synthetic import synthetic_calls
 from bench.engine.runner import CellSpec
 from strategies import STRATEGIES, levels_for
 
@@ -64,6 +65,21 @@ def with_rates(plan: RunPlan, rates: Sequence[float], max_in_flight: int) -> Run
         for rate in rates:
             scenario = f"rate-{rate:g}" if cell.scenario == "main" else f"{cell.scenario}|rate={rate:g}"
             cells.append(dataclasses.replace(cell, scenario=scenario, concurrency=max_in_flight, rate=rate))
+    return dataclasses.replace(plan, cells=tuple(cells))
+
+
+def salted_synthetic(plan: RunPlan, prompt_tokens: int, seed: int) -> RunPlan:
+    """Each cell's synthetic calls rebuilt with prompts of its own (salted by ``seed`` and the cell), so that
+    a server's prefix cache cannot answer a later cell, level or run from an earlier one's work; the same
+    seed and plan rebuild the same prompts (and call ids), so ``--resume`` matches them."""
+    cells = []
+    for cell in plan.cells:
+        if not cell.calls:
+            cells.append(cell)
+            continue
+        salt = f"{seed}|{cell.scenario}|{cell.strategy}|{cell.concurrency}|{cell.rate}"
+        calls = synthetic_calls(len(cell.calls), prompt_tokens, cell.calls[0].ask, salt)
+        cells.append(dataclasses.replace(cell, calls=tuple(calls)))
     return dataclasses.replace(plan, cells=tuple(cells))
 
 

@@ -29,7 +29,7 @@ from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine import checks
 from bench.engine.errors import OptionsError
 from bench.engine.options import RunOptions
-from bench.engine.plan import RunPlan, matrix_cells, talk_plan, with_rates
+from bench.engine.plan import RunPlan, matrix_cells, salted_synthetic, talk_plan, with_rates
 from bench.engine.runner import CellSpec
 from bench.engine.schema import DEFAULT_STRATEGY
 from bench.mock.config import MockConfig
@@ -152,18 +152,24 @@ def build_plan(
     levels = work.concurrency or DEFAULT_LEVELS
     cells = matrix_cells(calls, names, levels, scenario=scenario, rpm=work.rpm, tpm=work.tpm)
     plan = RunPlan(label=label, cells=tuple(cells))
-    return with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
+    plan = with_rates(plan, work.rate, work.max_in_flight) if work.rate else plan
+    return (
+        salted_synthetic(plan, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, options.mock.seed)
+        if work.synthetic
+        else plan
+    )
 
 
-def workload_people(options: RunOptions) -> tuple[list[Persona | Respondent], Ask]:
-    """The persona rows and the question the workload options name (OptionsError, one line, when unusable)."""
+def workload_people(options: RunOptions, limit: int | None = None) -> tuple[list[Persona | Respondent], Ask]:
+    """The persona rows (the first ``limit``) and the question the workload options name (OptionsError, one
+    line, when unusable)."""
     work = options.workload
     try:
         survey = resolve(work.workload, work.overrides())
     except WorkloadError as exc:
         raise OptionsError(str(exc), hint="--workload" if work.workload else None) from None
     try:
-        table = load_table(work.personas_file or DEFAULT_PERSONAS_FILE, id_column=work.id_column)
+        table = load_table(work.personas_file or DEFAULT_PERSONAS_FILE, id_column=work.id_column, limit=limit)
         return list(survey.respondents(table)), survey.ask()
     except WorkloadError as exc:
         raise OptionsError(str(exc), hint="--personas-file" if work.personas_file else None) from None
@@ -183,7 +189,9 @@ def plan_for(
         rows: list[Persona | Respondent] = []
         ask = DEFAULT_ASK
     else:
-        rows, ask = people if people is not None else workload_people(options)
+        rows, ask = (
+            people if people is not None else workload_people(options, checks.rows_needed(work.calls, work.personas))
+        )
     try:
         plan = build_plan(options, rows, ask, scenario=scenario, default_calls=default_calls)
     except WorkloadError as exc:

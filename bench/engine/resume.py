@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.core.calls import Call
-from bench.core.records import CALLS_FILE, CELLS_FILE, RUN_FILE
+from bench.core.records import CALLS_FILE, CELLS_FILE, RUN_FILE, csv_plain
 from bench.engine.plan import RunPlan
 
 
@@ -87,7 +87,8 @@ def stored_kind(run_dir: Path) -> str:
 
 
 def done_keys(run_dir: Path) -> frozenset[str]:
-    """The calls already in ``calls.csv`` (one row each, whatever their status)."""
+    """The calls already in ``calls.csv`` (one row each, whatever their status), by their ids as sent
+    (a cell calls.csv stores after a ``'`` against CSV injection is read without it)."""
     path = run_dir / CALLS_FILE
     if not path.exists():
         return frozenset()
@@ -98,7 +99,8 @@ def done_keys(run_dir: Path) -> frozenset[str]:
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
         raise ResumeError(f"cannot read {path}: {exc}") from None
     try:
-        keys = frozenset(call_key(r["scenario"], r["strategy"], r["concurrency"], r["call_id"]) for r in rows)
+        cells = ("scenario", "strategy", "concurrency", "call_id")  # as written: csv_safe; as sent: csv_plain
+        keys = frozenset(call_key(*(csv_plain(r[c]) for c in cells)) for r in rows)
     except KeyError as exc:
         raise ResumeError(f"{path} lacks the column {exc}") from None
     check_numbers(rows, path)

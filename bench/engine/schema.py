@@ -17,7 +17,7 @@ from typing import Any, Final
 from bench.clients import CLIENTS
 from bench.clients.base import DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.base import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
-from bench.clients.pool import EndpointSpecError, label_all, parse_endpoint_spec
+from bench.clients.pool import MAX_LIMIT_PER_MIN, EndpointSpecError, label_all, parse_endpoint_spec
 from bench.core.calls import WorkloadError
 from bench.engine import checks as input_checks
 from bench.engine.errors import OptionsError
@@ -228,8 +228,17 @@ class Params:
             number = self._number(name, part)
             if not (math.isfinite(number) and number > 0):
                 raise self.bad(name, f"must be greater than 0, got {part}")
+            if (problem := input_checks.rate_problem(number)) is not None:
+                raise self.bad(name, problem)
             found.append(number)
         return tuple(found)
+
+    def limit(self, name: str) -> float | None:
+        """A stated rate limit per minute (rpm, tpm): above 0, at most ``MAX_LIMIT_PER_MIN``."""
+        number = self.positive(name)
+        if number is not None and number > MAX_LIMIT_PER_MIN:
+            raise self.bad(name, f"must be at most {MAX_LIMIT_PER_MIN:.0e} a minute, got {number:g}")
+        return number
 
     def levels(self, name: str) -> tuple[int, ...] | None:
         value = self.get(name)
@@ -437,10 +446,16 @@ OPTIONS: Final[tuple[Option, ...]] = (
         name="rpm",
         metavar="R",
         group="strategies",
-        read=_positive(),
+        read=lambda p, n: p.limit(n),
         help="Requests per minute for rate_limited (adaptive is not told: it learns the limit).",
     ),
-    Option(name="tpm", metavar="T", group="strategies", read=_positive(), help="Tokens per minute for rate_limited."),
+    Option(
+        name="tpm",
+        metavar="T",
+        group="strategies",
+        read=lambda p, n: p.limit(n),
+        help="Tokens per minute for rate_limited.",
+    ),
     # load shape: open-loop arrivals
     Option(
         name="rate",

@@ -19,6 +19,7 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.core.calls import Call
+from bench.engine.checks import rate_problem
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.loadtest import load_test, resumed
 from bench.engine.options import RunOptions
@@ -264,6 +265,16 @@ class TuneSettings:
     limit: float = 1024.0
 
 
+def check_start(settings: TuneSettings) -> None:
+    """A first level that means "years" (a rate below one a day) or no level at all (C below 1) is refused."""
+    if is_open_loop(settings.strategy):
+        problem = rate_problem(settings.start)
+    else:
+        problem = None if settings.start >= 1 else f"a concurrency must be at least 1, got {settings.start:g}"
+    if problem is not None:
+        raise OptionsError(problem, hint="--start")
+
+
 def tune_budget(settings: TuneSettings, per_level: int) -> int:
     """The most calls the search may send: every doubling up to ``limit``, then the bisection below the top."""
     knob = "rate" if is_open_loop(settings.strategy) else "concurrency"
@@ -307,6 +318,7 @@ def run_tune(
             raise RunError(f"{options.resume}/run.json: the tune's settings: {exc}") from None
     if not settings.slos:
         raise OptionsError("give at least one SLO, e.g. latency_p99_s<=2", hint="--slo")
+    check_start(settings)
     per_level = options.workload.calls or 0
 
     async def search(cells: Cells, calls: Sequence[Call]) -> TuneResult:

@@ -119,6 +119,10 @@ class BatchDesk:
     def counts(self) -> dict[str, int]:
         return dict(self._counts)
 
+    def reset_counts(self) -> None:
+        """Zero the counters (``/stats/reset``); the files and batches stay, so a resumed run re-attaches."""
+        self._counts = dict.fromkeys(self._counts, 0)
+
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}-mock{next(self._ids):08d}" if prefix == "file" else f"{prefix}_mock{next(self._ids):08d}"
 

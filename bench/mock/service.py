@@ -121,6 +121,7 @@ class MockService:
         """Zero the counters and refill the rate limits and quota: each cell starts like a fresh server."""
         self.stats.reset()
         self.profile_faults = dict.fromkeys(self.profile_faults, 0)
+        self.batches.reset_counts()
         self.limiter.refill()
         self.quota_used = 0
         return self.json_response(200, b'{"status":"reset"}', self.request_id())

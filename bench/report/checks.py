@@ -40,6 +40,7 @@ _CHECK: Final = re.compile(
         (?P<bound>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$""",
     re.VERBOSE,
 )
+MAX_CHECK_CHARS: Final = 200  # far beyond any column, operator and number a person writes
 # Columns a check can read: numbers per cell (labels like run_id or scenario are not bounds).
 NOT_CHECKABLE: Final = frozenset({"run_id", "strategy", "scenario"})
 
@@ -99,6 +100,10 @@ class Verdict:
 
 def parse_check(text: str, columns: Collection[str], strategies: Collection[str]) -> Check:
     """Parse ``text``; CheckError names what is wrong (an unknown column lists the known ones)."""
+    if len(text) > MAX_CHECK_CHARS:  # the pattern backtracks quadratically over a long run of digits
+        raise CheckError(
+            f"check '{text[:40]}…' is {len(text):,} characters long; a check takes at most {MAX_CHECK_CHARS}"
+        )
     match = _CHECK.match(text)
     if match is None:
         raise CheckError(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import pandas as pd
+from rich.text import Text
 
 from bench.report.fit import Column, FittedTable
 from bench.report.metrics import METRICS
@@ -123,18 +124,18 @@ def comparison_table(result: Comparison, label_a: str = "A", label_b: str = "B")
         Column(header=h, left=h in ("scenario", "strategy", "verdict"), droppable=h == "scenario", wrap=h == "verdict")
         for h in headers
     ]
-    rows: list[list[str]] = []
+    rows: list[list[str | Text]] = []
     for delta in result.deltas:
         if delta.regressed:
-            verdict = "[bold red]REGRESSED[/]"
+            verdict: str | Text = Text("REGRESSED", style="bold red")
         elif math.isnan(delta.change_pct):
-            verdict = "[dim]n/a[/]"
+            verdict = Text("n/a", style="dim")
         elif delta.worse_pct > 0:
             verdict = "worse (within threshold)"
         elif delta.change_pct == 0:
             verdict = "same"
         else:
-            verdict = "[green]better[/]"
+            verdict = Text("better", style="green")
         scenario, strategy, level = delta.key
         rows.append([scenario, strategy, str(level), _fmt(delta.a), _fmt(delta.b), _pct(delta.change_pct), verdict])
     if len({r[0] for r in rows}) > 1:

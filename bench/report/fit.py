@@ -3,21 +3,34 @@
 A ``FittedTable`` is built at print time for the width it is printed at. When the whole table does
 not fit, it drops columns (those of only zeros and dashes first, then by the table's own order of
 importance) and says which in a caption; the CSV files keep every column.
+Text cells, titles and headers are shown as they are (never read as rich markup: a scenario or an
+answer named ``[/]`` is data); a cell that wants a style is a ``rich.text.Text``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 _NATURAL: Final = 100_000  # a width no table reaches: measures a table's unwrapped width
 _NOTHING: Final = frozenset({"", "0", "–"})
+
+Cell = str | Text
+
+
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def _text(cell: Cell) -> Text:
+    return cell if isinstance(cell, Text) else Text(cell)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +52,7 @@ class FittedTable:
         *,
         title: str,
         columns: Sequence[Column],
-        rows: Sequence[Sequence[str]],
+        rows: Sequence[Sequence[Cell]],
         drop_order: Sequence[str] = (),
     ) -> None:
         """``drop_order``: droppable headers, least important first (others after them, right to left)."""
@@ -49,7 +62,7 @@ class FittedTable:
         droppable = [c.header for c in self.columns if c.droppable]
         ranked = [h for h in drop_order if h in droppable] + [h for h in reversed(droppable) if h not in drop_order]
         # A column of zeros and dashes says only that nothing happened: it goes first.
-        empty = [h for h in ranked if all(row[self._index(h)] in _NOTHING for row in self.rows)]
+        empty = [h for h in ranked if all(_plain(row[self._index(h)]) in _NOTHING for row in self.rows)]
         self.drop_order = tuple(empty + [h for h in ranked if h not in empty])
 
     def _index(self, header: str) -> int:
@@ -65,15 +78,16 @@ class FittedTable:
         With columns dropped, the table goes without side borders too (a column's worth of width).
         """
         keep = [i for i, c in enumerate(self.columns) if shown is None or c.header in shown]
-        table = Table(title=self.title, title_justify="left", caption_justify="left")
+        table = Table(title=Text(self.title), title_justify="left", caption_justify="left")
         if dropped:
             table.box = box.SIMPLE_HEAD
-            table.caption = f"not shown, to fit: {', '.join(dropped)} (all in the CSV files)"
+            table.caption = Text(f"not shown, to fit: {', '.join(dropped)} (all in the CSV files)")
         for i in keep:
             column = self.columns[i]
-            table.add_column(column.header, justify="left" if column.left else "right", no_wrap=not column.wrap)
+            justify: Literal["left", "right"] = "left" if column.left else "right"
+            table.add_column(Text(column.header), justify=justify, no_wrap=not column.wrap)
         for row in self.rows:
-            table.add_row(*(row[i] for i in keep))
+            table.add_row(*(_text(row[i]) for i in keep))
         return table
 
     def fit(self, width: int, console: Console | None = None) -> Table:

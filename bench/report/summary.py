@@ -12,7 +12,7 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.core.margin import add_shares
-from bench.core.records import CALL_COLUMNS, TIMING_COLUMNS
+from bench.core.records import CALL_COLUMNS, TIMING_COLUMNS, csv_plain
 from bench.report.cells import CellLine, CellTotals, merge
 
 SUMMARY_COLUMNS: Final = (
@@ -81,10 +81,14 @@ TEXT_COLUMNS: Final = ("error", "answer", "scenario", *EVIDENCE_COLUMNS)
 
 
 def read_calls(path: Path) -> pd.DataFrame:
-    """Read ``calls.csv`` with the contract's types (empty strings stay empty strings)."""
+    """Read ``calls.csv`` with the contract's types (empty strings stay empty strings; a text that
+    ``CallsWriter`` wrote after a ``'`` against CSV injection is read back as it was)."""
     frame = pd.read_csv(path, dtype={**dict.fromkeys(TEXT_COLUMNS, str), "call_id": str})
     for column in TEXT_COLUMNS:
         frame[column] = frame[column].fillna("") if column in frame.columns else ""
+    for column in frame.columns:  # text written after a quote (CSV injection): the original value again
+        if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].map(lambda v: csv_plain(v) if isinstance(v, str) else v)
     for column in TIMING_COLUMNS:  # run folders written before the time was split
         if column not in frame.columns:
             frame[column] = math.nan

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
+from rich.text import Text
 
 from bench.core.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE
 from bench.report.fit import Column, FittedTable
@@ -77,7 +78,8 @@ WHOLE_COLUMNS: Final = ("concurrency", "calls", "ok", "errors")
 def whole_numbers(values: pd.Series, path: Path, column: str) -> pd.Series:
     """``values`` as ints, or a ReportError naming the first row (2 = the first after the header) that is not one."""
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() | (numbers != numbers.round())
+    # inf, and numbers no int64 holds exactly, are not counts: refused, not cast into garbage or a traceback
+    bad = numbers.isna() | ~(numbers.abs() <= 2**53) | (numbers != numbers.round())
     if bad.any():
         row = int(bad.to_numpy().argmax())
         value = values.iloc[row]
@@ -110,6 +112,8 @@ def load_run(run_dir: Path) -> RunData:
     tally = read_tally(tally_path) if tally_path.is_file() else None
     try:
         calls = read_calls(calls_path) if calls_path.is_file() else None
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:  # a binary file: name it
+        raise ReportError(f"{calls_path}: unreadable ({str(exc).splitlines()[0][:160]})") from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
     return RunData(run_dir=run_dir, summary=summary, tally=tally, calls=calls)
@@ -123,12 +127,12 @@ def _int(value: Any) -> str:
     return "–" if value is None or pd.isna(value) else str(int(value))
 
 
-def _efficiency(value: Any) -> str:
+def _efficiency(value: Any) -> str | Text:
     if value is None or pd.isna(value):
         return "–"
     # Colour says at a glance how far a cell is from its own bound.
     style = "green" if value >= 0.9 else "yellow" if value >= 0.6 else "red"
-    return f"[{style}]{100 * value:.0f}%[/]"
+    return Text(f"{100 * value:.0f}%", style=style)
 
 
 # Dropped first when a table is too wide for the terminal (summary.csv keeps them all).
@@ -154,16 +158,16 @@ def results_table(summary: pd.DataFrame, *, title: str = "summary", with_scenari
     columns = [Column(header="scenario", left=True, droppable=True)] if with_scenario else []
     columns += [Column(header="strategy", left=True, droppable=False), Column(header="C", droppable=False)]
     columns += [Column(header=header) for header in CELL_HEADERS[2:]]
-    rows: list[list[str]] = []
+    rows: list[list[str | Text]] = []
     for row in summary.to_dict("records"):
         errors = int(row.get("errors", 0) or 0)
-        cells = [str(row["scenario"])] if with_scenario else []
+        cells: list[str | Text] = [str(row["scenario"])] if with_scenario else []
         cells += [
             str(row["strategy"]),
             str(row["concurrency"]),
             _int(row.get("calls")),
             _int(row.get("ok")),
-            f"[red]{errors}[/]" if errors else "0",
+            Text(str(errors), style="red") if errors else "0",
             _int(row.get("http_429")),
             _int(row.get("retries")),
             _num(row.get("wall_s")),

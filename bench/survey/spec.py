@@ -188,13 +188,20 @@ def placeholders(template: str, key: str, where: str) -> list[str]:
             f"{where}: the {key} template is not a valid template ({exc}; write {{{{ for a brace)"
         ) from None
     names: list[str] = []
-    for _, name, _, _ in parsed:
+    for _, name, spec, conversion in parsed:
         if name is None:
             continue
-        base = re.split(r"[.\[]", name, maxsplit=1)[0]
-        if not base or base.isdigit():
+        if not name or name.isdigit():
             raise WorkloadError(f"{where}: the {key} template has '{{{name}}}'; name a column, as in {{age}}")
-        names.append(base)
+        # A format spec, an index, an attribute or a conversion would run in str.format: '{a.__class__}'
+        # leaks Python, '{a:>999999999}' allocates gigabytes. Only the column's value is ever sent.
+        if spec or conversion is not None or re.search(r"[.\[]", name):
+            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise WorkloadError(
+                f"{where}: the {key} template has '{{{shown[:60]}}}': only plain {{column}} placeholders are "
+                "allowed (no format specs, indexing, attributes or conversions)"
+            )
+        names.append(name)
     return names
 
 

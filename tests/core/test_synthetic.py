@@ -10,6 +10,7 @@ import pytest
 from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.wire import Reply, outcome_from_reply, request_body
+from bench.core.calls import Call
 from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine.options import RunOptions
 from bench.engine.program import plan_for
@@ -65,3 +66,28 @@ def test_the_mock_honours_ignore_eos_with_exactly_max_tokens(mock_server: MockSe
     seen = asyncio.run(go())
     assert all(o.ok for o in seen)
     assert [o.completion_tokens for o in seen] == [40] * 4
+
+
+def _prefixes(cell_calls: tuple[Call, ...]) -> set[str]:
+    texts = [c.messages[0]["content"] for c in cell_calls]
+    return {t.removeprefix("Request ")[:32] for t in texts}
+
+
+def _plan(seed: int) -> list[tuple[tuple[Call, ...], list[int]]]:
+    options = RunOptions.from_params({"prompt_tokens": 100, "calls": 6, "concurrency": "1,4", "seed": seed})
+    cells = plan_for(options).cells
+    return [(cell.calls, [len(c.messages[0]["content"]) for c in cell.calls]) for cell in cells]
+
+
+def test_two_cells_and_two_seeds_send_no_prompt_prefix_in_common_at_the_same_lengths() -> None:
+    (a1, len_a1), (a2, len_a2) = _plan(seed=1)
+    (b1, len_b1), _ = _plan(seed=2)
+    assert _prefixes(a1).isdisjoint(_prefixes(a2))  # two cells of one run
+    assert _prefixes(a1).isdisjoint(_prefixes(b1))  # one cell of two runs
+    assert len(_prefixes(a1)) == 6  # and no two calls of a cell
+    assert len_a1 == len_a2 == len_b1  # the same prompt lengths, call by call
+    assert all(95 <= len(c.messages[0]["content"].split()) <= 105 for c in a1)
+    rebuilt, _ = _plan(seed=1)[0]
+    same = [(c.call_id, c.messages) for c in rebuilt] == [(c.call_id, c.messages) for c in a1]
+    assert same  # the same seed rebuilds the same prompts: --resume matches them
+    assert [c.call_id for c in a1] == [c.call_id for c in a2]

@@ -104,3 +104,35 @@ def test_bench_sweep_finds_the_mocks_four_slots(tmp_path: Path) -> None:
     assert by_level[4]["peak_active"] == 4
     assert by_level[5]["peak_in_flight"] == 5
     assert by_level[5]["peak_queued"] >= 1
+
+
+async def test_a_synthetic_load_test_sends_each_level_prompts_of_its_own() -> None:
+    from bench.core.synthetic import synthetic_ask, synthetic_calls
+    from bench.engine.loadtest import SaltedCells
+    from bench.engine.runner import CellSpec
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[CellSpec] = []
+
+        async def run(self, spec: CellSpec) -> None:
+            self.sent.append(spec)
+
+        def row(self, spec: CellSpec) -> pd.Series:
+            return pd.Series(dtype=object)
+
+        def summary(self) -> pd.DataFrame:
+            return pd.DataFrame()
+
+        @property
+        def stopping(self) -> bool:
+            return False
+
+    pool = tuple(synthetic_calls(4, 64, synthetic_ask(8)))
+    inner = Recorder()
+    cells = SaltedCells(inner, prompt_tokens=64, seed=0)
+    for level in (1, 2):
+        await cells.run(CellSpec(scenario="sweep", strategy="semaphore", concurrency=level, calls=pool))
+    first, second = ([m["content"] for c in spec.calls for m in c.messages] for spec in inner.sent)
+    assert not set(first) & set(second)  # no prompt answered from another level's prefix cache
+    assert [len(text) for text in first] == [len(text) for text in second]

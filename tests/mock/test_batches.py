@@ -86,3 +86,19 @@ async def test_unknown_batches_and_bad_input_files_answer_like_openai(mock_serve
         assert batch.errors.data
     finally:
         await sdk.close()
+
+
+async def test_stats_reset_zeroes_the_batch_counters_and_keeps_the_batches(
+    mock_server_factory: MockServerFactory,
+) -> None:
+    server = mock_server_factory(latency="zero", batch_delay="fixed:0.05")
+    endpoint = Endpoint(base_url=server.base_url, api_key="k")
+    client = OpenAIBatchClient(endpoint, SETTINGS)
+    calls = build_calls(load_personas(limit=3))
+    info = await client.create(await client.upload(b"".join(batch_line(endpoint, SETTINGS, c) for c in calls)))
+    assert await _wait(client, info.id) == "completed"
+    server.reset_stats()
+    batches = server.stats().batches
+    assert batches == dict.fromkeys(batches or {"files_uploaded": 1}, 0)
+    assert (await client.retrieve(info.id)).id == info.id  # a resumed run re-attaches to its batch
+    await client.aclose()

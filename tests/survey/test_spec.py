@@ -129,3 +129,23 @@ def test_any_row_can_be_described_as_a_persona(tmp_path: Path) -> None:
     (person,) = workload.respondents(load_table(write(tmp_path, "p.csv", "id,first_name,pet\n9,Ana,cat\n")))
     assert person.id == 9
     assert person.messages[0]["content"] == "You are a survey respondent. first name: Ana; pet: cat"
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        pytest.param("{first_name.__class__}", id="attribute"),
+        pytest.param("{first_name:>999999999}", id="format-spec"),
+        pytest.param("{first_name[0]}", id="index"),
+        pytest.param("{first_name!r}", id="conversion"),
+        pytest.param("{first_name:{home}}", id="nested-spec"),
+    ],
+)
+def test_only_plain_column_placeholders_are_allowed_and_the_template_is_named(tmp_path: Path, placeholder: str) -> None:
+    path = write(tmp_path, "w.toml", f'question = "Hi {placeholder}?"\nchoices = ["a", "b"]\n')
+    with pytest.raises(WorkloadError) as caught:  # refused on loading, before any row is filled
+        load_workload(path)
+    message = str(caught.value)
+    assert "w.toml: the question template has" in message
+    assert "only plain {column} placeholders" in message
+    assert "\n" not in message
