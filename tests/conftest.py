@@ -16,9 +16,16 @@ from tests.support.servers import MockServerFactory
 # inherits the environment) takes 127.0.0.1, not the machine's address. Set before Ray is imported.
 os.environ[LOOPBACK_ONLY_ENV] = "0"
 
+# pytest imports readline before this file, and GNU readline exports the terminal's size (80 x 24 when
+# there is none) into the environment that pytest-xdist's workers and ``bench`` child processes
+# inherit: the CLI would then wrap its output at 80 columns under xdist and at 150 without it. A test
+# that means a width sets COLUMNS itself.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+    os.unsetenv(_name)  # readline set it below os.environ, where a child with env=None still sees it
+
 # The fixtures users get from the installed package (``pytest11``); named so that pytest loads it once.
 pytest_plugins = ["bench.pytest_plugin"]
-
 
 @pytest.fixture
 def mock_server_factory() -> Iterator[MockServerFactory]:
