@@ -17,7 +17,7 @@ from bench.engine.folder import execute, finalize
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import Runner
 from bench.mock import MockServer
-from tests.support.cli_runs import read_cells, read_rows, run_bench
+from tests.support.cli_runs import invoke_bench, read_cells, read_rows
 from tests.support.servers import MockServerFactory
 
 N = 30
@@ -162,7 +162,7 @@ def test_fault_matrix_ends_with_exactly_n_rows_and_no_crash(tmp_path: Path) -> N
         "--no-plots",
         *MATRIX,
     ]
-    done = run_bench(args, cwd=tmp_path)
+    done = invoke_bench(args)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     rows = read_rows(out)
