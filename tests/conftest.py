@@ -16,8 +16,43 @@ from tests.support.servers import MockServerFactory
 # inherits the environment) takes 127.0.0.1, not the machine's address. Set before Ray is imported.
 os.environ[LOOPBACK_ONLY_ENV] = "0"
 
+# pytest imports readline before this file, and GNU readline exports the terminal's size (80 x 24 when
+# there is none) into the environment that pytest-xdist's workers and ``bench`` child processes
+# inherit: the CLI would then wrap its output at 80 columns under xdist and at 150 without it. A test
+# that means a width sets COLUMNS itself.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+    os.unsetenv(_name)  # readline set it below os.environ, where a child with env=None still sees it
+
 # The fixtures users get from the installed package (``pytest11``); named so that pytest loads it once.
 pytest_plugins = ["bench.pytest_plugin"]
+
+RAY_TESTS = "tests/engine/distributed/"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist: shared set-ups run once, Ray runs on one worker, the slow tests start first.
+
+    A test that uses a module-scoped fixture goes with the rest of its module (the fixture is
+    built once, not once per worker); every Ray test goes to one worker (one Ray instance at a
+    time on the machine). Slow tests go to the front of the queue so that none of them starts last.
+    """
+    if not hasattr(config, "workerinput"):
+        return  # a plain run keeps the file order
+    for item in items:
+        if item.nodeid.startswith(RAY_TESTS):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+        elif any(fixture.scope == "module" for fixture in _fixture_defs(item)):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _fixture_defs(item: pytest.Item) -> list[Any]:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return []
+    return [definition for definitions in info.name2fixturedefs.values() for definition in definitions]
 
 
 @pytest.fixture

@@ -12,17 +12,16 @@ from bench.cli.run import fail_on_checks
 from bench.cli.ui import RunFailed
 from bench.engine.options import RunOptions
 from bench.engine.session import run_benchmark
-from tests.support.cli_runs import read_rows, run_bench
+from tests.support.cli_runs import invoke_bench, read_rows, run_bench
 
 LIMITED = ["--calls", "20", "--mock-rpm", "600", "--latency", "fixed:0.05", "--no-plots", "-q"]
 
 
 def test_a_failed_check_exits_1_names_it_and_lands_in_junit_and_summary_json(tmp_path: Path) -> None:
     junit = tmp_path / "checks.xml"
-    done = run_bench(
+    done = invoke_bench(
         ["run", "--strategy", "gather", *LIMITED, "--check", "http_429 == 0", "--check", "ok >= 1"]
-        + ["--out", str(tmp_path / "run"), "--junit", str(junit)],
-        cwd=tmp_path,
+        + ["--out", str(tmp_path / "run"), "--junit", str(junit)]
     )
     assert done.returncode == 1, done.stderr
     assert "check 'http_429 == 0' failed on main gather C=20" in done.stderr
@@ -40,10 +39,9 @@ def test_a_failed_check_exits_1_names_it_and_lands_in_junit_and_summary_json(tmp
 
 def test_the_same_check_passes_for_a_strategy_that_keeps_under_the_limit(tmp_path: Path) -> None:
     junit = tmp_path / "checks.xml"
-    done = run_bench(
+    done = invoke_bench(
         ["run", "--strategy", "rate_limited", "--rpm", "600", *LIMITED, "--check", "http_429 == 0"]
-        + ["--out", str(tmp_path / "run"), "--junit", str(junit)],
-        cwd=tmp_path,
+        + ["--out", str(tmp_path / "run"), "--junit", str(junit)]
     )
     assert done.returncode == 0, done.stderr
     root = ET.parse(junit).getroot()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bench.cli import cli
+from tests.support.cli_runs import invoke_bench
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -20,11 +19,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run against the mock server process: sequential at 1, semaphore at 2 and 4 (with plots)."""
     out = tmp_path_factory.mktemp("report") / "run"
-    result = subprocess.run(
+    result = invoke_bench(
         [
-            sys.executable,
-            "-m",
-            "bench",
             "run",
             "--strategy",
             "sequential,semaphore",
@@ -36,11 +32,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "fixed:0.02",
             "--out",
             str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=out.parent,
+        ]
     )
     assert result.returncode == 0, result.stderr
     assert "plots: " in result.stdout

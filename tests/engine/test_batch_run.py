@@ -13,7 +13,7 @@ import pytest
 
 from bench.engine.errors import OptionsError
 from bench.engine.options import RunOptions
-from tests.support.cli_runs import read_rows, run_bench, start_bench
+from tests.support.cli_runs import invoke_bench, read_rows, start_bench
 from tests.support.servers import MockServerFactory
 
 N = 120
@@ -33,14 +33,14 @@ def test_batch_api_submits_every_call_sends_no_chat_and_tallies_as_semaphore(
     tmp_path: Path, mock_server_factory: MockServerFactory
 ) -> None:
     server = mock_server_factory(latency="fixed:0.02", batch_delay="fixed:0.5", malformed_rate=0.05)
-    batch = run_bench(run_args(server.base_url, "batch_api", tmp_path / "batch"), cwd=tmp_path)
+    batch = invoke_bench(run_args(server.base_url, "batch_api", tmp_path / "batch"))
     assert batch.returncode == 0, batch.stderr
     stats = server.stats()
     assert stats.received == 0  # not one chat completion
     assert stats.batches is not None
     assert stats.batches["lines_submitted"] == N
 
-    live = run_bench(run_args(server.base_url, "semaphore", tmp_path / "live"), cwd=tmp_path)
+    live = invoke_bench(run_args(server.base_url, "semaphore", tmp_path / "live"))
     assert live.returncode == 0, live.stderr
     rows = read_rows(tmp_path / "batch")
     assert len(rows) == N
@@ -73,7 +73,7 @@ def test_an_interrupted_batch_run_resumes_without_a_second_batch(
     assert batches is not None
     assert batches["batches_created"] == 1
 
-    resumed = run_bench(["run", "--resume", str(out), "--no-plots", "-q"], cwd=tmp_path)
+    resumed = invoke_bench(["run", "--resume", str(out), "--no-plots", "-q"])
     assert resumed.returncode == 0, resumed.stderr
     rows = read_rows(out)
     assert len(rows) == N

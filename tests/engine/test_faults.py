@@ -17,7 +17,7 @@ from bench.engine.folder import execute, finalize
 from bench.engine.plan import RunPlan, matrix_cells
 from bench.engine.runner import Runner
 from bench.mock import MockServer
-from tests.support.cli_runs import read_cells, read_rows, run_bench
+from tests.support.cli_runs import invoke_bench, read_cells, read_rows
 from tests.support.servers import MockServerFactory
 
 N = 30
@@ -61,7 +61,8 @@ def test_every_attempt_failing_still_gives_one_row_per_call(
     mock_server_factory: MockServerFactory, tmp_path: Path, fault: str, http_status: set[str], error: str
 ) -> None:
     server = mock_server_factory(latency="fixed:0.01", **{fault: 1.0})
-    settings = RequestSettings(timeout_s=0.5, max_retries=1)
+    # A short timeout only where the server never answers: a busy machine must not turn an answer into a retry.
+    settings = RequestSettings(timeout_s=0.5 if fault == "timeout_rate" else 10.0, max_retries=1)
     run_in_process(server, tmp_path, ["semaphore", "threads"], {}, settings, concurrency=N)
     rows = read_rows(tmp_path)
     for strategy in ("semaphore", "threads"):
@@ -161,7 +162,7 @@ def test_fault_matrix_ends_with_exactly_n_rows_and_no_crash(tmp_path: Path) -> N
         "--no-plots",
         *MATRIX,
     ]
-    done = run_bench(args, cwd=tmp_path)
+    done = invoke_bench(args)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     rows = read_rows(out)

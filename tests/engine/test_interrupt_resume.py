@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.engine.resume import done_keys, repair_tail
-from tests.support.cli_runs import read_cells, read_rows, run_bench, start_bench, wait_for_rows
+from tests.support.cli_runs import invoke_bench, read_cells, read_rows, start_bench, wait_for_rows
 from tests.support.servers import MockServerFactory
 
 N, STRATEGIES = 40, ("semaphore", "workers")
@@ -62,7 +62,7 @@ def test_sigint_keeps_finished_rows_and_resume_sends_exactly_the_rest(tmp_path: 
     assert first["interrupted"] is True
     assert first["sent"] == len(kept)
 
-    resumed = run_bench(["run", "--resume", str(out), "--no-plots"], cwd=tmp_path)
+    resumed = invoke_bench(["run", "--resume", str(out), "--no-plots"])
     assert resumed.returncode == 0, resumed.stderr
     assert "Traceback" not in resumed.stdout + resumed.stderr
     assert f"{len(kept)} of {2 * N} calls done, {2 * N - len(kept)} to go" in resumed.stdout

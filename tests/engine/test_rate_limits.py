@@ -9,9 +9,6 @@ on how busy the machine is, so that figure lives in virtual time (``tests/strate
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from bench.engine.runner import CellSpec, Runner
 from bench.mock import MockServer
 from bench.mock.stats import ServerStats
 from strategies.rate_limited import call_tokens
+from tests.support.cli_runs import invoke_bench
 from tests.support.servers import MockServerFactory
 
 FAST = "fixed:0.05"
@@ -111,11 +109,8 @@ async def test_adaptive_learns_a_limit_it_was_not_told(mock_server_factory: Mock
 @pytest.mark.slow
 def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:
     out = tmp_path / "limits"
-    result = subprocess.run(
+    result = invoke_bench(
         [
-            sys.executable,
-            "-m",
-            "bench",
             "run",
             "--strategy",
             "gather,rate_limited,adaptive",
@@ -134,11 +129,7 @@ def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:
             "--no-plots",
             "--quiet",
         ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OPENAI_API_KEY": "limits-key"},
-        cwd=tmp_path,
+        env={"OPENAI_API_KEY": "limits-key"},
     )
     assert result.returncode == 0, result.stderr
     assert "against the rate limit" in result.stdout
@@ -149,13 +140,7 @@ def test_bench_run_reports_429s_retries_and_utilisation(tmp_path: Path) -> None:
     assert summary.loc["gather", "http_429"] > 0
     assert summary.loc["rate_limited", "http_429"] == 0
     assert 0 < summary.loc["rate_limited", "utilisation"] <= 1.05  # how close to 1: the benchmark
-    table = subprocess.run(
-        [sys.executable, "-m", "bench", "rate-limits", str(out), "--markdown"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    table = invoke_bench(["rate-limits", str(out), "--markdown"])
     assert table.returncode == 0, table.stderr
     lines = table.stdout.strip().splitlines()
     assert lines[0].startswith("| strategy | C |")

@@ -10,7 +10,7 @@ import pytest
 
 from bench.engine.sweep import between, concurrency_levels, refine_level
 from bench.report.knee import knee_index
-from tests.support.cli_runs import read_cells, run_bench
+from tests.support.cli_runs import invoke_bench, read_cells
 
 
 def slotted(level: float, slots: int, latency: float = 0.3) -> dict[str, float]:
@@ -93,7 +93,7 @@ def test_bench_sweep_finds_the_mocks_four_slots(tmp_path: Path) -> None:
     # 0.2 s a call on 4 slots: the geometric levels are 1, 2, 3, 5, 8 (4 skipped), refining adds 4.
     args = ["sweep", "--latency", "fixed:0.2", "--mock-max-concurrency", "4", "--ceiling", "16", "--levels", "5"]
     flags = ["--calls", "24", "--client", "aiohttp", "--no-plots", "-q", "--out", str(out)]
-    done = run_bench([*args, *flags], cwd=tmp_path)
+    done = invoke_bench([*args, *flags])
     assert done.returncode == 0, done.stderr
     assert "knee at C=4 " in done.stdout
     by_level = {cell["concurrency"]: cell["server"] for cell in read_cells(out)}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench.engine.tune import Slo, SloError, Tuner
-from tests.support.cli_runs import run_bench
+from tests.support.cli_runs import invoke_bench
 
 
 def slotted_server(slots: int, latency: float) -> Any:
@@ -77,7 +77,7 @@ def test_bench_tune_finds_eight_slots_on_the_mock(tmp_path: Path) -> None:
     out = tmp_path / "tune"
     # Past 8 calls in flight some wait a whole answer (0.2 s) for a slot: p99 ≈ 0.4 s.
     args = ["tune", "--slo", "latency_p99_s<=0.3", "--latency", "fixed:0.2", "--mock-max-concurrency", "8"]
-    done = run_bench([*args, "--calls", "16", "--client", "aiohttp", "--out", str(out)], cwd=tmp_path)
+    done = invoke_bench([*args, "--calls", "16", "--client", "aiohttp", "--out", str(out)])
     assert done.returncode == 0, done.stderr
     found = json.loads((out / "tune.json").read_text())
     assert found["concurrency"] == 8, done.stdout
@@ -85,8 +85,8 @@ def test_bench_tune_finds_eight_slots_on_the_mock(tmp_path: Path) -> None:
     assert len(found["cells"]) <= 10
 
 
-def test_bench_tune_refuses_a_bad_slo_in_one_line(tmp_path: Path) -> None:
-    done = run_bench(["tune", "--slo", "latency<=oops"], cwd=tmp_path)
+def test_bench_tune_refuses_a_bad_slo_in_one_line() -> None:
+    done = invoke_bench(["tune", "--slo", "latency<=oops"])
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

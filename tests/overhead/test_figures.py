@@ -13,7 +13,7 @@ from bench.overhead.figures import Figure, OverheadPlan, measure
 from bench.overhead.scale import run_scale, scale_figures
 
 TOY = OverheadPlan(
-    calls=200,
+    calls=100,
     rounds=1,
     zero_concurrency=10,
     sched_concurrency=10,

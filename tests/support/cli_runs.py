@@ -41,6 +41,22 @@ def run_bench(
     )
 
 
+def invoke_bench(args: Sequence[str], *, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+    """``bench`` in this process (click's runner): the same command and folder, without a second of imports.
+
+    For tests of what a command does; ``run_bench`` stays for what only a process shows (signals, the
+    real entry point, its streams, limits set before it starts). No real API key, plus ``env``.
+    """
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), env={"OPENAI_API_KEY": None, **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback, as the process would have printed
+    return subprocess.CompletedProcess(["bench", *args], result.exit_code, result.stdout, result.stderr)
+
+
 def start_bench(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*BENCH, *args],

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.mock import MockServer
-from tests.support.cli_runs import error_lines, run_bench
+from tests.support.cli_runs import error_lines, invoke_bench
 
 CATS = """
 name = "cats"
@@ -62,9 +62,9 @@ def survey_args(folder: Path, out: str) -> list[str]:
 
 @pytest.mark.slow
 def test_your_own_workload_gives_the_same_tally_on_the_mock_and_on_a_url(survey: Path, mock_server: MockServer) -> None:
-    local = run_bench([*survey_args(survey, "local"), "--latency", "fixed:0.01"], cwd=survey)
+    local = invoke_bench([*survey_args(survey, "local"), "--latency", "fixed:0.01"])
     assert local.returncode == 0, local.stderr
-    remote = run_bench([*survey_args(survey, "remote"), "--endpoint", mock_server.base_url], cwd=survey)
+    remote = invoke_bench([*survey_args(survey, "remote"), "--endpoint", mock_server.base_url])
     assert remote.returncode == 0, remote.stderr
     assert mock_server.stats().received == 3 * 60
     first = tallies(survey / "local")
