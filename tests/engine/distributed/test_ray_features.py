@@ -35,7 +35,7 @@ def cv(values: list[float]) -> float:
     ("strategy", "low", "high"),
     [
         pytest.param("poisson", 0.8, 1.2, id="poisson"),  # an exponential's CV is 1
-        pytest.param("constant", 0.0, 0.3, id="constant"),  # evenly spaced: ms of jitter against 25 ms gaps
+        pytest.param("constant", 0.0, 0.05, id="constant"),  # evenly spaced
     ],
 )
 def test_open_loop_over_two_workers_arrives_at_the_asked_rate(
@@ -55,12 +55,19 @@ def test_open_loop_over_two_workers_arrives_at_the_asked_rate(
     assert len(arrived) == calls
     measured = (len(arrived) - 1) / (arrived[-1] - arrived[0])
     assert measured == pytest.approx(rate, rel=0.05)  # two workers each at the full rate send twice as fast
-    assert low <= cv(gaps(arrived)) <= high
+    # Two workers on one seeded schedule sent their calls in pairs: half the gaps at the server near 0.
+    # (A Poisson stream at 40/s has ~8 % of its gaps under 2 ms; an even one, none.) The gaps' own CV is
+    # the machine's scheduling jitter as much as the harness's: on a quiet machine it read 1.02 and 0.16.
+    near_zero = sum(1 for gap in gaps(arrived) if gap < 0.002) / (len(arrived) - 1)
+    assert near_zero < (0.2 if strategy == "poisson" else 0.1)
+    if strategy == "constant":
+        assert statistics.median(gaps(arrived)) == pytest.approx(1 / rate, rel=0.2)
     rows = read_rows(tmp_path / "run")
     assert len({row["worker"] for row in rows}) == 2
     # the rows' plan is the cell's one schedule, on the cell's one time origin (merged: no pairs, no drift)
     planned = sorted(float(row["scheduled_s"]) for row in rows)
     assert (len(planned) - 1) / (planned[-1] - planned[0]) == pytest.approx(rate, rel=0.05)
+    assert low <= cv(gaps(planned)) <= high
     assert low <= cv(gaps(planned)) <= (high if strategy == "poisson" else 0.05)
 
 
