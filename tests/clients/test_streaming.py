@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 from collections.abc import Iterator
 
@@ -15,10 +16,10 @@ from bench.clients.streaming import SseReader, StreamTiming
 from bench.core.calls import calls_for_count, load_personas
 from bench.mock import MockConfig, MockServer
 from tests.support.servers import MockServerFactory
+from tests.support.steady import unstalled
 
 PEOPLE = load_personas()
-# ITL wide enough that a first chunk read late on a busy machine (xdist workers) leaves decode_s above its bound.
-TTFT, ITL, TOKENS = 0.05, 0.05, 8
+TTFT, ITL, TOKENS = 0.05, 0.04, 8  # decode's slack (10 %: 28 ms) exceeds the stall unstalled() lets pass
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ async def _outcomes(base_url: str, client: str, count: int, *, together: bool = 
     try:
         if together:
             return list(await asyncio.gather(*(driver.complete(c) for c in calls)))
-        return [await driver.complete(c) for c in calls]  # one at a time: no client-side queueing in TTFT
+        # One at a time: no client-side queueing in TTFT; a call the machine stalled is measured again.
+        return [await unstalled(functools.partial(driver.complete, c)) for c in calls]
     finally:
         await driver.aclose()
 

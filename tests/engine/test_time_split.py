@@ -108,7 +108,8 @@ def test_warmup_leaves_no_connection_set_up_in_the_cell(mock_server: MockServer,
 def test_a_small_pool_puts_the_excess_latency_in_pool_wait_and_the_end_line_says_so(
     mock_server_factory: MockServerFactory,
 ) -> None:
-    server = mock_server_factory(latency="fixed:0.2")
+    # 0.4 s a call: the pool's wait dwarfs what a busy machine adds to the other parts.
+    server = mock_server_factory(latency="fixed:0.4")
     settings = RequestSettings(max_retries=0, timeout_s=30, max_connections=10)
     frame = run_cell(server, "aiohttp", concurrency=50, calls=60, settings=settings)
     assert excess_share(frame, "pool_wait_s") >= 0.9
