@@ -35,7 +35,7 @@ def cv(values: list[float]) -> float:
     ("strategy", "low", "high"),
     [
         pytest.param("poisson", 0.8, 1.2, id="poisson"),  # an exponential's CV is 1
-        pytest.param("constant", 0.0, 0.05, id="constant"),  # evenly spaced
+        pytest.param("constant", 0.0, 0.3, id="constant"),  # evenly spaced, but for the workers' start offset
     ],
 )
 def test_open_loop_over_two_workers_arrives_at_the_asked_rate(
@@ -67,7 +67,11 @@ def test_open_loop_over_two_workers_arrives_at_the_asked_rate(
     # the rows' plan is the cell's one schedule, on the cell's one time origin (merged: no pairs, no drift)
     planned = sorted(float(row["scheduled_s"]) for row in rows)
     assert (len(planned) - 1) / (planned[-1] - planned[0]) == pytest.approx(rate, rel=0.05)
+    # The merged plan holds each worker's start as it happened (a busy machine wakes one a few ms late):
+    # an even stream then alternates 20/30 ms gaps (CV ~0.2), where pairs would leave gaps of 0 (CV 1).
     assert low <= cv(gaps(planned)) <= high
+    if strategy == "constant":
+        assert min(gaps(planned)) > 0.25 / rate
     assert low <= cv(gaps(planned)) <= (high if strategy == "poisson" else 0.05)
 
 
