@@ -6,7 +6,7 @@ throughput, p99 latency, the ideal wall time and wall ÷ ideal. The mock's laten
 the ideal is exact: ⌈N/C⌉·L for windows and batches, N·L for sequential (which gets N/4 calls),
 L for gather, and for rate_limited at least (N−1)·60/R + L. Sizes are small so the default test
 command runs them for real in seconds; for steadier figures raise them, e.g.
-``BENCH_CALLS=400 BENCH_LATENCY_S=0.05 BENCH_ROUNDS=5 pytest tests/benchmarks -k strategy_cell``.
+``BENCH_CALLS=400 BENCH_LATENCY_S=0.05 BENCH_ROUNDS=5 pytest tests/benchmarks -n 0 -k strategy_cell``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ The README's figures come from 1,200 calls (two minutes at the limit), long enou
 utilisation targets to be judged, since the last call's latency and the first seconds weigh
 less:
 
-    RATE_LIMIT_BENCH_CALLS=1200 python -m pytest tests/benchmarks/test_rate_limit_bench.py -p no:cacheprovider
+    RATE_LIMIT_BENCH_CALLS=1200 python -m pytest tests/benchmarks/test_rate_limit_bench.py -n 0 -p no:cacheprovider
 
 or the same command by hand (see ``command``), then ``bench rate-limits <out> --markdown``.
 """
