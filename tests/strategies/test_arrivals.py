@@ -73,7 +73,8 @@ async def test_the_server_sees_the_planned_arrivals(mock_server: MockServer, str
         assert _cv(_gaps(arrived)) == pytest.approx(_cv(_gaps(planned)), abs=0.1)
         assert _cv(_gaps(planned)) == pytest.approx(1.0, abs=0.2)
     else:
-        assert _cv(_gaps(arrived)) < 0.5  # near-equal gaps: ms of jitter on a loaded machine, against 1
+        # Near-equal gaps: the median is the schedule's (a few stalls on a busy machine move the CV, not it).
+        assert statistics.median(_gaps(arrived)) == pytest.approx(1 / 60.0, rel=0.2)
     assert all(r.start_s >= r.scheduled_s - 0.001 for r in rows)
 
 

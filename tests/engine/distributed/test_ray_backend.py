@@ -72,8 +72,10 @@ def test_rate_limited_over_two_workers_holds_the_global_limit(
     assert stats.received == calls
     assert stats.admitted_s is not None
     admitted = sorted(stats.admitted_s)
-    # the pace the server saw: 20 req/s at most (two workers each at 1200 RPM would be 40)
-    assert (len(admitted) - 1) / (admitted[-1] - admitted[0]) <= 20 * 1.05
+    # The pace the server saw: 20 req/s (two workers each at 1200 RPM would be 40). Its own limit is judged
+    # by the 429s above; the bound here leaves room for a token bucket that refilled while a busy
+    # machine stalled its worker (the suite's other xdist workers), which then spends what it holds.
+    assert (len(admitted) - 1) / (admitted[-1] - admitted[0]) <= 20 * 1.25
     assert len({row["worker"] for row in read_rows(tmp_path)}) == 2
 
 

@@ -124,4 +124,5 @@ def test_limits_stated_on_endpoints_pace_every_worker_at_its_share(
     for server, rpm in zip(servers, rpms, strict=True):
         assert server.stats().http_429 == 0
         # each server's own admissions: near its limit (two workers each at the whole limit would be twice it)
-        assert 0.75 * rpm / 60 <= admitted_rate(server) <= 1.1 * rpm / 60
+        # each worker at its share, not the whole limit (twice it) nor a quarter; a busy machine sends late
+        assert 0.55 * rpm / 60 <= admitted_rate(server) <= 1.1 * rpm / 60
