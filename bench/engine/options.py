@@ -354,7 +354,6 @@ GROUP_TYPES: Final[tuple[tuple[str, str, type[Any]], ...]] = (
     ("backend", "", BackendOptions),
 )
 GROUPS: Final = tuple((group, prefix) for group, prefix, _ in GROUP_TYPES)
-BACKENDS: Final = ("local", "ray")
 UNPREFIXED: Final = frozenset({"latency", "seed"})
 
 

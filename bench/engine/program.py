@@ -7,7 +7,6 @@ a plan runs them in order; a sweep or a tune picks each next cell from the ones 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -220,9 +219,3 @@ def talk_program(options: RunOptions) -> PlanProgram:
     """``bench run``'s program: one group of the plan the options name."""
     plan = plan_for(options)
     return PlanProgram(label=plan.label, plan_groups=(Group(options=options, cells=plan.cells),))
-
-
-def only_cells(plan: RunPlan, keep: Iterable[str]) -> RunPlan:
-    """The plan's cells whose strategy is in ``keep``."""
-    chosen = set(keep)
-    return dataclasses.replace(plan, cells=tuple(c for c in plan.cells if c.strategy in chosen))

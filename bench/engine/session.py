@@ -49,9 +49,6 @@ from bench.report.summary import SUMMARY_COLUMNS
 from strategies import STRATEGIES
 
 RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes
-DEFAULT_LEVELS: Final = (10,)
-DEFAULT_CALLS: Final = 100
-DEFAULT_PROMPT_TOKENS: Final = 128  # a synthetic load given only --output-tokens
 
 
 @dataclass(frozen=True, kw_only=True)
