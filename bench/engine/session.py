@@ -149,7 +149,7 @@ def run_session(options: RunOptions, program: Program, hooks: RunHooks | None = 
     if resuming is None:
         lock = hold(run_dir)
     try:
-        return _run_locked(options, program, run_dir, api_key, done, hooks)
+        return _run_locked(options, program, budget, run_dir, api_key, done, hooks)
     finally:
         lock.release()
 
@@ -165,9 +165,14 @@ def hold(run_dir: Path) -> RunLock:
 
 
 def _run_locked(
-    options: RunOptions, program: Program, run_dir: Path, api_key: str, done: frozenset[str], hooks: RunHooks
+    options: RunOptions,
+    program: Program,
+    budget: RunPlan,
+    run_dir: Path,
+    api_key: str,
+    done: frozenset[str],
+    hooks: RunHooks,
 ) -> RunResult:
-    budget = program.budget()
     groups = program.groups()
     resuming = options.resume is not None
     if not resuming:  # a resumed run keeps the run.json it started with (same options, checked)
@@ -204,7 +209,7 @@ def _run_locked(
         for group in groups:
             if hooks.stop.is_set():
                 break
-            fatal = _run_group(program, group, cells, run_dir, api_key, hooks)
+            fatal = _run_group(program, group, budget, cells, run_dir, api_key, hooks)
             if fatal is not None:
                 break
     tables = finish_tables(run_dir, run_dir.name)  # calls.csv read once, for every figure below
@@ -238,12 +243,18 @@ def judge(run_dir: Path, summary: pd.DataFrame, checks: Sequence[str], junit: Pa
 
 
 def _run_group(
-    program: Program, group: Group, cells: SessionCells, run_dir: Path, api_key: str, hooks: RunHooks
+    program: Program,
+    group: Group,
+    budget: RunPlan,
+    cells: SessionCells,
+    run_dir: Path,
+    api_key: str,
+    hooks: RunHooks,
 ) -> str | None:
     """Start the group's mock (if any) and runner, let the program drive its cells; the runner's ``fatal``."""
     options = group.options
     mock = group.mock
-    plan = RunPlan(label=program.label, cells=group.cells or program.budget().cells)
+    plan = RunPlan(label=program.label, cells=group.cells or budget.cells)  # a search's: the most it may send
     with open_runner(options, plan, run_dir, mock, api_key, hooks, where=group.where) as runner:
         warn_if_capped(raise_open_file_limit(), plan, hooks)  # one socket per call in flight
         cells.runner = runner
