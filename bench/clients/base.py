@@ -130,6 +130,8 @@ def absurd_tokens(value: object) -> bool:
 
     A value that is not a number at all (``"lots"``) is not absurd but absent: ``token_count`` leaves it empty.
     """
+    if type(value) is int:  # the usual case, first
+        return not 0 <= value <= MAX_SANE_TOKENS
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
@@ -139,6 +141,8 @@ def absurd_tokens(value: object) -> bool:
 
 def token_count(value: object) -> int | None:
     """A token count from a server, or None when it is not a whole number in sense (``"lots"``, -7)."""
+    if type(value) is int:  # the usual case, first
+        return value if 0 <= value <= MAX_SANE_TOKENS else None
     if isinstance(value, bool) or not isinstance(value, int) or absurd_tokens(value):
         return None
     return value

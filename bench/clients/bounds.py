@@ -23,6 +23,8 @@ import httpx2
 
 from bench.clients.base import DEFAULT_MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects
+from bench.clients.sockets import cache_sockets
+from bench.clients.trace import CallTrace
 
 TOO_LARGE: Final = "response_too_large"
 
@@ -147,10 +149,12 @@ class AsyncBoundedTransport(httpx2.AsyncBaseTransport):
     async def _send(self, request: httpx2.Request) -> httpx2.Response:
         """Send; re-send at once when the connection was a stale kept-alive one."""
         outer = request.extensions.get("trace")
+        marks = getattr(outer, "__self__", None)  # the tracer's ``CallTrace.ahttpcore``: called directly
+        blocking = marks.httpcore if isinstance(marks, CallTrace) else None
         for resend in range(MAX_RECONNECTS + 1):
             probe = Probe(reused=self._httpcore)
             if self._httpcore:
-                request.extensions["trace"] = probe.ahttpcore(outer)
+                request.extensions["trace"] = probe.ahttpcore(outer, blocking)
             token = PROBE.set(probe)
             try:
                 return await self._inner.handle_async_request(request)
@@ -330,7 +334,9 @@ def bound_async(
     client: httpx2.AsyncClient, timeout_s: float, max_bytes: int, reconnects: Reconnects | None = None
 ) -> httpx2.AsyncClient:
     """Wrap ``client``'s transport (httpx2 keeps it as ``_transport``; no public setter exists);
-    re-sends on stale connections are counted in ``reconnects``."""
+    re-sends on stale connections are counted in ``reconnects``. Its pool looks each socket up once
+    (``bench.clients.sockets``)."""
+    cache_sockets(client._transport)  # noqa: SLF001
     client._transport = AsyncBoundedTransport(client._transport, timeout_s, max_bytes, reconnects)  # noqa: SLF001
     return client
 

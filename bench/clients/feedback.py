@@ -53,14 +53,31 @@ def parse_reset(text: str | None, now: float | None = None) -> float | None:
 
 # The rate-limit header families: OpenAI's (Groq's, Azure's) and Anthropic's.
 _FAMILIES: Final = ("x-ratelimit-{field}-{kind}", "anthropic-ratelimit-{kind}-{field}")
+_NAMES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
+    (field, kind): tuple(template.format(field=field, kind=kind) for template in _FAMILIES)
+    for field in ("limit", "remaining", "reset")
+    for kind in ("requests", "tokens")
+}
+# Every header ``RateLimitInfo.from_headers`` reads: most answers carry none of them.
+RATE_LIMIT_HEADERS: Final = (*(name for names in _NAMES.values() for name in names), "retry-after-ms", "retry-after")
 
 
 def _header(headers: Mapping[str, str], field: str, kind: str) -> str | None:
-    for template in _FAMILIES:
-        value = headers.get(template.format(field=field, kind=kind))
+    for name in _NAMES[field, kind]:
+        value = headers.get(name)
         if value is not None:
             return value
     return None
+
+
+def any_rate_limit_header(headers: Mapping[str, str]) -> bool:
+    """Whether ``headers`` carries any header ``RateLimitInfo.from_headers`` reads.
+
+    One pass over the names ``headers.keys()`` holds (lower-case in httpx2, case-blind in aiohttp), where
+    a ``get`` each would cost httpx2 a scan of every header (~3 µs a name, 14 names).
+    """
+    names = headers.keys()
+    return any(name in names for name in RATE_LIMIT_HEADERS)
 
 
 def _int(text: str | None) -> int | None:
@@ -118,8 +135,10 @@ def server_wait(seconds: float) -> float:
 
 def over_cap_note(status: int, headers: Mapping[str, str]) -> str:
     """What a failed call's row adds when the server asked for a wait longer than the cap."""
+    if status < 400:
+        return ""
     after = retry_after_s(headers)
-    if status < 400 or after is None or after <= MAX_SERVER_WAIT_S:
+    if after is None or after <= MAX_SERVER_WAIT_S:
         return ""
     return f" (retry-after {after:.0f} s is over the {MAX_SERVER_WAIT_S:.0f} s cap: not waited)"
 
@@ -141,6 +160,9 @@ class RateLimitInfo:
 
     @classmethod
     def from_headers(cls, at: float, status: int, headers: Mapping[str, str]) -> RateLimitInfo:
+        if not any_rate_limit_header(headers):
+            return cls(at=at, status=status)  # what the lookups below would find: nothing
+
         def get(field: str, kind: str) -> str | None:
             return _header(headers, field, kind)
 
@@ -197,13 +219,14 @@ class RateLimitFeedback:
         self.latest: RateLimitInfo | None = None  # the last answer carrying x-ratelimit-* headers
         self.last_429: RateLimitInfo | None = None
 
-    def observe(self, status: int, headers: Mapping[str, str], retry: bool = False) -> None:
+    def observe(self, status: int, headers: Mapping[str, str], retry: bool | Callable[[], bool] = False) -> None:
+        """Count one answer; ``retry`` (whether it answered a retry) may be a function, asked only of a 429."""
         info = RateLimitInfo.from_headers(self._clock(), status, headers)
         with self._lock:
             self.responses += 1
             if status == 429:
                 self.http_429s += 1
-                self.fresh_429s += not retry
+                self.fresh_429s += not (retry() if callable(retry) else retry)
                 self.last_429 = info
             if info.informative:
                 self.latest = info

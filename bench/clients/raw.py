@@ -17,10 +17,10 @@ import httpx2
 from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
 from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_body, check_declared, meter
 from bench.clients.feedback import RateLimitFeedback
-from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects, aiohttp_trace_config
+from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
 from bench.clients.streaming import SseReader, is_one_body
-from bench.clients.trace import Tracer
+from bench.clients.trace import BODY, POOL_WAIT, MarkingConnector, Tracer
 from bench.clients.warm import WAIT_S, models_url, warm_async, warm_blocking
 from bench.clients.wire import RawRequest, Reply, session_headers
 from bench.core.calls import Call
@@ -40,10 +40,11 @@ class _Observing:
         return reply
 
     def _traced(self, call: Call, outcome: Outcome) -> Outcome:
-        outcome = dataclasses.replace(outcome, reconnects=self.reconnects.take(call.call_id))
-        if self.tracer is None:
+        reconnects = self.reconnects.take(call.call_id)
+        trace = self.tracer.end(call.call_id) if self.tracer is not None else None
+        if reconnects == outcome.reconnects and trace is None:
             return outcome
-        return dataclasses.replace(outcome, trace=self.tracer.end(call.call_id))
+        return dataclasses.replace(outcome, reconnects=reconnects, trace=trace)
 
     def _begin(self, call: Call) -> None:
         if self.tracer is not None:
@@ -164,26 +165,35 @@ class AiohttpDriver(_Observing):
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
-            configs = [aiohttp_trace_config()] + ([self.tracer.trace_config()] if self.tracer is not None else [])
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                connector=MarkingConnector(limit=self._pool_size),  # marks without aiohttp's TraceConfig
                 headers=session_headers(self._endpoint),
                 timeout=self._timeout,
-                trace_configs=configs,
             )
         return self._session
 
     async def _send(self, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
-        """The response's head; a request that found its kept-alive connection stale is re-sent at once."""
+        """The response's head; a request that found its kept-alive connection stale is re-sent at once.
+
+        The time split's marks, as the SDK's aiohttp backend places them with a ``TraceConfig``:
+        ``pool_wait`` as the request is handed to aiohttp, ``connect``/``ttfb`` from the connector,
+        ``body`` once the response's head is read."""
+        marks = self.tracer.find(headers) if self.tracer is not None else None
         for resend in range(MAX_RECONNECTS + 1):
-            probe = Probe(reused=False)  # aiohttp_trace_config says when a pooled connection is reused
+            probe = Probe(reused=False, marks=marks)  # MarkingConnector says when a pooled connection is reused
             token = PROBE.set(probe)
             try:
-                return await self._open().post(self._request.url, data=body, headers=headers, allow_redirects=False)
+                if marks is not None:
+                    marks.mark(POOL_WAIT)
+                response = await self._open().post(self._request.url, data=body, headers=headers, allow_redirects=False)
             except Exception as exc:
                 if resend == MAX_RECONNECTS or not probe.stale(exc):
                     raise
                 self.reconnects.add(headers)
+            else:
+                if marks is not None:
+                    marks.mark(BODY)
+                return response
             finally:
                 PROBE.reset(token)
         raise AssertionError("unreachable")

@@ -7,17 +7,16 @@ fails before any byte of a response arrives; the server never saw it. Like brows
 rules back off and count an attempt; the ``reconnects`` column counts these re-sends apart.
 
 What marks a stale connection: the attempt reused a pooled connection (httpcore2's ``trace`` shows
-no connect; aiohttp's ``TraceConfig`` fires ``on_connection_reuseconn``) and it failed by a reset or
+no connect; aiohttp's connector, ``bench.clients.trace.MarkingConnector``, made none) and it failed by a reset or
 an end of stream before the response's status line (never a timeout, never a garbled reply).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from types import SimpleNamespace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 import httpx2
@@ -32,13 +31,19 @@ _NO_RESPONSE: Final = "without sending a response"  # httpcore2: the end of stre
 Trace = Callable[[str, Mapping[str, Any]], Any]
 
 
+class Marks(Protocol):
+    """Where a call's time goes (``bench.clients.trace.CallTrace``): a part starts now."""
+
+    def mark(self, part: str) -> None: ...
+
+
 class Probe:
-    """What one attempt did with its connection."""
+    """What one attempt did with its connection; ``marks``, when set, hears when it connects (aiohttp)."""
 
-    __slots__ = ("reused",)
+    __slots__ = ("marks", "reused")
 
-    def __init__(self, *, reused: bool) -> None:
-        self.reused = reused
+    def __init__(self, *, reused: bool, marks: Marks | None = None) -> None:
+        self.reused, self.marks = reused, marks
 
     def see(self, event: str) -> None:
         """An httpcore2 trace event: a connect means a new connection."""
@@ -70,36 +75,22 @@ class Probe:
 
         return trace
 
-    def ahttpcore(self, inner: Trace | None) -> Trace:
-        """The async form of ``httpcore``."""
+    def ahttpcore(self, inner: Trace | None, blocking_inner: Trace | None = None) -> Trace:
+        """The async form of ``httpcore``; ``blocking_inner``, when given, is called instead of awaiting
+        ``inner`` (the same marks without one more coroutine per event)."""
 
         async def trace(event: str, info: Mapping[str, Any]) -> None:
             self.see(event)
-            if inner is not None:
+            if blocking_inner is not None:
+                blocking_inner(event, info)
+            elif inner is not None:
                 await inner(event, info)
 
         return trace
 
 
-# The attempt an aiohttp request belongs to: its TraceConfig callbacks run in the sending task.
+# The attempt an aiohttp request belongs to: its connector's ``connect`` runs in the sending task.
 PROBE: ContextVar[Probe | None] = ContextVar("bench_reconnect_probe", default=None)
-
-
-def _mark(reused: bool) -> Callable[[aiohttp.ClientSession, SimpleNamespace, Any], Awaitable[None]]:
-    async def mark(session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
-        probe = PROBE.get()
-        if probe is not None:
-            probe.reused = reused
-
-    return mark
-
-
-def aiohttp_trace_config() -> aiohttp.TraceConfig:
-    """Tells the attempt's ``Probe`` (``PROBE``) whether aiohttp reused a pooled connection."""
-    config = aiohttp.TraceConfig()
-    config.on_connection_reuseconn.append(_mark(True))
-    config.on_connection_create_start.append(_mark(False))
-    return config
 
 
 class Reconnects:

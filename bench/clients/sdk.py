@@ -68,7 +68,9 @@ class _Counting:
             response.headers["x-should-retry"] = "false"
 
     def _observe(self, response: httpx2.Response) -> None:
-        retry = _attempts_from_request(response.request) > 1
+        def retry() -> bool:  # read only for a 429 (an httpx2 header lookup scans every header)
+            return _attempts_from_request(response.request) > 1
+
         self.feedback.observe(response.status_code, response.headers, retry)
 
     def note(self, response: httpx2.Response) -> None:
@@ -351,7 +353,8 @@ class OpenAIAsyncClient(_Settling):
 
     async def complete(self, call: Call) -> Outcome:
         outcome = await self._complete(call)
-        return dataclasses.replace(outcome, reconnects=self._reconnects.take(call.call_id))
+        reconnects = self._reconnects.take(call.call_id)
+        return outcome if reconnects == outcome.reconnects else dataclasses.replace(outcome, reconnects=reconnects)
 
     async def _complete(self, call: Call) -> Outcome:
         result: Any
@@ -430,7 +433,8 @@ class OpenAISyncClient(_Settling):
 
     def complete(self, call: Call) -> Outcome:
         outcome = self._complete(call)
-        return dataclasses.replace(outcome, reconnects=self._reconnects.take(call.call_id))
+        reconnects = self._reconnects.take(call.call_id)
+        return outcome if reconnects == outcome.reconnects else dataclasses.replace(outcome, reconnects=reconnects)
 
     def _complete(self, call: Call) -> Outcome:
         result: Any

@@ -1,8 +1,9 @@
 """Where the time of each call went, from the clients' own hooks.
 
 httpx2's request hook and httpcore2's ``trace`` request extension (the SDK's default transport
-and the raw httpx driver), aiohttp's ``TraceConfig`` (the raw aiohttp driver and the SDK's aiohttp
-backend), and the SDK's sleep between retries each mark the moment a call moves from one part to
+and the raw httpx driver), aiohttp's ``TraceConfig`` (the SDK's aiohttp backend), the raw aiohttp
+driver's own send and its connector (``MarkingConnector``: a ``TraceConfig`` costs ~35 µs a request),
+and the SDK's sleep between retries each mark the moment a call moves from one part to
 the next. A call's parts are the intervals between consecutive marks, so they add up to its
 latency by construction; what the hooks decide is where each boundary falls:
 
@@ -24,9 +25,13 @@ from typing import Any, Final
 import aiohttp
 import httpx2
 import openai
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 
 from bench.clients.headers import CALL_ID_HEADER
-from bench.clients.reconnect import aiohttp_trace_config
+from bench.clients.reconnect import PROBE
 
 PREPARE: Final = "prepare"
 POOL_WAIT: Final = "pool_wait"
@@ -205,16 +210,54 @@ class TracedOpenAI(openai.OpenAI):
             trace.mark(PREPARE)
 
 
+class MarkingConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that tells the sending attempt's ``Probe`` (``bench.clients.reconnect.PROBE``)
+    whether its connection was reused and, when the probe carries marks, marks ``connect`` as a new
+    connection starts and ``ttfb`` once one is assigned — what ``on_connection_create_start`` and
+    ``on_connection_create_end``/``on_connection_reuseconn`` say, without turning on aiohttp's tracing.
+
+    ``_create_connection`` is aiohttp's (private) hook that every new connection goes through.
+    """
+
+    async def connect(  # aiohttp's signature
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> Connection:
+        probe = PROBE.get()
+        if probe is None:
+            return await super().connect(req, traces, timeout)
+        probe.reused = True  # unless _create_connection runs
+        connection = await super().connect(req, traces, timeout)
+        if probe.marks is not None:
+            probe.marks.mark(TTFB)
+        return connection
+
+    async def _create_connection(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> ResponseHandler:
+        probe = PROBE.get()
+        if probe is not None:
+            probe.reused = False
+            if probe.marks is not None:
+                probe.marks.mark(CONNECT)
+        return await super()._create_connection(req, traces, timeout)
+
+
 def traced_aiohttp_transport(tracer: Tracer | None, limits: httpx2.Limits) -> httpx2.AsyncBaseTransport:
-    """The SDK's aiohttp transport, as ``DefaultAioHttpClient`` makes it, with our ``TraceConfig``s
-    (the tracer's, when there is one; the stale-connection probe's, always)."""
+    """The SDK's aiohttp transport, as ``DefaultAioHttpClient`` makes it, on a ``MarkingConnector`` (for the
+    stale-connection probe) with the tracer's ``TraceConfig`` when there is one."""
     from openai._vendor.httpx_aiohttp import AiohttpTransport
 
     ssl_context = httpx2.create_ssl_context()
-    configs = [aiohttp_trace_config()] + ([tracer.trace_config()] if tracer is not None else [])
+    configs = [tracer.trace_config()] if tracer is not None else []
 
     def session() -> aiohttp.ClientSession:  # called inside the event loop, on the first request
-        connector = aiohttp.TCPConnector(
+        connector = MarkingConnector(
             limit=limits.max_connections or 0, keepalive_timeout=limits.keepalive_expiry, ssl=ssl_context
         )
         return aiohttp.ClientSession(connector=connector, trace_configs=configs)

@@ -73,7 +73,11 @@ def request_body(endpoint: Endpoint, settings: RequestSettings, call: Call) -> b
     if settings.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(body).encode()
+
+
+# json.dumps with these options builds a new encoder on every call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def session_headers(endpoint: Endpoint) -> dict[str, str]:

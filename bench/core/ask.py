@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final, Literal
 
 MAX_TOKENS: Final = 120
@@ -48,9 +49,14 @@ class Ask:
 
     def headers(self) -> dict[str, str]:
         """The answer's shape for the mock (a json_schema request carries it in the schema already)."""
+        shape = self._shape
+        return {} if shape is None else {ANSWER_HEADER: shape}
+
+    @cached_property
+    def _shape(self) -> str | None:  # every call of a workload sends it: encoded once
         if self.mode == "none" or not self.choices:
-            return {}
-        return {ANSWER_HEADER: json.dumps({"field": self.answer_field, "choices": list(self.choices)})}
+            return None
+        return json.dumps({"field": self.answer_field, "choices": list(self.choices)})
 
 
 DEFAULT_ASK: Final = Ask()
