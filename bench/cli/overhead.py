@@ -93,6 +93,12 @@ def figures_table(figures: list[Figure], title: str) -> Table:
     help="Instead: one process vs Ray at each W (SDK client, zero-latency mock, C=50): req/s and CPU per call.",
 )
 @click.option("--timing-only", is_flag=True, help="Only (g)–(i): warm pools, a small pool's queue, the hooks' cost.")
+@click.option(
+    "--per-call",
+    is_flag=True,
+    help="Only what a call costs: (a) SDK and (b) aiohttp ÷ bare loops at C=64 L=0, (j) default hooks ÷ bare "
+    "SDK at L=0.2 s C=100, (k) TTFT p50/p99 beside a bare streaming loop [5 rounds].",
+)
 def overhead_command(
     calls: int | None,
     rounds: int | None,
@@ -102,6 +108,7 @@ def overhead_command(
     scale_calls: int,
     ray_workers: str | None = None,
     timing_only: bool = False,
+    per_call: bool = False,
 ) -> None:
     """Is the harness the bottleneck? Print one table of medians over interleaved rounds.
 
@@ -116,6 +123,8 @@ def overhead_command(
 
     if ray_workers is not None:
         return ray_scale_table(ray_workers, calls or (QUICK_CALLS if quick else OverheadPlan.calls), rounds or 3)
+    if per_call:
+        return per_call_table(calls, rounds, quick, loop)
     plan = OverheadPlan(
         calls=calls or (QUICK_CALLS if quick else OverheadPlan.calls),
         rounds=rounds or (QUICK_ROUNDS if quick else OverheadPlan.rounds),
@@ -138,6 +147,29 @@ def overhead_command(
     except (RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     console.print(figures_table(figures, f"harness overhead (medians of {plan.rounds} round(s))"))
+    judged = [f.passed for f in figures if f.passed is not None]
+    console.print(f"{sum(judged)} of {len(judged)} targets met")
+
+
+def per_call_table(calls: int | None, rounds: int | None, quick: bool, loop: Loop) -> None:
+    """``--per-call``: the harness's cost per call beside bare loops, medians and spreads over rounds."""
+    from bench.overhead.per_call import PerCallPlan, measure_per_call
+
+    plan = PerCallPlan(loop=loop, rounds=rounds or (QUICK_ROUNDS if quick else PerCallPlan.rounds))
+    if quick:
+        plan = dataclasses.replace(plan, zero_calls=200, sched_calls=200, ttft_calls=64, ttft_concurrency=16)
+    if calls is not None:
+        plan = dataclasses.replace(plan, zero_calls=calls)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    console.print(
+        f"[bold]overhead --per-call[/]: {plan.rounds} round(s), loop {plan.loop}, {os.cpu_count()} CPUs, "
+        f"load average {load}"
+    )
+    try:
+        figures = measure_per_call(plan)
+    except (RuntimeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(figures_table(figures, f"what a call costs (medians of {plan.rounds} round(s), spread in detail)"))
     judged = [f.passed for f in figures if f.passed is not None]
     console.print(f"{sum(judged)} of {len(judged)} targets met")
 
