@@ -87,3 +87,30 @@ def test_the_command_refuses_tiny_sizes_in_one_line() -> None:
     assert result.exit_code == 2
     assert "--calls" in result.output
     assert bench.cli.overhead.QUICK_CALLS >= 200
+
+
+@pytest.mark.slow
+def test_every_per_call_figure_is_measured_and_the_ttft_pair_ran_side_by_side() -> None:
+    from bench.overhead.per_call import PerCallPlan, measure_per_call
+
+    toy = PerCallPlan(
+        rounds=1,
+        zero_calls=40,
+        zero_concurrency=8,
+        sched_calls=40,
+        sched_concurrency=10,
+        sched_latency_s=0.02,
+        ttft_calls=16,
+        ttft_concurrency=4,
+        ttft="fixed:0.05",
+        itl="fixed:0.002",
+        output_tokens="fixed:4",
+    )
+    figures = measure_per_call(toy)
+    assert [f.key for f in figures] == ["a", "b", "j", "j", "k", "k"]
+    for figure in figures:
+        assert math.isfinite(figure.value), figure.what
+        assert figure.value > 0, figure.what
+        assert "rounds 1" in figure.detail
+    ttft = [f for f in figures if f.key == "k"]
+    assert all("p99" in f.detail for f in ttft)  # both clients timed every call (side_by_side refuses fewer)
