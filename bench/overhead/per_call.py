@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -89,8 +90,25 @@ def _ratio_figure(
     )
 
 
-async def harness_ttfts(base_url: str, calls: Sequence[Call], concurrency: int, client: str) -> list[float]:
-    """TTFT of each call of one streamed semaphore cell through the Runner (rows kept in memory)."""
+@dataclass(frozen=True, kw_only=True)
+class Streamed:
+    """One streamed cell through the harness: each call's TTFT, the CPU per content chunk, the loop's lag."""
+
+    ttfts: list[float]
+    cpu_per_chunk_us: float  # the cell's CPU (this process) ÷ the content chunks it read
+    lag_p99_ms: float  # how late a 5 ms sleep in the same event loop woke, p99 over the cell
+
+
+async def _lags(stop: asyncio.Event, lags: list[float], period: float = 0.005) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        asked = loop.time() + period
+        await asyncio.sleep(period)
+        lags.append(loop.time() - asked)
+
+
+async def harness_ttfts(base_url: str, calls: Sequence[Call], concurrency: int, client: str) -> Streamed:
+    """One streamed semaphore cell through the Runner (rows kept in memory), its event loop watched."""
     rows: list[CallRecord] = []
     runner = RunnerConfig(
         run_id="overhead-ttft",
@@ -99,17 +117,28 @@ async def harness_ttfts(base_url: str, calls: Sequence[Call], concurrency: int, 
         client=client,
     ).runner(stop=threading.Event(), emit=rows.append)
     spec = CellSpec(scenario="ttft", strategy="semaphore", concurrency=concurrency, calls=tuple(calls))
+    stop, lags = asyncio.Event(), list[float]()
+    watcher = asyncio.ensure_future(_lags(stop, lags))
+    cpu = time.process_time()
     await runner.run_cell(spec)
+    cpu = time.process_time() - cpu
+    stop.set()
+    await watcher
     failed = [row for row in rows if row.status != "ok" or row.ttft_s is None]
     if len(rows) != len(calls) or failed:
         raise RuntimeError(f"{client}: {len(rows)} rows, {len(failed)} without a TTFT; figures need clean runs")
-    return [row.ttft_s for row in rows if row.ttft_s is not None]
+    chunks = sum(row.output_tokens or 0 for row in rows) or 1
+    return Streamed(
+        ttfts=[row.ttft_s for row in rows if row.ttft_s is not None],
+        cpu_per_chunk_us=cpu / chunks * 1e6,
+        lag_p99_ms=percentile(lags, 99) * 1000,
+    )
 
 
 async def side_by_side(
     base_url: str, calls: Sequence[Call], concurrency: int, client: str
-) -> tuple[list[float], list[float]]:
-    """(harness TTFTs, bare TTFTs): the harness here and a bare aiohttp loop in its own process, started together."""
+) -> tuple[Streamed, list[float]]:
+    """(the harness's cell, bare TTFTs): the harness here, a bare aiohttp loop in its own process, started together."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -153,7 +182,7 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
     c0, cs = plan.zero_concurrency, plan.sched_concurrency
     sdk, no_trace = RequestSettings(max_retries=0), RequestSettings(max_retries=0, trace=False)
     results: dict[str, list[Measurement]] = {}
-    ttfts: dict[str, list[tuple[list[float], list[float]]]] = {}
+    ttfts: dict[str, list[tuple[Streamed, list[float]]]] = {}
     with contextlib.ExitStack() as stack:
         zero = stack.enter_context(MockServer(MockConfig(latency="zero"))).base_url
         fixed = stack.enter_context(MockServer(MockConfig(latency=f"fixed:{plan.sched_latency_s}"))).base_url
@@ -206,8 +235,8 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
     )
     setup = f"N={plan.ttft_calls} C={plan.ttft_concurrency} ttft {plan.ttft}, itl {plan.itl}"
     for client, pairs in ttfts.items():
-        p99 = [percentile(h, 99) / percentile(b, 99) for h, b in pairs]
-        ms = {q: [(percentile(h, q) * 1000, percentile(b, q) * 1000) for h, b in pairs] for q in (50, 99)}
+        p99 = [percentile(h.ttfts, 99) / percentile(b, 99) for h, b in pairs]
+        ms = {q: [(percentile(h.ttfts, q) * 1000, percentile(b, q) * 1000) for h, b in pairs] for q in (50, 99)}
         shown = "; ".join(
             f"p{q} {statistics.median(h for h, _ in v):.0f} vs {statistics.median(b for _, b in v):.0f} ms"
             for q, v in ms.items()
@@ -221,7 +250,9 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
                 unit="×",
                 op="≤",
                 target=TTFT_TARGET,
-                detail=f"rounds {len(p99)}: {spread(p99)}; {shown}",
+                detail=f"rounds {len(p99)}: {spread(p99)}; {shown}; harness CPU/chunk "
+                f"{statistics.median(h.cpu_per_chunk_us for h, _ in pairs):.0f} µs, its loop's lag p99 "
+                f"{statistics.median(h.lag_p99_ms for h, _ in pairs):.0f} ms",
             )
         )
     return figures
