@@ -59,7 +59,8 @@ class PerCallPlan:
     ttft: str = "lognormal:0.3,0.3"
     itl: str = "fixed:0.02"
     output_tokens: str = "fixed:30"
-    ttft_clients: tuple[str, ...] = ("openai", "aiohttp")
+    # (harness client, bare loop beside it): the SDK beside aiohttp shows the SDK's own cost per chunk
+    ttft_pairs: tuple[tuple[str, str], ...] = (("openai", "aiohttp"), ("aiohttp", "aiohttp"), ("openai", "openai"))
 
 
 def spread(values: Sequence[float], digits: int = 2) -> str:
@@ -136,9 +137,10 @@ async def harness_ttfts(base_url: str, calls: Sequence[Call], concurrency: int, 
 
 
 async def side_by_side(
-    base_url: str, calls: Sequence[Call], concurrency: int, client: str
+    base_url: str, calls: Sequence[Call], concurrency: int, client: str, bare: str = "aiohttp"
 ) -> tuple[Streamed, list[float]]:
-    """(the harness's cell, bare TTFTs): the harness here, a bare aiohttp loop in its own process, started together."""
+    """(the harness's cell, bare TTFTs): the harness here, a bare ``bare`` loop (aiohttp or openai) in its own
+    process, started together."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -146,6 +148,7 @@ async def side_by_side(
         base_url,
         str(concurrency),
         MODEL,
+        bare,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -162,14 +165,14 @@ async def side_by_side(
         process.stdin.write(b"go\n")
         await process.stdin.drain()
         harness = await harness_ttfts(base_url, calls, concurrency, client)
-        bare = json.loads(await process.stdout.readline())["ttft_s"]
+        timed = json.loads(await process.stdout.readline())["ttft_s"]
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
-    if len(bare) != len(calls):
-        raise RuntimeError(f"the bare streaming loop timed {len(bare)} of {len(calls)} calls")
-    return harness, bare
+    if len(timed) != len(calls):
+        raise RuntimeError(f"the bare streaming loop timed {len(timed)} of {len(calls)} calls")
+    return harness, timed
 
 
 def measure_per_call(plan: PerCallPlan) -> list[Figure]:
@@ -202,9 +205,9 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
             for _ in range(plan.rounds):
                 for name, make in makers.items():
                     results.setdefault(name, []).append(await make())
-                for client in plan.ttft_clients:
-                    pair = await side_by_side(streaming, streamed, plan.ttft_concurrency, client)
-                    ttfts.setdefault(client, []).append(pair)
+                for client, bare in plan.ttft_pairs:
+                    pair = await side_by_side(streaming, streamed, plan.ttft_concurrency, client, bare)
+                    ttfts.setdefault(f"{client}|{bare}", []).append(pair)
 
         run_on_loop(all_rounds(), loop=plan.loop)
     r = results
@@ -234,7 +237,9 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
         _ratio_figure("j", "  the same with --no-trace", "same rounds", r["sched-no-trace"], r["sched-bare"], 0.95)
     )
     setup = f"N={plan.ttft_calls} C={plan.ttft_concurrency} ttft {plan.ttft}, itl {plan.itl}"
-    for client, pairs in ttfts.items():
+    bare_names = {"aiohttp": "a bare aiohttp loop", "openai": "a bare AsyncOpenAI loop"}
+    for names, pairs in ttfts.items():
+        client, bare = names.split("|")
         p99 = [percentile(h.ttfts, 99) / percentile(b, 99) for h, b in pairs]
         ms = {q: [(percentile(h.ttfts, q) * 1000, percentile(b, q) * 1000) for h, b in pairs] for q in (50, 99)}
         shown = "; ".join(
@@ -244,7 +249,7 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
         figures.append(
             Figure(
                 key="k",
-                what=f"TTFT p99, harness ({client}) ÷ a bare aiohttp loop streaming beside it",
+                what=f"TTFT p99, harness ({client}) ÷ {bare_names[bare]} streaming beside it",
                 setup=setup,
                 value=statistics.median(p99),
                 unit="×",
