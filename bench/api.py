@@ -57,6 +57,14 @@ class Results:
         table = self.summary[columns].to_string(index=False) if len(self.summary) else "(no cells)"
         return f"Results({self.run_dir}, {len(self.calls)} calls)\n{table}"
 
+    def tally_by(self, column: str) -> pd.DataFrame:
+        """The answers per cell and group of a persona ``column`` (read from the run's persona table):
+        count, n (the group's answers), share with its 95 % Wilson interval share_low–share_high."""
+        from bench.survey.crosstab import read_personas
+        from bench.survey.crosstab import tally_by as crosstab
+
+        return crosstab(self.calls, read_personas(self.run_dir).frame, column)
+
     def _repr_html_(self) -> str:
         columns = [c for c in SHOWN if c in self.summary.columns]
         table: str = self.summary[columns].to_html(index=False)
