@@ -74,7 +74,8 @@ def checks_html(checks: Sequence[Mapping[str, Any]]) -> str:
         mark = '<span class="pass">pass</span>' if check.get("passed") else '<span class="fail">FAIL</span>'
         value = check.get("value")
         shown = "–" if value is None else f"{value:g}" if isinstance(value, (int, float)) else str(value)
-        bound = f"{check.get('op', '')} {check.get('bound', '')}"
+        limit = check.get("bound")
+        bound = f"{check.get('op', '')} {limit:g}" if isinstance(limit, (int, float)) else str(limit or "")
         rows.append(
             f'<tr><td class="left">{escape(str(check.get("check", "")))}</td><td class="left">{escape(cell)}</td>'
             f'<td>{escape(shown)}</td><td class="left">{escape(bound)}</td><td class="left">{mark}</td></tr>'
@@ -82,6 +83,18 @@ def checks_html(checks: Sequence[Mapping[str, Any]]) -> str:
     caption = f"checks: {len(checks) - failed} passed, {failed} failed"
     head = '<tr><th class="left">check</th><th class="left">cell</th><th>value</th><th class="left">bound</th><th></th></tr>'
     return f"<table><caption>{caption}</caption><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+PLOT_ORDER: Final = ("throughput", "latency", "speedup", "latency-cdf", "where-the-time-went", "tally_by", "knee", "stream")
+
+
+def plot_order(path: Path) -> tuple[int, str]:
+    """Plots as a run writes them: the cells' figures, the answers', a sweep's, the per-cell timelines last."""
+    stem = path.stem
+    for rank, kind in reversed(list(enumerate(PLOT_ORDER))):
+        if stem.endswith(f"-{kind}") or stem.startswith(kind):
+            return rank, stem
+    return len(PLOT_ORDER), stem
 
 
 def image_html(path: Path) -> str:
@@ -124,7 +137,7 @@ def render(page: Page) -> str:
     if page.checks:
         sections.append("<h2>Checks</h2>" + checks_html(page.checks))
     if page.plots:
-        sections.append("<h2>Plots</h2>" + "".join(image_html(p) for p in page.plots))
+        sections.append("<h2>Plots</h2>" + "".join(image_html(p) for p in sorted(page.plots, key=plot_order)))
     sections.append("<h2>Configuration</h2>" + config_html(page.run))
     body = "\n".join(f"<section>{s}</section>" for s in sections)
     return (

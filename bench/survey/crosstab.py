@@ -161,8 +161,7 @@ def tally_by(calls: pd.DataFrame, personas: pd.DataFrame, column: str) -> pd.Dat
     counts[name] = pd.Categorical(counts[name], categories=order, ordered=True)
     cells = list(dict.fromkeys(zip(*(calls[key] for key in CELL), strict=True)))
     counts["_cell"] = [cells.index(key) for key in zip(*(counts[k] for k in CELL), strict=True)]
-    first_seen = {answer: rank for rank, answer in enumerate(dict.fromkeys(answers))}  # the run's order
-    counts["_answer"] = counts["answer"].map(first_seen).where(counts["answer"] != ERROR_ANSWER, len(first_seen))
-    ordered = counts.sort_values(["_cell", name, "_answer"], kind="stable")
+    counts["_answer"] = counts["answer"] == ERROR_ANSWER  # answers as tally.csv sorts them, errors last
+    ordered = counts.sort_values(["_cell", name, "_answer", "answer"], kind="stable")
     ordered[name] = ordered[name].astype(str)
     return ordered.drop(columns=["_cell", "_answer"]).reset_index(drop=True)
