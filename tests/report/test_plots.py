@@ -166,3 +166,24 @@ def test_talk_cells_share_a_time_scale_sweeps_do_not() -> None:
     own = timeline_figure(talk, scenario="t", strategy="sequential", concurrency=1)
     assert shared.axes[1].get_xlim()[1] == pytest.approx(101.0)
     assert own.axes[1].get_xlim()[1] < 40.0
+
+
+def test_a_window_of_100_keeps_its_lanes_apart_in_one_colour_per_meaning() -> None:
+    """The default run's semaphore C=100: before, lanes touched (no gap) and ok calls alternated two blues."""
+    cell = Cell(
+        scenario="s",
+        strategy="semaphore",
+        concurrency=100,
+        latencies=lognormal(300, 7, 2.6, 0.25),
+        retried=frozenset({3, 40}),
+    )
+    top = timeline_figure(load_frame(cell), scenario="s", strategy="semaphore", concurrency=100).axes[0]
+    bars = top.collections[0]
+    heights = [float(np.ptp(path.vertices[:, 1])) for path in bars.get_paths()]
+    assert max(heights) <= 0.8  # a gap of a fifth of a lane or more: lanes never merge
+    assert top.bbox.height / 100 >= 5  # pixels a lane: the figure grows with the lanes
+    colours = {tuple(np.round(c, 3)) for c in bars.get_facecolors()}
+    assert len(colours) == 2  # ok, retried: one colour each
+    legend = top.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["ok (298)", "ok after retries (2)"]
+    assert all(t.get_fontsize() >= 9 for t in legend.get_texts())
