@@ -132,8 +132,9 @@ def knee_figure(cells: pd.DataFrame, strategy: str, knob: str) -> Figure:
         f"knee: {knob}={knee['level']:g}, {knee['throughput_rps']:.1f} req/s",
         (knee["level"], knee["throughput_rps"]),
         textcoords="offset points",
-        xytext=(10, -28),  # below and right: past the knee goodput is flat, so the space under it is free
-        ha="left",
+        # Below the star, towards the middle: the space under a flat goodput is free, and the text stays inside.
+        xytext=(10, -28) if at < len(cells) / 2 else (-10, -28),
+        ha="left" if at < len(cells) / 2 else "right",
         fontweight="bold",
     )
     top.set_ylabel("goodput (ok calls/s)")
@@ -147,7 +148,7 @@ def knee_figure(cells: pd.DataFrame, strategy: str, knob: str) -> Figure:
     for axis in (top, bottom):
         axis.axvline(knee["level"], color="C3", linestyle="--", alpha=0.6)
         _level_axis(axis, levels, knob)
-        axis.legend(loc="upper left", fontsize=9)
+        axis.legend(loc="best", fontsize=9)
     top.set_xlabel("")
     top.set_title(f"{strategy}: goodput and latency per {knob}; past the knee more load stops paying")
     return fig

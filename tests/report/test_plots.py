@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,26 @@ def test_a_window_of_100_keeps_its_lanes_apart_in_one_colour_per_meaning() -> No
     legend = top.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["ok (298)", "ok after retries (2)"]
     assert all(t.get_fontsize() >= 9 for t in legend.get_texts())
+
+
+@pytest.mark.slow  # matplotlib, the whole report
+def test_a_report_on_a_sweep_that_sent_nothing_prints_no_warning(tmp_path: Path) -> None:
+    """Before, a sweep interrupted before its first call put a log axis on nothing, and matplotlib
+    warned in the middle of the report ("Data has no positive values")."""
+    from tests.support.cli_runs import invoke_bench
+
+    cells = [Cell(scenario="stopped", strategy="semaphore", concurrency=c, latencies=()) for c in (1, 4, 16)]
+    cells += [
+        Cell(scenario="failed", strategy="semaphore", concurrency=c, latencies=(0.1,) * 6, failed=frozenset(range(6)))
+        for c in (1, 4, 16)
+    ]
+    run_dir = write_run(tmp_path / "run", cells)
+    data = load_run(run_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written, _ = write_plots(data.summary, data.calls, tmp_path / "plots", timelines=False)
+    assert [str(w.message) for w in caught] == []
+    assert {"stopped-throughput.png", "failed-throughput.png"} <= {p.name for p in written}
+    report = invoke_bench(["report", str(run_dir), "--no-timelines"])  # pytest turns a warning into an error
+    assert report.returncode == 0
+    assert report.stderr == ""  # not even "warning: plots not written"
