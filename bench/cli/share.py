@@ -40,7 +40,8 @@ def print_breakdowns(data: RunData, columns: Sequence[str], *, plots: bool) -> l
         tables += found
         if plots and len(frame):
             _plot(frame, data.run_dir / PLOTS_DIR / f"tally_by_{safe_name(column)}.png")
-    console.print(f"[dim]{escape(LEGEND)} (personas: {escape(str(personas.path))})[/]")
+    console.print(f"[dim]{escape(LEGEND)}[/]")
+    console.print(f"[dim]persona table: {escape(str(personas.path))}[/]", soft_wrap=True)
     return tables
 
 
@@ -68,7 +69,8 @@ def write_page(
     run = _json(data.run_dir / RUN_FILE)
     checks = _json(data.run_dir / SUMMARY_JSON_FILE).get("checks") or []
     plots = sorted((data.run_dir / PLOTS_DIR).glob("*.png"))
-    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    found = run.get("config")
+    config: dict[str, Any] = found if isinstance(found, dict) else {}
     title = f"bench report: {config.get('run_id') or data.run_dir.name}"
     page = Page(
         title=title,

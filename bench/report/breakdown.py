@@ -147,6 +147,8 @@ def breakdown_figure(calls: pd.DataFrame, scenario: str) -> Figure | None:
         axis.margins(y=0.08)
     handles, names = axes[0].get_legend_handles_labels()
     # Below the panels, in the stack's order, never over a bar whatever the number of cells.
-    fig.legend(handles, names, loc="outside lower center", ncols=min(4, int(width // 3)), fontsize=8, title="bottom to top")
+    fig.legend(
+        handles, names, loc="outside lower center", ncols=min(4, int(width // 3)), fontsize=8, title="bottom to top"
+    )
     fig.suptitle(f"{scenario}: where the time went")
     return fig

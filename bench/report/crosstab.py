@@ -26,7 +26,7 @@ Crosstab = tuple[str, list[tuple[str, int]], pd.DataFrame]  # scenario, its cell
 
 def group_column(frame: pd.DataFrame) -> str:
     """The name of the frame's group column (the persona column, or ``group``)."""
-    return next(c for c in frame.columns if c not in FIXED)
+    return str(next(c for c in frame.columns if c not in FIXED))
 
 
 def distinct_crosstabs(frame: pd.DataFrame) -> list[Crosstab]:
@@ -70,7 +70,9 @@ def _answers(body: pd.DataFrame) -> list[str]:
     return sorted(answers, key=lambda a: a == ERROR_ANSWER)
 
 
-LEGEND: Final = "each share: % of the group's answers with its 95 % (Wilson) interval; n: the group's answers, errors left out"
+LEGEND: Final = (
+    "each share: % of the group's answers with its 95 % (Wilson) interval; n: the group's answers, errors left out"
+)
 
 
 def crosstab_tables(frame: pd.DataFrame) -> list[FittedTable]:
@@ -130,9 +132,7 @@ def plot_crosstab(frame: pd.DataFrame, path: Path) -> Path | None:
             share = 100 * rows["share"].to_numpy(float)
             below = np.clip(share - 100 * rows["share_low"].to_numpy(float), 0, None)  # rounding: never < 0
             above = np.clip(100 * rows["share_high"].to_numpy(float) - share, 0, None)
-            axis.errorbar(
-                share, ys, xerr=[below, above], fmt="o", color=f"C{index}", capsize=3, label=answer
-            )
+            axis.errorbar(share, ys, xerr=[below, above], fmt="o", color=f"C{index}", capsize=3, label=answer)
         ns = body.groupby(column, sort=False)["n"].first()
         axis.set_yticks([y_of[n] for n in names], [f"{n}  (n={int(ns[n])})" for n in names])
         axis.set_xlim(-1.5, 101.5)  # a share of 0 or 100 % shows its whole marker

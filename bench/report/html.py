@@ -21,7 +21,8 @@ HTML_FILE: Final = "report.html"
 STYLE: Final = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
        padding: 0 1em; color: #222; }
-h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
+h1 { font-size: 1.6em; margin-bottom: .2em; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
 .meta { color: #666; }
 table { border-collapse: collapse; margin: .6em 0 1.4em; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding: .3em 0; }
@@ -50,9 +51,7 @@ class Page:
 
 def table_html(table: FittedTable) -> str:
     """A FittedTable as an HTML table with every column (a page scrolls; it need not drop any)."""
-    head = "".join(
-        f'<th class="{"left" if c.left else ""}">{escape(c.header)}</th>' for c in table.columns
-    )
+    head = "".join(f'<th class="{"left" if c.left else ""}">{escape(c.header)}</th>' for c in table.columns)
     body = "".join(
         "<tr>"
         + "".join(
@@ -63,6 +62,9 @@ def table_html(table: FittedTable) -> str:
         for row in table.rows
     )
     return f"<table><caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CHECK_HEADERS: Final = (("check", "left"), ("cell", "left"), ("value", ""), ("bound", "left"), ("", "left"))
 
 
 def checks_html(checks: Sequence[Mapping[str, Any]]) -> str:
@@ -81,11 +83,20 @@ def checks_html(checks: Sequence[Mapping[str, Any]]) -> str:
             f'<td>{escape(shown)}</td><td class="left">{escape(bound)}</td><td class="left">{mark}</td></tr>'
         )
     caption = f"checks: {len(checks) - failed} passed, {failed} failed"
-    head = '<tr><th class="left">check</th><th class="left">cell</th><th>value</th><th class="left">bound</th><th></th></tr>'
-    return f"<table><caption>{caption}</caption><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    head = "".join(f'<th class="{side}">{name}</th>' for name, side in CHECK_HEADERS)
+    return f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-PLOT_ORDER: Final = ("throughput", "latency", "speedup", "latency-cdf", "where-the-time-went", "tally_by", "knee", "stream")
+PLOT_ORDER: Final = (
+    "throughput",
+    "latency",
+    "speedup",
+    "latency-cdf",
+    "where-the-time-went",
+    "tally_by",
+    "knee",
+    "stream",
+)
 
 
 def plot_order(path: Path) -> tuple[int, str]:
@@ -133,7 +144,9 @@ def render(page: Page) -> str:
     if page.answer_tables or page.lines:
         answers = "".join(table_html(t) for t in page.answer_tables)
         lines = "".join(f"<li>{escape(line)}</li>" for line in page.lines)
-        sections.append(f"<h2>Answers and findings</h2>{answers}" + (f"<ul class='lines'>{lines}</ul>" if lines else ""))
+        sections.append(
+            f"<h2>Answers and findings</h2>{answers}" + (f"<ul class='lines'>{lines}</ul>" if lines else "")
+        )
     if page.checks:
         sections.append("<h2>Checks</h2>" + checks_html(page.checks))
     if page.plots:

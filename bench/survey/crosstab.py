@@ -157,7 +157,9 @@ def tally_by(calls: pd.DataFrame, personas: pd.DataFrame, column: str) -> pd.Dat
     counts = _with_zeros(joined.groupby([*CELL, name, "answer"], sort=False).size().rename("count").reset_index(), name)
     counts = add_shares(counts, [*CELL, name], ERROR_ANSWER)
     answered = counts["count"].where(counts["answer"] != ERROR_ANSWER, 0)
-    counts.insert(counts.columns.get_loc("share"), "n", answered.groupby([counts[k] for k in [*CELL, name]]).transform("sum"))
+    counts.insert(
+        counts.columns.get_loc("share"), "n", answered.groupby([counts[k] for k in [*CELL, name]]).transform("sum")
+    )
     counts[name] = pd.Categorical(counts[name], categories=order, ordered=True)
     cells = list(dict.fromkeys(zip(*(calls[key] for key in CELL), strict=True)))
     counts["_cell"] = [cells.index(key) for key in zip(*(counts[k] for k in CELL), strict=True)]

@@ -25,20 +25,32 @@ def test_the_page_inlines_its_images_and_escapes_what_it_shows(tmp_path: Path) -
     plot = tmp_path / "a.png"
     plot.write_bytes(PNG_1PX)
     table = FittedTable(title="<b>t</b>", columns=[Column(header="answer", left=True)], rows=[["<script>x</script>"]])
-    checks = [{"check": "http_429 == 0", "scenario": "main", "strategy": "s", "concurrency": 2, "op": "==",
-               "bound": 0.0, "value": 3.0, "passed": False}]
+    checks = [
+        {
+            "check": "http_429 == 0",
+            "scenario": "main",
+            "strategy": "s",
+            "concurrency": 2,
+            "op": "==",
+            "bound": 0.0,
+            "value": 3.0,
+            "passed": False,
+        }
+    ]
     page = render(Page(title="r", tables=[table], checks=checks, plots=[plot], run={"config": {"model": "m<"}}))
     assert "<script" not in page  # the answer is data: escaped, never run
     assert "&lt;script&gt;x&lt;/script&gt;" in page
     assert not re.search(r"""(src|href)=["'](?!data:)""", page)  # nothing fetched: it opens without a server
     (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert base64.b64decode(data) == PNG_1PX
-    assert "checks: 0 passed, 1 failed" in page and "FAIL" in page
+    assert "checks: 0 passed, 1 failed" in page
+    assert "FAIL" in page
     assert "m&lt;" in page
 
 
 BROKEN = """<!DOCTYPE html><html><head><title>broken</title></head><body><table><tr><td>x</td></tr></table>
-<img alt="gone" src="data:image/png;base64,AAAA"><script>console.error("boom"); undefined_call();</script></body></html>"""
+<img alt="gone" src="data:image/png;base64,AAAA">
+<script>console.error("boom"); undefined_call();</script></body></html>"""
 
 
 @pytest.mark.slow  # a real run on the mock, its plots, and a browser
@@ -51,8 +63,24 @@ def test_the_html_report_renders_every_table_and_plot_in_headless_chromium(
     people.write_text("id,state\n" + "".join(f"{i},{('CA', 'TX', 'NY')[i % 3]}\n" for i in range(12)))
     run_dir = tmp_path / "run"
     ran = invoke_bench(
-        ["run", "--endpoint", mock_server.base_url, "--personas-file", str(people), "--calls", "12",
-         "--strategy", "semaphore,gather", "--concurrency", "4", "--check", "http_429 == 0", "-q", "--out", str(run_dir)]
+        [
+            "run",
+            "--endpoint",
+            mock_server.base_url,
+            "--personas-file",
+            str(people),
+            "--calls",
+            "12",
+            "--strategy",
+            "semaphore,gather",
+            "--concurrency",
+            "4",
+            "--check",
+            "http_429 == 0",
+            "-q",
+            "--out",
+            str(run_dir),
+        ]
     )
     assert ran.returncode == 0, ran.stderr
     report = invoke_bench(["report", str(run_dir), "--html", "--by", "state"])
@@ -60,7 +88,8 @@ def test_the_html_report_renders_every_table_and_plot_in_headless_chromium(
     html = run_dir / "report.html"
     assert f"report: {html}" in report.stdout
     pngs = sorted(p.name for p in (run_dir / "plots").glob("*.png"))
-    assert "tally_by_state.png" in pngs and len(pngs) >= 6
+    assert "tally_by_state.png" in pngs
+    assert len(pngs) >= 6
 
     broken = tmp_path / "broken.html"
     broken.write_text(BROKEN)
@@ -76,15 +105,26 @@ def test_the_html_report_renders_every_table_and_plot_in_headless_chromium(
     assert seen.console_errors == []
     assert page["title"] == "bench report: run"
     assert page["headings"] == ["Cells", "Answers and findings", "Checks", "Plots", "Configuration"]
-    assert page["scripts"] == 0 and page["links"] == 0
+    assert page["scripts"] == 0
+    assert page["links"] == 0
     captions = [t["caption"] for t in page["tables"]]
-    for expected in ("scenario main: 12 calls a cell", "answers per cell", "answers by state · main",
-                     "checks: 2 passed, 0 failed", "configuration", "options", "versions", "host"):
+    for expected in (
+        "scenario main: 12 calls a cell",
+        "answers per cell",
+        "answers by state · main",
+        "checks: 2 passed, 0 failed",
+        "configuration",
+        "options",
+        "versions",
+        "host",
+    ):
         assert any(c.startswith(expected) for c in captions), (expected, captions)
     assert all(t["rows"] > 0 and t["height"] > 0 for t in page["tables"])
     assert sorted(i["alt"] for i in page["images"]) == pngs  # every plot, once
     for image in page["images"]:
-        assert image["complete"] and image["naturalWidth"] > 0 and image["width"] > 0, image
+        assert image["complete"], image
+        assert image["naturalWidth"] > 0, image  # 0: the browser could not decode it
+        assert image["width"] > 0, image
         assert not image["external"]
     with Image.open(seen.screenshot) as shot:
         assert shot.size[1] >= page["height"] * 0.9  # the whole page, not just the first screen

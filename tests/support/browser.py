@@ -13,9 +13,11 @@ import contextlib
 import itertools
 import json
 import re
+import select
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +102,8 @@ class _Tab:
         return found
 
 
-@contextlib.asynccontextmanager
-async def _browser(binary: str, profile: Path) -> AsyncIterator[str]:
+@contextlib.contextmanager
+def _browser(binary: str, profile: Path) -> Iterator[str]:
     """A headless Chromium on a free port; yields its browser websocket URL; always killed after."""
     process = subprocess.Popen(
         [
@@ -121,15 +123,15 @@ async def _browser(binary: str, profile: Path) -> AsyncIterator[str]:
     )
     try:
         assert process.stderr is not None
-        loop = asyncio.get_running_loop()
-        url = None
-        while url is None:
-            line = await asyncio.wait_for(loop.run_in_executor(None, process.stderr.readline), 60)
+        deadline = time.monotonic() + 60
+        while True:
+            ready, _, _ = select.select([process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            line = process.stderr.readline() if ready else ""
             if not line:
-                raise RuntimeError(f"chromium exited ({process.wait()}) before listening")
+                raise RuntimeError(f"chromium did not start listening (exit code {process.poll()})")
             if match := LISTENING.search(line):
-                url = match.group(1)
-        yield url
+                yield match.group(1)
+                return
     finally:
         process.kill()
         process.wait()
@@ -137,10 +139,10 @@ async def _browser(binary: str, profile: Path) -> AsyncIterator[str]:
             process.stderr.close()
 
 
-async def _load(tab: _Tab, path: Path, screenshot: Path) -> Seen:
+async def _load(tab: _Tab, uri: str) -> tuple[dict[str, Any], list[str], bytes]:
     tab.events.clear()
     tab.loaded.clear()
-    await tab.send("Page.navigate", url=path.resolve().as_uri())
+    await tab.send("Page.navigate", url=uri)
     await asyncio.wait_for(tab.loaded.wait(), 60)
     seen = await tab.send("Runtime.evaluate", expression=SEEN, returnByValue=True)
     state = json.loads(seen["result"]["value"])
@@ -151,13 +153,12 @@ async def _load(tab: _Tab, path: Path, screenshot: Path) -> Seen:
         captureBeyondViewport=True,
         clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
     )
-    screenshot.write_bytes(base64.b64decode(shot["data"]))
     await asyncio.sleep(0.2)  # events the load raised late (a console error from an onload handler)
-    return Seen(page=state, console_errors=tab.errors(), screenshot=screenshot)
+    return state, tab.errors(), base64.b64decode(shot["data"])
 
 
-async def _open(binary: str, pages: list[tuple[Path, Path]], profile: Path) -> list[Seen]:
-    async with _browser(binary, profile) as url, aiohttp.ClientSession() as session:
+async def _open(url: str, uris: list[str]) -> list[tuple[dict[str, Any], list[str], bytes]]:
+    async with aiohttp.ClientSession() as session:
         port = url.split("/")[2]
         async with session.get(f"http://{port}/json/list") as reply:
             targets = await reply.json(content_type=None)
@@ -166,11 +167,17 @@ async def _open(binary: str, pages: list[tuple[Path, Path]], profile: Path) -> l
             tab = _Tab(socket)
             for domain in ("Page", "Runtime", "Log"):
                 await tab.send(f"{domain}.enable")
-            seen = [await _load(tab, path, shot) for path, shot in pages]
+            seen = [await _load(tab, uri) for uri in uris]
             tab.reader.cancel()
             return seen
 
 
 def open_pages(binary: str, pages: list[tuple[Path, Path]], profile: Path) -> list[Seen]:
     """Load each (page, screenshot path) in turn in one fresh headless Chromium with its profile in ``profile``."""
-    return asyncio.run(_open(binary, pages, profile))
+    with _browser(binary, profile) as url:
+        found = asyncio.run(_open(url, [page.resolve().as_uri() for page, _ in pages]))
+    seen = []
+    for (_, screenshot), (state, errors, png) in zip(pages, found, strict=True):
+        screenshot.write_bytes(png)
+        seen.append(Seen(page=state, console_errors=errors, screenshot=screenshot))
+    return seen

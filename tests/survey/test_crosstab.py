@@ -80,7 +80,8 @@ def test_a_number_column_with_many_values_is_cut_into_ordered_bins() -> None:
     frame = tally_by(calls_frame([(i, "ok", "yes") for i in range(60)]), table, "age")
     groups = list(dict.fromkeys(frame["age"]))
     assert len(groups) == 5
-    assert groups[0].startswith("18–") and groups[-1].endswith("–77")
+    assert groups[0].startswith("18–")
+    assert groups[-1].endswith("–77")
     assert frame.groupby("age")["n"].first().sum() == 60  # every persona in exactly one bin
 
 
