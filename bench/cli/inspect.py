@@ -45,11 +45,11 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool, by: tuple[str, ...
     lines = verdicts(data.calls) if data.calls is not None else []
     for line in lines:
         console.print(line, markup=False)
-    answers += print_breakdowns(data, by, plots=not no_plots)
+    crosstabs, notes = print_breakdowns(data, by, plots=not no_plots)
     if not no_plots:
         print_plots(run_dir, data.summary, data.calls, timelines=not no_timelines)
     if html:
-        console.print(f"report: {write_page(data, tables, answers, lines)}", markup=False)
+        console.print(f"report: {write_page(data, tables, answers + crosstabs, lines + notes)}", markup=False)
 
 
 @click.command()

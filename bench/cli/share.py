@@ -16,15 +16,15 @@ if TYPE_CHECKING:
     from bench.report.tables import RunData
 
 
-def print_breakdowns(data: RunData, columns: Sequence[str], *, plots: bool) -> list[FittedTable]:
-    """Print each column's crosstab (and write plots/tally_by_COLUMN.png); returns the tables."""
+def print_breakdowns(data: RunData, columns: Sequence[str], *, plots: bool) -> tuple[list[FittedTable], list[str]]:
+    """Print each column's crosstab (and write plots/tally_by_COLUMN.png); returns the tables and the notes."""
     from bench.report.crosstab import LEGEND, crosstab_tables
     from bench.report.plots import safe_name
     from bench.report.tables import PLOTS_DIR
     from bench.survey.crosstab import CrosstabError, read_personas, tally_by
 
     if not columns:
-        return []
+        return [], []
     if data.calls is None:
         raise BadInput(f"{data.run_dir}: no calls.csv, so no answers to break down")
     try:
@@ -33,16 +33,20 @@ def print_breakdowns(data: RunData, columns: Sequence[str], *, plots: bool) -> l
     except CrosstabError as exc:
         raise BadInput(str(exc)) from None
     tables: list[FittedTable] = []
+    notes: list[str] = []
     for column, frame in frames.items():
         found = crosstab_tables(frame)
         for table in found:
             console.print(table)
+        if frame.attrs.get("note"):
+            notes.append(frame.attrs["note"])
+            console.print(f"[dim]{escape(frame.attrs['note'])}[/]")
         tables += found
         if plots and len(frame):
             _plot(frame, data.run_dir / PLOTS_DIR / f"tally_by_{safe_name(column)}.png")
     console.print(f"[dim]{escape(LEGEND)}[/]")
     console.print(f"[dim]persona table: {escape(str(personas.path))}[/]", soft_wrap=True)
-    return tables
+    return tables, [*notes, LEGEND, f"persona table: {personas.path}"]
 
 
 def _plot(frame: Any, path: Path) -> None:

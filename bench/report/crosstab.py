@@ -142,6 +142,7 @@ def plot_crosstab(frame: pd.DataFrame, path: Path) -> Path | None:
         axis.set_title(f"{scenario} · {scope(cells, total)}", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(6, max(1, len(labels))), fontsize=9)
-    fig.suptitle(f"answers by {column}")
+    note = frame.attrs.get("note")
+    fig.suptitle(f"answers by {column}" + (f"\n({note})" if note else ""))
     fig.savefig(path, dpi=DPI)
     return path

@@ -28,6 +28,7 @@ table { border-collapse: collapse; margin: .6em 0 1.4em; font-variant-numeric: t
 caption { text-align: left; font-weight: 600; padding: .3em 0; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: .25em .7em; text-align: right; white-space: nowrap; }
 th { background: #f6f6f6; } td.left, th.left { text-align: left; }
+td.value { text-align: left; white-space: normal; overflow-wrap: anywhere; max-width: 60em; }
 .pass { color: #17803d; font-weight: 600; } .fail { color: #c0262d; font-weight: 700; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #666; font-size: .9em; }
@@ -119,7 +120,7 @@ def _config_rows(config: Mapping[str, Any]) -> str:
     rows = []
     for key, value in config.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        rows.append(f'<tr><td class="left">{escape(str(key))}</td><td class="left">{escape(shown)}</td></tr>')
+        rows.append(f'<tr><td class="left">{escape(str(key))}</td><td class="value">{escape(shown)}</td></tr>')
     return "".join(rows)
 
 
@@ -128,7 +129,10 @@ def config_html(run: Mapping[str, Any]) -> str:
     parts = []
     config = dict(run.get("config") or {})
     params = config.pop("params", None)
-    for title, values in (("configuration", config), ("options", params), ("versions", run.get("versions"))):
+    if isinstance(params, Mapping):  # an option left unset says nothing: its default is in the docs
+        params = {name: value for name, value in params.items() if value is not None}
+    sections = (("configuration", config), ("options set", params), ("versions", run.get("versions")))
+    for title, values in sections:
         if isinstance(values, Mapping) and values:
             parts.append(f"<table><caption>{title}</caption><tbody>{_config_rows(values)}</tbody></table>")
     if isinstance(run.get("host"), Mapping):

@@ -166,4 +166,17 @@ def tally_by(calls: pd.DataFrame, personas: pd.DataFrame, column: str) -> pd.Dat
     counts["_answer"] = counts["answer"] == ERROR_ANSWER  # answers as tally.csv sorts them, errors last
     ordered = counts.sort_values(["_cell", name, "_answer", "answer"], kind="stable")
     ordered[name] = ordered[name].astype(str)
-    return ordered.drop(columns=["_cell", "_answer"]).reset_index(drop=True)
+    result = ordered.drop(columns=["_cell", "_answer"]).reset_index(drop=True)
+    result.attrs["note"] = grouping_note(personas[column], column)
+    return result
+
+
+def grouping_note(values: pd.Series, column: str) -> str:
+    """How the groups were made, when it is not one group per value ("" then)."""
+    if values.map(_is_list).any():
+        return f"{column} is a list: a persona counts under each of its items, so the groups overlap"
+    numbers = pd.to_numeric(values, errors="coerce")
+    present = values.map(_label) != MISSING
+    if present.any() and numbers[present].notna().all() and numbers[present].nunique() > MAX_GROUPS:
+        return f"{column} cut at its quantiles into {BINS} groups of about equal size"
+    return ""

@@ -114,7 +114,7 @@ def test_the_html_report_renders_every_table_and_plot_in_headless_chromium(
         "answers by state · main",
         "checks: 2 passed, 0 failed",
         "configuration",
-        "options",
+        "options set",
         "versions",
         "host",
     ):
@@ -130,3 +130,4 @@ def test_the_html_report_renders_every_table_and_plot_in_headless_chromium(
         assert shot.size[1] >= page["height"] * 0.9  # the whole page, not just the first screen
     config = json.loads((run_dir / "run.json").read_text())["config"]
     assert config["personas_file"] in html.read_text()
+    assert "95 % (Wilson) interval" in html.read_text()  # the crosstab's legend travels with it

@@ -112,6 +112,7 @@ def _browser(binary: str, profile: Path) -> Iterator[str]:
             "--disable-gpu",
             "--no-sandbox",
             "--no-first-run",
+            "--window-size=1280,900",
             "--remote-debugging-port=0",
             "--remote-debugging-address=127.0.0.1",
             f"--user-data-dir={profile}",

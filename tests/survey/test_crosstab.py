@@ -83,6 +83,7 @@ def test_a_number_column_with_many_values_is_cut_into_ordered_bins() -> None:
     assert groups[0].startswith("18–")
     assert groups[-1].endswith("–77")
     assert frame.groupby("age")["n"].first().sum() == 60  # every persona in exactly one bin
+    assert frame.attrs["note"] == "age cut at its quantiles into 5 groups of about equal size"
 
 
 def test_a_list_column_counts_a_persona_under_each_item() -> None:
@@ -90,6 +91,7 @@ def test_a_list_column_counts_a_persona_under_each_item() -> None:
     frame = tally_by(calls_frame([(0, "ok", "yes"), (1, "ok", "no")]), table, "media")
     n = frame.groupby("media")["n"].first().to_dict()
     assert n == {"NPR": 1, "TV": 2}
+    assert "groups overlap" in frame.attrs["note"]
 
 
 def test_cells_that_agree_make_one_table_cells_that_differ_one_each() -> None:
