@@ -35,8 +35,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under pytest-xdist: shared set-ups run once, Ray runs on one worker, the slow tests start first.
 
     A test that uses a module-scoped fixture goes with the rest of its module (the fixture is
-    built once, not once per worker); the Ray tests under distributed/ go to one worker, those of another module
-    using ``ray_local`` to another (two Ray instances at most). Slow tests go to the front of the queue so that none of them starts last.
+    built once, not once per worker); the Ray tests under distributed/ go to one worker, those of another
+    module using ``ray_local`` to another (two Ray instances at most). Slow tests go to the front of the
+    queue so that none of them starts last.
     """
     if not hasattr(config, "workerinput"):
         return  # a plain run keeps the file order
