@@ -4,7 +4,7 @@
 (no import, no conftest). It starts the real mock server in its own process and returns a handle with
 `.base_url`, `.stats()` (the server's own counters) and `.reset()`; servers stop after each test.
 
-    python -m pytest -q examples/test_with_bench_mock.py -p no:xdist    # from a checkout of this repository
+    python -m pytest -q examples/test_with_bench_mock.py -n 0    # in a checkout of this repository
 """
 
 from __future__ import annotations
