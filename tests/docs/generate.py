@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Final
 
 import click
@@ -19,6 +20,19 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 CLI_PAGE: Final = ROOT / "docs" / "cli.md"
 OPTIONS_PAGE: Final = ROOT / "docs" / "options.md"
 WIDTH: Final = 88  # the help as a terminal of this width shows it, whatever the machine's
+
+
+def _import_cli() -> ModuleType:
+    """``bench.cli``, imported without keeping its hold on Ctrl-C.
+
+    The package takes SIGINT over while a ``bench`` process starts (its ``main`` gives it back); imported
+    here, nothing would, and this process would end on a later SIGINT with one word instead of a traceback.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    import bench.cli
+
+    signal.signal(signal.SIGINT, handler)
+    return bench.cli
 
 
 def _commands(command: click.Command, ctx: click.Context) -> Iterator[tuple[str, click.Context]]:
@@ -32,10 +46,7 @@ def _commands(command: click.Command, ctx: click.Context) -> Iterator[tuple[str,
 
 def cli_markdown() -> str:
     """Every command's ``--help``, in the order ``bench --help`` lists them."""
-    handler = signal.getsignal(signal.SIGINT)
-    from bench.cli import cli  # it takes Ctrl-C over while a `bench` process starts: give it back
-
-    signal.signal(signal.SIGINT, handler)
+    cli = _import_cli().cli
 
     settings = {**cli.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
     root = click.Context(cli, info_name="bench", **settings)
@@ -54,6 +65,7 @@ def cli_markdown() -> str:
 
 def options_markdown() -> str:
     """The option reference, as ``bench options --markdown`` prints it."""
+    _import_cli()
     from bench.cli.options import markdown
 
     return markdown()
