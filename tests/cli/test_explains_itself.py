@@ -1,0 +1,82 @@
+"""Output that explains itself: the version, close misses named, a base URL without /v1 caught."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import bench
+from bench.cli import cli
+from bench.engine.errors import OptionsError
+from bench.engine.schema import read_all
+from bench.suite.config import SuiteError, parse_suite
+from tests.support.cli_runs import error_lines
+
+
+def test_bench_version_prints_the_package_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"bench {bench.__version__}"
+    assert bench.__version__ != "0.0.0"  # read from the installed package's metadata
+
+
+@pytest.mark.parametrize(
+    ("args", "suggestion"),
+    [
+        pytest.param(
+            ["--strategy", "semaphor"], "unknown strategy 'semaphor'; did you mean 'semaphore'?", id="strategy"
+        ),
+        pytest.param(["--check", "http429 == 0"], "unknown column 'http429'; did you mean 'http_429'?", id="metric"),
+        pytest.param(
+            ["--check", "semaphor:errors == 0"], "unknown strategy 'semaphor'; did you mean 'semaphore'?", id="scope"
+        ),
+    ],
+)
+def test_a_close_miss_on_the_command_line_names_the_closest_name_in_one_line(args: list[str], suggestion: str) -> None:
+    result = CliRunner().invoke(cli, ["run", "--no-plots", "-q", "--calls", "1", *args])
+    assert result.exit_code == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, lines
+    assert suggestion in lines[0]
+    assert "known:" not in lines[0]  # a suggestion instead of the list of 59 names
+
+
+@pytest.mark.parametrize(
+    ("params", "suggestion"),
+    [
+        pytest.param({"latncy": "zero"}, "unknown option 'latncy'; did you mean 'latency'?", id="keyword"),
+        pytest.param(
+            {"strategies": "semaphor"}, "unknown strategy 'semaphor'; did you mean 'semaphore'?", id="strategy"
+        ),
+        pytest.param(
+            {"checks": ["eror_rate == 0"]}, "unknown column 'eror_rate'; did you mean 'error_rate'?", id="check"
+        ),
+    ],
+)
+def test_a_close_miss_in_the_api_names_the_closest_name(params: dict[str, object], suggestion: str) -> None:
+    with pytest.raises(OptionsError) as caught:
+        read_all(params)
+    assert suggestion in caught.value.describe()
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        pytest.param(
+            '[suite]\n[[experiments]]\nstrategies = ["gather"]\n',
+            "experiments: unknown top-level key; did you mean 'experiment'?",
+            id="table",
+        ),
+        pytest.param(
+            '[suite]\n[[experiment]]\nstrategies = ["gather"]\nconcurrancy = [2]\n',
+            "experiment[1].concurrancy: unknown key; did you mean 'concurrency'?",
+            id="key",
+        ),
+    ],
+)
+def test_a_close_miss_in_a_suite_file_names_the_closest_key(tmp_path: Path, toml: str, said: str) -> None:
+    with pytest.raises(SuiteError, match=re.escape(said)):
+        parse_suite(toml, source=tmp_path / "suite.toml")
