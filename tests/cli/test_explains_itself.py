@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
 import bench
 from bench.cli import cli
 from bench.engine.errors import OptionsError
+from bench.engine.runner import fatal_reason
 from bench.engine.schema import read_all
+from bench.mock.process import MockServer
 from bench.suite.config import SuiteError, parse_suite
 from tests.support.cli_runs import error_lines
 
@@ -80,3 +83,32 @@ def test_a_close_miss_in_the_api_names_the_closest_name(params: dict[str, object
 def test_a_close_miss_in_a_suite_file_names_the_closest_key(tmp_path: Path, toml: str, said: str) -> None:
     with pytest.raises(SuiteError, match=re.escape(said)):
         parse_suite(toml, source=tmp_path / "suite.toml")
+
+
+def test_the_mock_answers_only_under_v1_as_real_servers_do(mock_server: MockServer) -> None:
+    ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(mock_server.url + "/chat/completions", json=ask, timeout=10).status_code == 404
+    assert httpx.post(mock_server.base_url + "/chat/completions", json=ask, timeout=10).status_code == 200
+
+
+def test_a_404_at_a_base_url_without_v1_asks_whether_v1_was_meant(mock_server: MockServer, tmp_path: Path) -> None:
+    args = ["run", "--no-plots", "-q", "--endpoint", mock_server.url, "--calls", "20", "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(cli, args, env={"OPENAI_API_KEY": None})
+    assert result.exit_code == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, lines
+    assert f"did you mean '{mock_server.url}/v1'?" in lines[0]
+    assert "model name" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        pytest.param("http://127.0.0.1:8000", "did you mean 'http://127.0.0.1:8000/v1'?", id="bare"),
+        pytest.param("https://host/api/", "did you mean 'https://host/api/v1'?", id="path"),
+        pytest.param("http://127.0.0.1:8000/v1", "check the model name (m)", id="v1"),
+        pytest.param("https://host/v1beta/openai/", "check the model name (m)", id="v1beta"),
+    ],
+)
+def test_a_404_names_the_likelier_mistake(url: str, hint: str) -> None:
+    assert hint in fatal_reason(404, [url], "m")
