@@ -1,4 +1,4 @@
-"""The run's end line: each answer's share with its 95 % margin, as a survey reports it."""
+"""The run's end line: each answer's share with its 95 % interval, as a survey reports it."""
 
 from __future__ import annotations
 
@@ -9,16 +9,24 @@ if TYPE_CHECKING:
 
 
 def share_line(cell: pd.DataFrame) -> str:
-    """``yes 52 % (±9), no 31 % (±8) over 120 answers`` for one cell's tally rows (errors named apart)."""
+    """``yes 52 % (43–61), no 31 % (23–40) over 120 answers`` for one cell's tally rows (errors named apart).
+
+    The ranges are Wilson 95 % intervals in percent, within 0–100 (a ± would claim 100 % ± 14).
+    """
     answered = cell[cell["share"].notna()]
     total = int(answered["count"].sum())
     parts = [
-        f"{row.answer} {100 * row.share:.0f} % (±{100 * (row.share_high - row.share_low) / 2:.0f})"
+        f"{row.answer} {percent(row.share)}\u00a0% ({percent(row.share_low)}–{percent(row.share_high)})"
         for row in answered.itertuples()
     ]
     errors = int(cell.loc[cell["share"].isna(), "count"].sum())
     tail = f" ({errors} errors)" if errors else ""
     return f"{', '.join(parts)} over {total} answers{tail}"
+
+
+def percent(share: float) -> str:
+    """A share in whole percent, clipped to 0–100."""
+    return f"{min(100.0, max(0.0, 100 * share)):.0f}"
 
 
 def survey_lines(tally: pd.DataFrame) -> list[str]:
@@ -37,4 +45,6 @@ def survey_lines(tally: pd.DataFrame) -> list[str]:
             out.append(f"answers, {scenario} ({scope}): {distinct.pop()}")
         else:
             out += [f"answers, {scenario} ({label}): {line}" for label, line in lines.items()]
+    if out:
+        out.append("(in brackets: the 95 % interval of each share, Wilson's)")
     return out

@@ -24,9 +24,14 @@ EXIT_INTERRUPTED = 130
 # emoji=False: text from users and servers is printed as it is (rich would turn "file:100:" into
 # "file💯"); markup in such text is escaped or printed with markup=False.
 # Not on a terminal (CI logs, pipes), rich would take 80 columns; 150 unless COLUMNS says otherwise.
+# There, sentences are not wrapped at all (soft_wrap): a log viewer wraps them, never mid-figure;
+# tables still fit the width. On a terminal rich wraps at spaces (figures hold a no-break space).
 _PIPE_WIDTH = None if "COLUMNS" in os.environ else 150
-console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
-errors = Console(stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+_OUT_TTY, _ERR_TTY = sys.stdout.isatty(), sys.stderr.isatty()
+console = Console(highlight=False, emoji=False, width=None if _OUT_TTY else _PIPE_WIDTH, soft_wrap=not _OUT_TTY)
+errors = Console(
+    stderr=True, highlight=False, emoji=False, width=None if _ERR_TTY else _PIPE_WIDTH, soft_wrap=not _ERR_TTY
+)
 
 
 class RunFailed(click.ClickException):

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import math
 import re
+import sys
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 import bench
-from bench.cli import cli
+from bench.cli import cli, ui
+from bench.cli.survey import share_line
+from bench.core.margin import add_shares
 from bench.engine.errors import OptionsError
 from bench.engine.runner import fatal_reason
 from bench.engine.schema import read_all
 from bench.mock.process import MockServer
+from bench.report.tables import results_table
 from bench.suite.config import SuiteError, parse_suite
 from tests.support.cli_runs import error_lines
 
@@ -112,3 +120,41 @@ def test_a_404_at_a_base_url_without_v1_asks_whether_v1_was_meant(mock_server: M
 )
 def test_a_404_names_the_likelier_mistake(url: str, hint: str) -> None:
     assert hint in fatal_reason(404, [url], "m")
+
+
+def rendered(renderable: object, width: int) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_the_results_table_has_one_legend_line_for_its_jargon() -> None:
+    summary = pd.DataFrame(
+        [{"scenario": "main", "strategy": "semaphore", "concurrency": 10, "calls": 20, "ok": 20, "errors": 0,
+          "wall_s": 0.8, "ideal_wall_s": 0.6, "efficiency": 0.75, "throughput_rps": 25.0,
+          "speedup_vs_sequential": math.nan}]
+    )  # fmt: skip
+    wide = rendered(results_table(summary), 200)
+    legend = [line.strip() for line in wide.splitlines() if "eff: " in line]
+    assert legend == [
+        "ideal s: wall time with zero overhead · eff: ideal ÷ wall · speedup: vs sequential (–: no sequential cell)"
+    ]
+    narrow = rendered(results_table(summary), 80)  # speedup dropped to fit: its note goes with it
+    assert "ideal s: wall time with zero overhead · eff: ideal ÷ wall" in narrow
+    assert "no sequential cell" not in narrow
+
+
+def test_a_share_is_printed_with_its_interval_as_a_range_within_0_and_100() -> None:
+    tally = add_shares(
+        pd.DataFrame({"strategy": ["s"], "concurrency": [1], "answer": ["Trump"], "count": [10]}),
+        ["strategy", "concurrency"],
+        "(error)",
+    )
+    assert share_line(tally) == "Trump 100\u00a0% (72–100) over 10 answers"
+
+
+def test_off_a_terminal_sentences_are_not_wrapped_mid_figure() -> None:
+    assert not sys.stdout.isatty()  # pytest captures it: the CLI's console is set up for a pipe
+    with ui.console.capture() as captured:
+        ui.console.print("a sentence of 1.5 s figures " * 20)
+    assert captured.get().count("\n") == 1  # one line; the log viewer wraps it
