@@ -111,15 +111,11 @@ def print_plots(
     run_dir: Path, summary: pd.DataFrame, calls: pd.DataFrame | None = None, *, timelines: bool = True
 ) -> None:
     """Write DIR/plots/*.png (calls read from DIR when not given) and say where; failures only warn."""
-    from bench.report.plots import write_plots  # matplotlib costs ~1 s to import: only when plotting
-    from bench.report.tables import PLOTS_DIR, load_run
-    from strategies import STRATEGIES
+    from bench.engine.figures import write_run_plots
+    from bench.report.tables import PLOTS_DIR
 
-    order = {name: cls.traits.order for name, cls in STRATEGIES.items()}
     try:
-        if calls is None:
-            calls = load_run(run_dir).calls
-        written, notes = write_plots(summary, calls, run_dir / PLOTS_DIR, timelines=timelines, order=order)
+        written, notes = write_run_plots(run_dir, summary, calls, timelines=timelines)
     except Exception as exc:  # the CSVs are written; a failing plot must not turn into a traceback
         errors.print(f"[yellow]warning:[/] plots not written: {type(exc).__name__}: {escape(str(exc))}")
         return
