@@ -27,6 +27,7 @@ from bench.engine.figures import write_run_plots
 from bench.engine.options import RunOptions
 from bench.engine.session import RunHooks, RunStart, run_benchmark
 from bench.report.summary import read_calls
+from bench.report.tables import CELL_NOTES
 from strategies import register
 
 # What ``Results`` shows (the CLI's headers and figures); the DataFrames keep every column.
@@ -45,7 +46,7 @@ SHOWN: Final = (
     ("latency_p99_s", "p99 s"),
     ("ttft_p99_s", "ttft p99"),
 )
-LEGEND: Final = "ideal s: wall time with zero overhead · eff: ideal ÷ wall"
+LEGEND: Final = f"{CELL_NOTES['ideal s']} · {CELL_NOTES['eff']}"
 MAX_ANSWER_LINES: Final = 12
 
 

@@ -94,6 +94,7 @@ def sweep_table(summary: pd.DataFrame) -> FittedTable:
     import pandas as pd
 
     from bench.report.fit import Column, FittedTable
+    from bench.report.tables import CELL_NOTES
 
     offered = summary["offered_rps"] if "offered_rps" in summary else pd.Series(float("nan"), index=summary.index)
     open_loop = offered.notna()
@@ -111,7 +112,7 @@ def sweep_table(summary: pd.DataFrame) -> FittedTable:
         Column(header="p99 s", droppable=False),
         *(Column(header=header, note=_STREAM_NOTES.get(header, "")) for header, _ in streamed),
         Column(header="wall s"),
-        Column(header="eff", note="eff: ideal ÷ wall"),
+        Column(header="eff", note=CELL_NOTES["eff"]),
     ]
     rows = []
     for row in frame.to_dict("records"):

@@ -37,7 +37,7 @@ CELL_HEADERS = (
 # The legend line under the table: what a newcomer will not know (DESIGN.md, "Ideal bounds").
 CELL_NOTES: Final = {
     "ideal s": "ideal s: wall time with zero overhead",
-    "eff": "eff: ideal ÷ wall",
+    "eff": "eff: ideal ÷ wall, 100% = no overhead",
     "speedup": "speedup: vs sequential",
 }
 CELL_DASHES: Final = {"speedup": "no sequential cell"}
