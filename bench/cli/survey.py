@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bench.core.margin import share_text
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -15,18 +17,10 @@ def share_line(cell: pd.DataFrame) -> str:
     """
     answered = cell[cell["share"].notna()]
     total = int(answered["count"].sum())
-    parts = [
-        f"{row.answer} {percent(row.share)}\u00a0% ({percent(row.share_low)}–{percent(row.share_high)})"
-        for row in answered.itertuples()
-    ]
+    parts = [f"{row.answer} {share_text(row.share, row.share_low, row.share_high)}" for row in answered.itertuples()]
     errors = int(cell.loc[cell["share"].isna(), "count"].sum())
     tail = f" ({errors} errors)" if errors else ""
     return f"{', '.join(parts)} over {total} answers{tail}"
-
-
-def percent(share: float) -> str:
-    """A share in whole percent, clipped to 0–100."""
-    return f"{min(100.0, max(0.0, 100 * share)):.0f}"
 
 
 def survey_lines(tally: pd.DataFrame) -> list[str]:

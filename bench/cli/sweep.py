@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from rich.markup import escape
 
 from bench.cli.flags import GroupedCommand, GroupedOption
 from bench.cli.loadtest import finish, load_hooks, load_options, options_from
-from bench.cli.ui import RunFailed, console, stop_on_signals
+from bench.cli.ui import RunFailed, console, errors, stop_on_signals
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +37,7 @@ def _own(*decls: str, **kwargs: Any) -> Callable[[F], F]:
 def sweep(strategy: str, levels: int, ceiling: int, refine: int, **params: Any) -> None:
     """Find the knee: the last level where goodput grows ≥ 10 % while p99 grows < 2×."""
     # Imported here: pandas, matplotlib and the SDK are not needed for ``--help`` or a refused flag.
+    from bench.engine.loadtest import measures_this_machine
     from bench.engine.sweep import SweepSettings, run_sweep
     from bench.report.knee import knee_index, plot_knee, plot_stream, saturation_lines
     from bench.report.knee import levels as knee_levels
@@ -43,6 +45,9 @@ def sweep(strategy: str, levels: int, ceiling: int, refine: int, **params: Any) 
 
     options = options_from(params)
     settings = SweepSettings(strategy=strategy, levels=levels, ceiling=ceiling, refine=refine)
+    caveat = measures_this_machine(options)
+    if caveat is not None:
+        errors.print(f"[yellow]warning:[/] {escape(caveat)}", soft_wrap=True)
 
     def started(start: RunStart) -> None:
         console.print(f"sweeping: floor, ceiling, then the levels between → {start.run_dir}/", markup=False)

@@ -44,7 +44,8 @@ def _own(*decls: str, **kwargs: Any) -> Callable[[F], F]:
 @_own("--max-level", type=click.FloatRange(min=1), default=1024.0, show_default=True, help="Highest level tried.")
 def tune(slos: list[Slo], strategy: str, start: float, max_level: float, **params: Any) -> None:
     """Search concurrency (or rate, for constant/poisson) for the highest goodput meeting every SLO."""
-    from bench.engine.tune import TuneSettings, measures_this_machine, run_tune
+    from bench.engine.loadtest import measures_this_machine
+    from bench.engine.tune import TuneSettings, run_tune
 
     options = options_from(params)
     settings = TuneSettings(strategy=strategy, slos=tuple(slos), start=start, limit=max_level)

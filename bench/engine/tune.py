@@ -274,17 +274,6 @@ class TuneSettings:
     limit: float = 1024.0
 
 
-def measures_this_machine(options: RunOptions) -> str | None:
-    """Why a tune's answer would say nothing about an endpoint: the built-in mock with no limit to find."""
-    mock = options.mock
-    if not options.client.is_mock or mock.max_concurrency or mock.rpm or mock.tpm or mock.profile:
-        return None
-    return (
-        "the built-in mock has no slot limit (--mock-max-concurrency) and no rate limit: the level found "
-        "measures this machine's CPU, not an endpoint"
-    )
-
-
 def check_start(settings: TuneSettings) -> None:
     """A first level that means "years" (a rate below one a day) or no level at all (C below 1) is refused."""
     if is_open_loop(settings.strategy):

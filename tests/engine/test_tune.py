@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from bench.engine.loadtest import measures_this_machine
 from bench.engine.options import RunOptions
-from bench.engine.tune import Slo, SloError, Tuner, measures_this_machine
+from bench.engine.tune import Slo, SloError, Tuner
 from bench.report.tune_plot import plot_tune
 from tests.support.cli_runs import invoke_bench
 
