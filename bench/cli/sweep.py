@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from bench.cli.flags import GroupedCommand, GroupedOption
 from bench.cli.loadtest import finish, load_hooks, load_options, options_from
-from bench.cli.ui import RunFailed, console, errors, stop_on_signals
+from bench.cli.ui import RunFailed, console, stop_on_signals
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,9 +45,6 @@ def sweep(strategy: str, levels: int, ceiling: int, refine: int, **params: Any) 
 
     options = options_from(params)
     settings = SweepSettings(strategy=strategy, levels=levels, ceiling=ceiling, refine=refine)
-    caveat = measures_this_machine(options)
-    if caveat is not None:
-        errors.print(f"[yellow]warning:[/] {escape(caveat)}", soft_wrap=True)
 
     def started(start: RunStart) -> None:
         console.print(f"sweeping: floor, ceiling, then the levels between → {start.run_dir}/", markup=False)
@@ -84,6 +81,9 @@ def sweep(strategy: str, levels: int, ceiling: int, refine: int, **params: Any) 
                     console.print(f"plot: {path}", markup=False)
     for line in saturation_lines(summary):
         console.print(line)
+    caveat = measures_this_machine(options)
+    if caveat is not None and succeeded and len(summary):
+        console.print(f"[yellow]note:[/] {escape(caveat)}")
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv)", markup=False)
     finish(result.run, "sweep")
 

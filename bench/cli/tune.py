@@ -50,8 +50,6 @@ def tune(slos: list[Slo], strategy: str, start: float, max_level: float, **param
     options = options_from(params)
     settings = TuneSettings(strategy=strategy, slos=tuple(slos), start=start, limit=max_level)
     caveat = measures_this_machine(options)
-    if caveat is not None:
-        errors.print(f"[yellow]warning:[/] {escape(caveat)}", soft_wrap=True)
 
     def started(begun: RunStart) -> None:
         console.print(f"tuning {strategy} → {begun.run_dir}/", markup=False)
@@ -69,7 +67,7 @@ def tune(slos: list[Slo], strategy: str, start: float, max_level: float, **param
         done = run_tune(options, settings, load_hooks(stop, started), on_tried=said)
     console.print(done.result.recommendation(), markup=False)
     if caveat is not None and done.result.best is not None:
-        console.print("  (on the built-in mock without limits: a fact about this machine; see the warning above)")
+        console.print(f"[yellow]note:[/] {escape(caveat)}")
     if not options.output.no_plots and done.result.tried:
         plot = write_tune_plot(done.result.document(), done.run_dir)
         if plot is not None:

@@ -108,6 +108,7 @@ def test_a_sweep_on_the_mock_writes_one_locked_run_folder(tmp_path: Path) -> Non
     assert config["sweep"]["ceiling"] == 4
     assert (out / "summary.json").exists()
     assert "knee at C=" in result.stdout
+    assert "measures this machine's CPU, not an endpoint" in result.stdout  # a mock without limits: said so
 
 
 @pytest.mark.parametrize("command", [pytest.param([], id="bench"), ["sweep"], ["tune"]])
@@ -124,7 +125,8 @@ def test_help_loads_no_sdk_pandas_or_plots(command: list[str]) -> None:
 
 def test_a_sweep_where_nothing_succeeded_names_no_knee_but_the_first_error(tmp_path: Path) -> None:
     args = ["sweep", "--calls", "6", "--levels", "2", "--ceiling", "2", "--refine", "0", "--latency", "fixed:0.01"]
-    result = invoke([*args, "--mock-error-rate", "1", "--no-plots", "--out", str(tmp_path / "sweep")])
+    limited = ["--mock-max-concurrency", "4"]  # a mock with a limit to find: no warning that it measures this machine
+    result = invoke([*args, *limited, "--mock-error-rate", "1", "--no-plots", "--out", str(tmp_path / "sweep")])
     assert result.exit_code == 1, result.output
     assert "knee at" not in result.stdout  # was: "knee at C=2 (0.0 req/s goodput …)"
     (line,) = error_lines(result.stderr)
