@@ -71,11 +71,13 @@ class Results:
 
     def brief(self) -> pd.DataFrame:
         """The summary as ``Results`` shows it: a dozen columns, figures rounded, efficiency in percent."""
-        shown = [(column, header) for column, header in SHOWN if column in self.summary.columns]
-        if self.summary["scenario"].nunique() <= 1 if "scenario" in self.summary else True:
-            shown = [(column, header) for column, header in shown if column != "scenario"]
-        if "ttft_p99_s" in self.summary and not self.summary["ttft_p99_s"].notna().any():
-            shown = [(column, header) for column, header in shown if column != "ttft_p99_s"]
+        summary = self.summary
+        hidden = set()
+        if "scenario" in summary and summary["scenario"].nunique() <= 1:
+            hidden.add("scenario")  # one scenario: it tells no rows apart
+        if "ttft_p99_s" in summary and not summary["ttft_p99_s"].notna().any():
+            hidden.add("ttft_p99_s")  # not streamed
+        shown = [(column, header) for column, header in SHOWN if column in summary.columns and column not in hidden]
         frame = self.summary[[column for column, _ in shown]].copy()
         if "efficiency" in frame:
             frame["efficiency"] = [f"{100 * v:.0f}%" if v == v else "–" for v in frame["efficiency"]]
@@ -109,8 +111,6 @@ class Results:
 
     def plot(self, *, show: bool | None = None) -> list[Path]:
         """Write the CLI's plots (``run_dir/plots/*.png``) and return their paths; shown too in a notebook."""
-        from bench.engine.figures import write_run_plots
-
         written, _ = write_run_plots(self.run_dir, self.summary, self.calls)
         if show if show is not None else in_notebook():
             shown = _ipython_display()
