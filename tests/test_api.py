@@ -195,6 +195,7 @@ class FakeLine:
         self.shown.append(obj.data)
 
 
+@pytest.mark.slow  # two runs
 def test_progress_shows_by_default_in_a_notebook_as_one_updating_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mock_server: MockServer
 ) -> None:
