@@ -33,7 +33,7 @@ def run(*, progress: bool | None = None, **options: Any) -> Results:
 
     Works in a script and inside a running event loop (a notebook cell), where it runs on a
     worker thread with its own loop. ``strategy`` takes names or Strategy objects. Progress
-    shows by default in a notebook (``progress=True``: anywhere, ``False``: never); the plots are
+    shows by default in a notebook or at a terminal (``progress=True``: anywhere, ``False``: never); the plots are
     written to the run folder as ``bench run`` writes them, unless ``no_plots=True``.
     """
     from bench import api

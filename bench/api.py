@@ -257,7 +257,9 @@ class _Progress:
 def _execute(options: Mapping[str, Any], stop: threading.Event, progress: bool | None) -> Results:
     run_options = RunOptions.from_params(to_params(options))
     notebook = in_notebook()
-    bar = _Progress(notebook=notebook) if (notebook if progress is None else progress) else None
+    # By default where a person watches: a notebook, or a script at a terminal (never into a pipe or a log).
+    shown = progress if progress is not None else notebook or sys.stderr.isatty()
+    bar = _Progress(notebook=notebook) if shown else None
     hooks = RunHooks(
         stop=stop,
         on_start=bar.start if bar is not None else None,

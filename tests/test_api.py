@@ -237,3 +237,13 @@ def test_the_api_writes_the_clis_plots_unless_no_plots(tmp_path: Path) -> None:
     default = bench.run(calls=8, out=tmp_path / "default", **{**FAST, "no_plots": False})
     written = sorted(p.name for p in (default.run_dir / "plots").glob("*.png"))
     assert written == sorted(path.name for path in drawn)  # the same figures as `bench run` writes
+
+
+def test_progress_shows_by_default_at_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mock_server: MockServer
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a script run by a person, not into a pipe
+    bench.run(calls=6, out=tmp_path / "t", endpoint=mock_server.base_url, concurrency=3, no_plots=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "6/6" in captured.err  # tqdm's bar or the plain line
