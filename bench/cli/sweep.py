@@ -108,7 +108,7 @@ def sweep_table(summary: pd.DataFrame) -> FittedTable:
     streamed = [(header, column) for header, column in _STREAMED if column in frame and frame[column].notna().any()]
     columns = [Column(header="strategy", left=True, droppable=False), Column(header="C", droppable=False)]
     if open_loop.any():
-        columns.append(Column(header="rate/s", droppable=False, note="rate/s: calls sent per second"))
+        columns.append(Column(header="rate/s", droppable=False, note="rate/s: calls sent a second", dash="closed loop"))
     columns += [
         Column(header="calls"),
         Column(header="err"),
