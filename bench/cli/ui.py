@@ -23,15 +23,21 @@ if TYPE_CHECKING:
 EXIT_INTERRUPTED = 130
 # emoji=False: text from users and servers is printed as it is (rich would turn "file:100:" into
 # "file💯"); markup in such text is escaped or printed with markup=False.
-# Not on a terminal (CI logs, pipes), rich would take 80 columns; 150 unless COLUMNS says otherwise.
-# There, sentences are not wrapped at all (soft_wrap): a log viewer wraps them, never mid-figure;
-# tables still fit the width. On a terminal rich wraps at spaces (figures hold a no-break space).
-_PIPE_WIDTH = None if "COLUMNS" in os.environ else 150
-_OUT_TTY, _ERR_TTY = sys.stdout.isatty(), sys.stderr.isatty()
-console = Console(highlight=False, emoji=False, width=None if _OUT_TTY else _PIPE_WIDTH, soft_wrap=not _OUT_TTY)
-errors = Console(
-    stderr=True, highlight=False, emoji=False, width=None if _ERR_TTY else _PIPE_WIDTH, soft_wrap=not _ERR_TTY
-)
+# Not on a terminal (CI logs, pipes), rich would take 80 columns and wrap sentences mid-figure: there,
+# sentences are not wrapped at all (soft_wrap; a log viewer wraps them) and tables fit 150 columns,
+# unless COLUMNS names a width, which everything then fits, wrapped at spaces as on a terminal
+# (a figure and its unit hold a no-break space).
+
+
+def make_console(*, stderr: bool, tty: bool, columns: str | None) -> Console:
+    """The CLI's console for stdout or stderr: on a terminal, at ``COLUMNS`` or 150 columns off one."""
+    fitted = tty or columns is not None
+    width = None if fitted else 150
+    return Console(stderr=stderr, highlight=False, emoji=False, width=width, soft_wrap=not fitted)
+
+
+console = make_console(stderr=False, tty=sys.stdout.isatty(), columns=os.environ.get("COLUMNS"))
+errors = make_console(stderr=True, tty=sys.stderr.isatty(), columns=os.environ.get("COLUMNS"))
 
 
 class RunFailed(click.ClickException):

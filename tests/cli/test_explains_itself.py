@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import re
-import sys
 from pathlib import Path
 
 import httpx
@@ -154,8 +153,22 @@ def test_a_share_is_printed_with_its_interval_as_a_range_within_0_and_100() -> N
     assert share_line(tally) == "Trump 100\u00a0% (72–100) over 10 answers"
 
 
-def test_off_a_terminal_sentences_are_not_wrapped_mid_figure() -> None:
-    assert not sys.stdout.isatty()  # pytest captures it: the CLI's console is set up for a pipe
-    with ui.console.capture() as captured:
-        ui.console.print("a sentence of 1.5 s figures " * 20)
-    assert captured.get().count("\n") == 1  # one line; the log viewer wraps it
+@pytest.mark.parametrize(
+    ("tty", "columns", "lines"),
+    [
+        pytest.param(False, None, 1, id="pipe"),  # one line: the log viewer wraps it
+        pytest.param(False, "80", 3, id="pipe-at-COLUMNS"),  # as asked, at spaces
+        pytest.param(True, "80", 3, id="terminal"),
+    ],
+)
+def test_sentences_wrap_only_at_spaces_and_in_a_pipe_not_at_all(tty: bool, columns: str | None, lines: int) -> None:
+    console = ui.make_console(stderr=False, tty=tty, columns=columns)
+    if tty:
+        console.width = 80  # what the terminal says
+    sentence = "Trump 100\u00a0% (72–100) over 10 answers, " * 5
+    with console.capture() as captured:
+        console.print(sentence)
+    printed = captured.get().splitlines()
+    assert len(printed) == lines
+    assert all(len(line) <= 80 for line in printed) or not columns
+    assert not any(line.rstrip().endswith("100") for line in printed)  # never "100" here and "%" on the next line
