@@ -81,7 +81,7 @@ def announce(start: RunStart, *, quiet: bool) -> LiveProgress:
         console.print(f"resuming {start.run_dir}: {start.done} of {start.total_calls} calls done, {todo} to go")
     where = "the built-in mock server" if start.endpoint == "mock" else escape(start.endpoint)
     console.print(
-        f"[bold]{start.total_calls} calls[/] in {start.cells} cells → {where} "
+        f"[bold]{start.total_calls} calls[/] in {start.cells} cell{'' if start.cells == 1 else 's'} → {where} "
         f"(model {escape(start.model)}); writing {start.run_dir}/"
     )
     return LiveProgress(start.total_calls, console=console, cells=start.cells, quiet=quiet)

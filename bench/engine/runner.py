@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from bench.clients import CLIENTS
 from bench.clients.base import (
@@ -130,6 +131,25 @@ FATAL_STATUSES: dict[int, str] = {
 }
 
 
+def lacks_v1(base_url: str) -> bool:
+    """A base URL whose path has no ``/v1``-like part (``/v1``, ``/v1beta``…): the commonest 404 there is."""
+    path = urlsplit(base_url).path
+    return not any(part.startswith("v1") for part in path.split("/"))
+
+
+def fatal_reason(status: int, base_urls: Sequence[str], model: str) -> str:
+    """Why every further call would fail the same way; a 404 names the likelier mistake."""
+    if status == 404:
+        bare = next((url for url in base_urls if lacks_v1(url)), None)
+        if bare is not None:
+            fixed = bare.rstrip("/") + "/v1"
+            return (
+                f"not found (HTTP 404) at {bare}; did you mean '{fixed}'? (OpenAI-compatible servers answer under /v1)"
+            )
+        return f"not found (HTTP 404): check the model name ({model}) and the endpoint's base URL"
+    return FATAL_STATUSES[status]
+
+
 def internal_error(exc: Exception, secret: str) -> Outcome:
     """The Outcome of a call whose client raised (a bug): an error row rather than a lost call."""
     error = scrub(f"internal_error: {type(exc).__name__}: {exc}", secret)[:200]
@@ -148,7 +168,7 @@ class CellSender:
         stop: threading.Event,
         client: AsyncChatClient | None = None,
         sync_client: SyncChatClient | None = None,
-        on_fatal: Callable[[str], None] | None = None,
+        on_fatal: Callable[[int], None] | None = None,
         secret: str = "",
         price: Price | None = None,
         batches: BatchAccess | None = None,
@@ -275,7 +295,7 @@ class CellSender:
                 return record
             self._emit(record)
         if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None:
-            self._on_fatal(FATAL_STATUSES[outcome.http_status])
+            self._on_fatal(outcome.http_status)
         return record
 
     async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
@@ -401,9 +421,10 @@ class Runner:
     origin: Callable[[], Awaitable[float]] | None = None
     warmup: bool = False  # open the pool's connections before each cell's clock starts
 
-    def _set_fatal(self, reason: str) -> None:
+    def _set_fatal(self, status: int) -> None:
         if self.fatal is None:
-            self.fatal = reason
+            urls = [routed.endpoint.base_url for routed in self._stated()]
+            self.fatal = fatal_reason(status, urls, self.endpoint.model)
         self.stop.set()
 
     async def run_cell(

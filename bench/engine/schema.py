@@ -19,6 +19,7 @@ from bench.clients.base import DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.base import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from bench.clients.pool import MAX_LIMIT_PER_MIN, EndpointSpecError, label_all, parse_endpoint_spec
 from bench.core.calls import WorkloadError
+from bench.core.suggest import unknown
 from bench.engine import checks as input_checks
 from bench.engine.errors import OptionsError
 from bench.mock.config import DEFAULT_BATCH_DELAY
@@ -814,11 +815,7 @@ def read_all(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def unknown_option(name: str, known: Sequence[str], what: str = "option") -> str:
     """One line: the unknown name, and the closest known one when there is one."""
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(sorted(known))})"
-    return f"unknown {what} '{name}'{hint}"
+    return unknown(name, sorted(known), what)
 
 
 def reference() -> list[dict[str, str]]:
