@@ -18,8 +18,9 @@ start); one overshoot brings several 429s, so cuts are ``CUT_GAP_S`` apart and a
 With no rate-limit headers at all (Google's OpenAI-compatible endpoint), 429s are the only signal, and
 they say when the bucket is empty: between two of them, what was admitted is what the bucket refilled.
 So each 429 at least ``BLIND_SPAN_S`` and ``BLIND_SPAN_CALLS`` after the first sets the ceiling to
-``BLIND_MARGIN`` of the admissions a second since the first (``blind_rps``); until then ``base`` grows by ``BLIND_INCREASE_PER_S``
-to reach the limit again, and once it is known a 429 lowers the ceiling instead of cutting the rate.
+``BLIND_MARGIN`` of the admissions a second since the first (``blind_rps``); until then ``base``
+grows by ``BLIND_INCREASE_PER_S`` to reach the limit again, and once it is known a 429 moves the
+ceiling instead of cutting the rate.
 """
 
 from __future__ import annotations
