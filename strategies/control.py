@@ -49,6 +49,7 @@ RECENT_S: Final = 2.0  # how long an answer's headers vouch for the endpoint's s
 BLIND_SPAN_S: Final = 2.0  # two 429s this far apart, with this many calls admitted between them, measure
 BLIND_SPAN_CALLS: Final = 60  # the refill to within one call (1.7 %)
 BLIND_MARGIN: Final = 0.97  # of the refill measured: room for that error and for latency's spread
+BLIND_PAUSE_S: Final = 0.5  # the openai SDK's first wait before retrying a 429 that names none
 BLIND_INCREASE_PER_S: Final = 0.25  # growth while no refill is measured yet: back to the limit in seconds
 
 
@@ -126,6 +127,10 @@ class Controller:
             self.noise_429s += 1
             return
         gap = CUT_GAP_S if info is not None else max(CUT_GAP_S, self.rtt_s or 0.0)  # a row: late news
+        silent = info is None or (info.retry_after_s is None and not info.capped)
+        if fresh and now - self._last_cut >= gap and self._info is None and silent:
+            # Nothing says how long to wait: leave the SDK's retries (their first after 0.5 s) the refill.
+            self.pause_until = max(self.pause_until, now + BLIND_PAUSE_S)
         if self.blind_rps is not None:  # the refill is measured: the ceiling moved instead
             self.slow_start = False
         elif fresh and now - self._last_cut >= gap:
