@@ -84,6 +84,7 @@ class Profile:
     name: str
     description: str = ""
     source: str = ""
+    undocumented: str = ""  # what the provider does not document (and what the profile does instead)
     rpm: int | None = None
     tpm: int | None = None
     rpd: int | None = None
@@ -213,7 +214,18 @@ class _Reader:
         )
 
     def profile(self, data: dict[str, Any], *, default_name: str) -> Profile:
-        top = ("name", "description", "source", "limits", "rate_limit", "headers", "faults", "quirks", "latency")
+        top = (
+            "name",
+            "description",
+            "source",
+            "undocumented",
+            "limits",
+            "rate_limit",
+            "headers",
+            "faults",
+            "quirks",
+            "latency",
+        )
         for name in data:
             if name not in top:
                 raise self.fail(name, f"unknown key (expected one of: {', '.join(top)})")
@@ -251,6 +263,7 @@ class _Reader:
             name=self.get(data, "", "name", str, default_name),
             description=self.get(data, "", "description", str, ""),
             source=self.get(data, "", "source", str, ""),
+            undocumented=self.get(data, "", "undocumented", str, ""),
             rpm=self.positive(limits, "limits", "rpm"),
             tpm=self.positive(limits, "limits", "tpm"),
             rpd=self.positive(limits, "limits", "rpd"),
