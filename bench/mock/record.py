@@ -549,7 +549,9 @@ def limits(rec: Recording, d: Dialect) -> tuple[dict[str, int | float], list[str
         remaining = [(int(v), r) for v, r in values("remaining", kind) if v.isdigit()]
         if remaining:
             most, reply = max(remaining, key=lambda p: p[0])
-            out[key] = most + (1 if kind == "requests" else reply.cost)
+            # Stated at admission, remaining is the limit less this call; stated after a refill (a slow
+            # answer), the whole limit: of the two, a round figure is the likelier limit.
+            out[key] = max((most + (1 if kind == "requests" else reply.cost), most), key=_roundness)
             how.append(f"{key} {out[key]:,} inferred from the most remaining seen (no limit header)")
     if day:
         how.append("the requests headers state a day's budget (reset hours away): requests per minute not stated")
@@ -560,6 +562,11 @@ def limits(rec: Recording, d: Dialect) -> tuple[dict[str, int | float], list[str
     elif rec.plan.burst and rec.burst_admitted is None:
         how.append(f"no 429 within a burst of {rec.burst_sent} calls: the burst depth is deeper, not recorded")
     return out, how
+
+
+def _roundness(n: int) -> int:
+    """How many trailing zeros ``n`` has (0 for 0)."""
+    return len(str(n)) - len(str(n).rstrip("0")) if n else 0
 
 
 def fit(samples: Sequence[float], *, whole: bool = False) -> str | None:

@@ -5,12 +5,14 @@ with the recording is recorded again; both recordings must state the original's 
 and its timing within these tolerances (the mock draws each call's timing from its key, so the draws are
 the same on every run; what varies is the client's own overhead on a busy machine):
 
-- rpm, tpm: exact (read from the headers); burst_seconds: within one request (60/rpm s);
+- rpm, tpm: exact (read from the headers); burst_seconds: within two requests (2 × 60/rpm s: a busy client
+  sends a wave of 20 over some milliseconds, while the bucket refills);
 - 429 status, body shape, type, code, retry headers; header template, fields, reset format, when sent: equal;
 - quirks (connection close, [DONE], usage, unknown fields, /v1/models): equal;
-- output tokens: exact; TTFT mean: within -15 % / +25 % of the original's, its σ within 0.15 (N = 24 calls:
-  about two standard errors of σ's estimate); ITL mean: within -15 % / +30 % (its σ as recorded includes the
-  client's read jitter and is not judged).
+- output tokens: exact; of what the mock drew for the probe's calls (their timing is drawn from their keys):
+  the TTFT mean within -5 % / +30 % (the client's own overhead only adds), its σ within 0.1; the ITL mean
+  within -10 % / +30 % (its σ as recorded includes the client's read jitter and is not judged);
+- the replay's TTFT and ITL means within -20 % / +35 % and -20 % / +40 % of the original model (16 calls).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def test_a_recorded_profile_replays_the_original_limits_dialect_quirks_and_timin
         second = record(server.base_url, tmp_path / "second.toml", "--calls", str(CALLS), "--burst")
     for got, config in ((first, original), (second, replay)):
         assert (got["limits"]["rpm"], got["limits"]["tpm"]) == (600, 200_000)
-        assert abs(got["limits"]["burst_seconds"] - original.burst_seconds) <= 60 / 600 + 1e-9
+        assert abs(got["limits"]["burst_seconds"] - original.burst_seconds) <= 2 * 60 / 600 + 1e-9
         assert got["rate_limit"] == {
             "status": 429,
             "body": "openai",
@@ -112,7 +114,7 @@ def test_a_recorded_profile_replays_the_original_limits_dialect_quirks_and_timin
         }
         timing, drawn = got["latency"], served(config)
         assert timing["output_tokens"] == "fixed:8"
-        assert near(timing["ttft"], drawn["ttft"], 0.05, 0.25), (timing, drawn)
+        assert near(timing["ttft"], drawn["ttft"], 0.05, 0.30), (timing, drawn)
         assert abs(LatencyModel.parse(timing["ttft"]).sigma - drawn["ttft"].sigma) <= 0.1, (timing, drawn)
         assert near(timing["itl"], drawn["itl"], 0.10, 0.30), (timing, drawn)
     # And the replay's timing model is the original's, within what N calls can tell apart.
@@ -282,6 +284,14 @@ def test_the_dialect_and_limits_are_read_from_the_headers_kept() -> None:
     assert found == {"rpd": 14_400, "tpm": 6_000}  # Groq: the requests headers state the day
     assert any("day" in h for h in how)
     assert any("no 429 within a burst" in h for h in how)
+
+
+@pytest.mark.parametrize(("most", "limit"), [(119, 120), (600, 600), (599, 600), (37, 38)])
+def test_a_limit_inferred_from_remaining_prefers_the_round_figure(most: int, limit: int) -> None:
+    rec = Recording(host="h", model="m", plan=ProbePlan(calls=2))
+    rec.replies = [Reply(status=200, rate={"x-ratelimit-remaining-requests": str(most)}, retry={}, cost=100)]
+    found, _ = limits(rec, dialect(rec))
+    assert found == {"rpm": limit}
 
 
 @pytest.mark.parametrize(
