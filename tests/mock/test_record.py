@@ -180,7 +180,8 @@ def test_recording_reads_each_dialect(
 ) -> None:
     built_in = load_profile(profile)
     rpm = 600 if built_in.rpm else None
-    with MockServer(MockConfig(latency="zero", profile=profile, rpm=rpm, api_key=KEY)) as server:
+    tpm = 100_000_000 if built_in.tpm else None  # the requests limit is what the burst meets, at once
+    with MockServer(MockConfig(latency="zero", profile=profile, rpm=rpm, tpm=tpm, api_key=KEY)) as server:
         args = ["--calls", "3", *(["--burst"] if built_in.rpm else []), "--api-key-env", "PROBE_KEY"]
         got = record(server.base_url, tmp_path / "p.toml", *args, env={"PROBE_KEY": KEY})
         stored_nothing_secret((tmp_path / "p.toml").read_text(), server)
