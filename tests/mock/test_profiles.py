@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
+from bench.cli.profile import markdown_page
 from bench.clients.feedback import RateLimitInfo, parse_reset
 from bench.mock import MockConfig, MockServer
 from bench.mock.profile import builtin_names, load_profile
@@ -326,3 +327,15 @@ def test_reset_headers_parse_as_durations_and_rfc3339_times() -> None:
         parse_reset("2026-12-04T10:00:01.500Z", now=datetime.fromisoformat("2026-12-04T10:00:00Z").timestamp()) == 1.5
     )
     assert parse_reset("not a time") is None
+
+
+def test_the_profiles_page_is_made_from_the_profile_files() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "profiles.md").read_text(encoding="utf-8")
+    assert page == markdown_page()
+    listed = CliRunner().invoke(cli, ["profile", "list", "--markdown"])
+    assert listed.output == page
+    for name in builtin_names():  # each profile: what it sets, what it follows, what is not documented
+        section = page.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        assert "| limits |" in section
+        assert "**Follows:**" in section
+        assert "**Not documented:**" in section
