@@ -21,6 +21,7 @@ import pandas as pd
 from bench.core.records import (
     BATCHES_FILE,
     CALLS_FILE,
+    CANCELLED,
     CELLS_FILE,
     ENDPOINTS_FILE,
     RUN_FILE,
@@ -169,14 +170,20 @@ class RunTables:
 
     @property
     def kept(self) -> int:
-        """Calls with a row (a row written twice counts once)."""
+        """Calls with a row that finished (a row written twice counts once; a cancelled call is sent again)."""
         if not len(self.calls):
             return 0
-        return int(self.calls.drop_duplicates(["scenario", "strategy", "concurrency", "call_id"]).shape[0])
+        finished = self.calls[self.calls["status"] != CANCELLED]
+        return int(finished.drop_duplicates(["scenario", "strategy", "concurrency", "call_id"]).shape[0])
+
+    @property
+    def cancelled(self) -> int:
+        """Calls in flight at an interrupt (``cancelled`` rows)."""
+        return int((self.calls["status"] == CANCELLED).sum()) if len(self.calls) else 0
 
     def first_error_if_none_ok(self) -> str | None:
         """The first error when there are rows and none is ok (errors are data, unless all are)."""
-        calls = self.calls
+        calls = self.calls[self.calls["status"] != CANCELLED] if len(self.calls) else self.calls
         if len(calls) == 0 or (calls["status"] == "ok").any():
             return None
         first = calls.sort_values("start_s", kind="stable").iloc[0]

@@ -28,7 +28,7 @@ from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.trace import split
 from bench.core.calls import Call
 from bench.core.prices import Price, call_cost
-from bench.core.records import CallRecord
+from bench.core.records import CANCELLED, CANCELLED_ERROR, CallRecord, Status
 from bench.mock.stats import ServerStats
 from strategies import STRATEGIES, Knobs
 
@@ -87,6 +87,9 @@ class CellMeta:
     max_in_flight: int
     server: ServerStats | None = None
     interrupted: bool = False
+    # When the last call that finished ended (cancelled calls aside): an interrupted cell's rates cover this.
+    finished_s: float | None = None
+    cancelled: int = 0  # rows written as ``cancelled`` (in flight at the interrupt)
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
     learned_rpm: float | None = None
     paced_rpm: float | None = None  # the rate its endpoints were given (--rpm, else the sum they state)
@@ -166,10 +169,14 @@ class CellSender:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.sent = 0
-        # Set once the cell is cancelled: calls still finishing in threads write no row, so
-        # that every row on disk was written before the cell ended (and resume resends them).
+        # Set once the cell is cancelled: every call still in flight has been written as a
+        # ``cancelled`` row, so calls that finish later in threads write nothing (resume resends them).
         self.abandoned = False
         self.dropped = 0
+        self.cancelled = 0
+        self.finished_s: float | None = None  # the end of the last call that finished (not cancelled)
+        self._open: dict[int, tuple[Call, float, float | None]] = {}  # calls in flight: call, start, schedule
+        self._tokens = 0
         self.learned_rpm: float | None = None
 
     def learned(self, *, rpm: float) -> None:
@@ -180,9 +187,29 @@ class CellSender:
         return self._stop.is_set()
 
     def abandon(self) -> None:
-        """From now on, calls that finish write no row (the cell is over)."""
+        """The cell is over: every call still in flight becomes a ``cancelled`` row; calls that finish
+        from now on write none (each call is exactly one row)."""
         with self._lock:
             self.abandoned = True
+            for token in list(self._open):
+                self._cancel_locked(token)
+
+    def _cancel(self, token: int) -> None:
+        with self._lock:
+            self._cancel_locked(token)
+
+    def _cancel_locked(self, token: int) -> None:
+        """Write the row of a call in flight at the interrupt (held under ``_lock``)."""
+        opened = self._open.pop(token, None)
+        if opened is None:
+            return
+        call, start, scheduled_s = opened
+        self.in_flight -= 1
+        self.cancelled += 1
+        start_s, end_s = start - self.t0, time.perf_counter() - self.t0
+        outcome = Outcome(ok=False, http_status=None, error=CANCELLED_ERROR)  # its request was sent: 1 attempt
+        scheduled = start_s if scheduled_s is None else scheduled_s
+        self._emit(self._record(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, status=CANCELLED))
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
@@ -196,21 +223,26 @@ class CellSender:
     def lanes(self) -> tuple[Lane, ...]:
         return self._lanes
 
-    def _begin(self) -> float:
+    def _begin(self, call: Call, scheduled_s: float | None) -> tuple[int, float]:
         with self._lock:
             self.sent += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        return time.perf_counter()
+            self._tokens += 1
+            token = self._tokens
+            start = time.perf_counter()
+            self._open[token] = (call, start, scheduled_s)
+        return token, start
 
     @property
     def batches(self) -> BatchAccess | None:
         return self._batches
 
-    def _finish(self, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
+    def _finish(self, token: int, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
         end = time.perf_counter()
         with self._lock:
-            self.in_flight -= 1
+            if self._open.pop(token, None) is not None:
+                self.in_flight -= 1
         start_s, end_s = start - self.t0, end - self.t0
         scheduled = start_s if scheduled_s is None else scheduled_s
         return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, price_factor=1.0)
@@ -234,6 +266,30 @@ class CellSender:
     def _write(
         self, call: Call, outcome: Outcome, *, scheduled_s: float, start_s: float, end_s: float, price_factor: float
     ) -> CallRecord:
+        record = self._record(
+            call, outcome, scheduled_s=scheduled_s, start_s=start_s, end_s=end_s, price_factor=price_factor
+        )
+        with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
+            if self.abandoned:
+                self.dropped += 1
+                return record
+            self._emit(record)
+            self.finished_s = end_s if self.finished_s is None else max(self.finished_s, end_s)
+        if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None:
+            self._on_fatal(FATAL_STATUSES[outcome.http_status])
+        return record
+
+    def _record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+        status: Status | None = None,
+    ) -> CallRecord:
         spec = self._spec
         parts = split(self.t0 + start_s, self.t0 + end_s, outcome.trace)
         record = CallRecord(
@@ -242,7 +298,7 @@ class CellSender:
             start_s=start_s,
             end_s=end_s,
             latency_s=end_s - start_s,
-            status="ok" if outcome.ok else "error",
+            status=status or ("ok" if outcome.ok else "error"),
             http_status=outcome.http_status,
             error=scrub(outcome.error, self._secret),
             attempts=outcome.attempts,
@@ -269,20 +325,13 @@ class CellSender:
             raw_answer=scrub(outcome.raw_answer, self._secret),
             reconnects=outcome.reconnects,
         )
-        with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
-            if self.abandoned:
-                self.dropped += 1
-                return record
-            self._emit(record)
-        if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None:
-            self._on_fatal(FATAL_STATUSES[outcome.http_status])
         return record
 
     async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
         if self._stop.is_set():
             return None
         assert self._client is not None, "async strategy given no async client"
-        start = self._begin()
+        token, start = self._begin(call, scheduled_s)
         try:
             if lane is not None and isinstance(self._client, PooledClient):
                 outcome = await self._client.complete_on(lane, call)
@@ -290,22 +339,21 @@ class CellSender:
                 outcome = await self._client.complete(call)
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
-        except BaseException:  # cancelled (interrupt): no row, so a resume sends the call again
-            with self._lock:
-                self.in_flight -= 1
+        except BaseException:  # cancelled (interrupt): a ``cancelled`` row (a resume sends the call again)
+            self._cancel(token)
             raise
-        return self._finish(call, outcome, start, scheduled_s)
+        return self._finish(token, call, outcome, start, scheduled_s)
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
         if self._stop.is_set():
             return None
         assert self._sync_client is not None, "blocking strategy given no sync client"
-        start = self._begin()
+        token, start = self._begin(call, scheduled_s)
         try:
             outcome = self._sync_client.complete(call)
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
-        return self._finish(call, outcome, start, scheduled_s)
+        return self._finish(token, call, outcome, start, scheduled_s)
 
 
 def lanes(stated: Sequence[RoutedEndpoint], rpm: float | None, tpm: float | None, client: object) -> tuple[Lane, ...]:
@@ -466,6 +514,7 @@ class Runner:
             await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
         finally:
             wall = sender.now()
+            sender.abandon()  # calls still in flight (a second Ctrl-C, a strategy that left some) end as rows
             if client is not None:
                 await client.aclose()
             if sync_client is not None:
@@ -483,6 +532,8 @@ class Runner:
             max_in_flight=sender.peak_in_flight,
             server=server,
             interrupted=self.stop.is_set(),
+            finished_s=sender.finished_s,
+            cancelled=sender.cancelled,
             learned_rpm=sender.learned_rpm,
             paced_rpm=rpm,
             paced_tpm=tpm,
@@ -516,8 +567,8 @@ class Runner:
     async def _run_until_stopped(self, work: Any, sender: CellSender) -> None:
         """Await the strategy; once stopping, give calls in flight ``grace_s`` then cancel them.
 
-        Cancelled calls write no row (a resume sends them again); calls still running in
-        threads are abandoned: they may finish later but write nothing.
+        Calls still in flight then are written as ``cancelled`` rows (a resume sends them again);
+        calls still running in threads are abandoned: they may finish later but write nothing more.
         """
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         while not task.done():

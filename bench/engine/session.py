@@ -90,9 +90,10 @@ class RunResult:
     tally: pd.DataFrame
     fatal: str | None  # why the run stopped itself (401, 404…), if it did
     interrupted: bool
-    kept: int  # calls with a row in calls.csv
+    kept: int  # calls with a row in calls.csv (that finished: cancelled ones aside)
     verdicts: tuple[Verdict, ...] = ()  # the --check expressions judged per cell
     no_success: str | None = None  # set when calls were made and none succeeded: the first error
+    cancelled: int = 0  # calls in flight at the interrupt, written as ``cancelled`` rows (a resume resends them)
 
     @property
     def checks_failed(self) -> list[Verdict]:
@@ -226,6 +227,7 @@ def _run_locked(
         kept=tables.kept,  # from calls.csv: a second Ctrl-C leaves rows without cell meta
         verdicts=verdicts,
         no_success=tables.first_error_if_none_ok(),
+        cancelled=tables.cancelled,
     )
 
 
