@@ -205,11 +205,16 @@ class CellSender:
             return
         call, start, scheduled_s = opened
         self.in_flight -= 1
-        self.cancelled += 1
         start_s, end_s = start - self.t0, time.perf_counter() - self.t0
         outcome = Outcome(ok=False, http_status=None, error=CANCELLED_ERROR)  # its request was sent: 1 attempt
         scheduled = start_s if scheduled_s is None else scheduled_s
-        self._emit(self._record(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, status=CANCELLED))
+        record = self._record(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, status=CANCELLED)
+        try:
+            self._emit(record)
+        except OSError:  # the disk is full (what stopped the cell): this row cannot be kept either
+            self.dropped += 1
+            return
+        self.cancelled += 1
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
