@@ -33,6 +33,7 @@ from bench.core.records import (
 )
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
+from bench.engine.rebuild import rebuild_lines
 from bench.engine.resume import call_key
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
@@ -201,6 +202,7 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl, read once."""
     calls = read_calls(run_dir / CALLS_FILE)
+    rebuild_lines(run_dir, calls)  # a cell with rows and no line (cells.jsonl lost, a second Ctrl-C) is kept
     summary = summarize(calls, read_cell_lines(run_dir), run_id)
     votes = tally(calls)
     note_served_models(run_dir, served_models(calls))
