@@ -105,6 +105,20 @@ def note_served_models(run_dir: Path, models: list[str]) -> None:
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+def note_refused_fields(run_dir: Path, fields: list[str]) -> None:
+    """Say in run.json's configuration (which summary.json copies) that the endpoint refused ``fields``
+    and the run went on without them: with ``ignore_eos`` refused, output lengths were not forced."""
+    path = run_dir / RUN_FILE
+    if not path.exists():
+        return
+    document = json.loads(path.read_text(encoding="utf-8"))
+    config = document.setdefault("config", {})
+    config["refused_fields"] = sorted(set(config.get("refused_fields") or []) | set(fields))
+    if "ignore_eos" in fields:
+        config["output_lengths_forced"] = False
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     """A cell's line in cells.jsonl: what the runner saw (the server's ``/stats`` as served), the pace
     it was given, and how its strategy is judged (its ideal-bound rule), so that reports need not know

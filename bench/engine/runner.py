@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +30,7 @@ from bench.clients.trace import split
 from bench.core.calls import Call
 from bench.core.prices import Price, call_cost
 from bench.core.records import CANCELLED, CANCELLED_ERROR, CallRecord, Status
+from bench.engine.refusals import REFUSED_STATUSES, RefusedFields
 from bench.mock.stats import ServerStats
 from strategies import STRATEGIES, Knobs
 
@@ -157,8 +159,10 @@ class CellSender:
         batches: BatchAccess | None = None,
         endpoint_label: str = "",
         lanes: tuple[Lane, ...] = (),
+        refusals: RefusedFields | None = None,
     ) -> None:
         self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
+        self._refusals = refusals or RefusedFields()
         self._on_fatal = on_fatal
         self._price, self._batches, self._endpoint_label = price, batches, endpoint_label
         self._client, self._sync_client = client, sync_client
@@ -337,11 +341,14 @@ class CellSender:
             return None
         assert self._client is not None, "async strategy given no async client"
         token, start = self._begin(call, scheduled_s)
+        refusals = self._refusals
         try:
-            if lane is not None and isinstance(self._client, PooledClient):
-                outcome = await self._client.complete_on(lane, call)
-            else:
-                outcome = await self._client.complete(call)
+            sent = refusals.prepare(call) if refusals.refused else call
+            outcome = await self._complete(sent, lane)
+            again = refusals.suspect(sent, outcome)
+            if again is not None:  # an optional field (ignore_eos) may be what the endpoint refused
+                retry = await self._complete(again, lane)
+                outcome = self._settle(sent, outcome, retry)
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
         except BaseException:  # cancelled (interrupt): a ``cancelled`` row (a resume sends the call again)
@@ -349,13 +356,32 @@ class CellSender:
             raise
         return self._finish(token, call, outcome, start, scheduled_s)
 
+    async def _complete(self, call: Call, lane: int | None) -> Outcome:
+        assert self._client is not None, "async strategy given no async client"
+        if lane is not None and isinstance(self._client, PooledClient):
+            return await self._client.complete_on(lane, call)
+        return await self._client.complete(call)
+
+    def _settle(self, sent: Call, first: Outcome, retry: Outcome) -> Outcome:
+        """A call sent again without its optional fields: the second answer, unless it was refused too
+        (then the field was innocent and the first answer stands); attempts count both requests."""
+        self._refusals.settle(sent, retry, first.http_status)
+        if retry.http_status in REFUSED_STATUSES:
+            return first
+        return dataclasses.replace(retry, attempts=first.attempts + retry.attempts)
+
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
         if self._stop.is_set():
             return None
         assert self._sync_client is not None, "blocking strategy given no sync client"
         token, start = self._begin(call, scheduled_s)
+        refusals = self._refusals
         try:
-            outcome = self._sync_client.complete(call)
+            sent = refusals.prepare(call) if refusals.refused else call
+            outcome = self._sync_client.complete(sent)
+            again = refusals.suspect(sent, outcome)
+            if again is not None:  # an optional field (ignore_eos) may be what the endpoint refused
+                outcome = self._settle(sent, outcome, self._sync_client.complete(again))
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
         return self._finish(token, call, outcome, start, scheduled_s)
@@ -401,8 +427,9 @@ class RunnerConfig:
         emit: Emit | None = None,
         on_origin: Callable[[float], None] | None = None,
         origin: Callable[[], Awaitable[float]] | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> Runner:
-        """The local runner this configuration names."""
+        """The local runner this configuration names (``notice`` hears what it finds out once, in one line)."""
         return Runner(
             run_id=self.run_id,
             endpoint=self.endpoint,
@@ -421,6 +448,7 @@ class RunnerConfig:
             on_origin=on_origin,
             origin=origin,
             warmup=self.warmup,
+            refusals=RefusedFields(notice),
             **CLIENTS[self.client].runner_factories(),
         )
 
@@ -453,6 +481,8 @@ class Runner:
     # Waits until the cell's clock may start and returns its origin: a Ray worker's start, fixed by the driver.
     origin: Callable[[], Awaitable[float]] | None = None
     warmup: bool = False  # open the pool's connections before each cell's clock starts
+    # Optional request fields the endpoint refused (ignore_eos), found once for every cell of the run.
+    refusals: RefusedFields = field(default_factory=RefusedFields)
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
@@ -510,6 +540,7 @@ class Runner:
             batches=batch,
             endpoint_label=self.endpoint_label,
             lanes=lanes(stated, rpm, tpm, client if client is not None else sync_client),
+            refusals=self.refusals,
         )
         if self.origin is not None:
             sender.t0 = await self.origin()

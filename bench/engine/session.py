@@ -28,7 +28,13 @@ from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.cells import SessionCells
 from bench.engine.configs import run_config, runner_config
 from bench.engine.errors import OptionsError, RunError
-from bench.engine.folder import finish_tables, prepare_run_dir, write_run_json, write_summary_json
+from bench.engine.folder import (
+    finish_tables,
+    note_refused_fields,
+    prepare_run_dir,
+    write_run_json,
+    write_summary_json,
+)
 from bench.engine.gate import PaidRun, check_before_sending, refuse_unconfirmed
 from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.options import SESSION_OPTIONS, RunOptions
@@ -300,6 +306,8 @@ def _run_group(
             cells.runner = None
         if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
             settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
+        if isinstance(runner, Runner) and runner.refusals.refused:
+            note_refused_fields(run_dir, sorted(runner.refusals.refused))
     return runner.fatal
 
 
@@ -334,7 +342,7 @@ def open_runner(
             ray_runner = distributed.RayRunner(config=config, workers=backend.workers, stop=hooks.stop, probe=probe)
             runner = stack.enter_context(distributed.closing_workers(ray_runner))
         else:
-            runner = config.runner(stop=hooks.stop, probe=probe)
+            runner = config.runner(stop=hooks.stop, probe=probe, notice=hooks.warn)
         yield runner
 
 

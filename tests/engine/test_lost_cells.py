@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from bench.engine.rebuild import parts
+from bench.mock import MockServer
 from tests.support.cli_runs import invoke_bench, read_cells, read_rows
 from tests.support.composition import drop_last_rows
-from tests.support.servers import MockServer
 
 
 def summary_rows(run_dir: Path) -> list[dict[str, str]]:
