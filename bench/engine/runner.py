@@ -135,6 +135,11 @@ FATAL_STATUSES: dict[int, str] = {
 }
 
 
+def _batch_file(outcome: Outcome) -> bool:
+    """A 404 for one batch or its output file (lost, expired): that batch's rows, not a wrong model name."""
+    return outcome.http_status == 404 and outcome.error.startswith(("batch_lost", "batch_results_unreadable"))
+
+
 def internal_error(exc: Exception, secret: str) -> Outcome:
     """The Outcome of a call whose client raised (a bug): an error row rather than a lost call."""
     error = scrub(f"internal_error: {type(exc).__name__}: {exc}", secret)[:200]
@@ -284,9 +289,18 @@ class CellSender:
                 return record
             self._emit(record)
             self.finished_s = end_s if self.finished_s is None else max(self.finished_s, end_s)
-        if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None:
-            self._on_fatal(FATAL_STATUSES[outcome.http_status])
+        if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None and not _batch_file(outcome):
+            self._on_fatal(self._fatal_reason(outcome.http_status, record.endpoint))
         return record
+
+    def _fatal_reason(self, status: int, endpoint: str) -> str:
+        """Why the run stops; with several endpoints, which one answered so (each has its own key)."""
+        reason = FATAL_STATUSES[status]
+        if len(self._lanes) < 2 or not endpoint:
+            return reason
+        if status == 401:
+            return f"authentication failed (HTTP 401) at endpoint {endpoint}: check its key_env= (else OPENAI_API_KEY)"
+        return reason.replace(f"(HTTP {status})", f"(HTTP {status}) at endpoint {endpoint}", 1)
 
     def _record(
         self,

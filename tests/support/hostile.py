@@ -273,6 +273,12 @@ async def _strict(server: HostileServer, headers: dict[str, str], writer: Writer
     server.send(writer, _json_reply(completion(" ".join(["word"] * words), usage=usage)))
 
 
+async def _unauthorized(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """401 with OpenAI's body: the key is wrong."""
+    error = {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}
+    server.send(writer, _json_reply(json.dumps({"error": error}).encode(), 401, "Unauthorized"))
+
+
 BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Awaitable[None]]]] = {
     "drip": _drip,
     "drip_head": _drip_head,
@@ -289,4 +295,5 @@ BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Aw
     "usage": _usage,
     "stream_body": _stream_body,
     "strict": _strict,
+    "unauthorized": _unauthorized,
 }
