@@ -80,7 +80,7 @@ def gone(pids: list[int]) -> bool:
 )
 def test_ctrl_c_to_the_process_group_keeps_the_mock_until_bench_is_done(tmp_path: Path, extra: list[str]) -> None:
     out = tmp_path / "run"
-    args = ["run", "--strategy", "semaphore", "--concurrency", "4", "--calls", "40", "--latency", "fixed:0.3"]
+    args = ["run", "--strategy", "semaphore", "--concurrency", "4", "--calls", "24", "--latency", "fixed:0.3"]
     done, mocks = ctrl_c([*args, *extra, "--grace", "0.2"], out, tmp_path, rows=4)
     stdout, stderr = done.stdout, done.stderr
     assert "Traceback" not in stdout + stderr
@@ -99,10 +99,10 @@ def test_ctrl_c_to_the_process_group_keeps_the_mock_until_bench_is_done(tmp_path
 @pytest.mark.parametrize("command", ["tune", "sweep"])
 def test_ctrl_c_ends_a_search_with_what_it_has(tmp_path: Path, command: str) -> None:
     out = tmp_path / command
-    args = [command, "--calls", "24", "--latency", "fixed:0.5", "--client", "aiohttp", "--grace", "0"]
+    args = [command, "--calls", "8", "--latency", "fixed:0.3", "--client", "aiohttp", "--grace", "0"]
     if command == "tune":
         args += ["--slo", "latency_p99_s<=5"]
-    done, mocks = ctrl_c(args, out, tmp_path, rows=30)  # the second level is running
+    done, mocks = ctrl_c(args, out, tmp_path, rows=12)  # the second level is running
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert "Unclosed" not in done.stderr  # the client sessions were closed
