@@ -67,6 +67,7 @@ def test_importing_bench_loads_no_pandas_or_sdk() -> None:
     assert out.strip() == "[]"
 
 
+@pytest.mark.slow
 async def test_run_and_arun_work_inside_a_running_loop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.get_running_loop()  # as in a notebook cell
     results = bench.run(calls=12, out=tmp_path / "a", **FAST)
@@ -83,6 +84,7 @@ async def test_run_and_arun_work_inside_a_running_loop(tmp_path: Path, capsys: p
     assert str(results.run_dir) in repr(loaded)
 
 
+@pytest.mark.slow
 def test_run_in_a_plain_script_with_your_own_strategy_object(registry: dict[str, object], tmp_path: Path) -> None:
     mine = CountingWindow()
     results = bench.run(calls=10, out=tmp_path / "c", latency="fixed:0.01", strategy=[mine, "semaphore"], concurrency=3)

@@ -99,6 +99,7 @@ def test_markup_in_answers_and_scenario_names_is_printed_as_text(tmp_path: Path)
     assert "[/]" in shown.output
 
 
+@pytest.mark.slow
 def test_a_suite_experiment_named_like_markup_runs_and_prints(tmp_path: Path) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text(

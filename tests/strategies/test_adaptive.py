@@ -177,6 +177,7 @@ def test_learns_an_untold_limit(headers: str, latency_s: float, least: float, mo
     assert server.http_429s <= most_429 * server.attempts
 
 
+@pytest.mark.slow
 def test_learns_an_untold_token_limit() -> None:
     tpm = 400_000
     server, sender = run_strategy("adaptive", calls(2400), WIDE, tpm=tpm)
