@@ -254,12 +254,9 @@ class CellSender:
 
     def _finish(self, token: int, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
         end = time.perf_counter()
-        with self._lock:
-            if self._open.pop(token, None) is not None:
-                self.in_flight -= 1
         start_s, end_s = start - self.t0, end - self.t0
         scheduled = start_s if scheduled_s is None else scheduled_s
-        return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, price_factor=1.0)
+        return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, token=token)
 
     def record(
         self,
@@ -278,13 +275,26 @@ class CellSender:
         )
 
     def _write(
-        self, call: Call, outcome: Outcome, *, scheduled_s: float, start_s: float, end_s: float, price_factor: float
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+        token: int | None = None,
     ) -> CallRecord:
         record = self._record(
             call, outcome, scheduled_s=scheduled_s, start_s=start_s, end_s=end_s, price_factor=price_factor
         )
         with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
-            if self.abandoned:
+            if token is not None:  # a call this sender timed: still open unless written as cancelled
+                if self._open.pop(token, None) is None:
+                    self.dropped += 1
+                    return record
+                self.in_flight -= 1
+            elif self.abandoned:
                 self.dropped += 1
                 return record
             self._emit(record)
