@@ -26,6 +26,7 @@ def run(mock_server: MockServer, out: Path, *extra: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_a_resume_without_cells_jsonl_rebuilds_every_cell_from_its_rows(
     mock_server: MockServer, tmp_path: Path
 ) -> None:
@@ -48,6 +49,7 @@ def test_a_resume_without_cells_jsonl_rebuilds_every_cell_from_its_rows(
     assert all(cell["rebuilt"] for cell in read_cells(out))
 
 
+@pytest.mark.slow
 def test_a_resumed_cell_whose_first_part_lost_its_line_counts_both_parts(
     mock_server: MockServer, tmp_path: Path
 ) -> None:
