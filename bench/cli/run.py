@@ -165,8 +165,9 @@ def end_run(result: RunResult, command: str, *, planned: int | None) -> None:
     if result.fatal is not None:
         raise RunFailed(f"{result.fatal}; stopped after {sent}{of} calls")
     if result.interrupted:
+        flight = f" ({result.cancelled} in flight written as cancelled)" if result.cancelled else ""
         errors.print(
-            f"interrupted: {result.kept}{of} calls are in {result.run_dir}/calls.csv; "
+            f"interrupted: {result.kept}{of} calls are in {result.run_dir}/calls.csv{flight}; "
             f"go on with: bench {command} --resume {result.run_dir}",
             soft_wrap=True,
             markup=False,

@@ -421,7 +421,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         name="output_tokens",
         group="workload",
         read=_whole(1),
-        help="A synthetic load: max_tokens M (with ignore_eos, so that every answer is M tokens).",
+        help="A synthetic load: max_tokens M (with ignore_eos, so that every answer is M tokens; dropped for the rest "
+        "of the run, and said, if the endpoint refuses it).",
     ),
     Option(
         name="no_ignore_eos", group="workload", read=_flag, is_flag=True, help="With --output-tokens: no ignore_eos."
@@ -723,7 +724,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         read=_non_negative(5.0),
         default=5.0,
         session=True,
-        help="Seconds calls in flight may finish after an interrupt before they are cancelled.",
+        help="Seconds calls in flight may finish after an interrupt before they are cancelled (a cancelled row each).",
         commands=SUITE_CLI,
     ),
     Option(
