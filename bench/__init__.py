@@ -3,8 +3,10 @@
 ```python
 import bench
 results = bench.run(strategy=["semaphore", "batched"], concurrency=[10, 50], calls=500,
-                    question="Would you adopt a cat, {name}?", choices=["yes", "no", "unsure"])
-results.summary, results.tally, results.calls      # pandas DataFrames
+                    question="Would you adopt a cat, {name}?", choices=["yes", "no", "unsure"],
+                    latency="fixed:0.2")  # the built-in mock's default is a real model's ~2.6 s a call
+results                                            # a short summary; results.plot() draws the figures
+results.summary, results.tally, results.calls      # pandas DataFrames, every column
 ```
 Importing ``bench`` stays light (no SDK, pandas or aiohttp until a run starts).
 """
@@ -26,19 +28,20 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = ["Results", "__version__", "arun", "load", "run"]
 
 
-def run(*, progress: bool = False, **options: Any) -> Results:
+def run(*, progress: bool | None = None, **options: Any) -> Results:
     """Run a benchmark and return its ``Results``; options mirror ``bench run``'s flags.
 
     Works in a script and inside a running event loop (a notebook cell), where it runs on a
-    worker thread with its own loop. ``strategy`` takes names or Strategy objects;
-    ``progress=True`` shows a progress bar; nothing is printed otherwise.
+    worker thread with its own loop. ``strategy`` takes names or Strategy objects. Progress
+    shows by default in a notebook or at a terminal (``progress=True``: anywhere, ``False``: never); the plots are
+    written to the run folder as ``bench run`` writes them, unless ``no_plots=True``.
     """
     from bench import api
 
     return api.run(progress=progress, **options)
 
 
-async def arun(*, progress: bool = False, **options: Any) -> Results:
+async def arun(*, progress: bool | None = None, **options: Any) -> Results:
     """``run``, awaitable: the benchmark runs on a worker thread and the caller's loop stays free."""
     from bench import api
 

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from bench.core.suggest import unknown
 from strategies.adaptive import Adaptive
 from strategies.base import IdealRule, Knobs, Levels, Sender, Strategy
 from strategies.batch_api import BatchApi
@@ -66,7 +67,7 @@ def parse_strategies(values: Iterable[str]) -> list[str]:
             if name == "all":  # the closed-loop ones: open-loop strategies need a --rate
                 names.extend(n for n in STRATEGIES if n not in names and not STRATEGIES[n].traits.open_loop)
             elif name not in STRATEGIES:
-                raise StrategyError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)}, all)")
+                raise StrategyError(unknown(name, [*STRATEGIES, "all"], "strategy"))
             elif name not in names:
                 names.append(name)
     return names

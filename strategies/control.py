@@ -14,12 +14,19 @@ it was refused at (the bucket's depth) and cuts ``base`` by ``DECREASE`` (halves
 start); one overshoot brings several 429s, so cuts are ``CUT_GAP_S`` apart and a retry's 429
 (an echo of an earlier one) cuts nothing. Without ``reset-*`` headers, ``base`` grows by
 ``INCREASE_PER_S`` of itself a second between 429s: additive increase, multiplicative decrease.
+
+With no rate-limit headers at all (Google's OpenAI-compatible endpoint), 429s are the only signal, and
+they say when the bucket is empty: between two of them, what was admitted is what the bucket refilled.
+So each 429 at least ``BLIND_SPAN_S`` and ``BLIND_SPAN_CALLS`` after the first sets the ceiling to
+``BLIND_MARGIN`` of the admissions a second since the first (``blind_rps``); until then ``base``
+grows by ``BLIND_INCREASE_PER_S`` to reach the limit again, and once it is known a 429 moves the
+ceiling instead of cutting the rate.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from bench.clients.feedback import RateLimitFeedback, RateLimitInfo
@@ -39,6 +46,11 @@ AMPLE_SHARE: Final = 0.1
 # OpenAI's buckets hold about a second; a 200 reporting a debt past this comes from a deeper bucket.
 DEEP_DEBT_S: Final = 2.0
 RECENT_S: Final = 2.0  # how long an answer's headers vouch for the endpoint's state
+BLIND_SPAN_S: Final = 2.0  # two 429s this far apart, with this many calls admitted between them, measure
+BLIND_SPAN_CALLS: Final = 60  # the refill to within one call (1.7 %)
+BLIND_MARGIN: Final = 0.97  # of the refill measured: room for that error and for latency's spread
+BLIND_PAUSE_S: Final = 0.5  # the openai SDK's first wait before retrying a 429 that names none
+BLIND_INCREASE_PER_S: Final = 0.25  # growth while no refill is measured yet: back to the limit in seconds
 
 
 @dataclass(kw_only=True)
@@ -65,6 +77,11 @@ class Controller:
     _depth_s: float = math.inf  # the least debt a 429 was refused at: the bucket's depth
     _long_ceiling: float | None = None  # remaining/reset of a long window running low
     noise_429s: int = 0  # 429s judged not to be about the rate (counted, paused for, not cut for)
+    blind_rps: float | None = None  # the refill measured between 429s, with no headers ever seen
+    _first_blind: tuple[float, float] | None = None  # (when, calls admitted by then) at the first 429
+    _blind_429s: list[float] = field(default_factory=list)  # 429s whose admissions are not all answered yet
+    _answered: list[tuple[float, int]] = field(default_factory=list)  # (when, calls answered by then)
+    _least_latency_s: float | None = None
 
     @property
     def tau_s(self) -> float:
@@ -78,6 +95,7 @@ class Controller:
         return self.ceiling if self.ceiling is not None else self.base
 
     def observe_latency(self, latency_s: float) -> None:
+        self._least_latency_s = min(latency_s, self._least_latency_s or latency_s)
         self.rtt_s = latency_s if self.rtt_s is None else 0.8 * self.rtt_s + 0.2 * latency_s
 
     def update(self, now: float, feedback: RateLimitFeedback | None) -> None:
@@ -86,7 +104,11 @@ class Controller:
             if feedback.http_429s > self._seen_429s:
                 fresh = feedback.fresh_429s > self._seen_fresh_429s
                 self._seen_429s, self._seen_fresh_429s = feedback.http_429s, feedback.fresh_429s
+                if self._info is None and not (feedback.last_429 and feedback.last_429.informative):
+                    self._blind_429s.append(now)
                 self.on_429(now, feedback.last_429, fresh=fresh)
+            if self._blind_429s:
+                self._blind_marks(now, feedback.responses - feedback.http_429s)
             info = feedback.latest
             if info is not None and info is not self._info:
                 self._info, self._info_seen = info, now
@@ -105,11 +127,44 @@ class Controller:
             self.noise_429s += 1
             return
         gap = CUT_GAP_S if info is not None else max(CUT_GAP_S, self.rtt_s or 0.0)  # a row: late news
-        if fresh and now - self._last_cut >= gap:
+        silent = info is None or (info.retry_after_s is None and not info.capped)
+        if fresh and now - self._last_cut >= gap and self._info is None and silent:
+            # Nothing says how long to wait: leave the SDK's retries (their first after 0.5 s) the refill.
+            self.pause_until = max(self.pause_until, now + BLIND_PAUSE_S)
+        if self.blind_rps is not None:  # the refill is measured: the ceiling moved instead
+            self.slow_start = False
+        elif fresh and now - self._last_cut >= gap:
             self._last_cut = now
             # Slow start doubled the rate within the last RTT: leave it halved, as TCP does.
             self.base = max(MIN_RPS, self.base * (0.5 if self.slow_start else DECREASE))
             self.slow_start = False
+
+    def _blind_marks(self, now: float, answered: int) -> None:
+        """With no headers ever seen: the refill between the first 429 and each later one (``blind_rps``).
+
+        A call admitted at a 429's moment is answered a latency later: what was admitted by a 429 is what
+        was answered a latency (the least seen) after it. Counted at once, a 1 s latency overstated the
+        refill by a quarter."""
+        if self._info is not None:
+            self._blind_429s.clear()
+            return
+        self._answered.append((now, answered))
+        lag = self._least_latency_s or 0.0
+        while self._blind_429s and now - self._blind_429s[0] >= lag:
+            when = self._blind_429s.pop(0)
+            count = _count_at(self._answered, when + lag)
+            if self._first_blind is None:
+                self._first_blind = (when, count)
+                continue
+            since, before = self._first_blind
+            if when - since >= BLIND_SPAN_S and count - before >= BLIND_SPAN_CALLS:
+                # The bucket held under one call at each 429: the refill is within one call of the count.
+                self.blind_rps = max(MIN_RPS, (count - before) / (when - since))
+                self.ceiling = self.blind_rps * BLIND_MARGIN
+                self.base = min(self.base, self.ceiling)
+        oldest = self._blind_429s[0] if self._blind_429s else now
+        while len(self._answered) > 1 and self._answered[1][0] <= oldest:
+            self._answered.pop(0)
 
     def _is_noise(self, now: float, info: RateLimitInfo | None, debt: float | None) -> bool:
         """A 429 that says nothing about the rate: its own headers, or (with none) the latest answer's,
@@ -187,7 +242,8 @@ class Controller:
                 self.base *= 2.0 ** (dt / max(self.rtt_s or 0.0, MIN_TAU_S))
         elif debt is None:
             if growing:
-                self.base *= 1.0 + INCREASE_PER_S * dt
+                blind = self._first_blind is not None and self.blind_rps is None
+                self.base *= 1.0 + (BLIND_INCREASE_PER_S if blind else INCREASE_PER_S) * dt
         else:
             error = self._target_s() - debt
             # No answer for a while: hold, rather than wind up on an old reading.
@@ -202,6 +258,15 @@ class Controller:
         else:
             factor = 1.0 + (self._target_s() - debt) / tau
             self.rate = self.base * min(1.0 + self.setpoint_s / tau, max(0.25, factor))
+
+
+def _count_at(log: list[tuple[float, int]], at: float) -> float:
+    """A count sampled at moments (``log``), read at ``at``: linear between the samples around it."""
+    before = max((p for p in log if p[0] <= at), default=log[0])
+    after = min((p for p in log if p[0] >= at), default=log[-1])
+    if after[0] <= before[0]:
+        return float(before[1])
+    return before[1] + (after[1] - before[1]) * (at - before[0]) / (after[0] - before[0])
 
 
 def _short_debt(info: RateLimitInfo) -> float | None:

@@ -35,14 +35,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under pytest-xdist: shared set-ups run once, Ray runs on one worker, the slow tests start first.
 
     A test that uses a module-scoped fixture goes with the rest of its module (the fixture is
-    built once, not once per worker); every Ray test goes to one worker (one Ray instance at a
-    time on the machine). Slow tests go to the front of the queue so that none of them starts last.
+    built once, not once per worker); the Ray tests under distributed/ go to one worker, those of another
+    module using ``ray_local`` to another (two Ray instances at most). Slow tests go to the front of the
+    queue so that none of them starts last.
     """
     if not hasattr(config, "workerinput"):
         return  # a plain run keeps the file order
     for item in items:
         if item.nodeid.startswith(RAY_TESTS):
             item.add_marker(pytest.mark.xdist_group("ray"))
+        elif "ray_local" in getattr(item, "fixturenames", ()):  # elsewhere: one more instance, for its module
+            item.add_marker(pytest.mark.xdist_group(f"ray:{item.nodeid.split('::', 1)[0]}"))
         elif any(fixture.scope == "module" for fixture in _fixture_defs(item)):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

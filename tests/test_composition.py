@@ -6,7 +6,8 @@ combination that makes no sense must be refused with exit 2, one ``error:`` line
 nothing sent. An option silently ignored is the failure this module exists to catch.
 
 Cells are small (12 calls at the mock's fixed 10 ms, 4 at a time) and run in this process; the Ray
-cells share one local Ray instance, come last, and are marked slow.
+cells share one local Ray instance, come last, and are marked slow. The servers are the session's (one
+set a worker), so the cells spread over the xdist workers instead of queueing behind one.
 
 How each command is told (``tests/support/composition.py``): flags for ``bench run``, ``bench sweep``
 and ``bench tune`` (``--endpoint``/``--check`` repeated); for a suite, the axes (strategies,
@@ -55,8 +56,12 @@ CHOICES: Final = ("adopt", "decline", "undecided")
 PETS: Final = {"q1": "cat", "q2": "dog", "q3": "fish", "q4": "bird"}
 
 
+# A sweep or a tune runs a cell per level it tries, and a suite starts its own mock: the slow tier's.
+SLOW_COMMANDS: Final = {"suite", "sweep", "tune"}
+
+
 def commands(*names: Command) -> list[Any]:
-    return [pytest.param(name, id=name) for name in names]
+    return [pytest.param(name, id=name, marks=[pytest.mark.slow] if name in SLOW_COMMANDS else []) for name in names]
 
 
 # -- shared set-up ------------------------------------------------------------------------------
@@ -70,7 +75,7 @@ class Survey:
     workload: Path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def survey(tmp_path_factory: pytest.TempPathFactory) -> Survey:
     folder = tmp_path_factory.mktemp("survey")
     personas = folder / "pets.csv"
@@ -92,17 +97,17 @@ def _server(**config: Any) -> Iterator[MockServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _server_a() -> Iterator[MockServer]:
     yield from _server()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _server_b() -> Iterator[MockServer]:
     yield from _server()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _bystander() -> Iterator[MockServer]:
     # A batch job takes 10 ms here: a refusal that fails lets the run go on without a 10 s wait.
     yield from _server(batch_delay="fixed:0.01")
@@ -143,7 +148,7 @@ def bystander(_bystander: MockServer) -> Bystander:
     return Bystander(server=_bystander, batches_before=dict(_bystander.stats().batches or {}))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _relay(_server_a: MockServer) -> Iterator[HeaderRelay]:
     with HeaderRelay(_server_a.url) as relay:
         yield relay
@@ -274,7 +279,10 @@ def test_warmup_leaves_no_connection_set_up_in_any_cell(command: Command, tmp_pa
 
 @pytest.mark.parametrize(
     ("command", "all_in_file"),
-    [*(pytest.param(name, False, id=name) for name in EVERY), pytest.param("suite", True, id="suite-keys")],
+    [
+        *(pytest.param(*param.values, False, id=param.id, marks=param.marks) for param in commands(*EVERY)),
+        pytest.param("suite", True, id="suite-keys", marks=pytest.mark.slow),
+    ],
 )
 def test_checks_are_judged_and_written_as_one_junit_testcase_per_cell(
     command: Command, all_in_file: bool, tmp_path: Path
@@ -340,6 +348,7 @@ def test_the_aiohttp_client_sends_every_call(command: Command, relay: HeaderRela
 # -- 10. open-loop arrivals ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", commands(*PLANNED))
 def test_open_loop_arrivals_reach_the_server_at_the_asked_rate(
     command: Command, server_a: MockServer, tmp_path: Path

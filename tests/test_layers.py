@@ -6,6 +6,7 @@ Every import counts, at module level, in functions and under ``TYPE_CHECKING`` a
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def group(module: str) -> str | None:
     return "__init__" if len(parts) == 1 else parts[1]
 
 
+@functools.cache  # parsed once for the module's tests; each only reads it
 def graph() -> dict[str, set[str]]:
     known = modules()
     edges: dict[str, set[str]] = {}

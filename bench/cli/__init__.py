@@ -22,6 +22,7 @@ if _STARTING is signal.default_int_handler:
 
 import click  # noqa: E402 - after the handler above, on purpose
 
+from bench import __version__  # noqa: E402
 from bench.cli.inspect import compare, report  # noqa: E402
 from bench.cli.options import options_command  # noqa: E402
 from bench.cli.overhead import overhead_command  # noqa: E402
@@ -36,6 +37,7 @@ from bench.mock.command import mock_server_command  # noqa: E402
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="bench", message="%(prog)s %(version)s")
 def cli() -> None:
     """Benchmark concurrency strategies for fanning out LLM API calls."""
 

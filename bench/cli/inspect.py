@@ -17,8 +17,18 @@ from bench.report.metrics import METRICS
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--no-plots", is_flag=True, help="Only print the tables.")
 @click.option("--no-timelines", is_flag=True, help="Skip the per-cell timeline plots (one PNG per cell).")
-def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
+@click.option(
+    "--by",
+    "by",
+    multiple=True,
+    metavar="COLUMN",
+    help="Break the answers down by a persona column (age_group, state…): each share with its 95 % interval "
+    "and n, a table and plots/tally_by_COLUMN.png. Repeatable.",
+)
+@click.option("--html", is_flag=True, help="Also write RUN_DIR/report.html: one self-contained page to share.")
+def report(run_dir: Path, no_plots: bool, no_timelines: bool, by: tuple[str, ...], html: bool) -> None:
     """Print a run folder's tables and write its plots to RUN_DIR/plots/."""
+    from bench.cli.share import print_breakdowns, write_page
     from bench.report.breakdown import verdicts
     from bench.report.tables import ReportError, load_run, scenario_tables, tally_table  # pandas: not for --help
 
@@ -26,14 +36,20 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool) -> None:
         data = load_run(run_dir)
     except ReportError as exc:
         raise BadInput(str(exc)) from None
-    for table in scenario_tables(data.summary):
+    tables = scenario_tables(data.summary)
+    for table in tables:
         console.print(table)
-    if data.tally is not None and len(data.tally):
-        console.print(tally_table(data.tally, data.summary))
-    for line in verdicts(data.calls) if data.calls is not None else []:
+    answers = [tally_table(data.tally, data.summary)] if data.tally is not None and len(data.tally) else []
+    for table in answers:
+        console.print(table)
+    lines = verdicts(data.calls) if data.calls is not None else []
+    for line in lines:
         console.print(line, markup=False)
+    crosstabs, notes = print_breakdowns(data, by, plots=not no_plots)
     if not no_plots:
         print_plots(run_dir, data.summary, data.calls, timelines=not no_timelines)
+    if html:
+        console.print(f"report: {write_page(data, tables, answers + crosstabs, lines + notes)}", markup=False)
 
 
 @click.command()

@@ -67,7 +67,7 @@ class LiveProgress:
     def on_record(self, record: CallRecord) -> None:
         with self._lock:
             self.done += 1
-            if record.status != "ok":
+            if record.status == "error":  # a cancelled call (an interrupt) did not fail
                 self.errors += 1
             self.http_429s += record.http_429s
 

@@ -81,7 +81,7 @@ def announce(start: RunStart, *, quiet: bool) -> LiveProgress:
         console.print(f"resuming {start.run_dir}: {start.done} of {start.total_calls} calls done, {todo} to go")
     where = "the built-in mock server" if start.endpoint == "mock" else escape(start.endpoint)
     console.print(
-        f"[bold]{start.total_calls} calls[/] in {start.cells} cells → {where} "
+        f"[bold]{start.total_calls} calls[/] in {start.cells} cell{'' if start.cells == 1 else 's'} → {where} "
         f"(model {escape(start.model)}); writing {start.run_dir}/"
     )
     return LiveProgress(start.total_calls, console=console, cells=start.cells, quiet=quiet)
@@ -165,8 +165,9 @@ def end_run(result: RunResult, command: str, *, planned: int | None) -> None:
     if result.fatal is not None:
         raise RunFailed(f"{result.fatal}; stopped after {sent}{of} calls")
     if result.interrupted:
+        flight = f" ({result.cancelled} in flight written as cancelled)" if result.cancelled else ""
         errors.print(
-            f"interrupted: {result.kept}{of} calls are in {result.run_dir}/calls.csv; "
+            f"interrupted: {result.kept}{of} calls are in {result.run_dir}/calls.csv{flight}; "
             f"go on with: bench {command} --resume {result.run_dir}",
             soft_wrap=True,
             markup=False,

@@ -1,21 +1,23 @@
-"""The run's end line: each answer's share with its 95 % margin, as a survey reports it."""
+"""The run's end line: each answer's share with its 95 % interval, as a survey reports it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from bench.core.margin import share_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def share_line(cell: pd.DataFrame) -> str:
-    """``yes 52 % (±9), no 31 % (±8) over 120 answers`` for one cell's tally rows (errors named apart)."""
+    """``yes 52 % (43–61), no 31 % (23–40) over 120 answers`` for one cell's tally rows (errors named apart).
+
+    The ranges are Wilson 95 % intervals in percent, within 0–100 (a ± would claim 100 % ± 14).
+    """
     answered = cell[cell["share"].notna()]
     total = int(answered["count"].sum())
-    parts = [
-        f"{row.answer} {100 * row.share:.0f} % (±{100 * (row.share_high - row.share_low) / 2:.0f})"
-        for row in answered.itertuples()
-    ]
+    parts = [f"{row.answer} {share_text(row.share, row.share_low, row.share_high)}" for row in answered.itertuples()]
     errors = int(cell.loc[cell["share"].isna(), "count"].sum())
     tail = f" ({errors} errors)" if errors else ""
     return f"{', '.join(parts)} over {total} answers{tail}"
@@ -37,4 +39,6 @@ def survey_lines(tally: pd.DataFrame) -> list[str]:
             out.append(f"answers, {scenario} ({scope}): {distinct.pop()}")
         else:
             out += [f"answers, {scenario} ({label}): {line}" for label, line in lines.items()]
+    if out:
+        out.append("(in brackets: the 95 % interval of each share, Wilson's)")
     return out

@@ -23,10 +23,21 @@ if TYPE_CHECKING:
 EXIT_INTERRUPTED = 130
 # emoji=False: text from users and servers is printed as it is (rich would turn "file:100:" into
 # "file💯"); markup in such text is escaped or printed with markup=False.
-# Not on a terminal (CI logs, pipes), rich would take 80 columns; 150 unless COLUMNS says otherwise.
-_PIPE_WIDTH = None if "COLUMNS" in os.environ else 150
-console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
-errors = Console(stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+# Not on a terminal (CI logs, pipes), rich would take 80 columns and wrap sentences mid-figure: there,
+# sentences are not wrapped at all (soft_wrap; a log viewer wraps them) and tables fit 150 columns,
+# unless COLUMNS names a width, which everything then fits, wrapped at spaces as on a terminal
+# (a figure and its unit hold a no-break space).
+
+
+def make_console(*, stderr: bool, tty: bool, columns: str | None) -> Console:
+    """The CLI's console for stdout or stderr: on a terminal, at ``COLUMNS`` or 150 columns off one."""
+    fitted = tty or columns is not None
+    width = None if fitted else 150
+    return Console(stderr=stderr, highlight=False, emoji=False, width=width, soft_wrap=not fitted)
+
+
+console = make_console(stderr=False, tty=sys.stdout.isatty(), columns=os.environ.get("COLUMNS"))
+errors = make_console(stderr=True, tty=sys.stderr.isatty(), columns=os.environ.get("COLUMNS"))
 
 
 class RunFailed(click.ClickException):
@@ -106,15 +117,11 @@ def print_plots(
     run_dir: Path, summary: pd.DataFrame, calls: pd.DataFrame | None = None, *, timelines: bool = True
 ) -> None:
     """Write DIR/plots/*.png (calls read from DIR when not given) and say where; failures only warn."""
-    from bench.report.plots import write_plots  # matplotlib costs ~1 s to import: only when plotting
-    from bench.report.tables import PLOTS_DIR, load_run
-    from strategies import STRATEGIES
+    from bench.engine.figures import write_run_plots
+    from bench.report.tables import PLOTS_DIR
 
-    order = {name: cls.traits.order for name, cls in STRATEGIES.items()}
     try:
-        if calls is None:
-            calls = load_run(run_dir).calls
-        written, notes = write_plots(summary, calls, run_dir / PLOTS_DIR, timelines=timelines, order=order)
+        written, notes = write_run_plots(run_dir, summary, calls, timelines=timelines)
     except Exception as exc:  # the CSVs are written; a failing plot must not turn into a traceback
         errors.print(f"[yellow]warning:[/] plots not written: {type(exc).__name__}: {escape(str(exc))}")
         return

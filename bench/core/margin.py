@@ -22,6 +22,20 @@ def wilson(count: int, total: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def share_text(share: float, low: float, high: float) -> str:
+    """``52 % (43–61)``: a share and its interval in whole percent, clipped to 0–100.
+
+    A range rather than a ± (100 % ± 14 would claim more than all); the no-break space keeps the
+    figure and its unit on one line wherever a terminal wraps.
+    """
+    return f"{percent(share)}\u00a0% ({percent(low)}–{percent(high)})"
+
+
+def percent(share: float) -> str:
+    """A share in whole percent, clipped to 0–100."""
+    return f"{min(100.0, max(0.0, 100 * share)):.0f}"
+
+
 def add_shares(tally: pd.DataFrame, keys: list[str], error_answer: str) -> pd.DataFrame:
     """``tally`` with ``share``, ``share_low``, ``share_high`` per row among its cell's answers (errors: NaN)."""
     answered = tally["answer"] != error_answer

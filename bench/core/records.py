@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
-Status = Literal["ok", "error"]
+Status = Literal["ok", "error", "cancelled"]  # cancelled: in flight when the run was interrupted
+CANCELLED: Final = "cancelled"
+CANCELLED_ERROR: Final = "cancelled: in flight when the run was interrupted"
 
 # The files of a run folder (``results/<run>/``).
 CALLS_FILE: Final = "calls.csv"

@@ -21,6 +21,7 @@ import pandas as pd
 from bench.core.records import (
     BATCHES_FILE,
     CALLS_FILE,
+    CANCELLED,
     CELLS_FILE,
     ENDPOINTS_FILE,
     RUN_FILE,
@@ -32,6 +33,7 @@ from bench.core.records import (
 )
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
+from bench.engine.rebuild import rebuild_lines
 from bench.engine.resume import call_key
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
@@ -103,6 +105,20 @@ def note_served_models(run_dir: Path, models: list[str]) -> None:
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+def note_refused_fields(run_dir: Path, fields: list[str]) -> None:
+    """Say in run.json's configuration (which summary.json copies) that the endpoint refused ``fields``
+    and the run went on without them: with ``ignore_eos`` refused, output lengths were not forced."""
+    path = run_dir / RUN_FILE
+    if not path.exists():
+        return
+    document = json.loads(path.read_text(encoding="utf-8"))
+    config = document.setdefault("config", {})
+    config["refused_fields"] = sorted(set(config.get("refused_fields") or []) | set(fields))
+    if "ignore_eos" in fields:
+        config["output_lengths_forced"] = False
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     """A cell's line in cells.jsonl: what the runner saw (the server's ``/stats`` as served), the pace
     it was given, and how its strategy is judged (its ideal-bound rule), so that reports need not know
@@ -169,14 +185,20 @@ class RunTables:
 
     @property
     def kept(self) -> int:
-        """Calls with a row (a row written twice counts once)."""
+        """Calls with a row that finished (a row written twice counts once; a cancelled call is sent again)."""
         if not len(self.calls):
             return 0
-        return int(self.calls.drop_duplicates(["scenario", "strategy", "concurrency", "call_id"]).shape[0])
+        finished = self.calls[self.calls["status"] != CANCELLED]
+        return int(finished.drop_duplicates(["scenario", "strategy", "concurrency", "call_id"]).shape[0])
+
+    @property
+    def cancelled(self) -> int:
+        """Calls in flight at an interrupt (``cancelled`` rows)."""
+        return int((self.calls["status"] == CANCELLED).sum()) if len(self.calls) else 0
 
     def first_error_if_none_ok(self) -> str | None:
         """The first error when there are rows and none is ok (errors are data, unless all are)."""
-        calls = self.calls
+        calls = self.calls[self.calls["status"] != CANCELLED] if len(self.calls) else self.calls
         if len(calls) == 0 or (calls["status"] == "ok").any():
             return None
         first = calls.sort_values("start_s", kind="stable").iloc[0]
@@ -194,6 +216,7 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl, read once."""
     calls = read_calls(run_dir / CALLS_FILE)
+    rebuild_lines(run_dir, calls)  # a cell with rows and no line (cells.jsonl lost, a second Ctrl-C) is kept
     summary = summarize(calls, read_cell_lines(run_dir), run_id)
     votes = tally(calls)
     note_served_models(run_dir, served_models(calls))

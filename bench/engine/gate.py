@@ -17,7 +17,15 @@ from bench.engine.errors import OptionsError, RunError
 from bench.engine.guard import Estimate, GuardError, estimate, is_local, preflight, resolve_price
 from bench.engine.options import DEFAULT_KEY_ENV, GuardOptions, RunOptions
 from bench.engine.plan import RunPlan
-from bench.engine.resume import ResumeError, check_cells, check_same_plan, done_keys, missing_calls, stored_params
+from bench.engine.resume import (
+    ResumeError,
+    check_cells,
+    check_same_plan,
+    done_keys,
+    drop_cancelled,
+    missing_calls,
+    stored_params,
+)
 from strategies import STRATEGIES
 
 
@@ -99,6 +107,7 @@ def check_before_sending(
             if same_plan:
                 check_same_plan(plan, stored_params(resuming)[1], done, resuming)
             check_cells(resuming, done)
+            drop_cancelled(resuming)  # calls in flight at the interrupt: sent again, one row each
     except ResumeError as exc:
         raise RunError(str(exc)) from None
     if resuming is None:

@@ -113,6 +113,17 @@ class SaltedCells:
         return self.inner.stopping
 
 
+def measures_this_machine(options: RunOptions) -> str | None:
+    """Why a load test's answer would say nothing about an endpoint: the built-in mock with no limit to find."""
+    mock = options.mock
+    if not options.client.is_mock or mock.max_concurrency or mock.rpm or mock.tpm or mock.profile:
+        return None
+    return (
+        "the built-in mock has no slot limit (--mock-max-concurrency) and no rate limit: the level found "
+        "measures this machine's CPU, not an endpoint"
+    )
+
+
 def check_strategy(options: RunOptions, strategy: str) -> None:
     """Refuse an unknown strategy, one a load test cannot search, one the client or request cannot run."""
     if strategy not in STRATEGIES:

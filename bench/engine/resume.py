@@ -6,12 +6,13 @@ import csv
 import hashlib
 import json
 import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from bench.core.calls import Call
-from bench.core.records import CALLS_FILE, CELLS_FILE, RUN_FILE, csv_plain
+from bench.core.records import CALLS_FILE, CANCELLED, CELLS_FILE, RUN_FILE, csv_plain
 from bench.engine.plan import RunPlan
 
 
@@ -87,8 +88,9 @@ def stored_kind(run_dir: Path) -> str:
 
 
 def done_keys(run_dir: Path) -> frozenset[str]:
-    """The calls already in ``calls.csv`` (one row each, whatever their status), by their ids as sent
-    (a cell calls.csv stores after a ``'`` against CSV injection is read without it)."""
+    """The calls already in ``calls.csv`` (one row each, whatever their status but ``cancelled``: those
+    were in flight at an interrupt and are sent again), by their ids as sent (a cell calls.csv stores
+    after a ``'`` against CSV injection is read without it)."""
     path = run_dir / CALLS_FILE
     if not path.exists():
         return frozenset()
@@ -100,11 +102,39 @@ def done_keys(run_dir: Path) -> frozenset[str]:
         raise ResumeError(f"cannot read {path}: {exc}") from None
     try:
         cells = ("scenario", "strategy", "concurrency", "call_id")  # as written: csv_safe; as sent: csv_plain
-        keys = frozenset(call_key(*(csv_plain(r[c]) for c in cells)) for r in rows)
+        keys = frozenset(call_key(*(csv_plain(r[c]) for c in cells)) for r in rows if r.get("status") != CANCELLED)
     except KeyError as exc:
         raise ResumeError(f"{path} lacks the column {exc}") from None
     check_numbers(rows, path)
     return keys
+
+
+def drop_cancelled(run_dir: Path) -> int:
+    """Take the ``cancelled`` rows out of calls.csv before a resume sends those calls again, so that
+    each call keeps exactly one row; returns how many were taken out (the file is replaced whole)."""
+    path = run_dir / CALLS_FILE
+    if not path.exists():
+        return 0
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or "status" not in header:
+                return 0
+            column = header.index("status")
+            rows = list(reader)
+        kept = [row for row in rows if len(row) <= column or row[column] != CANCELLED]
+        if len(kept) == len(rows):
+            return 0
+        fresh = path.with_name(path.name + ".resume")
+        with fresh.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(kept)
+        os.replace(fresh, path)
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise ResumeError(f"cannot rewrite {path}: {exc}") from None
+    return len(rows) - len(kept)
 
 
 TIME_COLUMNS: Final = ("scheduled_s", "start_s", "end_s", "latency_s")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from bench.clients import CLIENTS
 from bench.clients.base import (
@@ -28,7 +30,8 @@ from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
 from bench.clients.trace import split
 from bench.core.calls import Call
 from bench.core.prices import Price, call_cost
-from bench.core.records import CallRecord
+from bench.core.records import CANCELLED, CANCELLED_ERROR, CallRecord, Status
+from bench.engine.refusals import REFUSED_STATUSES, RefusedFields
 from bench.mock.stats import ServerStats
 from strategies import STRATEGIES, Knobs
 
@@ -87,6 +90,9 @@ class CellMeta:
     max_in_flight: int
     server: ServerStats | None = None
     interrupted: bool = False
+    # When the last call that finished ended (cancelled calls aside): an interrupted cell's rates cover this.
+    finished_s: float | None = None
+    cancelled: int = 0  # rows written as ``cancelled`` (in flight at the interrupt)
     workers: list[dict[str, Any]] | None = None  # Ray backend: each worker's share, peak and clock offset
     learned_rpm: float | None = None
     paced_rpm: float | None = None  # the rate its endpoints were given (--rpm, else the sum they state)
@@ -130,6 +136,30 @@ FATAL_STATUSES: dict[int, str] = {
 }
 
 
+def lacks_v1(base_url: str) -> bool:
+    """A base URL whose path has no ``/v1``-like part (``/v1``, ``/v1beta``…): the commonest 404 there is."""
+    path = urlsplit(base_url).path
+    return not any(part.startswith("v1") for part in path.split("/"))
+
+
+def fatal_reason(status: int, base_urls: Sequence[str], model: str) -> str:
+    """Why every further call would fail the same way; a 404 names the likelier mistake."""
+    if status == 404:
+        bare = next((url for url in base_urls if lacks_v1(url)), None)
+        if bare is not None:
+            fixed = bare.rstrip("/") + "/v1"
+            return (
+                f"not found (HTTP 404) at {bare}; did you mean '{fixed}'? (OpenAI-compatible servers answer under /v1)"
+            )
+        return f"not found (HTTP 404): check the model name ({model}) and the endpoint's base URL"
+    return FATAL_STATUSES[status]
+
+
+def _batch_file(outcome: Outcome) -> bool:
+    """A 404 for one batch or its output file (lost, expired): that batch's rows, not a wrong model name."""
+    return outcome.http_status == 404 and outcome.error.startswith(("batch_lost", "batch_results_unreadable"))
+
+
 def internal_error(exc: Exception, secret: str) -> Outcome:
     """The Outcome of a call whose client raised (a bug): an error row rather than a lost call."""
     error = scrub(f"internal_error: {type(exc).__name__}: {exc}", secret)[:200]
@@ -154,8 +184,10 @@ class CellSender:
         batches: BatchAccess | None = None,
         endpoint_label: str = "",
         lanes: tuple[Lane, ...] = (),
+        refusals: RefusedFields | None = None,
     ) -> None:
         self._run_id, self._spec, self._emit, self._stop = run_id, spec, emit, stop
+        self._refusals = refusals or RefusedFields()
         self._on_fatal = on_fatal
         self._price, self._batches, self._endpoint_label = price, batches, endpoint_label
         self._client, self._sync_client = client, sync_client
@@ -166,10 +198,14 @@ class CellSender:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.sent = 0
-        # Set once the cell is cancelled: calls still finishing in threads write no row, so
-        # that every row on disk was written before the cell ended (and resume resends them).
+        # Set once the cell is cancelled: every call still in flight has been written as a
+        # ``cancelled`` row, so calls that finish later in threads write nothing (resume resends them).
         self.abandoned = False
         self.dropped = 0
+        self.cancelled = 0
+        self.finished_s: float | None = None  # the end of the last call that finished (not cancelled)
+        self._open: dict[int, tuple[Call, float, float | None]] = {}  # calls in flight: call, start, schedule
+        self._tokens = 0
         self.learned_rpm: float | None = None
 
     def learned(self, *, rpm: float) -> None:
@@ -180,9 +216,34 @@ class CellSender:
         return self._stop.is_set()
 
     def abandon(self) -> None:
-        """From now on, calls that finish write no row (the cell is over)."""
+        """The cell is over: every call still in flight becomes a ``cancelled`` row; calls that finish
+        from now on write none (each call is exactly one row)."""
         with self._lock:
             self.abandoned = True
+            for token in list(self._open):
+                self._cancel_locked(token)
+
+    def _cancel(self, token: int) -> None:
+        with self._lock:
+            self._cancel_locked(token)
+
+    def _cancel_locked(self, token: int) -> None:
+        """Write the row of a call in flight at the interrupt (held under ``_lock``)."""
+        opened = self._open.pop(token, None)
+        if opened is None:
+            return
+        call, start, scheduled_s = opened
+        self.in_flight -= 1
+        start_s, end_s = start - self.t0, time.perf_counter() - self.t0
+        outcome = Outcome(ok=False, http_status=None, error=CANCELLED_ERROR)  # its request was sent: 1 attempt
+        scheduled = start_s if scheduled_s is None else scheduled_s
+        record = self._record(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, status=CANCELLED)
+        try:
+            self._emit(record)
+        except OSError:  # the disk is full (what stopped the cell): this row cannot be kept either
+            self.dropped += 1
+            return
+        self.cancelled += 1
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
@@ -196,24 +257,26 @@ class CellSender:
     def lanes(self) -> tuple[Lane, ...]:
         return self._lanes
 
-    def _begin(self) -> float:
+    def _begin(self, call: Call, scheduled_s: float | None) -> tuple[int, float]:
         with self._lock:
             self.sent += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        return time.perf_counter()
+            self._tokens += 1
+            token = self._tokens
+            start = time.perf_counter()
+            self._open[token] = (call, start, scheduled_s)
+        return token, start
 
     @property
     def batches(self) -> BatchAccess | None:
         return self._batches
 
-    def _finish(self, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
+    def _finish(self, token: int, call: Call, outcome: Outcome, start: float, scheduled_s: float | None) -> CallRecord:
         end = time.perf_counter()
-        with self._lock:
-            self.in_flight -= 1
         start_s, end_s = start - self.t0, end - self.t0
         scheduled = start_s if scheduled_s is None else scheduled_s
-        return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, price_factor=1.0)
+        return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, token=token)
 
     def record(
         self,
@@ -232,7 +295,53 @@ class CellSender:
         )
 
     def _write(
-        self, call: Call, outcome: Outcome, *, scheduled_s: float, start_s: float, end_s: float, price_factor: float
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+        token: int | None = None,
+    ) -> CallRecord:
+        record = self._record(
+            call, outcome, scheduled_s=scheduled_s, start_s=start_s, end_s=end_s, price_factor=price_factor
+        )
+        with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
+            if token is not None:  # a call this sender timed: still open unless written as cancelled
+                if self._open.pop(token, None) is None:
+                    self.dropped += 1
+                    return record
+                self.in_flight -= 1
+            elif self.abandoned:
+                self.dropped += 1
+                return record
+            self._emit(record)
+            self.finished_s = end_s if self.finished_s is None else max(self.finished_s, end_s)
+        if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None and not _batch_file(outcome):
+            self._on_fatal(self._fatal_reason(outcome.http_status, record.endpoint))
+        return record
+
+    def _fatal_reason(self, status: int, endpoint: str) -> str:
+        """Why the run stops; with several endpoints, which one answered so (each has its own key)."""
+        reason = FATAL_STATUSES[status]
+        if len(self._lanes) < 2 or not endpoint:
+            return reason
+        if status == 401:
+            return f"authentication failed (HTTP 401) at endpoint {endpoint}: check its key_env= (else OPENAI_API_KEY)"
+        return reason.replace(f"(HTTP {status})", f"(HTTP {status}) at endpoint {endpoint}", 1)
+
+    def _record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        *,
+        scheduled_s: float,
+        start_s: float,
+        end_s: float,
+        price_factor: float = 1.0,
+        status: Status | None = None,
     ) -> CallRecord:
         spec = self._spec
         parts = split(self.t0 + start_s, self.t0 + end_s, outcome.trace)
@@ -242,7 +351,7 @@ class CellSender:
             start_s=start_s,
             end_s=end_s,
             latency_s=end_s - start_s,
-            status="ok" if outcome.ok else "error",
+            status=status or ("ok" if outcome.ok else "error"),
             http_status=outcome.http_status,
             error=scrub(outcome.error, self._secret),
             attempts=outcome.attempts,
@@ -269,43 +378,57 @@ class CellSender:
             raw_answer=scrub(outcome.raw_answer, self._secret),
             reconnects=outcome.reconnects,
         )
-        with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
-            if self.abandoned:
-                self.dropped += 1
-                return record
-            self._emit(record)
-        if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None:
-            self._on_fatal(FATAL_STATUSES[outcome.http_status])
         return record
 
     async def send(self, call: Call, scheduled_s: float | None = None, *, lane: int | None = None) -> CallRecord | None:
         if self._stop.is_set():
             return None
         assert self._client is not None, "async strategy given no async client"
-        start = self._begin()
+        token, start = self._begin(call, scheduled_s)
+        refusals = self._refusals
         try:
-            if lane is not None and isinstance(self._client, PooledClient):
-                outcome = await self._client.complete_on(lane, call)
-            else:
-                outcome = await self._client.complete(call)
+            sent = refusals.prepare(call) if refusals.refused else call
+            outcome = await self._complete(sent, lane)
+            again = refusals.suspect(sent, outcome)
+            if again is not None:  # an optional field (ignore_eos) may be what the endpoint refused
+                retry = await self._complete(again, lane)
+                outcome = self._settle(sent, outcome, retry)
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
-        except BaseException:  # cancelled (interrupt): no row, so a resume sends the call again
-            with self._lock:
-                self.in_flight -= 1
+        except BaseException:  # cancelled (interrupt): a ``cancelled`` row (a resume sends the call again)
+            self._cancel(token)
             raise
-        return self._finish(call, outcome, start, scheduled_s)
+        return self._finish(token, call, outcome, start, scheduled_s)
+
+    async def _complete(self, call: Call, lane: int | None) -> Outcome:
+        assert self._client is not None, "async strategy given no async client"
+        if lane is not None and isinstance(self._client, PooledClient):
+            return await self._client.complete_on(lane, call)
+        return await self._client.complete(call)
+
+    def _settle(self, sent: Call, first: Outcome, retry: Outcome) -> Outcome:
+        """A call sent again without its optional fields: the second answer, unless it was refused too
+        (then the field was innocent and the first answer stands); attempts count both requests."""
+        self._refusals.settle(sent, retry, first.http_status)
+        if retry.http_status in REFUSED_STATUSES:
+            return first
+        return dataclasses.replace(retry, attempts=first.attempts + retry.attempts)
 
     def send_blocking(self, call: Call, scheduled_s: float | None = None) -> CallRecord | None:
         if self._stop.is_set():
             return None
         assert self._sync_client is not None, "blocking strategy given no sync client"
-        start = self._begin()
+        token, start = self._begin(call, scheduled_s)
+        refusals = self._refusals
         try:
-            outcome = self._sync_client.complete(call)
+            sent = refusals.prepare(call) if refusals.refused else call
+            outcome = self._sync_client.complete(sent)
+            again = refusals.suspect(sent, outcome)
+            if again is not None:  # an optional field (ignore_eos) may be what the endpoint refused
+                outcome = self._settle(sent, outcome, self._sync_client.complete(again))
         except Exception as exc:  # a bug in one call is that call's error row; the run goes on
             outcome = internal_error(exc, self._secret)
-        return self._finish(call, outcome, start, scheduled_s)
+        return self._finish(token, call, outcome, start, scheduled_s)
 
 
 def lanes(stated: Sequence[RoutedEndpoint], rpm: float | None, tpm: float | None, client: object) -> tuple[Lane, ...]:
@@ -348,8 +471,9 @@ class RunnerConfig:
         emit: Emit | None = None,
         on_origin: Callable[[float], None] | None = None,
         origin: Callable[[], Awaitable[float]] | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> Runner:
-        """The local runner this configuration names."""
+        """The local runner this configuration names (``notice`` hears what it finds out once, in one line)."""
         return Runner(
             run_id=self.run_id,
             endpoint=self.endpoint,
@@ -368,6 +492,7 @@ class RunnerConfig:
             on_origin=on_origin,
             origin=origin,
             warmup=self.warmup,
+            refusals=RefusedFields(notice),
             **CLIENTS[self.client].runner_factories(),
         )
 
@@ -400,9 +525,14 @@ class Runner:
     # Waits until the cell's clock may start and returns its origin: a Ray worker's start, fixed by the driver.
     origin: Callable[[], Awaitable[float]] | None = None
     warmup: bool = False  # open the pool's connections before each cell's clock starts
+    # Optional request fields the endpoint refused (ignore_eos), found once for every cell of the run.
+    refusals: RefusedFields = field(default_factory=RefusedFields)
 
     def _set_fatal(self, reason: str) -> None:
         if self.fatal is None:
+            if reason.startswith("not found (HTTP 404)"):  # the likelier mistake: a base URL without /v1
+                urls = [routed.endpoint.base_url for routed in self._stated()]
+                reason = fatal_reason(404, urls, self.endpoint.model)
             self.fatal = reason
         self.stop.set()
 
@@ -457,6 +587,7 @@ class Runner:
             batches=batch,
             endpoint_label=self.endpoint_label,
             lanes=lanes(stated, rpm, tpm, client if client is not None else sync_client),
+            refusals=self.refusals,
         )
         if self.origin is not None:
             sender.t0 = await self.origin()
@@ -466,6 +597,7 @@ class Runner:
             await self._run_until_stopped(strategy.run(todo, sender, knobs), sender)
         finally:
             wall = sender.now()
+            sender.abandon()  # calls still in flight (a second Ctrl-C, a strategy that left some) end as rows
             if client is not None:
                 await client.aclose()
             if sync_client is not None:
@@ -483,6 +615,8 @@ class Runner:
             max_in_flight=sender.peak_in_flight,
             server=server,
             interrupted=self.stop.is_set(),
+            finished_s=sender.finished_s,
+            cancelled=sender.cancelled,
             learned_rpm=sender.learned_rpm,
             paced_rpm=rpm,
             paced_tpm=tpm,
@@ -516,8 +650,8 @@ class Runner:
     async def _run_until_stopped(self, work: Any, sender: CellSender) -> None:
         """Await the strategy; once stopping, give calls in flight ``grace_s`` then cancel them.
 
-        Cancelled calls write no row (a resume sends them again); calls still running in
-        threads are abandoned: they may finish later but write nothing.
+        Calls still in flight then are written as ``cancelled`` rows (a resume sends them again);
+        calls still running in threads are abandoned: they may finish later but write nothing more.
         """
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         while not task.done():

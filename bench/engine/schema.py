@@ -19,6 +19,7 @@ from bench.clients.base import DEFAULT_MAX_RESPONSE_BYTES
 from bench.clients.base import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from bench.clients.pool import MAX_LIMIT_PER_MIN, EndpointSpecError, label_all, parse_endpoint_spec
 from bench.core.calls import WorkloadError
+from bench.core.suggest import unknown
 from bench.engine import checks as input_checks
 from bench.engine.errors import OptionsError
 from bench.mock.config import DEFAULT_BATCH_DELAY
@@ -420,7 +421,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         name="output_tokens",
         group="workload",
         read=_whole(1),
-        help="A synthetic load: max_tokens M (with ignore_eos, so that every answer is M tokens).",
+        help="A synthetic load: max_tokens M (with ignore_eos, so that every answer is M tokens; dropped for the rest "
+        "of the run, and said, if the endpoint refuses it).",
     ),
     Option(
         name="no_ignore_eos", group="workload", read=_flag, is_flag=True, help="With --output-tokens: no ignore_eos."
@@ -722,7 +724,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         read=_non_negative(5.0),
         default=5.0,
         session=True,
-        help="Seconds calls in flight may finish after an interrupt before they are cancelled.",
+        help="Seconds calls in flight may finish after an interrupt before they are cancelled (a cancelled row each).",
         commands=SUITE_CLI,
     ),
     Option(
@@ -814,11 +816,7 @@ def read_all(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def unknown_option(name: str, known: Sequence[str], what: str = "option") -> str:
     """One line: the unknown name, and the closest known one when there is one."""
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(sorted(known))})"
-    return f"unknown {what} '{name}'{hint}"
+    return unknown(name, sorted(known), what)
 
 
 def reference() -> list[dict[str, str]]:

@@ -22,18 +22,25 @@ from typing import Final
 import pandas as pd
 
 from bench.core.oslimits import raise_open_file_limit
-from bench.core.records import BATCHES_FILE, CallRecord
+from bench.core.records import BATCHES_FILE, CALLS_FILE, CELLS_FILE, CallRecord
 from bench.engine import checks, distributed
 from bench.engine.batches import cancel_batches, open_batches
 from bench.engine.cells import SessionCells
 from bench.engine.configs import run_config, runner_config
 from bench.engine.errors import OptionsError, RunError
-from bench.engine.folder import finish_tables, prepare_run_dir, write_run_json, write_summary_json
+from bench.engine.folder import (
+    finish_tables,
+    note_refused_fields,
+    prepare_run_dir,
+    write_run_json,
+    write_summary_json,
+)
 from bench.engine.gate import PaidRun, check_before_sending, refuse_unconfirmed
 from bench.engine.lock import FolderLocked, RunLock
 from bench.engine.options import SESSION_OPTIONS, RunOptions
 from bench.engine.plan import RunPlan
 from bench.engine.program import Group, Program, talk_program
+from bench.engine.rebuild import rebuild_lines
 from bench.engine.resume import (
     ResumeError,
     done_keys,
@@ -43,9 +50,10 @@ from bench.engine.resume import (
 from bench.engine.runner import CellRunner, CellSpec, Runner, StatsProbe
 from bench.mock.config import MockConfig
 from bench.mock.process import MockStartError
+from bench.report.cells import CellsError, read_cell_lines
 from bench.report.checks import Verdict, evaluate, parse_checks
 from bench.report.junit import write_junit
-from bench.report.summary import SUMMARY_COLUMNS
+from bench.report.summary import SUMMARY_COLUMNS, read_calls
 from strategies import STRATEGIES
 
 RESERVED_FILES: Final = 64  # files a run holds besides its sockets: CSVs, the interpreter's, the mock's pipes
@@ -90,9 +98,10 @@ class RunResult:
     tally: pd.DataFrame
     fatal: str | None  # why the run stopped itself (401, 404…), if it did
     interrupted: bool
-    kept: int  # calls with a row in calls.csv
+    kept: int  # calls with a row in calls.csv (that finished: cancelled ones aside)
     verdicts: tuple[Verdict, ...] = ()  # the --check expressions judged per cell
     no_success: str | None = None  # set when calls were made and none succeeded: the first error
+    cancelled: int = 0  # calls in flight at the interrupt, written as ``cancelled`` rows (a resume resends them)
 
     @property
     def checks_failed(self) -> list[Verdict]:
@@ -179,6 +188,8 @@ def _run_locked(
         first = groups[0].options if groups else options
         mock = first.mock.config() if first.client.is_mock else None
         write_run_json(run_dir, {**run_config(options, budget, run_dir.name, mock), **program.describe()})
+    if resuming:
+        rebuild_lost_lines(run_dir, budget, done, hooks)
     if hooks.on_start is not None:
         start = RunStart(
             run_dir=run_dir,
@@ -226,7 +237,28 @@ def _run_locked(
         kept=tables.kept,  # from calls.csv: a second Ctrl-C leaves rows without cell meta
         verdicts=verdicts,
         no_success=tables.first_error_if_none_ok(),
+        cancelled=tables.cancelled,
     )
+
+
+def rebuild_lost_lines(run_dir: Path, budget: RunPlan, done: frozenset[str], hooks: RunHooks) -> None:
+    """Before a resume sends anything: cells with rows but no line in cells.jsonl (the file was lost) get
+    one rebuilt from their rows, so that the part that ran before counts in the cell's wall time."""
+    try:
+        known = {line.key for line in read_cell_lines(run_dir)}
+    except CellsError as exc:
+        raise RunError(str(exc)) from None
+    with_rows = {key.rsplit("/", 1)[0] for key in done}  # as check_cells reads them
+    if with_rows <= {"/".join(map(str, key)) for key in known}:
+        return
+    specs = {spec.key: spec for spec in budget.cells}
+    rebuilt = rebuild_lines(run_dir, read_calls(run_dir / CALLS_FILE), specs)
+    if rebuilt and hooks.warn is not None:
+        hooks.warn(
+            f"{CELLS_FILE} had no line for {len(rebuilt)} cell(s) with rows ({', '.join(rebuilt[:3])}"
+            f"{', …' if len(rebuilt) > 3 else ''}): rebuilt from {CALLS_FILE} (wall time from the rows' own "
+            "times; the server's counts are lost)"
+        )
 
 
 def judge(run_dir: Path, summary: pd.DataFrame, checks: Sequence[str], junit: Path | None) -> tuple[Verdict, ...]:
@@ -274,6 +306,8 @@ def _run_group(
             cells.runner = None
         if hooks.stop.is_set() and isinstance(runner, Runner):  # Batch API jobs run from the local runner
             settle_open_batches(run_dir, runner, options.output.cancel_on_interrupt, hooks)
+        if isinstance(runner, Runner) and runner.refusals.refused:
+            note_refused_fields(run_dir, sorted(runner.refusals.refused))
     return runner.fatal
 
 
@@ -308,7 +342,7 @@ def open_runner(
             ray_runner = distributed.RayRunner(config=config, workers=backend.workers, stop=hooks.stop, probe=probe)
             runner = stack.enter_context(distributed.closing_workers(ray_runner))
         else:
-            runner = config.runner(stop=hooks.stop, probe=probe)
+            runner = config.runner(stop=hooks.stop, probe=probe, notice=hooks.warn)
         yield runner
 
 

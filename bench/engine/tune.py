@@ -79,6 +79,11 @@ class Tried:
     error_rate: float
     metrics: dict[str, float]
     passed: bool
+    missed: tuple[str, ...] = ()  # the SLOs this level broke ("no call succeeded" when goodput was 0)
+
+    def verdict(self) -> str:
+        """``meets``, or ``misses`` naming what broke: ``misses latency_p99_s<=2``."""
+        return "meets" if self.passed else f"misses {', '.join(self.missed)}"
 
 
 @dataclass(kw_only=True)
@@ -141,12 +146,16 @@ class Tuner:
                 return seen
         row = await self.measure(level)
         goodput = float(row.get("throughput_rps") or 0.0)
+        missed = tuple(str(s) for s in self.slos if not s.met(row))
+        if goodput <= 0:
+            missed = ("no call succeeded", *missed)
         tried = Tried(
             level=level,
             throughput_rps=goodput,
             error_rate=float(row.get("error_rate") or 0.0),
             metrics={s.metric: float(row.get(s.metric, math.nan)) for s in self.slos},
-            passed=goodput > 0 and all(s.met(row) for s in self.slos),
+            passed=not missed,
+            missed=missed,
         )
         self.tried.append(tried)
         if self.on_tried is not None:

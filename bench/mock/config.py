@@ -42,7 +42,8 @@ class MockConfig:
     rpd: int | None = None  # a day's request budget, stated in the requests headers
     rpd_used: int = 0  # how much of it is spent when the server starts (and after a reset)
     # A provider's dialect: a built-in profile's name or a TOML file's path (bench.mock.profile). Its
-    # limits fill the limit fields left unset (None; burst_seconds at its default): options given win.
+    # limits and timing fill the fields left unset (None; burst_seconds and latency at their defaults):
+    # options given win.
     profile: str | None = None
     profile_faults: tuple[tuple[str, float], ...] = ()  # the profile's optional refusals, each at a rate
 
@@ -93,6 +94,9 @@ class MockConfig:
             unset = getattr(self, name) == (1.0 if name == "burst_seconds" else None)
             if value is not None and unset:
                 object.__setattr__(self, name, value)  # frozen: resolved once, here
+        for name, spec in profile.timing.items():
+            if getattr(self, name) == (DEFAULT_LATENCY if name == "latency" else None):
+                object.__setattr__(self, name, spec)
         total = 0.0
         for name, rate in self.profile_faults:
             if name not in profile.faults:

@@ -75,7 +75,11 @@ class MockServer:
         argv = [sys.executable, "-m", "bench.mock", *self.config.to_args(), "--watch-stdin"]
         with (self._dir / "stdout").open("wb") as out, (self._dir / "stderr").open("wb") as err:
             # stdin stays open: the server exits when it reads EOF, i.e. when this process dies.
-            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env)
+            # Its own session: Ctrl-C in a terminal signals the whole foreground group, and the mock
+            # must outlive the harness's own shutdown (calls in flight, /stats); ``stop`` ends it.
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env, start_new_session=True
+            )
         try:
             deadline = time.monotonic() + self.startup_timeout
             self._url = self._wait_for_url(deadline)

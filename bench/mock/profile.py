@@ -2,7 +2,9 @@
 
 A profile sets limits (``[limits]``), how a rate limit is refused (``[rate_limit]``), the
 rate-limit headers (``[headers]``), optional refusals the provider is known for (``[faults.NAME]``,
-off until a rate is given) and transport and stream quirks (``[quirks]``). Built-in profiles ship in
+off until a rate is given), transport and stream quirks (``[quirks]``) and, in a recorded profile,
+the timing it measured (``[latency]``: latency specs for ``latency``, ``ttft``, ``itl``,
+``output_tokens``). Built-in profiles ship in
 ``bench/mock/profiles/``; a path to a user's file works as well. Every key is checked on load: a bad
 file is refused with one line naming the key (``ProfileError``, a ``ValueError``).
 """
@@ -16,12 +18,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from bench.mock.latency import LatencyModel
+
 BODY_SHAPES: Final = ("openai", "azure", "google", "llamacpp", "detail")
 RESET_FORMATS: Final = ("duration", "rfc3339", "seconds")
 HEADERS_ON: Final = ("every", "429", "never")
 RETRY_HEADERS: Final = ("retry-after-ms", "retry-after")
 STREAM_USAGE: Final = ("requested", "final-chunk", "never")
 HEADER_FIELDS: Final = ("limit", "remaining", "reset")
+TIMING_FIELDS: Final = ("latency", "ttft", "itl", "output_tokens")  # the [latency] table: MockConfig's specs
 OPENAI_TEMPLATE: Final = "x-ratelimit-{field}-{kind}"
 # What a refusal's message may mention: the model, the wait in seconds, the limit's kind and size.
 MESSAGE_KEYS: Final = {"model": "gpt-4o-mini", "seconds": 1, "kind": "requests", "limit": 60, "fields": "{'x'}"}
@@ -79,6 +84,7 @@ class Profile:
     name: str
     description: str = ""
     source: str = ""
+    undocumented: str = ""  # what the provider does not document (and what the profile does instead)
     rpm: int | None = None
     tpm: int | None = None
     rpd: int | None = None
@@ -88,6 +94,7 @@ class Profile:
     headers: Headers = field(default_factory=Headers)
     faults: dict[str, Refusal] = field(default_factory=dict)
     quirks: Quirks = field(default_factory=Quirks)
+    timing: dict[str, str] = field(default_factory=dict)  # of TIMING_FIELDS, the specs the profile sets
 
     def limits(self) -> dict[str, int | float | None]:
         return {
@@ -207,7 +214,18 @@ class _Reader:
         )
 
     def profile(self, data: dict[str, Any], *, default_name: str) -> Profile:
-        top = ("name", "description", "source", "limits", "rate_limit", "headers", "faults", "quirks")
+        top = (
+            "name",
+            "description",
+            "source",
+            "undocumented",
+            "limits",
+            "rate_limit",
+            "headers",
+            "faults",
+            "quirks",
+            "latency",
+        )
         for name in data:
             if name not in top:
                 raise self.fail(name, f"unknown key (expected one of: {', '.join(top)})")
@@ -232,12 +250,20 @@ class _Reader:
             ("connection_close", "sse_done", "stream_usage", "models", "unknown_fields", "extra_fields")
             + ("rejected_fields", "field_refusal", "unknown_refusal"),
         )
+        timing = self.table(data, "latency", TIMING_FIELDS)
+        for name in timing:
+            spec = self.get(timing, "latency", name, str, None)
+            try:
+                LatencyModel.parse(spec)
+            except ValueError as exc:
+                raise self.fail(f"latency.{name}", str(exc)) from None
         field_refusal = self.table(quirks, "quirks.field_refusal", refusal_keys)
         unknown_refusal = self.table(quirks, "quirks.unknown_refusal", refusal_keys)
         return Profile(
             name=self.get(data, "", "name", str, default_name),
             description=self.get(data, "", "description", str, ""),
             source=self.get(data, "", "source", str, ""),
+            undocumented=self.get(data, "", "undocumented", str, ""),
             rpm=self.positive(limits, "limits", "rpm"),
             tpm=self.positive(limits, "limits", "tpm"),
             rpd=self.positive(limits, "limits", "rpd"),
@@ -262,6 +288,7 @@ class _Reader:
                 field_refusal=self.refusal(field_refusal, "quirks.field_refusal", 400),
                 unknown_refusal=self.refusal(unknown_refusal, "quirks.unknown_refusal", 400),
             ),
+            timing={name: timing[name] for name in TIMING_FIELDS if name in timing},
         )
 
 

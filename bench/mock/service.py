@@ -71,7 +71,6 @@ class MockService:
         chat = self.chat_completions
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): chat,
-            ("POST", "/chat/completions"): chat,
             ("GET", "/v1/models"): self.list_models,
             ("GET", "/health"): self.health,
             ("GET", "/stats"): self.get_stats,

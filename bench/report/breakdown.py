@@ -116,11 +116,21 @@ def excess_share(cell: pd.DataFrame, part: str) -> float:
 
 
 def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | None:
+    """``breakdown_figure`` saved as PNG at ``path``; None for untraced calls."""
+    fig = breakdown_figure(calls, scenario)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def breakdown_figure(calls: pd.DataFrame, scenario: str) -> Figure | None:
     """Stacked bars per cell: the mean call, and the mean of the calls at or over p99; None untraced."""
     cells = _cells(calls)
     if not cells:
         return None
-    fig = Figure(figsize=(max(8.0, 1.3 * len(cells) * 2 + 3), 5.2), dpi=DPI, layout="constrained")
+    width = max(8.0, 1.3 * len(cells) * 2 + 1)
+    fig = Figure(figsize=(width, 6.0), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, 2)
     x = np.arange(len(cells))
     labels = [f"{cell.strategy}\nC={cell.concurrency}" for cell in cells]
@@ -136,7 +146,9 @@ def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | Non
         axis.grid(axis="y", alpha=0.3)
         axis.margins(y=0.08)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles[::-1], names[::-1], loc="outside right upper", fontsize=8)
+    # Below the panels, in the stack's order, never over a bar whatever the number of cells.
+    fig.legend(
+        handles, names, loc="outside lower center", ncols=min(4, int(width // 3)), fontsize=8, title="bottom to top"
+    )
     fig.suptitle(f"{scenario}: where the time went")
-    fig.savefig(path, dpi=DPI)
-    return path
+    return fig

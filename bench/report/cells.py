@@ -57,6 +57,8 @@ class CellLine:
     max_in_flight: int
     sent: int = 0
     interrupted: bool = False
+    finished_s: float | None = None  # when its last finished call ended (an interrupted part's rates cover this)
+    cancelled: int = 0  # calls in flight at the interrupt, written as ``cancelled`` rows
     learned_rpm: float | None = None
     rpm: float | None = None  # the pace it was given (--rpm, or the endpoints' stated limits)
     tpm: float | None = None
@@ -81,6 +83,8 @@ class CellLine:
             max_in_flight=int(data["max_in_flight"]),
             sent=int(data.get("sent") or 0),
             interrupted=bool(data.get("interrupted")),
+            finished_s=_number(data.get("finished_s")),
+            cancelled=int(data.get("cancelled") or 0),
             learned_rpm=_number(data.get("learned_rpm")),
             rpm=_number(data.get("rpm")),
             tpm=_number(data.get("tpm")),
@@ -108,7 +112,10 @@ class CellTotals:
     limit_tpm: float | None = None
 
     def add(self, line: CellLine) -> None:
-        self.wall_s += line.wall_s
+        # An interrupted part counts until its last call that finished, not until the interrupt (nor the
+        # grace period after it): its rates are those of the calls it completed.
+        interrupted = line.interrupted and line.finished_s is not None
+        self.wall_s += line.finished_s if interrupted and line.finished_s is not None else line.wall_s
         self.max_in_flight = max(self.max_in_flight, line.max_in_flight)
         self.interrupted = line.interrupted
         for name, stat in (

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from rich.markup import escape
 
+from bench.core.suggest import unknown
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
@@ -112,10 +114,10 @@ def parse_check(text: str, columns: Collection[str], strategies: Collection[str]
         )
     column, scope = match["column"], match["scope"]
     if column not in columns or column in NOT_CHECKABLE:
-        known = ", ".join(c for c in columns if c not in NOT_CHECKABLE)
-        raise CheckError(f"check '{text}': unknown column '{column}' (known: {known})")
+        known = [c for c in columns if c not in NOT_CHECKABLE]
+        raise CheckError(f"check '{text}': {unknown(column, known, 'column')}")
     if scope is not None and scope not in strategies:
-        raise CheckError(f"check '{text}': unknown strategy '{scope}' (known: {', '.join(strategies)})")
+        raise CheckError(f"check '{text}': {unknown(scope, strategies, 'strategy')}")
     bound = float(match["bound"])
     if not math.isfinite(bound):
         raise CheckError(f"check '{text}': the bound must be a finite number")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.core.records import CANCELLED
+
 
 def failure_lines(calls: pd.DataFrame, asked_model: str | None = None) -> list[str]:
     """The commonest failure (``14 of 20 answers cut by max_tokens (finish_reason=length)``), and a
     served model other than the one asked for; empty when every call was ok and as asked."""
     lines: list[str] = []
-    failed = calls[calls["status"] != "ok"]
+    failed = calls[~calls["status"].isin(("ok", CANCELLED))]  # a cancelled call did not fail: it was stopped
     if len(failed):
         cut = failed[failed["finish_reason"] == "length"]
         counts = failed["error"].str.split(" \\(", n=1, regex=True).str[0].value_counts()

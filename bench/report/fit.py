@@ -36,12 +36,15 @@ def _text(cell: Cell) -> Text:
 @dataclass(frozen=True, kw_only=True)
 class Column:
     """One column: its header, left-justified or not, whether it may be dropped to fit, and whether
-    its cells may wrap at spaces (words, never numbers)."""
+    its cells may wrap at spaces (words, never numbers); ``note`` explains the header and ``dash``
+    what a "–" in it means, in the table's legend line (only while the column is shown)."""
 
     header: str
     left: bool = False
     droppable: bool = True
     wrap: bool = False
+    note: str = ""
+    dash: str = ""
 
 
 class FittedTable:
@@ -79,9 +82,12 @@ class FittedTable:
         """
         keep = [i for i, c in enumerate(self.columns) if shown is None or c.header in shown]
         table = Table(title=Text(self.title), title_justify="left", caption_justify="left")
+        caption = [self.legend(keep)] if self.legend(keep) else []
         if dropped:
             table.box = box.SIMPLE_HEAD
-            table.caption = Text(f"not shown, to fit: {', '.join(dropped)} (all in the CSV files)")
+            caption.append(f"not shown, to fit: {', '.join(dropped)} (all in the CSV files)")
+        if caption:
+            table.caption = Text("\n".join(caption))
         for i in keep:
             column = self.columns[i]
             justify: Literal["left", "right"] = "left" if column.left else "right"
@@ -89,6 +95,19 @@ class FittedTable:
         for row in self.rows:
             table.add_row(*(_text(row[i]) for i in keep))
         return table
+
+    def legend(self, keep: Sequence[int]) -> str:
+        """One line for the terms a newcomer will not know, among the columns at ``keep``."""
+        parts: list[str] = []
+        for i in keep:
+            column = self.columns[i]
+            dashed = column.dash and any(_plain(row[i]) == "–" for row in self.rows)
+            dash = f"–: {column.dash}" if dashed else ""
+            if column.note:
+                parts.append(f"{column.note} ({dash})" if dash else column.note)
+            elif dash:
+                parts.append(f"{column.header} {dash}")
+        return " · ".join(parts)
 
     def fit(self, width: int, console: Console | None = None) -> Table:
         """The table with the most columns whose unwrapped width is within ``width``."""

@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MIN_GAIN: Final = 0.10
 LINEAR_SHARE: Final = 0.5  # between close levels: this share of the level's own growth
@@ -90,64 +93,97 @@ def saturation_lines(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _level_axis(axis: Any, levels: list[float], knob: str) -> None:
+    """The level on x, in its order: log2 when it spans a factor of 4 or more, a tick at each level."""
+    if levels[-1] >= 4 * levels[0] > 0:
+        axis.set_xscale("log", base=2)
+    if len(levels) <= 12:
+        axis.set_xticks(levels, [f"{level:g}" for level in levels])
+        axis.minorticks_off()
+    axis.set_xlabel("offered rate (req/s)" if knob == "rate" else "concurrency C (calls in flight allowed)")
+    axis.grid(alpha=0.3)
+
+
 def plot_knee(cells: pd.DataFrame, strategy: str, knob: str, path: Path) -> Path:
-    """Latency (p50, p99, and TTFT p99 when streamed) against goodput, each point a level, the knee marked."""
+    """``knee_figure`` saved as PNG at ``path``."""
+    knee_figure(cells, strategy, knob).savefig(path, dpi=110)
+    return path
+
+
+def knee_figure(cells: pd.DataFrame, strategy: str, knob: str) -> Figure:
+    """Goodput (top) and latency (bottom) against the level, in the level's order, the knee marked in both.
+
+    Drawn against the level, not latency against goodput: where goodput dips at a higher level, a
+    line joined in level order would fold back over itself.
+    """
     from matplotlib.figure import Figure  # matplotlib costs ~1 s to import: only when plotting
 
-    fig = Figure(figsize=(8.0, 5.0))
-    axis = fig.add_subplot()
-    x = cells["throughput_rps"]
-    axis.plot(x, cells["latency_p50_s"], marker="o", label="latency p50")
-    axis.plot(x, cells["latency_p99_s"], marker="s", label="latency p99")
-    if "ttft_p99_s" in cells and cells["ttft_p99_s"].notna().any():
-        axis.plot(x, cells["ttft_p99_s"], marker="^", label="TTFT p99")
-    for _, row in cells.iterrows():
-        axis.annotate(
-            f"{knob}={row['level']:g}",
-            (row["throughput_rps"], row["latency_p99_s"]),
-            fontsize=8,
-            textcoords="offset points",
-            xytext=(4, 4),
-        )
-    knee = cells.iloc[knee_index(cells)]
-    axis.axvline(knee["throughput_rps"], color="grey", linestyle="--", alpha=0.7)
-    axis.annotate(
-        f"knee: {knob}={knee['level']:g}",
-        (knee["throughput_rps"], knee["latency_p99_s"]),
-        textcoords="offset points",
-        xytext=(-10, 25),
-        ha="right",
-        fontweight="bold",
-        arrowprops={"arrowstyle": "->"},
+    cells = cells.sort_values("level", kind="stable").reset_index(drop=True)
+    at = knee_index(cells)
+    knee = cells.iloc[at]
+    levels = [float(level) for level in cells["level"]]
+    fig = Figure(figsize=(8.0, 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.2]})
+    top.plot(cells["level"], cells["throughput_rps"], marker="o", color="C2", label="goodput")
+    top.plot(
+        [knee["level"]], [knee["throughput_rps"]], marker="*", markersize=16, color="C3", linestyle="none", label="knee"
     )
-    axis.set_xlabel("goodput (successful calls per second)")
-    axis.set_ylabel("seconds")
-    axis.set_title(f"{strategy}: latency against goodput, one point per {knob}")
-    axis.grid(alpha=0.3)
-    axis.legend()
-    fig.tight_layout()
+    top.annotate(
+        f"knee: {knob}={knee['level']:g}, {knee['throughput_rps']:.1f} req/s",
+        (knee["level"], knee["throughput_rps"]),
+        textcoords="offset points",
+        # Below the star, towards the middle: the space under a flat goodput is free, and the text stays inside.
+        xytext=(10, -28) if at < len(cells) / 2 else (-10, -28),
+        ha="left" if at < len(cells) / 2 else "right",
+        fontweight="bold",
+    )
+    top.set_ylabel("goodput (ok calls/s)")
+    top.set_ylim(bottom=0, top=float(cells["throughput_rps"].max()) * 1.15)
+    bottom.plot(cells["level"], cells["latency_p50_s"], marker="o", label="latency p50")
+    bottom.plot(cells["level"], cells["latency_p99_s"], marker="s", label="latency p99")
+    if "ttft_p99_s" in cells and cells["ttft_p99_s"].notna().any():
+        bottom.plot(cells["level"], cells["ttft_p99_s"], marker="^", label="TTFT p99")
+    bottom.set_ylabel("seconds")
+    bottom.set_ylim(bottom=0)
+    for axis in (top, bottom):
+        axis.axvline(knee["level"], color="C3", linestyle="--", alpha=0.6)
+        _level_axis(axis, levels, knob)
+        axis.legend(loc="best", fontsize=9)
+    top.set_xlabel("")
+    top.set_title(f"{strategy}: goodput and latency per {knob}; past the knee more load stops paying")
+    return fig
+
+
+def plot_stream(cells: pd.DataFrame, strategy: str, knob: str, path: Path) -> Path | None:
+    """``stream_figure`` saved as PNG at ``path``; None when the calls were not streamed."""
+    fig = stream_figure(cells, strategy, knob)
+    if fig is None:
+        return None
     fig.savefig(path, dpi=110)
     return path
 
 
-def plot_stream(cells: pd.DataFrame, strategy: str, knob: str, path: Path) -> Path | None:
-    """TTFT (p50, p99) and ITL (p50, p99) against the level; None when the calls were not streamed."""
+def stream_figure(cells: pd.DataFrame, strategy: str, knob: str) -> Figure | None:
+    """TTFT (p50, p99) and ITL (p50, p99) against the level, each axis from 0; None when not streamed."""
     if "ttft_p50_s" not in cells or not cells["ttft_p50_s"].notna().any():
         return None
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10.0, 4.5))
+    cells = cells.sort_values("level", kind="stable")
+    levels = [float(level) for level in cells["level"]]
+    fig = Figure(figsize=(10.0, 4.5), layout="constrained")
     ttft_axis, itl_axis = fig.subplots(1, 2)
     for axis, stem, title in ((ttft_axis, "ttft", "time to first token"), (itl_axis, "itl", "inter-token latency")):
+        highest = 0.0
         for quantile, marker in (("p50", "o"), ("p99", "s")):
             column = f"{stem}_{quantile}_s"
-            if column in cells:
+            if column in cells and cells[column].notna().any():
                 axis.plot(cells["level"], cells[column], marker=marker, label=quantile)
-        axis.set_xlabel("offered rate (req/s)" if knob == "rate" else "concurrency C")
+                highest = max(highest, float(cells[column].max()))
+        _level_axis(axis, levels, knob)
+        # From 0: a spread of 0.0200-0.0202 s is 1 %, and should look like 1 %, not fill the panel.
+        axis.set_ylim(0, highest * 1.15 if highest > 0 else 1.0)
         axis.set_ylabel("seconds")
         axis.set_title(f"{strategy}: {title}")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+        axis.legend(loc="lower right")
+    return fig

@@ -75,8 +75,11 @@ def _strategy_lines(axis: Axes, frame: pd.DataFrame, column: str) -> None:
         )
 
 
-def _log2_y(axis: Axes) -> None:
-    """Log2 y with plain numbers (4, 8, 16…) rather than powers."""
+def _log2_y(axis: Axes, values: pd.Series) -> None:
+    """Log2 y with plain numbers (4, 8, 16…) rather than powers; linear when nothing is above 0 (every
+    call failed: a log axis has nothing to show, and matplotlib would warn while drawing the report)."""
+    if not (pd.to_numeric(values, errors="coerce") > 0).any():
+        return
     axis.set_yscale("log", base=2)
     axis.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
 
@@ -124,7 +127,7 @@ def plot_throughput(summary: pd.DataFrame, scenario: str, path: Path) -> Path:
         levels = sorted(set(frame["concurrency"]))
         _concurrency_axis(axis, levels)
         if levels[-1] >= 4 * levels[0]:
-            _log2_y(axis)
+            _log2_y(axis, frame["throughput_rps"])
         axis.legend(fontsize=9)
     else:
         _bars(axis, frame, "throughput_rps", "{:.1f}")
@@ -192,7 +195,7 @@ def plot_speedup(summary: pd.DataFrame, scenario: str, path: Path) -> Path | Non
         _strategy_lines(axis, summary, "speedup_vs_sequential")
         _concurrency_axis(axis, levels)
         if levels[-1] >= 4 * levels[0]:
-            _log2_y(axis)
+            _log2_y(axis, summary["speedup_vs_sequential"])
         axis.legend(fontsize=9)
     else:
         _bars(axis, summary, "speedup_vs_sequential", "{:.1f}×")

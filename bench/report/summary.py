@@ -12,7 +12,7 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.core.margin import add_shares
-from bench.core.records import CALL_COLUMNS, TIMING_COLUMNS, csv_plain
+from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS, csv_plain
 from bench.report.cells import CellLine, CellTotals, merge
 
 SUMMARY_COLUMNS: Final = (
@@ -70,6 +70,7 @@ SUMMARY_COLUMNS: Final = (
     "ok_latency_p99_s",
     "ok_latency_max_s",
     "reconnects",  # requests re-sent at once on a new connection (a stale kept-alive one): not retries
+    "cancelled",  # calls in flight at an interrupt (one row each); not in ok, errors or any rate
 )
 TALLY_COLUMNS: Final = ("strategy", "concurrency", "answer", "count", "scenario", "share", "share_low", "share_high")
 ERROR_ANSWER: Final = "(error)"
@@ -103,8 +104,11 @@ def read_calls(path: Path) -> pd.DataFrame:
             line = int(numbers.isna().to_numpy().argmax()) + 2
             raise ValueError(f"{path}: line {line}: {column} is not a number")
         frame[column] = numbers
-    # One row per call: a row copied twice (by hand, or by two processes) counts once.
-    return frame.drop_duplicates(subset=["scenario", "strategy", "concurrency", "call_id"]).reset_index(drop=True)
+    # One row per call: a row copied twice (by hand, or by two processes) counts once, and a call
+    # cancelled by an interrupt then sent again by a resume is the row of its second sending.
+    keys = ["scenario", "strategy", "concurrency", "call_id"]
+    superseded = (frame["status"] == CANCELLED) & frame.duplicated(subset=keys, keep=False)
+    return frame[~superseded].drop_duplicates(subset=keys).reset_index(drop=True)
 
 
 def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
@@ -270,7 +274,9 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
     groups = {key: frame for key, frame in calls.groupby(KEY, sort=False)}
     for key, totals in merge(typed).items():
         scenario, strategy, concurrency = key
-        cell = groups.get(key, calls.iloc[0:0])
+        every = groups.get(key, calls.iloc[0:0])
+        cancelled = every["status"] == CANCELLED
+        cell = every[~cancelled]  # the calls that finished: every figure below is theirs
         ok = cell[cell["status"] == "ok"]
         # An error answer took its time too; frames without http_status (hand-made) count every row.
         answered = cell[cell["http_status"].notna()] if "http_status" in cell.columns else cell
@@ -287,7 +293,7 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
                 "run_id": run_id,
                 "strategy": strategy,
                 "concurrency": concurrency,
-                "calls": len(cell),
+                "calls": len(every),
                 "ok": len(ok),
                 "errors": len(cell) - len(ok),
                 "http_429": int(cell["http_429s"].sum()),
@@ -327,6 +333,7 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
                 **_part_quantiles(answered),  # the same calls as latency_*
                 **latency_stats(ok["latency_s"], "ok_latency"),
                 "reconnects": int(cell["reconnects"].fillna(0).sum()) if "reconnects" in cell.columns else 0,
+                "cancelled": int(cancelled.sum()),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

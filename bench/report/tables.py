@@ -34,6 +34,14 @@ CELL_HEADERS = (
     "speedup",
 )
 
+# The legend line under the table: what a newcomer will not know (DESIGN.md, "Ideal bounds").
+CELL_NOTES: Final = {
+    "ideal s": "ideal s: wall time with zero overhead",
+    "eff": "eff: ideal ÷ wall, 100% = no overhead",
+    "speedup": "speedup: vs sequential",
+}
+CELL_DASHES: Final = {"speedup": "no sequential cell"}
+
 
 class ReportError(Exception):
     """A run folder that cannot be reported on; the message is one line for a person."""
@@ -157,7 +165,7 @@ def results_table(summary: pd.DataFrame, *, title: str = "summary", with_scenari
     """One row per cell: counts, wall vs its ideal bound, throughput, latency percentiles."""
     columns = [Column(header="scenario", left=True, droppable=True)] if with_scenario else []
     columns += [Column(header="strategy", left=True, droppable=False), Column(header="C", droppable=False)]
-    columns += [Column(header=header) for header in CELL_HEADERS[2:]]
+    columns += [Column(header=h, note=CELL_NOTES.get(h, ""), dash=CELL_DASHES.get(h, "")) for h in CELL_HEADERS[2:]]
     rows: list[list[str | Text]] = []
     for row in summary.to_dict("records"):
         errors = int(row.get("errors", 0) or 0)

@@ -16,12 +16,11 @@ from matplotlib.ticker import MaxNLocator
 
 MAX_BARS: Final = 2_000
 DPI: Final = 110
-# (colour, lighter tint): consecutive calls in a lane alternate, so back-to-back calls stay apart.
-STATUS_COLOURS: Final = {
-    "ok": ("#1f77b4", "#7fb2da"),
-    "retried": ("#ff7f0e", "#ffbb78"),
-    "error": ("#d62728", "#f4a09f"),
-}
+# One colour per meaning; back-to-back calls in a lane are told apart by a thin white edge, not a second shade.
+STATUS_COLOURS: Final = {"ok": "#1f77b4", "retried": "#ff7f0e", "error": "#d62728"}
+LANE_HALF: Final = 0.38  # a bar's half height: lanes 1 apart keep a gap of a quarter lane, however many there are
+LANES_IN_7_INCHES: Final = 60  # more lanes than this: the figure grows (up to MAX_HEIGHT) so each lane keeps ~5 px
+MAX_HEIGHT: Final = 16.0
 LABELS: Final = {"ok": "ok", "retried": "ok after retries", "error": "error"}
 
 FloatArray = npt.NDArray[np.float64]
@@ -67,17 +66,6 @@ def _kinds(cell: pd.DataFrame) -> list[str]:
     return ["error" if bad else "retried" if again else "ok" for bad, again in zip(failed, retried, strict=True)]
 
 
-def _colours(kinds: list[str], lanes: npt.NDArray[np.int64]) -> list[str]:
-    """A status colour per call, its tint on every other call of the same lane (calls in start order)."""
-    seen: dict[int, int] = {}
-    colours = []
-    for kind, lane in zip(kinds, lanes, strict=True):
-        turn = seen.get(int(lane), 0)
-        seen[int(lane)] = turn + 1
-        colours.append(STATUS_COLOURS[kind][turn % 2])
-    return colours
-
-
 def timeline_figure(
     cell: pd.DataFrame,
     *,
@@ -103,10 +91,14 @@ def timeline_figure(
     wall = wall_s if wall_s is not None and np.isfinite(wall_s) else end
 
     # Fixed margins, not constrained layout: a run draws one of these per cell, and it halves the time.
-    fig = Figure(figsize=(11, 7), dpi=DPI)
-    fig.subplots_adjust(left=0.07, right=0.845, bottom=0.075, top=0.89 if shown < len(cell) else 0.925, hspace=0.08)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    half = 0.4 if peak <= 40 else 0.5  # many lanes: no gap, or the bars vanish
+    height = 7.0 if peak <= LANES_IN_7_INCHES else min(MAX_HEIGHT, 7.0 * peak / LANES_IN_7_INCHES)
+    fig = Figure(figsize=(11, height), dpi=DPI)
+    margin = 0.5 / height  # half an inch above and below, whatever the height
+    title_room = (0.75 if shown < len(cell) else 0.5) / height
+    fig.subplots_adjust(left=0.07, right=0.83, bottom=margin, top=1 - title_room, hspace=0.08 * 7 / height)
+    ratios = [(height - 2.5) / 1.5, 1]  # the in-flight panel stays about 1.5 in. high; the lanes get the rest
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
+    half = LANE_HALF
     verts = np.stack(
         [
             np.column_stack([starts[:shown], lanes[:shown] - half]),
@@ -117,22 +109,29 @@ def timeline_figure(
         axis=1,
     )
     kinds = _kinds(cell.iloc[:shown])
-    colours = _colours(kinds, lanes[:shown])
-    edge = "white" if peak <= 40 and shown <= 400 else "none"
-    top.add_collection(PolyCollection(list(verts), facecolors=colours, edgecolors=edge, linewidths=0.3))
+    colours = [STATUS_COLOURS[kind] for kind in kinds]
+    # The white edge is what parts two calls that follow each other in a lane (one colour per meaning).
+    top.add_collection(
+        PolyCollection(list(verts), facecolors=colours, edgecolors="white", linewidths=0.6 if peak <= 40 else 0.35)
+    )
     top.set_ylim(-0.6, max(peak, 1) - 0.4)
-    top.set_ylabel(f"lane ({peak} used)")
+    top.set_ylabel(f"lane: one per call in flight ({peak} used)")
     if peak <= 20:
         top.set_yticks(range(peak))
+    else:
+        top.yaxis.set_major_locator(MaxNLocator(integer=True))
+    all_kinds = _kinds(cell)
     top.legend(
         handles=[
-            Patch(color=STATUS_COLOURS[kind][0], label=f"{LABELS[kind]} ({kinds.count(kind)})")
+            Patch(color=STATUS_COLOURS[kind], label=f"{LABELS[kind]} ({all_kinds.count(kind)})")
             for kind in STATUS_COLOURS
-            if kind in kinds
+            if kind in all_kinds
         ],
+        title="calls",
         loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),  # outside: the lanes are full right up to the edge
-        fontsize=8,
+        bbox_to_anchor=(1.01, 1.0),  # outside: the lanes are full right up to the edge
+        fontsize=9,
+        title_fontsize=9,
     )
     title = f"{scenario} · {strategy} C={concurrency}: {len(cell)} calls, peak {peak} in flight, wall {wall:.2f} s"
     if shown < len(cell):
@@ -157,7 +156,7 @@ def timeline_figure(
     bottom.set_ylabel("calls in flight")
     bottom.set_xlabel("time since cell start (s)")
     bottom.set_xlim(0, max(end, wall, x_max or 0.0) * 1.01)
-    bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     for axis in (top, bottom):
         axis.grid(axis="x", alpha=0.3)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.clients.pool import SPEC_KEYS
+from bench.core.suggest import closest
 from bench.engine.schema import BY_NAME, suite_keys, unknown_option
 from bench.mock.latency import LatencyModel
 
@@ -202,7 +203,9 @@ def parse_suite(text: str, *, source: Path) -> Suite:
         raise SuiteError(f"{source.name}: invalid TOML: {exc}") from None
     unknown = sorted(set(data) - {"suite", "experiment"})
     if unknown:
-        raise SuiteError(f"{unknown[0]}: unknown top-level key (expected [suite] and [[experiment]])")
+        close = closest(unknown[0], ("suite", "experiment"))
+        hint = f"; did you mean '{close}'?" if close else " (expected [suite] and [[experiment]])"
+        raise SuiteError(f"{unknown[0]}: unknown top-level key{hint}")
     options = suite_keys()
     top = _Table(data.get("suite", {}), "suite", options | OWN_KEYS | SESSION_KEYS)
     _endpoints(top)

@@ -6,6 +6,8 @@ import resource
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli_runs import error_lines, read_rows, run_bench
 
 
@@ -15,6 +17,7 @@ def small_files() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_run_is_one_line_and_the_rows_so_far_stay(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["run", "--no-plots", "-q", "--calls", "60", "--concurrency", "4", "--latency", "fixed:0.01"]

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bench.cli import cli
+from tests.support.hostile import HostileServer
 
 KEY = "sk-proj-" + "A1b2C3d4" * 6
 
@@ -98,6 +99,7 @@ def test_markup_in_answers_and_scenario_names_is_printed_as_text(tmp_path: Path)
     assert "[/]" in shown.output
 
 
+@pytest.mark.slow
 def test_a_suite_experiment_named_like_markup_runs_and_prints(tmp_path: Path) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text(
@@ -158,3 +160,14 @@ def test_report_on_a_binary_calls_csv_names_the_file(tmp_path: Path) -> None:
     (out / "calls.csv").write_bytes(b"\x97\xbd\xb2\x00\xff" * 600)
     line = one_line(bench(["report", "--no-plots", str(out)]))
     assert f"{out / 'calls.csv'}: unreadable" in line
+
+
+def test_a_401_from_one_of_two_endpoints_names_it(tmp_path: Path) -> None:
+    with HostileServer("ok") as good, HostileServer("unauthorized") as bad:
+        args = ["run", "--no-plots", "-q", "--calls", "8", "--concurrency", "2", "--max-retries", "0"]
+        endpoints = ["--endpoint", f"{good.base_url},label=good", "--endpoint", f"{bad.base_url},label=bad"]
+        result = bench([*args, *endpoints, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1, result.output
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "authentication failed (HTTP 401) at endpoint bad" in line
+    assert "good" not in line

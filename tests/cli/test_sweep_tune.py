@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 
 from bench.cli import cli
+from bench.cli.sweep import sweep_table
 from tests.support.cli_runs import error_lines, read_rows
 
 PAID = "https://api.openai.com/v1"
@@ -103,6 +108,7 @@ def test_a_sweep_on_the_mock_writes_one_locked_run_folder(tmp_path: Path) -> Non
     assert config["sweep"]["ceiling"] == 4
     assert (out / "summary.json").exists()
     assert "knee at C=" in result.stdout
+    assert "measures this machine's CPU, not an endpoint" in result.stdout  # a mock without limits: said so
 
 
 @pytest.mark.parametrize("command", [pytest.param([], id="bench"), ["sweep"], ["tune"]])
@@ -119,8 +125,44 @@ def test_help_loads_no_sdk_pandas_or_plots(command: list[str]) -> None:
 
 def test_a_sweep_where_nothing_succeeded_names_no_knee_but_the_first_error(tmp_path: Path) -> None:
     args = ["sweep", "--calls", "6", "--levels", "2", "--ceiling", "2", "--refine", "0", "--latency", "fixed:0.01"]
-    result = invoke([*args, "--mock-error-rate", "1", "--no-plots", "--out", str(tmp_path / "sweep")])
+    limited = ["--mock-max-concurrency", "4"]  # a mock with a limit to find: no warning that it measures this machine
+    result = invoke([*args, *limited, "--mock-error-rate", "1", "--no-plots", "--out", str(tmp_path / "sweep")])
     assert result.exit_code == 1, result.output
     assert "knee at" not in result.stdout  # was: "knee at C=2 (0.0 req/s goodput …)"
     (line,) = error_lines(result.stderr)
     assert line.startswith("error: no call succeeded; the first error: HTTP 5")
+
+
+def sweep_summary(streamed: bool) -> pd.DataFrame:
+    """Cells in the order a sweep runs them: floor, ceiling, then the levels between."""
+    levels = [1, 48, 2, 6, 13]
+    frame = pd.DataFrame(
+        {
+            "scenario": "sweep",
+            "strategy": "semaphore",
+            "concurrency": levels,
+            "calls": 40,
+            "errors": 0,
+            "throughput_rps": [float(c) for c in levels],
+            "latency_p50_s": 0.5,
+            "latency_p99_s": 0.9,
+            "wall_s": 2.0,
+            "efficiency": 0.9,
+            "offered_rps": math.nan,
+        }
+    )
+    if streamed:
+        frame = frame.assign(ttft_p50_s=0.1, ttft_p99_s=0.2, itl_p50_s=0.01, itl_p99_s=0.02)
+    return frame
+
+
+@pytest.mark.parametrize("streamed", [pytest.param(True, id="streamed"), pytest.param(False, id="not-streamed")])
+def test_the_sweep_table_lists_levels_by_c_with_ttft_and_itl_when_streamed(streamed: bool) -> None:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(sweep_table(sweep_summary(streamed)))
+    text = console.export_text()
+    rows = [line.split("│")[2].strip() for line in text.splitlines() if "semaphore" in line]
+    assert rows == ["1", "2", "6", "13", "48"]
+    header = next(line for line in text.splitlines() if "strategy" in line)
+    assert all((name in header) == streamed for name in ("ttft p50", "ttft p99", "itl p50", "itl p99"))
+    assert ("ttft: time to first token" in text) == streamed  # the legend line names them

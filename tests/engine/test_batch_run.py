@@ -110,6 +110,7 @@ def test_what_the_batch_api_and_endpoint_pools_cannot_combine_with_is_refused(
         RunOptions.from_params(params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("response_format", "question", "choices"),
     [

@@ -41,6 +41,7 @@ def big_table(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [pytest.param(".csv", id="csv"), pytest.param(".jsonl", id="jsonl")])
 def test_a_run_of_four_calls_reads_only_the_head_of_a_50_mb_table(tmp_path: Path, suffix: str) -> None:
     table = big_table(tmp_path / f"people{suffix}")

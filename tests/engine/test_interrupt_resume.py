@@ -122,11 +122,14 @@ def test_sigterm_cancels_slow_calls_after_the_grace_period(
         raise
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stdout + stderr
-    assert read_rows(out) == []  # cancelled calls write no row: a resume sends them again
-    assert read_summary(out) == [] or int(read_summary(out)[0]["calls"]) == 0
+    rows = read_rows(out)
+    assert [r["status"] for r in rows] == ["cancelled"] * 4  # each call in flight is one row (resume resends it)
+    [summary] = read_summary(out)
+    assert (summary["calls"], summary["ok"], summary["errors"], summary["cancelled"]) == ("4", "0", "0", "4")
     [cell] = read_cells(out)
     assert cell["sent"] == 4
     assert cell["interrupted"] is True
+    assert "(4 in flight written as cancelled)" in stderr
     deadline = time.monotonic() + 10
     while server.stats().in_flight and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -144,3 +147,46 @@ def test_resume_cuts_a_half_written_last_row(tmp_path: Path) -> None:
     assert calls.read_text() == header + "r,semaphore,4,p00001-r000,main\n"
     assert done_keys(tmp_path) == {"main/semaphore/4/p00001-r000"}
     assert repair_tail(calls) is False
+
+
+@pytest.mark.slow
+def test_sigint_writes_every_call_in_flight_as_cancelled_and_rates_cover_what_finished(
+    mock_server_factory: MockServerFactory, tmp_path: Path
+) -> None:
+    server = mock_server_factory(latency="fixed:0.4")
+    out = tmp_path / "run"
+    args = ["run", "--endpoint", server.base_url, "--strategy", "semaphore", "--concurrency", "8", "--calls", "48"]
+    proc = start_bench([*args, "--grace", "0", "--out", str(out), "--no-plots"], cwd=tmp_path)
+    wait_for_rows(out, 12, proc)
+    while server.stats().in_flight < 8:  # the next wave is on the wire
+        assert proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr
+    rows = read_rows(out)
+    received = server.stats().received
+    assert len(rows) == received  # every request the server saw is one row: none lost at the interrupt
+    assert len({r["call_id"] for r in rows}) == len(rows)
+    cancelled = [r for r in rows if r["status"] == "cancelled"]
+    finished = [r for r in rows if r["status"] == "ok"]
+    assert len(cancelled) >= 1
+    assert len(finished) + len(cancelled) == len(rows)
+    [summary] = read_summary(out)
+    last_end = max(float(r["end_s"]) for r in finished)
+    [cell] = read_cells(out)
+    assert cell["wall_s"] > last_end  # the clock ran on to the interrupt…
+    assert float(summary["wall_s"]) == pytest.approx(last_end, abs=1e-5)  # …the rates cover what finished
+    assert float(summary["throughput_rps"]) == pytest.approx(len(finished) / last_end, rel=1e-4)
+    assert (int(summary["ok"]), int(summary["cancelled"]), int(summary["errors"])) == (len(finished), len(cancelled), 0)
+    assert f"interrupted: {len(finished)} of 48 calls" in stderr
+
+    server.reset_stats()
+    resumed = invoke_bench(["run", "--resume", str(out), "--no-plots"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(finished)} of 48 calls done, {48 - len(finished)} to go" in resumed.stdout
+    assert server.stats().received == 48 - len(finished)  # the cancelled calls are sent again
+    rows = read_rows(out)
+    assert len(rows) == 48 == len({r["call_id"] for r in rows})  # one row per call, none cancelled
+    assert {r["status"] for r in rows} == {"ok"}

@@ -26,6 +26,7 @@ def test_without_a_profile_the_mock_has_no_limit(tmp_path: Path) -> None:
     assert refused(tmp_path / "run") == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["run", "sweep"])
 def test_a_profile_s_limits_reach_the_mock(command: str, tmp_path: Path) -> None:
     out = tmp_path / "run"

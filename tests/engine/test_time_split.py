@@ -74,6 +74,7 @@ def test_parts_add_up_to_the_latency_and_ttfb_holds_the_servers_time(
     assert (frame["queue_s"] == 0).all()  # a closed loop: every call starts when it was meant to
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("client", ["openai", "aiohttp"])
 def test_backoff_holds_the_sleeps_between_attempts_and_the_parts_still_add_up(
     mock_server_factory: MockServerFactory, client: str
@@ -87,6 +88,7 @@ def test_backoff_holds_the_sleeps_between_attempts_and_the_parts_still_add_up(
     assert adds_up(frame).mean() >= 0.99
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("client", "strategy"),
     [
@@ -105,6 +107,7 @@ def test_warmup_leaves_no_connection_set_up_in_the_cell(mock_server: MockServer,
     assert (warm["connect_s"] == 0).all()
 
 
+@pytest.mark.slow
 def test_a_small_pool_puts_the_excess_latency_in_pool_wait_and_the_end_line_says_so(
     mock_server_factory: MockServerFactory,
 ) -> None:

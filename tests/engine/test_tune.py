@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from bench.engine.loadtest import measures_this_machine
+from bench.engine.options import RunOptions
 from bench.engine.tune import Slo, SloError, Tuner
+from bench.report.tune_plot import plot_tune
 from tests.support.cli_runs import invoke_bench
 
 
@@ -47,6 +50,31 @@ async def test_a_plateau_ends_the_climb_even_when_every_slo_is_met() -> None:
     assert max(t.level for t in result.tried) == 16
 
 
+async def test_each_level_that_misses_names_the_slos_it_broke() -> None:
+    slos = [Slo.parse("latency_p99_s<=0.3"), Slo.parse("error_rate<=0.5")]
+    result = await Tuner(strategy="semaphore", knob="concurrency", slos=slos, measure=slotted_server(8, 0.2)).run()
+    verdicts = {t.level: t.verdict() for t in result.tried}
+    assert verdicts[8] == "meets"
+    assert verdicts[16] == "misses latency_p99_s<=0.3"
+    assert list(result.document()["cells"][-1]["missed"]) == ["latency_p99_s<=0.3"]  # 9, kept in tune.json
+
+
+def test_tune_warns_that_the_mock_without_limits_measures_this_machine() -> None:
+    assert "this machine's CPU" in (measures_this_machine(RunOptions.from_params({})) or "")
+    assert measures_this_machine(RunOptions.from_params({"mock_max_concurrency": 16})) is None
+    assert measures_this_machine(RunOptions.from_params({"mock_rpm": 600})) is None
+
+
+@pytest.mark.slow  # matplotlib's import
+async def test_tune_plots_its_search(tmp_path: Path) -> None:
+    slos = [Slo.parse("latency_p99_s<=0.3")]
+    result = await Tuner(strategy="semaphore", knob="concurrency", slos=slos, measure=slotted_server(8, 0.2)).run()
+    path = plot_tune(result.document(), tmp_path / "tune.png")
+    assert path is not None
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_tune({"cells": [], "slos": []}, tmp_path / "none.png") is None
+
+
 async def test_a_cell_with_no_goodput_never_passes() -> None:
     async def failing(level: float) -> dict[str, float]:
         return {"throughput_rps": 0.0, "latency_p99_s": 0.01, "error_rate": 1.0}
@@ -56,6 +84,7 @@ async def test_a_cell_with_no_goodput_never_passes() -> None:
     ).run()
     assert result.best is None
     assert "no level" in result.recommendation()
+    assert result.tried[0].verdict() == "misses no call succeeded"
 
 
 @pytest.mark.parametrize(
@@ -83,6 +112,9 @@ def test_bench_tune_finds_eight_slots_on_the_mock(tmp_path: Path) -> None:
     assert found["concurrency"] == 8, done.stdout
     assert "recommend semaphore at concurrency 8" in done.stdout
     assert len(found["cells"]) <= 10
+    assert "→ misses latency_p99_s<=0.3" in done.stdout  # each missed level names the SLO it broke
+    assert (out / "tune.png").stat().st_size > 0  # the search, plotted
+    assert "measures this machine" not in done.stdout  # the mock had a slot limit to find
 
 
 def test_bench_tune_refuses_a_bad_slo_in_one_line() -> None:

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
+from bench.cli.profile import markdown_page
 from bench.clients.feedback import RateLimitInfo, parse_reset
 from bench.mock import MockConfig, MockServer
 from bench.mock.profile import builtin_names, load_profile
@@ -161,6 +162,7 @@ def test_openai_tier5_states_its_high_limits(mock_server_factory: MockServerFact
     assert (ok.headers["x-ratelimit-limit-requests"], ok.headers["x-ratelimit-limit-tokens"]) == ("30000", "150000000")
 
 
+@pytest.mark.slow
 def test_azure_refuses_with_its_body_both_retry_headers_and_only_remaining_headers(
     mock_server_factory: MockServerFactory,
 ) -> None:
@@ -175,6 +177,7 @@ def test_azure_refuses_with_its_body_both_retry_headers_and_only_remaining_heade
     assert set(rate_headers(response)) == {"x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["content_filter", "content_filter_finish"])
 def test_azure_content_filter_refusals_are_faults_a_profile_offers(
     mock_server_factory: MockServerFactory, fault: str
@@ -223,6 +226,7 @@ def test_anthropic_compat_overloaded_is_a_529_without_retry_after(mock_server_fa
     assert server.stats().http_429 == 0
 
 
+@pytest.mark.slow
 def test_google_compat_refuses_with_a_list_body_and_no_headers(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", profile="google-openai-compat", rpm=60)
     assert rate_headers(post(server)) == {}
@@ -257,6 +261,7 @@ def test_groq_states_the_day_in_requests_headers_and_retry_after_only_on_429s(
         create(server, logprobs=True)
 
 
+@pytest.mark.slow
 def test_vllm_ignores_unknown_fields_and_sends_no_rate_limit_headers(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", profile="vllm")
     ok = post(server, {**ASK, "guided_json": {}, "ignore_eos": False})
@@ -271,6 +276,7 @@ def test_vllm_ignores_unknown_fields_and_sends_no_rate_limit_headers(mock_server
     assert "maximum context length" in error["message"]
 
 
+@pytest.mark.slow
 def test_llamacpp_context_overflow_has_its_own_error_type(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", profile="llamacpp", profile_faults=(("context_length", 1),))
     with pytest.raises(openai.BadRequestError) as info:
@@ -321,3 +327,15 @@ def test_reset_headers_parse_as_durations_and_rfc3339_times() -> None:
         parse_reset("2026-12-04T10:00:01.500Z", now=datetime.fromisoformat("2026-12-04T10:00:00Z").timestamp()) == 1.5
     )
     assert parse_reset("not a time") is None
+
+
+def test_the_profiles_page_is_made_from_the_profile_files() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "profiles.md").read_text(encoding="utf-8")
+    assert page == markdown_page()
+    listed = CliRunner().invoke(cli, ["profile", "list", "--markdown"])
+    assert listed.output == page
+    for name in builtin_names():  # each profile: what it sets, what it follows, what is not documented
+        section = page.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        assert "| limits |" in section
+        assert "**Follows:**" in section
+        assert "**Not documented:**" in section

@@ -297,6 +297,7 @@ def test_sdk_retries_are_counted(mock_server_factory: MockServerFactory) -> None
     assert stats.status_counts["200"] == 2
 
 
+@pytest.mark.slow
 async def test_admitted_times_show_the_steady_rate(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", rpm=600)  # 10 a second, a burst of 10
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=20) as client:
@@ -486,6 +487,7 @@ def test_server_exits_cleanly_on_signals(mock_server_factory: MockServerFactory,
     server.stop()  # idempotent
 
 
+@pytest.mark.slow
 def test_startup_failure_is_a_clear_error() -> None:
     with MockServer() as busy:
         port = int(busy.url.rsplit(":", 1)[1])
@@ -506,6 +508,7 @@ def test_start_mock_says_in_one_line_which_mock_failed(mock_server: MockServer) 
     assert "\n" not in message
 
 
+@pytest.mark.slow
 async def test_stream_abandoned_mid_way_is_cancelled_cleanly(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="fixed:60")
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0) as client:

@@ -129,6 +129,7 @@ def test_a_naive_client_sees_azures_429_as_azure_sends_it(bench_mock):
 """
 
 
+@pytest.mark.slow
 def test_bench_mock_with_a_profile_shows_a_fresh_projects_client_azures_429s(tmp_path: Path) -> None:
     (tmp_path / "test_azure.py").write_text(AZURE_TEST)
     done = run_user_tests(tmp_path)

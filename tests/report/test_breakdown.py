@@ -58,3 +58,28 @@ def test_the_plot_is_written(tmp_path: Path) -> None:
     path = plot_breakdown(calls, "main", tmp_path / "b.png")
     assert path is not None
     assert path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("cells", [pytest.param(1, id="one-cell"), pytest.param(6, id="six-cells")])
+def test_the_legend_sits_below_the_bars_and_inside_the_figure(cells: int) -> None:
+    """Before, the legend sat beside (and, on narrow figures, over) the bars."""
+    from bench.report.breakdown import breakdown_figure
+
+    calls = pd.concat([cell("semaphore", 4 * (i + 1), pool_wait_s=0.01 * i) for i in range(cells)])
+    figure = breakdown_figure(calls, "main")
+    assert figure is not None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]
+    (legend,) = figure.legends
+    box = legend.get_window_extent(renderer)
+    for axis in figure.axes:
+        panel = axis.get_tightbbox(renderer)
+        assert panel is not None
+        assert not box.overlaps(panel)
+        assert box.y1 <= panel.y0  # below
+    whole = figure.bbox
+    assert whole.x0 <= box.x0
+    assert box.x1 <= whole.x1

@@ -73,6 +73,7 @@ def test_every_report_table_fits_80_columns(tmp_path: Path) -> None:
         assert_fits(render(table, 80), 80)
 
 
+@pytest.mark.slow
 def test_bench_report_at_80_columns(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", [*talk_cells(), *sweep_cells("sweep", n=20)])
     result = run_bench(["report", str(run_dir), "--no-plots"], cwd=tmp_path, env=bench_env(COLUMNS="80"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PolyCollection
 
 from bench.report.plots import write_plots
 from bench.report.tables import load_run
@@ -166,3 +168,43 @@ def test_talk_cells_share_a_time_scale_sweeps_do_not() -> None:
     own = timeline_figure(talk, scenario="t", strategy="sequential", concurrency=1)
     assert shared.axes[1].get_xlim()[1] == pytest.approx(101.0)
     assert own.axes[1].get_xlim()[1] < 40.0
+
+
+def test_a_window_of_100_keeps_its_lanes_apart_in_one_colour_per_meaning() -> None:
+    """The default run's semaphore C=100: before, lanes touched (no gap) and ok calls alternated two blues."""
+    cell = Cell(
+        scenario="s",
+        strategy="semaphore",
+        concurrency=100,
+        latencies=lognormal(300, 7, 2.6, 0.25),
+        retried=frozenset({3, 40}),
+    )
+    top = timeline_figure(load_frame(cell), scenario="s", strategy="semaphore", concurrency=100).axes[0]
+    bars = top.collections[0]
+    assert isinstance(bars, PolyCollection)
+    heights = [float(np.ptp(np.asarray(path.vertices)[:, 1])) for path in bars.get_paths()]
+    assert max(heights) <= 0.8  # a gap of a fifth of a lane or more: lanes never merge
+    assert top.bbox.height / 100 >= 5  # pixels a lane: the figure grows with the lanes
+    colours = {tuple(row) for row in np.round(np.asarray(bars.get_facecolor(), dtype=float), 3)}
+    assert len(colours) == 2  # ok, retried: one colour each
+    legend = top.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == ["ok (298)", "ok after retries (2)"]
+    assert all(float(t.get_fontsize()) >= 9 for t in legend.get_texts())
+
+
+@pytest.mark.slow  # matplotlib, the whole report
+def test_a_report_on_a_sweep_that_sent_nothing_prints_no_warning(tmp_path: Path) -> None:
+    """Before, a sweep interrupted before its first call put a log axis on nothing, and matplotlib
+    warned in the middle of the report ("Data has no positive values")."""
+    from tests.support.cli_runs import invoke_bench
+
+    cells = [Cell(scenario="stopped", strategy="semaphore", concurrency=c, latencies=()) for c in (1, 4, 16)]
+    run_dir = write_run(tmp_path / "run", cells)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = invoke_bench(["report", str(run_dir)])
+    assert [str(w.message) for w in caught] == []
+    assert report.returncode == 0
+    assert report.stderr == ""  # not even "warning: plots not written"
+    assert (run_dir / "plots" / "stopped-throughput.png").is_file()

@@ -214,3 +214,17 @@ async def test_a_resumed_batch_the_endpoint_no_longer_knows(
     assert len(fake.created) == created
     assert sorted(r.call_id for r in rows) == sorted(c.call_id for c in spec.calls)
     assert {r.error for r in rows} == {error}
+
+
+async def test_a_missing_output_file_is_an_error_row_not_a_model_name_to_check(tmp_path: Path) -> None:
+    fake, rows = FakeBatches(), list[CallRecord]()
+
+    async def missing(file_id: str) -> bytes:
+        raise BatchError("NotFoundError: not_found", 404)
+
+    fake.content = missing  # type: ignore[method-assign]
+    runner = runner_for(fake, rows, tmp_path / "batches.jsonl")
+    await runner.run_cell(cell(6))
+    assert len(rows) == 6
+    assert {(r.http_status, r.error) for r in rows} == {(404, "batch_results_unreadable: NotFoundError: not_found")}
+    assert runner.fatal is None  # a lost file is this batch's, not "check the model name" for the whole run

@@ -5,9 +5,11 @@ and a few hundred calls. Judged by what the mock counted (``/stats``: 429s sent,
 client's clock: each strategy must send no 429 it could have avoided and be admitted at >= 95 % of the limit.
 Groq's headers state requests per day, not per minute, so its run binds on tokens per minute (what its
 headers do state). Google's endpoint states nothing (no rate-limit headers, no retry-after): ``adaptive`` can
-only find the limit by being refused, so there its 429s are the probing it needs, bounded here, not zero, and
-it settles lower (about 75 % in 12 s). On a tokens-bound limit (Groq) ``adaptive`` is refused once at the
-start (calls of unequal size while it drains the full bucket): one such 429 is allowed there, and known.
+only find the limit by being refused, then measures the refill between two 429s (``strategies/control.py``):
+its 429s are the probing it needs (a few, at the start), and the 95 % is judged on the run's second half,
+after the learning (over the whole 12 s it reaches about 90 %). On a tokens-bound limit (Groq) ``adaptive``
+is refused once at the start (calls of unequal size while it drains the full bucket): one such 429 is
+allowed there, and known.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ RPM = 1200  # 20 a second
 CALLS = 250  # ~12 s at the limit
 LATENCY = "fixed:0.05"
 HEADROOM_TPM = 100_000_000  # keeps a profile's tokens limit out of the way when requests are judged
-PROBING_429_SHARE = 0.05  # adaptive without any header: the refusals it may spend finding the limit
-BLIND_SHARE = 0.6  # …and the share of the limit it reaches meanwhile
+PROBING_429_SHARE = 0.03  # adaptive without any header: the refusals it may spend finding the limit
 
 LIMITED = ("openai-tier1", "openai-tier5", "azure-openai", "anthropic-openai-compat", "google-openai-compat", "groq")
 BLIND = {"google-openai-compat"}  # no rate-limit headers at all
@@ -42,10 +43,14 @@ def mean_call_tokens() -> float:
     return sum(call_tokens(call, RequestSettings().max_tokens) for call in calls) / CALLS
 
 
-def admitted_share(stats: ServerStats, *, tpm: int | None) -> float:
-    """What the mock admitted a minute, over the limit, from its own admission times."""
+def admitted_share(stats: ServerStats, *, tpm: int | None, second_half: bool = False) -> float:
+    """What the mock admitted a minute, over the limit, from its own admission times (of the second half
+    of the calls only, with ``second_half``: after a blind strategy's learning)."""
     times = stats.admitted_s or ()
     assert len(times) == CALLS
+    if second_half:
+        assert tpm is None
+        times = times[CALLS // 2 :]
     span = times[-1] - times[0]
     if tpm is None:
         return 60.0 * (len(times) - 1) / span / RPM
@@ -68,7 +73,7 @@ def test_a_strategy_holds_a_profiles_limit_without_avoidable_429s(tmp_path: Path
     share = admitted_share(stats, tpm=tpm)
     print(f"{profile} {strategy}: {100 * share:.1f} % of the limit, {stats.http_429} 429s of {stats.received}")
     if strategy == "adaptive" and profile in BLIND:
-        assert share >= BLIND_SHARE
+        assert admitted_share(stats, tpm=None, second_half=True) >= 0.95
         assert stats.http_429 <= PROBING_429_SHARE * stats.received
         return
     assert share >= 0.95

@@ -33,6 +33,7 @@ def test_a_bad_check_in_a_suite_names_the_key() -> None:
         plan_parsed(parse_suite(text, source=Path("ci.toml")), text, Path("ci.toml"))
 
 
+@pytest.mark.slow
 def test_a_suites_checks_are_judged_on_every_cell(tmp_path: Path) -> None:
     path = tmp_path / "ci.toml"
     path.write_text(SUITE.format(checks='"ok >= 1"'))

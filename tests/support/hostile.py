@@ -69,6 +69,8 @@ class HostileServer:
         self.dropped = 0  # requests that arrived on a connection the server had finished with
         self.bytes_sent = 0
         self.authorizations: list[str] = []
+        self.bodies: list[bytes] = []  # each request's body, in the order they arrived
+        self.refused = 0  # requests refused for a field the server does not know (``strict``)
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -107,7 +109,7 @@ class HostileServer:
                 lines = request.decode("latin-1").split("\r\n")
                 fields = (line.partition(":") for line in lines[1:] if line)
                 headers = {k.strip().lower(): v.strip() for k, _, v in fields}
-                await reader.readexactly(int(headers.get("content-length", "0")))
+                self.bodies.append(await reader.readexactly(int(headers.get("content-length", "0"))))
                 self.requests += 1
                 self.authorizations.append(headers.get("authorization", ""))
                 await BEHAVIOURS[self.behaviour](self, headers, writer)
@@ -253,6 +255,30 @@ async def _stall(server: HostileServer, headers: dict[str, str], writer: Writer)
     server.send(writer, _json_reply(body.encode(), 429, "Too Many Requests", **fields))
 
 
+async def _strict(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A server that refuses fields it does not know, as ``transformers serve`` refuses vLLM's ``ignore_eos``
+    (422, or ``status``); ``refused`` counts those answers. Otherwise a good answer, of ``max_tokens`` words."""
+    request = json.loads(server.bodies[-1])
+    unknown = {name for name in request if name in server.options.get("unknown", ("ignore_eos",))}
+    if server.options.get("refuse_all"):  # refuses every request, whatever its fields
+        unknown = {"everything"}
+    if unknown:
+        server.refused += 1
+        status = server.options.get("status", 422)
+        body = json.dumps({"detail": f"Unexpected fields in the request: {unknown!r}"}).encode()
+        server.send(writer, _json_reply(body, status, "Unprocessable Entity" if status == 422 else "Bad Request"))
+        return
+    words = int(request.get("max_tokens") or 5)
+    usage = {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}
+    server.send(writer, _json_reply(completion(" ".join(["word"] * words), usage=usage)))
+
+
+async def _unauthorized(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """401 with OpenAI's body: the key is wrong."""
+    error = {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}
+    server.send(writer, _json_reply(json.dumps({"error": error}).encode(), 401, "Unauthorized"))
+
+
 BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Awaitable[None]]]] = {
     "drip": _drip,
     "drip_head": _drip_head,
@@ -268,4 +294,6 @@ BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Aw
     "hang_up": _hang_up,
     "usage": _usage,
     "stream_body": _stream_body,
+    "strict": _strict,
+    "unauthorized": _unauthorized,
 }

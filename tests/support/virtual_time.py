@@ -27,7 +27,8 @@ from strategies.rate_limited import call_tokens
 T = TypeVar("T")
 MAX_TOKENS = 120
 TICK_S = 1e-6
-Headers = Literal["openai", "no-limit", "reset-only", "none", "no-hook"]
+Headers = Literal["openai", "no-limit", "reset-only", "none", "no-hook", "blind"]
+SDK_BACKOFF_S = 0.5  # the openai SDK's first wait when a 429 names none (it doubles after)
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -55,8 +56,11 @@ def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _shape(headers: Mapping[str, str], kind: Headers) -> dict[str, str]:
-    """What a server of this kind sends: OpenAI's all, or less (``retry-after`` always stays)."""
+    """What a server of this kind sends: OpenAI's all, or less (``retry-after`` stays but for ``blind``,
+    which sends nothing, as Google's OpenAI-compatible endpoint)."""
     drop: tuple[str, ...] = ()
+    if kind == "blind":
+        return {}
     if kind == "no-limit":
         drop = ("x-ratelimit-limit-",)
     elif kind == "reset-only":
@@ -100,6 +104,7 @@ class LimitedEndpoint:
         self.latency_s, self.max_retries, self.headers = latency_s, max_retries, headers
         self.others_rps = others_rps
         self.admitted: list[tuple[float, int]] = []  # (when, tokens charged)
+        self.refused_at: list[float] = []  # when each 429 was sent
         self.attempts = self.http_429s = self.in_flight = self.peak_in_flight = self.noise_429s = 0
 
     async def complete(self, cost: int) -> tuple[bool, int, int]:
@@ -122,11 +127,14 @@ class LimitedEndpoint:
                 return True, attempt + 1, refused
             refused += 1
             self.http_429s += 1
+            self.refused_at.append(loop.time())
             self.noise_429s += bool(noise)
             headers = dict(INJECTED_429_HEADERS) if rejection is None else {**rejection.headers(), **self._headers()}
             self.feedback.observe(429, _shape(headers, self.headers), attempt > 0)
             if attempt < self.max_retries:
-                await asyncio.sleep(int(headers["retry-after-ms"]) / 1000)
+                sent = _shape(headers, self.headers)
+                wait = int(sent["retry-after-ms"]) / 1000 if "retry-after-ms" in sent else SDK_BACKOFF_S * 2**attempt
+                await asyncio.sleep(wait)
         return False, self.max_retries + 1, refused
 
     def _headers(self) -> dict[str, str]:

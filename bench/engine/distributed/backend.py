@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from bench.clients.pool import RoutedEndpoint, stated_total
 from bench.core.calls import Call
-from bench.core.records import CallRecord
+from bench.core.records import CANCELLED, CallRecord
 from bench.engine.distributed.clock import ClockOffset, best_offset
 from bench.engine.distributed.cluster import RayUnavailable, import_ray
 from bench.engine.distributed.shares import peak_overlap, share_rate, split_calls, split_concurrency, worker_count
@@ -70,6 +70,8 @@ class _Cell:
     written: set[str] = field(default_factory=set)
     intervals: list[tuple[float, float]] = field(default_factory=list)
     duplicates: int = 0
+    finished_s: float | None = None  # the end of the last call that finished (cancelled rows aside)
+    cancelled: int = 0
 
 
 @dataclass(kw_only=True)
@@ -171,6 +173,8 @@ class RayRunner:
             max_in_flight=peak_overlap(cell.intervals),
             server=server,
             interrupted=self.stop.is_set(),
+            finished_s=cell.finished_s,
+            cancelled=cell.cancelled,
             workers=reports,
             learned_rpm=sum(r["learned_rpm"] for r in reports if r.get("learned_rpm")) or None,
             paced_rpm=rpm,
@@ -340,5 +344,9 @@ class RayRunner:
             return False
         cell.written.add(record.call_id)
         cell.intervals.append((record.start_s, record.end_s))
+        if record.status == CANCELLED:
+            cell.cancelled += 1
+        else:
+            cell.finished_s = record.end_s if cell.finished_s is None else max(cell.finished_s, record.end_s)
         cell.emit(record)
         return True
