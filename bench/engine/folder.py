@@ -32,7 +32,7 @@ from bench.core.records import (
 )
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
-from bench.engine.resume import call_key
+from bench.engine.resume import missing_in_cell
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
@@ -143,11 +143,7 @@ async def execute(
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
-            todo = [
-                call
-                for call in spec.calls
-                if call_key(spec.scenario, spec.strategy, spec.concurrency, call.call_id) not in done_ids
-            ]
+            todo = missing_in_cell(spec, done_ids)
             if not todo:
                 continue
             if on_cell is not None:

@@ -40,7 +40,7 @@ class CellSpec:
     scenario: str
     strategy: str
     concurrency: int
-    calls: tuple[Call, ...] = field(repr=False)
+    calls: Sequence[Call] = field(repr=False)  # often a lazy ``CallSeq``: calls are made as taken
     rpm: float | None = None
     tpm: float | None = None
     rate: float | None = None  # open-loop arrivals per second (constant, poisson)
@@ -410,7 +410,7 @@ class Runner:
         self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
     ) -> CellMeta:
         """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
-        todo = spec.calls if calls is None else tuple(calls)
+        todo = spec.calls if calls is None else calls
         strategy = STRATEGIES[spec.strategy]()
         stated = self._stated()
         rpm = spec.rpm if spec.rpm is not None else stated_total([e.rpm for e in stated])
