@@ -37,7 +37,16 @@ from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
 from bench.report.evidence import served_models
-from bench.report.summary import per_endpoint, read_calls, summarize, tally
+from bench.report.columnar import is_large
+from bench.report.summary import (
+    ENDPOINT_INPUT,
+    SUMMARY_INPUT,
+    TALLY_INPUT,
+    per_endpoint,
+    read_calls,
+    summarize,
+    tally,
+)
 from strategies import STRATEGIES
 
 
@@ -155,24 +164,38 @@ async def execute(
     return metas
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class RunTables:
-    """A run folder's tables, read once: every call's row, the summary per cell, the tally."""
+    """A run folder's tables: the summary per cell, the tally, and its calls' rows, read when asked for.
 
-    calls: pd.DataFrame
+    A small run's rows are read once, whole, and kept; a large run's (a columnar copy beside calls.csv)
+    are read a few columns at a time for each figure, so that finishing a million calls does not hold
+    every column of every row at once (``calls`` then reads them all, only if someone asks)."""
+
+    path: Path
     summary: pd.DataFrame
     tally: pd.DataFrame
+    kept: int  # calls with a row (a row written twice counts once)
+    whole: pd.DataFrame | None = None
 
     @property
-    def kept(self) -> int:
-        """Calls with a row (a row written twice counts once)."""
-        if not len(self.calls):
-            return 0
-        return int(self.calls.drop_duplicates(["scenario", "strategy", "concurrency", "call_id"]).shape[0])
+    def calls(self) -> pd.DataFrame:
+        """Every call's row (read now for a large run)."""
+        if self.whole is None:
+            self.whole = read_calls(self.path)
+        return self.whole
+
+    def columns(self, names: Sequence[str]) -> pd.DataFrame:
+        """The calls' rows in these columns (and their key): the rows kept, or a read of just these."""
+        if self.whole is not None:
+            return self.whole
+        return read_calls(self.path, names)
 
     def first_error_if_none_ok(self) -> str | None:
         """The first error when there are rows and none is ok (errors are data, unless all are)."""
-        calls = self.calls
+        if self.kept == 0 or (len(self.summary) and int(self.summary["ok"].sum()) > 0):
+            return None
+        calls = self.columns(("status", "start_s", "http_status", "error"))
         if len(calls) == 0 or (calls["status"] == "ok").any():
             return None
         first = calls.sort_values("start_s", kind="stable").iloc[0]
@@ -188,17 +211,29 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def finish_tables(run_dir: Path, run_id: str) -> RunTables:
-    """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl, read once."""
-    calls = read_calls(run_dir / CALLS_FILE)
+    """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl.
+
+    A small calls.csv is read once, whole; a large one through its columnar copy, one figure's columns
+    at a time (``bench.report.summary``'s ``*_INPUT``), each frame dropped before the next is read."""
+    path = run_dir / CALLS_FILE
+    large = is_large(path)
+    whole = None if large else read_calls(path)
+
+    def frame(columns: Sequence[str]) -> pd.DataFrame:
+        return whole if whole is not None else read_calls(path, columns)
+
+    calls = frame(SUMMARY_INPUT)
+    kept = len(calls)
     summary = summarize(calls, read_cell_lines(run_dir), run_id)
-    votes = tally(calls)
-    note_served_models(run_dir, served_models(calls))
+    del calls
+    votes = tally(frame(TALLY_INPUT))
+    note_served_models(run_dir, served_models(frame(("served_model",))))
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
-    endpoints = per_endpoint(calls)
+    endpoints = per_endpoint(frame(ENDPOINT_INPUT))
     if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
         endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
-    return RunTables(calls=calls, summary=summary, tally=votes)
+    return RunTables(path=path, summary=summary, tally=votes, kept=kept, whole=whole)
 
 
 def _json_value(value: Any) -> Any:
