@@ -162,7 +162,9 @@ def scale_table(spec: str, client: str) -> None:
     try:
         sizes = [int(part.replace("_", "")) for part in spec.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected call counts like 10000,100000, got {spec!r}", param_hint="--scale-calls") from None
+        raise click.BadParameter(
+            f"expected call counts like 10000,100000, got {spec!r}", param_hint="--scale-calls"
+        ) from None
     if not sizes or min(sizes) < 1:
         raise click.BadParameter(f"expected call counts ≥ 1, got {spec!r}", param_hint="--scale-calls")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
+import operator
 import threading
 import time
 from collections.abc import Iterable
@@ -117,6 +119,22 @@ def _cell(value: Any, decimals: int = 6) -> Any:
     return value
 
 
+_FIELDS: Final = operator.attrgetter(*CALL_COLUMNS)  # a record's values in column order, in one call
+_DECIMAL_LIST: Final = tuple(_DECIMALS[name] for name in CALL_COLUMNS)
+
+
+def row_cells(record: CallRecord) -> list[Any]:
+    """A record as calls.csv's cells (numbers formatted, formula-like text quoted)."""
+    return [_cell(value, decimals) for value, decimals in zip(_FIELDS(record), _DECIMAL_LIST, strict=True)]
+
+
+def format_rows(records: Iterable[CallRecord]) -> str:
+    """Records as calls.csv's lines (what ``CallsWriter`` would write for them), for ``write_text``."""
+    text = io.StringIO()
+    csv.writer(text).writerows(row_cells(record) for record in records)
+    return text.getvalue()
+
+
 FLUSH_ROWS: Final = 1000  # rows a chunk holds at most before it reaches the file
 FLUSH_S: Final = 0.1  # a row that comes this long after the last flush is flushed at once
 
@@ -148,7 +166,7 @@ class CallsWriter:
             self._file.flush()
 
     def write(self, record: CallRecord) -> None:
-        row = [_cell(getattr(record, name), _DECIMALS[name]) for name in CALL_COLUMNS]
+        row = row_cells(record)
         with self._lock:
             self._writer.writerow(row)
             self.rows += 1
@@ -156,12 +174,20 @@ class CallsWriter:
             self._maybe_flush()
 
     def write_many(self, records: Iterable[CallRecord]) -> None:
-        """A batch of rows (a Ray worker's) in one go."""
-        rows = [[_cell(getattr(record, name), _DECIMALS[name]) for name in CALL_COLUMNS] for record in records]
+        """A batch of rows in one go."""
+        rows = [row_cells(record) for record in records]
         with self._lock:
             self._writer.writerows(rows)
             self.rows += len(rows)
             self._pending += len(rows)
+            self._maybe_flush()
+
+    def write_text(self, text: str, rows: int) -> None:
+        """``rows`` rows already formatted by ``format_rows`` (a Ray worker formats its own batch)."""
+        with self._lock:
+            self._file.write(text)
+            self.rows += rows
+            self._pending += rows
             self._maybe_flush()
 
     def _maybe_flush(self) -> None:

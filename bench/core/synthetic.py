@@ -46,7 +46,9 @@ def lazy_synthetic(count: int, prompt_tokens: int, ask: Ask, salt: str = "") -> 
 
     def make(i: int) -> Call:
         content = synthetic_prompt(i, prompt_tokens, salt)
-        return Call(call_id=call_id_for(i, 0), persona_id=i, repeat=0, messages=({"role": "user", "content": content},), ask=ask)
+        return Call(
+            call_id=call_id_for(i, 0), persona_id=i, repeat=0, messages=({"role": "user", "content": content},), ask=ask
+        )
 
     return CallSeq(make, range(count))
 

@@ -36,8 +36,8 @@ from bench.engine.resume import missing_in_cell
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
-from bench.report.evidence import served_models
 from bench.report.columnar import is_large
+from bench.report.evidence import served_models
 from bench.report.summary import (
     ENDPOINT_INPUT,
     SUMMARY_INPUT,
@@ -124,6 +124,25 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     return {**line, "rpm": rpm, "tpm": tpm, "rate": spec.rate, "ideal": strategy.traits.ideal}
 
 
+@dataclass(frozen=True, kw_only=True)
+class RowSink:
+    """Where a cell's rows go: calls.csv (a row, or a batch formatted already), then ``on_record``."""
+
+    writer: CallsWriter
+    on_record: Callable[[CallRecord], None] | None = None
+
+    def __call__(self, record: CallRecord, /) -> None:
+        self.writer.write(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def rows(self, records: Sequence[CallRecord], text: str, /) -> None:
+        self.writer.write_text(text, len(records))
+        if self.on_record is not None:
+            for record in records:
+                self.on_record(record)
+
+
 async def execute(
     plan: RunPlan,
     runner: CellRunner,
@@ -141,11 +160,7 @@ async def execute(
     """
     metas: list[CellMeta] = []
     with CallsWriter(run_dir / CALLS_FILE, append=append or bool(done_ids)) as writer:
-
-        def emit(record: CallRecord) -> None:
-            writer.write(record)
-            if on_record is not None:
-                on_record(record)
+        emit = RowSink(writer=writer, on_record=on_record)
 
         if isinstance(runner, Runner):  # the local runner keeps Batch API jobs in the run folder
             runner.ledger_path = run_dir / BATCHES_FILE

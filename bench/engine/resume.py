@@ -135,7 +135,7 @@ def done_keys(run_dir: Path) -> frozenset[str]:
 TIME_COLUMNS: Final = ("scheduled_s", "start_s", "end_s", "latency_s")
 
 
-def check_numbers(row: list[str], times: list[tuple[str, int]], path: Path, lineno: int) -> None:
+def check_numbers(row: list[str], times: Sequence[tuple[str, int]], path: Path, lineno: int) -> None:
     """The row's times are finite numbers (a hand-edited ``latency_s=abc`` stops a resume in one line)."""
     for column, index in times:
         value = row[index] if index < len(row) else ""

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bench.clients import CLIENTS
 from bench.clients.base import (
@@ -109,6 +109,16 @@ class Emit(Protocol):
     """Where a row goes as its call ends (a callback protocol, so that runners can be matched by type)."""
 
     def __call__(self, record: CallRecord, /) -> None: ...
+
+
+@runtime_checkable
+class EmitsRows(Protocol):
+    """An ``Emit`` that also takes a batch of rows formatted already (``bench.core.records.format_rows``):
+    a Ray driver appends its workers' batches instead of formatting each row itself."""
+
+    def __call__(self, record: CallRecord, /) -> None: ...
+
+    def rows(self, records: Sequence[CallRecord], text: str, /) -> None: ...
 
 
 class CellRunner(Protocol):

@@ -83,7 +83,9 @@ def _bench(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Com
     done = subprocess.run([sys.executable, *argv], env=env, capture_output=True, check=False)
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise RuntimeError(f"bench {argv[2] if len(argv) > 2 else ''} exited with {done.returncode}: {' / '.join(tail)}")
+        raise RuntimeError(
+            f"bench {argv[2] if len(argv) > 2 else ''} exited with {done.returncode}: {' / '.join(tail)}"
+        )
     return done
 
 
@@ -278,7 +280,15 @@ def scale_figures(result: ScaleResult, client: str | None = None) -> list[Figure
             unit="rows/s",
             detail=f"cell wall {result.cell_wall_s:.0f} s",
         ),
-        Figure(key="f", what="rows in calls.csv", setup="same run", value=result.rows, unit="rows", op="=", target=result.calls),
+        Figure(
+            key="f",
+            what="rows in calls.csv",
+            setup="same run",
+            value=result.rows,
+            unit="rows",
+            op="=",
+            target=result.calls,
+        ),
         Figure(
             key="f",
             what="distinct call ids in calls.csv",

@@ -89,7 +89,7 @@ def write_columnar(calls_csv: Path) -> Path | None:
         with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
             for batch in reader:
                 columns = []
-                for name, column in zip(batch.schema.names, batch.columns, strict=True):
+                for column in batch.columns:
                     if pa.types.is_string(column.type):  # stored as sent: csv_plain, vectorised
                         quoted = pc.fill_null(pc.starts_with(column, "'"), False)
                         column = pc.if_else(quoted, pc.utf8_slice_codeunits(column, 1), column)

@@ -12,7 +12,7 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.core.margin import add_shares
-from bench.core.records import CALL_COLUMNS, TIMING_COLUMNS, csv_plain
+from bench.core.records import CALL_COLUMNS, TIMING_COLUMNS
 from bench.report import columnar
 from bench.report.cells import CellLine, CellTotals, merge
 
@@ -132,7 +132,7 @@ def read_calls(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
         present = set(columnar.column_names(copy))
         frame = columnar.read_columnar(copy, None if wanted is None else [c for c in wanted if c in present])
     else:
-        usecols = None if wanted is None else (lambda name: name in wanted)  # type: ignore[operator]
+        usecols = None if wanted is None else (lambda name: name in wanted)
         frame = pd.read_csv(path, dtype={**dict.fromkeys(TEXT_COLUMNS, str), "call_id": str}, usecols=usecols)
         for column in frame.columns:  # text written after a quote (CSV injection): the original value again
             if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column]):
@@ -455,9 +455,7 @@ def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
         labels = pd.Series("", index=calls.index)
     needed = [*KEY, "status", "http_status", "http_429s", "latency_s", "cost_usd"]
     lean = calls[[c for c in needed if c in calls.columns]].assign(endpoint=labels)
-    for (scenario, strategy, concurrency, endpoint), cell in lean.groupby(
-        KEY + ["endpoint"], sort=False
-    ):
+    for (scenario, strategy, concurrency, endpoint), cell in lean.groupby(KEY + ["endpoint"], sort=False):
         ok = cell[cell["status"] == "ok"]
         answered = cell[cell["http_status"].notna()]  # the summary's latency_* population
         rows.append(

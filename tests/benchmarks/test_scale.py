@@ -65,7 +65,8 @@ def test_a_resumed_cell_keeps_four_bytes_a_missing_call() -> None:
     assert len(missing) == 10_000
     assert [c.call_id for c in missing[:3]] == [c.call_id for c in list(cell.calls)[1:6:2]]
     positions = missing._positions  # type: ignore[attr-defined]
-    assert isinstance(positions, array) and positions.itemsize == 4
+    assert isinstance(positions, array)
+    assert positions.itemsize == 4
 
 
 def test_a_large_run_is_summarised_from_its_columnar_copy_as_from_the_csv(
@@ -75,8 +76,9 @@ def test_a_large_run_is_summarised_from_its_columnar_copy_as_from_the_csv(
     cells = [Cell(scenario="main", strategy="semaphore", concurrency=c, latencies=lognormal(400, c)) for c in (4, 16)]
     run = write_run(tmp_path / "run", cells)
     rows = tmp_path / "run" / CALLS_FILE
+    with rows.open(newline="", encoding="utf-8") as handle:
+        first = next(csv.DictReader(handle))
     with rows.open("a", newline="", encoding="utf-8") as handle:  # text a spreadsheet would run: stored quoted
-        first = next(csv.DictReader(rows.open(newline="", encoding="utf-8")))
         handle.write(",".join(str(first[k]) for k in first).replace(first["call_id"], "'=x", 1) + "\n")
     from_csv = finish_tables(run, "r")
     assert not (run / columnar.PARQUET_FILE).exists()
@@ -126,7 +128,8 @@ def test_the_scale_benchmark_reports_rss_rows_and_the_bare_ratio(tmp_path: Path)
     assert result.rows == result.unique_ids == 2000
     assert 20 < result.peak_rss_mb < 500
     assert result.mock_rss_mb > 10
-    assert result.ratio > 0 and result.report_s is not None
+    assert result.ratio > 0
+    assert result.report_s is not None
     cells = [json.loads(line) for line in (tmp_path / "scale-aiohttp-2000" / CELLS_FILE).read_text().splitlines()]
     assert cells[0]["server"]["received"] == 2000
     judged = {f.what: f.passed for f in scale_figures(result) if f.passed is not None}
