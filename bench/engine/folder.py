@@ -36,10 +36,11 @@ from bench.engine.resume import missing_in_cell
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
-from bench.report.columnar import is_large
+from bench.report.columnar import is_large, rows_in
 from bench.report.evidence import served_models
 from bench.report.summary import (
     ENDPOINT_INPUT,
+    IDENTITY,
     SUMMARY_INPUT,
     TALLY_INPUT,
     per_endpoint,
@@ -233,12 +234,13 @@ def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     path = run_dir / CALLS_FILE
     large = is_large(path)
     whole = None if large else read_calls(path)
+    kept = len(whole) if whole is not None else len(read_calls(path, IDENTITY))  # ids alone: a row twice counts once
+    unique = whole is None and kept == rows_in(path)  # then no later read need look for rows twice
 
     def frame(columns: Sequence[str]) -> pd.DataFrame:
-        return whole if whole is not None else read_calls(path, columns)
+        return whole if whole is not None else read_calls(path, columns, unique=unique)
 
     calls = frame(SUMMARY_INPUT)
-    kept = len(calls)
     summary = summarize(calls, read_cell_lines(run_dir), run_id)
     del calls
     votes = tally(frame(TALLY_INPUT))

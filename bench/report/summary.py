@@ -117,13 +117,14 @@ EVIDENCE_INPUT: Final = (
 )
 
 
-def read_calls(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_calls(path: Path, columns: Sequence[str] | None = None, *, unique: bool = False) -> pd.DataFrame:
     """Read ``calls.csv`` with the contract's types (empty strings stay empty strings; a text that
     ``CallsWriter`` wrote after a ``'`` against CSV injection is read back as it was).
 
     A large file is read from its columnar copy (``bench.report.columnar``; made here if missing or
     stale), and ``columns`` (with the key and call id) reads only those: memory grows with what a figure
-    needs, not with every column of every row."""
+    needs, not with every column of every row. ``unique``: the caller has checked that no row is there
+    twice (hashing a million ids costs ~100 MB; a large run's finish does it once, on the ids alone)."""
     wanted = None if columns is None else list(dict.fromkeys((*IDENTITY, *columns)))
     copy = columnar.current(path)
     if copy is None and columnar.is_large(path):
@@ -158,6 +159,8 @@ def read_calls(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
             raise ValueError(f"{path}: line {line}: {column} is not a number")
         frame[column] = numbers
     # One row per call: a row copied twice (by hand, or by two processes) counts once.
+    if unique:
+        return frame
     twice = frame.duplicated(subset=["scenario", "strategy", "concurrency", "call_id"])
     return frame[~twice].reset_index(drop=True) if twice.any() else frame  # no copy of a million rows for nothing
 
@@ -414,8 +417,11 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
 
 
 def _only(cell: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> pd.DataFrame:
-    """The rows of ``mask`` in just these columns (those the cell has): a copy of what is needed."""
-    return cell.loc[mask.to_numpy(dtype=bool), [c for c in columns if c in cell.columns]]
+    """The rows of ``mask`` in just these columns (those the cell has): a copy of what is needed, and
+    none when every row is kept (copy-on-write: selecting columns shares their data)."""
+    keep = mask.to_numpy(dtype=bool)
+    names = [c for c in columns if c in cell.columns]
+    return cell[names] if keep.all() else cell.loc[keep, names]
 
 
 def tally(calls: pd.DataFrame) -> pd.DataFrame:
