@@ -134,3 +134,59 @@ def test_the_scale_benchmark_reports_rss_rows_and_the_bare_ratio(tmp_path: Path)
     assert cells[0]["server"]["received"] == 2000
     judged = {f.what: f.passed for f in scale_figures(result) if f.passed is not None}
     assert all(judged.values()), judged
+
+
+def test_a_ray_driver_appends_a_worker_s_formatted_batch_as_it_would_have_written_each_row(tmp_path: Path) -> None:
+    from bench.clients.base import Endpoint, RequestSettings
+    from bench.core.records import CallRecord, CallsWriter, format_rows
+    from bench.engine.distributed.backend import RayRunner, _Cell
+    from bench.engine.distributed.worker import RowBatch
+    from bench.engine.folder import RowSink
+    from bench.engine.runner import CellSpec, RunnerConfig
+
+    def record(i: int) -> CallRecord:
+        return CallRecord(
+            run_id="r",
+            strategy="workers",
+            concurrency=8,
+            call_id=f"p{i:05d}-r000",
+            persona_id=i,
+            repeat=0,
+            scheduled_s=i / 10,
+            start_s=i / 10,
+            end_s=i / 10 + 0.2,
+            latency_s=0.2,
+            status="ok",
+            http_status=200,
+            error="=cmd" if i == 3 else "",
+            attempts=1,
+            prompt_tokens=120,
+            completion_tokens=12,
+            answer="Harris",
+            worker="w0@h:1",
+        )
+
+    config = RunnerConfig(
+        run_id="r", endpoint=Endpoint(base_url="http://x.test/v1", api_key="k"), settings=RequestSettings()
+    )
+    runner = RayRunner(config=config, workers=1)
+    spec = CellSpec(scenario="main", strategy="workers", concurrency=8, calls=())
+    records = [record(i) for i in range(500)]
+    written: dict[str, list[str]] = {}
+    for how in ("row by row", "batched"):
+        path = tmp_path / f"{how}.csv"
+        with CallsWriter(path) as writer:
+            cell = _Cell(spec=spec, origin_wall=0.0, t0=0.0, emit=RowSink(writer=writer), waiting=0)
+            for first in range(0, len(records), 100):
+                batch = records[first : first + 100]
+                if how == "batched":
+                    runner._write_batch(cell, RowBatch(records=batch, text=format_rows(batch)))
+                else:
+                    for one in batch:
+                        runner._write(cell, one)
+            # a replacement worker's batch that repeats rows: only the new ones are written
+            again = records[-5:] + [record(500)]
+            runner._write_batch(cell, RowBatch(records=again, text=format_rows(again)))
+        written[how] = path.read_text(encoding="utf-8").splitlines()
+    assert written["batched"] == written["row by row"]
+    assert len(written["batched"]) == 1 + 501
