@@ -36,7 +36,7 @@ from bench.engine.resume import missing_in_cell
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
-from bench.report.columnar import is_large, rows_in
+from bench.report.columnar import current, distinct_rows, is_large, rows_in, write_columnar
 from bench.report.evidence import served_models
 from bench.report.summary import (
     ENDPOINT_INPUT,
@@ -193,6 +193,7 @@ class RunTables:
     tally: pd.DataFrame
     kept: int  # calls with a row (a row written twice counts once)
     whole: pd.DataFrame | None = None
+    unique: bool = False  # no row is there twice: a read of a few columns need not look
 
     @property
     def calls(self) -> pd.DataFrame:
@@ -205,7 +206,7 @@ class RunTables:
         """The calls' rows in these columns (and their key): the rows kept, or a read of just these."""
         if self.whole is not None:
             return self.whole
-        return read_calls(self.path, names)
+        return read_calls(self.path, names, unique=self.unique)
 
     def first_error_if_none_ok(self) -> str | None:
         """The first error when there are rows and none is ok (errors are data, unless all are)."""
@@ -234,7 +235,13 @@ def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     path = run_dir / CALLS_FILE
     large = is_large(path)
     whole = None if large else read_calls(path)
-    kept = len(whole) if whole is not None else len(read_calls(path, IDENTITY))  # ids alone: a row twice counts once
+    copy = None if whole is not None else current(path) or write_columnar(path)
+    if whole is not None:
+        kept = len(whole)
+    elif copy is not None:  # the key columns sorted in Arrow: a row written twice counts once
+        kept = distinct_rows(copy, IDENTITY)
+    else:  # no pyarrow: the ids alone, through pandas
+        kept = len(read_calls(path, IDENTITY))
     unique = whole is None and kept == rows_in(path)  # then no later read need look for rows twice
 
     def frame(columns: Sequence[str]) -> pd.DataFrame:
@@ -250,7 +257,7 @@ def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     endpoints = per_endpoint(frame(ENDPOINT_INPUT))
     if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
         endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
-    return RunTables(path=path, summary=summary, tally=votes, kept=kept, whole=whole)
+    return RunTables(path=path, summary=summary, tally=votes, kept=kept, whole=whole, unique=unique)
 
 
 def _json_value(value: Any) -> Any:
