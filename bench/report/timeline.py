@@ -176,7 +176,7 @@ def timeline_figure(
         )
     top.set_title(title, fontsize=11)
 
-    label = f"in flight (max per {ENVELOPE_BINS:,}th of the time axis)" if enveloped else "in flight"
+    label = "in flight (max per bin)" if enveloped else "in flight"
     bottom.step(times, counts, where="post", color="tab:blue", linewidth=0.9, label=label)
     bottom.fill_between(times, counts, step="post", color="tab:blue", alpha=0.15)
     bottom.axhline(concurrency, color="0.3", linestyle="--", linewidth=1, label=f"C = {concurrency}")
