@@ -80,10 +80,24 @@ def figures_table(figures: list[Figure], title: str) -> Table:
     help="The event loop of this (client) process.",
 )
 @click.option(
-    "--scale", is_flag=True, help="Also (f): a 100,000-call `bench run --strategy workers --client aiohttp` subprocess."
+    "--scale",
+    is_flag=True,
+    help="Only (f): big `bench run --strategy workers` subprocesses beside a bare aiohttp loop writing the same "
+    "rows: peak RSS of harness and mock, rows/s, the ratio, `bench report`'s time.",
 )
 @click.option(
-    "--scale-calls", type=click.IntRange(min=1), default=100_000, show_default=True, help="Calls for --scale."
+    "--scale-calls",
+    default="100000",
+    show_default=True,
+    metavar="N[,N…]",
+    help="Calls for --scale, one run each (e.g. 10000,100000,1000000).",
+)
+@click.option(
+    "--scale-client",
+    type=click.Choice(["aiohttp", "openai", "httpx"]),
+    default="aiohttp",
+    show_default=True,
+    help="The client driver of the --scale runs.",
 )
 @click.option(
     "--ray",
@@ -105,7 +119,8 @@ def overhead_command(
     quick: bool,
     loop: Loop,
     scale: bool,
-    scale_calls: int,
+    scale_calls: str,
+    scale_client: str = "aiohttp",
     ray_workers: str | None = None,
     timing_only: bool = False,
     per_call: bool = False,
@@ -118,9 +133,10 @@ def overhead_command(
     if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise click.BadParameter("uvloop is not installed (pip install -e '.[fast]')", param_hint="--loop")
     from bench.overhead.figures import OverheadPlan, measure  # the SDK, aiohttp: only when measuring
-    from bench.overhead.scale import run_scale, scale_figures
     from bench.overhead.timing import TimingPlan, measure_timing
 
+    if scale:
+        return scale_table(scale_calls, scale_client)
     if ray_workers is not None:
         return ray_scale_table(ray_workers, calls or (QUICK_CALLS if quick else OverheadPlan.calls), rounds or 3)
     if per_call:
@@ -141,9 +157,6 @@ def overhead_command(
     try:
         figures = [] if timing_only else measure(plan)
         figures += measure_timing(timing)
-        if scale:
-            console.print(f"(f) bench run with {scale_calls:,} calls in a subprocess…")
-            figures += scale_figures(run_scale(calls=scale_calls), client="aiohttp")
     except (RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     console.print(figures_table(figures, f"harness overhead (medians of {plan.rounds} round(s))"))
@@ -172,6 +185,30 @@ def per_call_table(calls: int | None, rounds: int | None, quick: bool, loop: Loo
     console.print(figures_table(figures, f"what a call costs (medians of {plan.rounds} round(s), spread in detail)"))
     judged = [f.passed for f in figures if f.passed is not None]
     console.print(f"{sum(judged)} of {len(judged)} targets met")
+
+
+def scale_table(spec: str, client: str) -> None:
+    """``--scale``: one big run per N (bare loop first, then the harness, then ``bench report``)."""
+    from bench.overhead.scale import run_scale, scale_figures
+
+    try:
+        sizes = [int(part.replace("_", "")) for part in spec.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected call counts like 10000,100000, got {spec!r}", param_hint="--scale-calls"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"expected call counts ≥ 1, got {spec!r}", param_hint="--scale-calls")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    console.print(f"[bold]scale[/]: N={spec}, --client {client}, {os.cpu_count()} CPUs, load average {load}")
+    figures: list[Figure] = []
+    try:
+        for calls in sizes:
+            console.print(f"(f) bare loop, then bench run with {calls:,} calls in a subprocess…")
+            figures += scale_figures(run_scale(calls=calls, client=client))
+    except (RuntimeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(figures_table(figures, "scale: one run each"))
 
 
 def ray_scale_table(spec: str, calls: int, rounds: int) -> None:

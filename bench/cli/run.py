@@ -121,6 +121,7 @@ def report_result(result: RunResult) -> None:
     from bench.report.evidence import failure_lines
     from bench.report.knee import saturation_lines
     from bench.report.ratelimits import rate_limit_frame, rate_limit_table
+    from bench.report.summary import EVIDENCE_INPUT
     from bench.report.tables import results_table
 
     summary, run_dir, plan = result.summary, result.run_dir, result.plan
@@ -140,7 +141,7 @@ def report_result(result: RunResult) -> None:
         console.print(spent, markup=False)
     for line in survey_lines(result.tally):
         console.print(line, markup=False)
-    calls = result.calls
+    calls = result.calls_of(EVIDENCE_INPUT)  # a million rows: only the columns these lines read
     for line in verdicts(calls):  # when the client is where the time went
         console.print(line, markup=False)
     for line in failure_lines(calls, result.options.client.model):

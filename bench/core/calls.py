@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeAlias, overload
 
 from bench.core.ask import DEFAULT_ASK, Ask, read_answer
 from bench.core.ask import MAX_TOKENS as MAX_TOKENS  # re-exported: clients and overhead read it here
@@ -167,35 +168,134 @@ def messages_for(persona: Persona) -> tuple[dict[str, str], ...]:
     )
 
 
-def build_calls(personas: Sequence[Persona | Respondent], repeats: int = 1, ask: Ask = DEFAULT_ASK) -> list[Call]:
-    """Every persona asked ``repeats`` times, persona-major, with stable call ids."""
+Positions: TypeAlias = "range | array[int]"  # which of a workload's calls a view holds, in order
+
+
+class CallSeq(Sequence[Call]):
+    """A workload's calls, each made when a strategy takes it (position -> ``Call``).
+
+    Nothing per call is kept: a million calls cost what the persona table costs. A slice or ``subset``
+    is a view on the same maker (a resumed cell's missing calls are an array of positions, 4 bytes a call).
+    """
+
+    __slots__ = ("_make", "_positions")
+
+    def __init__(self, make: Callable[[int], Call], positions: Positions) -> None:
+        self._make = make
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @overload
+    def __getitem__(self, index: int) -> Call: ...
+    @overload
+    def __getitem__(self, index: slice) -> CallSeq: ...
+    def __getitem__(self, index: int | slice) -> Call | CallSeq:
+        if isinstance(index, slice):
+            return CallSeq(self._make, self._positions[index])
+        return self._make(self._positions[index])
+
+    def __iter__(self) -> Iterator[Call]:
+        make = self._make
+        for position in self._positions:
+            yield make(position)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return NotImplemented if not isinstance(other, Sequence) else False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CallSeq({len(self)} calls)"
+
+    def subset(self, keep: Sequence[int]) -> CallSeq:
+        """The calls at these indices of this view (ascending), as a view that stores 4 bytes a call."""
+        positions = self._positions
+        return CallSeq(self._make, array("I", (positions[i] for i in keep)))
+
+
+class CallChain(Sequence[Call]):
+    """Several call sequences one after another (a plan's missing calls, cell after cell), none copied."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: Sequence[Sequence[Call]]) -> None:
+        self._parts = [part for part in parts if len(part)]
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+    @overload
+    def __getitem__(self, index: int) -> Call: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Call]: ...
+    def __getitem__(self, index: int | slice) -> Call | list[Call]:
+        if isinstance(index, slice):
+            return list(self)[index]  # small plans only: nothing in the engine slices a chain
+        if index < 0:
+            index += len(self)
+        for part in self._parts:
+            if index < len(part):
+                return part[index]
+            index -= len(part)
+        raise IndexError("call index out of range")
+
+    def __iter__(self) -> Iterator[Call]:
+        for part in self._parts:
+            yield from part
+
+
+def _messages(persona: Persona | Respondent) -> tuple[dict[str, str], ...]:
+    return persona.messages if isinstance(persona, Respondent) else messages_for(persona)
+
+
+def lazy_calls(
+    personas: Sequence[Persona | Respondent], repeats: int = 1, ask: Ask = DEFAULT_ASK, *, count: int | None = None
+) -> CallSeq:
+    """Every persona asked ``repeats`` times, persona-major (``build_calls``'s order); with ``count``,
+    repeat-major and cut at ``count`` (``calls_for_count``'s order), made one by one as taken."""
     if repeats < 1:
         raise WorkloadError("repeats must be at least 1")
-    calls: list[Call] = []
-    for persona in personas:
-        messages = persona.messages if isinstance(persona, Respondent) else messages_for(persona)
-        for repeat in range(repeats):
-            calls.append(
-                Call(
-                    call_id=call_id_for(persona.id, repeat),
-                    persona_id=persona.id,
-                    repeat=repeat,
-                    messages=messages,
-                    ask=ask,
-                )
-            )
-    return calls
+    people = tuple(personas)
+    size = len(people)
+    said = [_messages(p) for p in people]  # one tuple a persona, shared by its repeats
+
+    def make_persona_major(i: int) -> Call:
+        which, repeat = divmod(i, repeats)
+        pid = people[which].id
+        return Call(call_id=call_id_for(pid, repeat), persona_id=pid, repeat=repeat, messages=said[which], ask=ask)
+
+    def make_repeat_major(i: int) -> Call:
+        repeat, which = divmod(i, size)
+        pid = people[which].id
+        return Call(call_id=call_id_for(pid, repeat), persona_id=pid, repeat=repeat, messages=said[which], ask=ask)
+
+    if count is None:
+        return CallSeq(make_persona_major, range(size * repeats))
+    return CallSeq(make_repeat_major, range(count))
+
+
+def build_calls(personas: Sequence[Persona | Respondent], repeats: int = 1, ask: Ask = DEFAULT_ASK) -> list[Call]:
+    """Every persona asked ``repeats`` times, persona-major, with stable call ids."""
+    return list(lazy_calls(personas, repeats, ask))
+
+
+def lazy_calls_for_count(personas: Sequence[Persona | Respondent], n_calls: int, ask: Ask = DEFAULT_ASK) -> CallSeq:
+    """``n_calls`` calls: each persona once, cycling with more repeats when N exceeds the file; repeat-major
+    (table order within a repeat) so that N ≤ len(personas) asks N distinct personas. Made as taken."""
+    if n_calls < 1:
+        raise WorkloadError("--calls must be at least 1")
+    if not personas:
+        raise WorkloadError("no personas to ask")
+    return lazy_calls(personas, 1, ask, count=n_calls)
 
 
 def calls_for_count(personas: Sequence[Persona | Respondent], n_calls: int, ask: Ask = DEFAULT_ASK) -> list[Call]:
     """``n_calls`` calls: each persona once, cycling with more repeats when N exceeds the file."""
-    if n_calls < 1:
-        raise WorkloadError("--calls must be at least 1")
-    repeats = -(-n_calls // len(personas))
-    calls = build_calls(personas, repeats, ask)
-    # Repeat-major (stable: table order within a repeat) so that N ≤ len(personas) asks N distinct personas.
-    calls.sort(key=lambda c: c.repeat)
-    return calls[:n_calls]
+    return list(lazy_calls_for_count(personas, n_calls, ask))
 
 
 def parse_answer(content: str | None, ask: Ask = DEFAULT_ASK) -> str | None:

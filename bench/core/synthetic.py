@@ -12,7 +12,7 @@ import hashlib
 from typing import Final
 
 from bench.core.ask import MAX_TOKENS, Ask
-from bench.core.calls import Call, call_id_for
+from bench.core.calls import Call, CallSeq, call_id_for
 
 _WORDS: Final = (
     "the quick brown fox jumps over a lazy dog while seven bright stars watch the quiet river "
@@ -40,15 +40,19 @@ def synthetic_ask(output_tokens: int | None, *, ignore_eos: bool = True) -> Ask:
     return Ask(response_format=None, max_tokens=output_tokens or MAX_TOKENS, extra_body=extra, choices=(), mode="none")
 
 
+def lazy_synthetic(count: int, prompt_tokens: int, ask: Ask, salt: str = "") -> CallSeq:
+    """``count`` calls, one user message each of about ``prompt_tokens`` tokens (prompts tagged by ``salt``),
+    each made when it is taken."""
+
+    def make(i: int) -> Call:
+        content = synthetic_prompt(i, prompt_tokens, salt)
+        return Call(
+            call_id=call_id_for(i, 0), persona_id=i, repeat=0, messages=({"role": "user", "content": content},), ask=ask
+        )
+
+    return CallSeq(make, range(count))
+
+
 def synthetic_calls(count: int, prompt_tokens: int, ask: Ask, salt: str = "") -> list[Call]:
     """``count`` calls, one user message each of about ``prompt_tokens`` tokens (prompts tagged by ``salt``)."""
-    return [
-        Call(
-            call_id=call_id_for(i, 0),
-            persona_id=i,
-            repeat=0,
-            messages=({"role": "user", "content": synthetic_prompt(i, prompt_tokens, salt)},),
-            ask=ask,
-        )
-        for i in range(count)
-    ]
+    return list(lazy_synthetic(count, prompt_tokens, ask, salt))

@@ -34,12 +34,22 @@ from bench.core.records import (
 from bench.engine.errors import RunError
 from bench.engine.plan import RunPlan
 from bench.engine.rebuild import rebuild_lines
-from bench.engine.resume import call_key
+from bench.engine.resume import missing_in_cell
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
+from bench.report.columnar import current, distinct_rows, is_large, rows_in, write_columnar
 from bench.report.evidence import served_models
-from bench.report.summary import per_endpoint, read_calls, summarize, tally
+from bench.report.summary import (
+    ENDPOINT_INPUT,
+    IDENTITY,
+    SUMMARY_INPUT,
+    TALLY_INPUT,
+    per_endpoint,
+    read_calls,
+    summarize,
+    tally,
+)
 from strategies import STRATEGIES
 
 
@@ -131,6 +141,25 @@ def cell_line(meta: CellMeta, spec: CellSpec) -> dict[str, Any]:
     return {**line, "rpm": rpm, "tpm": tpm, "rate": spec.rate, "ideal": strategy.traits.ideal}
 
 
+@dataclass(frozen=True, kw_only=True)
+class RowSink:
+    """Where a cell's rows go: calls.csv (a row, or a batch formatted already), then ``on_record``."""
+
+    writer: CallsWriter
+    on_record: Callable[[CallRecord], None] | None = None
+
+    def __call__(self, record: CallRecord, /) -> None:
+        self.writer.write(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def rows(self, records: Sequence[CallRecord], text: str, /) -> None:
+        self.writer.write_text(text, len(records))
+        if self.on_record is not None:
+            for record in records:
+                self.on_record(record)
+
+
 async def execute(
     plan: RunPlan,
     runner: CellRunner,
@@ -148,22 +177,14 @@ async def execute(
     """
     metas: list[CellMeta] = []
     with CallsWriter(run_dir / CALLS_FILE, append=append or bool(done_ids)) as writer:
-
-        def emit(record: CallRecord) -> None:
-            writer.write(record)
-            if on_record is not None:
-                on_record(record)
+        emit = RowSink(writer=writer, on_record=on_record)
 
         if isinstance(runner, Runner):  # the local runner keeps Batch API jobs in the run folder
             runner.ledger_path = run_dir / BATCHES_FILE
         for spec in plan.cells:
             if runner.stop.is_set():
                 break
-            todo = [
-                call
-                for call in spec.calls
-                if call_key(spec.scenario, spec.strategy, spec.concurrency, call.call_id) not in done_ids
-            ]
+            todo = missing_in_cell(spec, done_ids)
             if not todo:
                 continue
             if on_cell is not None:
@@ -175,30 +196,41 @@ async def execute(
     return metas
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class RunTables:
-    """A run folder's tables, read once: every call's row, the summary per cell, the tally."""
+    """A run folder's tables: the summary per cell, the tally, and its calls' rows, read when asked for.
 
-    calls: pd.DataFrame
+    A small run's rows are read once, whole, and kept; a large run's (a columnar copy beside calls.csv)
+    are read a few columns at a time for each figure, so that finishing a million calls does not hold
+    every column of every row at once (``calls`` then reads them all, only if someone asks)."""
+
+    path: Path
     summary: pd.DataFrame
     tally: pd.DataFrame
+    kept: int  # calls with a row that finished (a row written twice counts once; a cancelled call is sent again)
+    cancelled: int = 0  # calls in flight at an interrupt (``cancelled`` rows)
+    whole: pd.DataFrame | None = None
+    unique: bool = False  # no row is there twice: a read of a few columns need not look
 
     @property
-    def kept(self) -> int:
-        """Calls with a row that finished (a row written twice counts once; a cancelled call is sent again)."""
-        if not len(self.calls):
-            return 0
-        finished = self.calls[self.calls["status"] != CANCELLED]
-        return int(finished.drop_duplicates(["scenario", "strategy", "concurrency", "call_id"]).shape[0])
+    def calls(self) -> pd.DataFrame:
+        """Every call's row (read now for a large run)."""
+        if self.whole is None:
+            self.whole = read_calls(self.path)
+        return self.whole
 
-    @property
-    def cancelled(self) -> int:
-        """Calls in flight at an interrupt (``cancelled`` rows)."""
-        return int((self.calls["status"] == CANCELLED).sum()) if len(self.calls) else 0
+    def columns(self, names: Sequence[str]) -> pd.DataFrame:
+        """The calls' rows in these columns (and their key): the rows kept, or a read of just these."""
+        if self.whole is not None:
+            return self.whole
+        return read_calls(self.path, names, unique=self.unique)
 
     def first_error_if_none_ok(self) -> str | None:
         """The first error when there are rows and none is ok (errors are data, unless all are)."""
-        calls = self.calls[self.calls["status"] != CANCELLED] if len(self.calls) else self.calls
+        if self.kept == 0 or (len(self.summary) and int(self.summary["ok"].sum()) > 0):
+            return None
+        calls = self.columns(("status", "start_s", "http_status", "error"))
+        calls = calls[calls["status"] != CANCELLED]
         if len(calls) == 0 or (calls["status"] == "ok").any():
             return None
         first = calls.sort_values("start_s", kind="stable").iloc[0]
@@ -214,18 +246,44 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def finish_tables(run_dir: Path, run_id: str) -> RunTables:
-    """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl, read once."""
-    calls = read_calls(run_dir / CALLS_FILE)
-    rebuild_lines(run_dir, calls)  # a cell with rows and no line (cells.jsonl lost, a second Ctrl-C) is kept
+    """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl.
+
+    A small calls.csv is read once, whole; a large one through its columnar copy, one figure's columns
+    at a time (``bench.report.summary``'s ``*_INPUT``), each frame dropped before the next is read. A cell
+    with rows and no line (cells.jsonl lost, a second Ctrl-C) gets a line rebuilt from its rows."""
+    path = run_dir / CALLS_FILE
+    large = is_large(path)
+    whole = None if large else read_calls(path)
+    copy = None if whole is not None else current(path) or write_columnar(path)
+    if whole is not None:
+        kept = len(whole)
+    elif copy is not None:  # the key columns sorted in Arrow: a row written twice counts once
+        kept = distinct_rows(copy, IDENTITY)
+    else:  # no pyarrow: the ids alone, through pandas
+        kept = len(read_calls(path, IDENTITY))
+    unique = whole is None and kept == rows_in(path)  # then no later read need look for rows twice
+
+    def frame(columns: Sequence[str]) -> pd.DataFrame:
+        return whole if whole is not None else read_calls(path, columns, unique=unique)
+
+    statuses = frame(("status",))["status"]
+    cancelled = int((statuses == CANCELLED).sum())
+    del statuses
+    kept -= cancelled  # a cancelled call is sent again by a resume: not kept
+    rebuild_lines(run_dir, frame(("status", "start_s", "end_s")))
+    calls = frame(SUMMARY_INPUT)
     summary = summarize(calls, read_cell_lines(run_dir), run_id)
-    votes = tally(calls)
-    note_served_models(run_dir, served_models(calls))
+    del calls
+    votes = tally(frame(TALLY_INPUT))
+    note_served_models(run_dir, served_models(frame(("served_model",))))
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
-    endpoints = per_endpoint(calls)
+    endpoints = per_endpoint(frame(ENDPOINT_INPUT))
     if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
         endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
-    return RunTables(calls=calls, summary=summary, tally=votes)
+    return RunTables(
+        path=path, summary=summary, tally=votes, kept=kept, cancelled=cancelled, whole=whole, unique=unique
+    )
 
 
 def _json_value(value: Any) -> Any:

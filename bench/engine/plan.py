@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.core.ask import DEFAULT_ASK, Ask
-from bench.core.calls import Call, Persona, Respondent, build_calls
-from bench.core.synthetic import synthetic_calls
+from bench.core.calls import Call, CallSeq, Persona, Respondent, build_calls
+from bench.core.synthetic import lazy_synthetic
 from bench.engine.runner import CellSpec
 from strategies import STRATEGIES, levels_for
 
@@ -38,7 +38,7 @@ def matrix_cells(
     rate: float | None = None,
 ) -> list[CellSpec]:
     """Each strategy at each level it runs at (``strategies.levels_for``: some run only at 1 or N)."""
-    frozen = tuple(calls)
+    frozen = calls if isinstance(calls, CallSeq | tuple) else tuple(calls)  # a lazy workload stays lazy
     cells: list[CellSpec] = []
     for name in strategies:
         for level in levels_for(name, concurrencies, len(frozen)):
@@ -78,8 +78,8 @@ def salted_synthetic(plan: RunPlan, prompt_tokens: int, seed: int) -> RunPlan:
             cells.append(cell)
             continue
         salt = f"{seed}|{cell.scenario}|{cell.strategy}|{cell.concurrency}|{cell.rate}"
-        calls = synthetic_calls(len(cell.calls), prompt_tokens, cell.calls[0].ask, salt)
-        cells.append(dataclasses.replace(cell, calls=tuple(calls)))
+        calls = lazy_synthetic(len(cell.calls), prompt_tokens, cell.calls[0].ask, salt)
+        cells.append(dataclasses.replace(cell, calls=calls))
     return dataclasses.replace(plan, cells=tuple(cells))
 
 

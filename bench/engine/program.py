@@ -20,11 +20,11 @@ from bench.core.calls import (
     Persona,
     Respondent,
     WorkloadError,
-    build_calls,
-    calls_for_count,
+    lazy_calls,
+    lazy_calls_for_count,
 )
 from bench.core.personas import load_table
-from bench.core.synthetic import synthetic_ask, synthetic_calls
+from bench.core.synthetic import lazy_synthetic, synthetic_ask
 from bench.engine import checks
 from bench.engine.errors import OptionsError
 from bench.engine.options import RunOptions
@@ -138,14 +138,14 @@ def build_plan(
         return talk_plan(people, ask)
     if work.synthetic:
         ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos)
-        calls = synthetic_calls(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask)
+        calls = lazy_synthetic(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask)
     elif work.personas_or_repeats:
         count = work.personas if work.personas is not None else len(people)
         if count > len(people):
             raise OptionsError(f"{count} exceeds the {len(people)} personas in the file", hint="--personas")
-        calls = build_calls(people[:count], work.repeats or 1, ask)
+        calls = lazy_calls(people[:count], work.repeats or 1, ask)
     else:
-        calls = calls_for_count(people, work.calls or default_calls or DEFAULT_CALLS, ask)
+        calls = lazy_calls_for_count(people, work.calls or default_calls or DEFAULT_CALLS, ask)
     names = list(work.strategies) or [DEFAULT_STRATEGY]
     label = "-".join(names) if len(names) <= 3 else f"{len(names)}-strategies"
     levels = work.concurrency or DEFAULT_LEVELS

@@ -7,13 +7,15 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterable
+from array import array
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from bench.core.calls import Call
+from bench.core.calls import Call, CallChain, CallSeq
 from bench.core.records import CALLS_FILE, CANCELLED, CELLS_FILE, RUN_FILE, csv_plain
 from bench.engine.plan import RunPlan
+from bench.engine.runner import CellSpec
 
 
 class ResumeError(ValueError):
@@ -26,7 +28,15 @@ def call_key(scenario: str, strategy: str, concurrency: int | str, call_id: str)
 
 
 def plan_keys(plan: RunPlan) -> list[str]:
-    return [call_key(c.scenario, c.strategy, c.concurrency, x.call_id) for c in plan.cells for x in c.calls]
+    return list(iter_plan_keys(plan))
+
+
+def iter_plan_keys(plan: RunPlan) -> Iterator[str]:
+    """Every call's key, one at a time (a plan's calls are made as they are taken)."""
+    for cell in plan.cells:
+        prefix = call_key(cell.scenario, cell.strategy, cell.concurrency, "")
+        for call in cell.calls:
+            yield prefix + call.call_id
 
 
 def plan_digest(plan: RunPlan) -> str:
@@ -90,23 +100,39 @@ def stored_kind(run_dir: Path) -> str:
 def done_keys(run_dir: Path) -> frozenset[str]:
     """The calls already in ``calls.csv`` (one row each, whatever their status but ``cancelled``: those
     were in flight at an interrupt and are sent again), by their ids as sent (a cell calls.csv stores
-    after a ``'`` against CSV injection is read without it)."""
+    after a ``'`` against CSV injection is read without it).
+
+    Read row by row, keeping only each row's key: a million-row file costs its keys, not its rows."""
     path = run_dir / CALLS_FILE
     if not path.exists():
         return frozenset()
+    cells = ("scenario", "strategy", "concurrency", "call_id")  # as written: csv_safe; as sent: csv_plain
+    keys: set[str] = set()
     try:
         repair_tail(path)
         with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                return frozenset()
+            where = {name: i for i, name in enumerate(header)}
+            missing = [c for c in cells if c not in where]
+            if missing:
+                raise ResumeError(f"{path} lacks the column '{missing[0]}'")
+            picks = [where[c] for c in cells]
+            times = [(c, where[c]) for c in TIME_COLUMNS if c in where]
+            status = where.get("status")
+            for lineno, row in enumerate(reader, start=2):
+                if not row or (status is not None and status < len(row) and row[status] == CANCELLED):
+                    continue
+                try:
+                    keys.add(call_key(*(csv_plain(row[i]) for i in picks)))
+                except IndexError:
+                    raise ResumeError(f"{path}: line {lineno}: too few cells; fix or delete the row") from None
+                check_numbers(row, times, path, lineno)
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
         raise ResumeError(f"cannot read {path}: {exc}") from None
-    try:
-        cells = ("scenario", "strategy", "concurrency", "call_id")  # as written: csv_safe; as sent: csv_plain
-        keys = frozenset(call_key(*(csv_plain(r[c]) for c in cells)) for r in rows if r.get("status") != CANCELLED)
-    except KeyError as exc:
-        raise ResumeError(f"{path} lacks the column {exc}") from None
-    check_numbers(rows, path)
-    return keys
+    return frozenset(keys)
 
 
 def drop_cancelled(run_dir: Path) -> int:
@@ -140,19 +166,16 @@ def drop_cancelled(run_dir: Path) -> int:
 TIME_COLUMNS: Final = ("scheduled_s", "start_s", "end_s", "latency_s")
 
 
-def check_numbers(rows: list[dict[str, str]], path: Path) -> None:
-    """Every row's times are finite numbers (a hand-edited ``latency_s=abc`` stops a resume in one line)."""
-    for lineno, row in enumerate(rows, start=2):
-        for column in TIME_COLUMNS:
-            value = row.get(column)
-            if value is None:  # a file without this column (older runs, hand-made tests)
-                continue
-            try:
-                ok = math.isfinite(float(value))
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ResumeError(f"{path}: line {lineno}: {column} is not a number ({value!r}); fix or delete the row")
+def check_numbers(row: list[str], times: Sequence[tuple[str, int]], path: Path, lineno: int) -> None:
+    """The row's times are finite numbers (a hand-edited ``latency_s=abc`` stops a resume in one line)."""
+    for column, index in times:
+        value = row[index] if index < len(row) else ""
+        try:
+            ok = math.isfinite(float(value))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ResumeError(f"{path}: line {lineno}: {column} is not a number ({value!r}); fix or delete the row")
 
 
 def check_cells(run_dir: Path, done: frozenset[str]) -> None:
@@ -180,26 +203,36 @@ def check_cells(run_dir: Path, done: frozenset[str]) -> None:
         path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
-def check_same_plan(plan: RunPlan, digest: str, done: Iterable[str], run_dir: Path) -> None:
+def check_same_plan(plan: RunPlan, digest: str, done: Collection[str], run_dir: Path) -> None:
     """Refuse to resume when the plan rebuilt from the stored flags is not the one that ran."""
     if plan_digest(plan) != digest:
         raise ResumeError(
             f"the calls rebuilt from {run_dir / RUN_FILE} differ from the ones that ran "
             "(personas file or harness changed?); start a new run instead"
         )
-    unknown = set(done) - set(plan_keys(plan))
-    if unknown:
-        example = sorted(unknown)[0]
+    if not done:
+        return
+    known = sum(1 for key in iter_plan_keys(plan) if key in done)  # the plan's keys, one at a time
+    if known != len(done):
+        planned = set(iter_plan_keys(plan))  # only to name an example: the refusal ends the run anyway
+        unknown = [key for key in done if key not in planned]
         raise ResumeError(
-            f"{run_dir / CALLS_FILE} holds {len(unknown)} call(s) outside this run's plan, e.g. {example}"
+            f"{run_dir / CALLS_FILE} holds {len(unknown)} call(s) outside this run's plan, e.g. {sorted(unknown)[0]}"
         )
 
 
-def missing_calls(plan: RunPlan, done: frozenset[str]) -> list[Call]:
-    """The calls of ``plan`` not yet in calls.csv."""
-    return [
-        call
-        for cell in plan.cells
-        for call in cell.calls
-        if call_key(cell.scenario, cell.strategy, cell.concurrency, call.call_id) not in done
-    ]
+def missing_in_cell(cell: CellSpec, done: Collection[str]) -> Sequence[Call]:
+    """The calls of ``cell`` not yet in calls.csv: the cell's own (lazy) calls when none is done, else a view
+    that keeps 4 bytes a missing call (``CallSeq.subset``), never a list of the plan's calls."""
+    prefix = call_key(cell.scenario, cell.strategy, cell.concurrency, "")
+    if not done or not any(key.startswith(prefix) for key in done):
+        return cell.calls
+    keep = array("I", (i for i, call in enumerate(cell.calls) if prefix + call.call_id not in done))
+    if isinstance(cell.calls, CallSeq):
+        return cell.calls.subset(keep)
+    return [cell.calls[i] for i in keep]
+
+
+def missing_calls(plan: RunPlan, done: Collection[str]) -> Sequence[Call]:
+    """The calls of ``plan`` not yet in calls.csv, cell after cell, made as they are taken."""
+    return CallChain([missing_in_cell(cell, done) for cell in plan.cells])

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from bench.clients import CLIENTS
@@ -43,7 +43,7 @@ class CellSpec:
     scenario: str
     strategy: str
     concurrency: int
-    calls: tuple[Call, ...] = field(repr=False)
+    calls: Sequence[Call] = field(repr=False)  # often a lazy ``CallSeq``: calls are made as taken
     rpm: float | None = None
     tpm: float | None = None
     rate: float | None = None  # open-loop arrivals per second (constant, poisson)
@@ -115,6 +115,16 @@ class Emit(Protocol):
     """Where a row goes as its call ends (a callback protocol, so that runners can be matched by type)."""
 
     def __call__(self, record: CallRecord, /) -> None: ...
+
+
+@runtime_checkable
+class EmitsRows(Protocol):
+    """An ``Emit`` that also takes a batch of rows formatted already (``bench.core.records.format_rows``):
+    a Ray driver appends its workers' batches instead of formatting each row itself."""
+
+    def __call__(self, record: CallRecord, /) -> None: ...
+
+    def rows(self, records: Sequence[CallRecord], text: str, /) -> None: ...
 
 
 class CellRunner(Protocol):
@@ -540,7 +550,7 @@ class Runner:
         self, spec: CellSpec, calls: Sequence[Call] | None = None, *, emit: Emit | None = None
     ) -> CellMeta:
         """Run ``spec`` (over ``calls`` when given: resume sends only the missing ones); rows go to ``emit``."""
-        todo = spec.calls if calls is None else tuple(calls)
+        todo = spec.calls if calls is None else calls
         strategy = STRATEGIES[spec.strategy]()
         stated = self._stated()
         rpm = spec.rpm if spec.rpm is not None else stated_total([e.rpm for e in stated])

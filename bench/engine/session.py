@@ -29,6 +29,7 @@ from bench.engine.cells import SessionCells
 from bench.engine.configs import run_config, runner_config
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.folder import (
+    RunTables,
     finish_tables,
     note_refused_fields,
     prepare_run_dir,
@@ -93,7 +94,7 @@ class RunResult:
     run_dir: Path
     options: RunOptions
     plan: RunPlan
-    calls: pd.DataFrame  # calls.csv, read once when the run finished
+    tables: RunTables = field(repr=False)  # calls.csv's rows, read when asked for (``calls``)
     summary: pd.DataFrame
     tally: pd.DataFrame
     fatal: str | None  # why the run stopped itself (401, 404…), if it did
@@ -102,6 +103,15 @@ class RunResult:
     verdicts: tuple[Verdict, ...] = ()  # the --check expressions judged per cell
     no_success: str | None = None  # set when calls were made and none succeeded: the first error
     cancelled: int = 0  # calls in flight at the interrupt, written as ``cancelled`` rows (a resume resends them)
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        """Every call's row (a large run's are read now, from its columnar copy)."""
+        return self.tables.calls
+
+    def calls_of(self, columns: Sequence[str]) -> pd.DataFrame:
+        """The calls' rows in just these columns (and their key): what a large run's console lines read."""
+        return self.tables.columns(columns)
 
     @property
     def checks_failed(self) -> list[Verdict]:
@@ -229,7 +239,7 @@ def _run_locked(
         run_dir=run_dir,
         options=options,
         plan=budget,
-        calls=tables.calls,
+        tables=tables,
         summary=tables.summary,
         tally=tables.tally,
         fatal=fatal,

@@ -29,4 +29,4 @@ def failure_lines(calls: pd.DataFrame, asked_model: str | None = None) -> list[s
 
 def served_models(calls: pd.DataFrame) -> list[str]:
     """The models the server said it used (``response.model``), as it named them."""
-    return sorted({str(m) for m in calls["served_model"] if m})
+    return sorted({str(m) for m in calls["served_model"].unique() if m == m and m})

@@ -12,7 +12,8 @@ from typing import Any, Final
 import pandas as pd
 
 from bench.core.margin import add_shares
-from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS, csv_plain
+from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS
+from bench.report import columnar
 from bench.report.cells import CellLine, CellTotals, merge
 
 SUMMARY_COLUMNS: Final = (
@@ -81,24 +82,78 @@ EVIDENCE_COLUMNS: Final = ("finish_reason", "served_model", "raw_answer")  # abs
 TEXT_COLUMNS: Final = ("error", "answer", "scenario", *EVIDENCE_COLUMNS)
 
 
-def read_calls(path: Path) -> pd.DataFrame:
+# What each figure of a finished run reads (a large run's finish reads these, a group at a time).
+IDENTITY: Final = (*KEY, "call_id")
+SUMMARY_INPUT: Final = (
+    *IDENTITY,
+    "status",
+    "http_status",
+    "scheduled_s",
+    "start_s",
+    "end_s",
+    "latency_s",
+    "attempts",
+    "http_429s",
+    "prompt_tokens",
+    "cost_usd",
+    "ttft_s",
+    "itl_s",
+    "output_tokens",
+    *TIMING_COLUMNS,
+    "reconnects",
+)
+TALLY_INPUT: Final = (*IDENTITY, "status", "answer")
+ENDPOINT_INPUT: Final = (*IDENTITY, "endpoint", "status", "http_status", "http_429s", "latency_s", "cost_usd")
+# What the console says of a run's calls after its tables (bench.report.breakdown, .evidence).
+EVIDENCE_INPUT: Final = (
+    *IDENTITY,
+    "status",
+    "http_status",
+    "error",
+    "start_s",
+    "latency_s",
+    "server_s",
+    *TIMING_COLUMNS,
+    *EVIDENCE_COLUMNS,
+)
+
+
+def read_calls(path: Path, columns: Sequence[str] | None = None, *, unique: bool = False) -> pd.DataFrame:
     """Read ``calls.csv`` with the contract's types (empty strings stay empty strings; a text that
-    ``CallsWriter`` wrote after a ``'`` against CSV injection is read back as it was)."""
-    frame = pd.read_csv(path, dtype={**dict.fromkeys(TEXT_COLUMNS, str), "call_id": str})
+    ``CallsWriter`` wrote after a ``'`` against CSV injection is read back as it was).
+
+    A large file is read from its columnar copy (``bench.report.columnar``; made here if missing or
+    stale), and ``columns`` (with the key and call id) reads only those: memory grows with what a figure
+    needs, not with every column of every row. ``unique``: the caller has checked that no row is there
+    twice (hashing a million ids costs ~100 MB; a large run's finish does it once, on the ids alone)."""
+    wanted = None if columns is None else list(dict.fromkeys((*IDENTITY, *columns)))
+    copy = columnar.current(path)
+    if copy is None and columnar.is_large(path):
+        copy = columnar.write_columnar(path)  # a large run read for the first time (or resumed since)
+    if copy is not None:
+        present = set(columnar.column_names(copy))
+        frame = columnar.read_columnar(copy, None if wanted is None else [c for c in wanted if c in present])
+    else:
+        usecols = None if wanted is None else (lambda name: name in wanted)
+        frame = pd.read_csv(path, dtype={**dict.fromkeys(TEXT_COLUMNS, str), "call_id": str}, usecols=usecols)
+        for column in frame.columns:  # text written after a quote (CSV injection): the original value again
+            if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column]):
+                frame[column] = _plain(frame[column])
+    needed = CALL_COLUMNS if wanted is None else wanted
     for column in TEXT_COLUMNS:
-        frame[column] = frame[column].fillna("") if column in frame.columns else ""
-    for column in frame.columns:  # text written after a quote (CSV injection): the original value again
-        if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column]):
-            frame[column] = frame[column].map(lambda v: csv_plain(v) if isinstance(v, str) else v)
+        if column in needed:
+            frame[column] = frame[column].fillna("") if column in frame.columns else ""
     for column in TIMING_COLUMNS:  # run folders written before the time was split
-        if column not in frame.columns:
+        if column not in frame.columns and column in needed:
             frame[column] = math.nan
-    if "reconnects" not in frame.columns:  # run folders written before stale connections were re-sent
+    if "reconnects" not in frame.columns and "reconnects" in needed:  # folders from before re-sent connections
         frame["reconnects"] = 0
-    missing = [c for c in CALL_COLUMNS if c not in frame.columns]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
     for column in ("scheduled_s", "start_s", "end_s", "latency_s"):
+        if column not in frame.columns:
+            continue
         numbers = pd.to_numeric(frame[column], errors="coerce")
         if numbers.isna().any():
             line = int(numbers.isna().to_numpy().argmax()) + 2
@@ -106,9 +161,26 @@ def read_calls(path: Path) -> pd.DataFrame:
         frame[column] = numbers
     # One row per call: a row copied twice (by hand, or by two processes) counts once, and a call
     # cancelled by an interrupt then sent again by a resume is the row of its second sending.
+    if unique:
+        return frame
     keys = ["scenario", "strategy", "concurrency", "call_id"]
-    superseded = (frame["status"] == CANCELLED) & frame.duplicated(subset=keys, keep=False)
-    return frame[~superseded].drop_duplicates(subset=keys).reset_index(drop=True)
+    if "status" in frame.columns:
+        superseded = (frame["status"] == CANCELLED) & frame.duplicated(subset=keys, keep=False)
+        if superseded.any():
+            frame = frame[~superseded].reset_index(drop=True)
+    twice = frame.duplicated(subset=keys)
+    return frame[~twice].reset_index(drop=True) if twice.any() else frame  # no copy of a million rows for nothing
+
+
+def _plain(column: pd.Series) -> pd.Series:
+    """``csv_plain`` on a text column, vectorised: only the cells that start with a quote change."""
+    try:
+        quoted = column.str.startswith("'", na=False).astype(bool)
+    except AttributeError:  # no text in it after all
+        return column
+    if not quoted.any():
+        return column
+    return column.where(~quoted, column.str.slice(1))
 
 
 def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
@@ -141,7 +213,8 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, pace: Pace | N
     pace = pace or Pace()
     if len(cell) == 0:
         return math.nan
-    ordered = cell.sort_values("start_s", kind="stable")
+    wanted = [c for c in ("start_s", "latency_s", "scheduled_s", "prompt_tokens") if c in cell.columns]
+    ordered = cell[wanted].sort_values("start_s", kind="stable")  # four columns, not the whole cell
     latencies = [float(x) for x in ordered["latency_s"]]
     if rule == "serial":
         return float(sum(latencies))
@@ -271,16 +344,23 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
     typed = [line if isinstance(line, CellLine) else CellLine.from_json(line) for line in lines]
     rows: list[dict[str, Any]] = []
     serial_rps: dict[str, float] = {}  # per scenario: the throughput of its one-at-a-time cell
-    groups = {key: frame for key, frame in calls.groupby(KEY, sort=False)}
+    # Row positions per cell, not a copy of each cell: a one-cell run of a million rows is not copied.
+    positions = calls.groupby(KEY, sort=False).indices if len(calls) else {}
     for key, totals in merge(typed).items():
         scenario, strategy, concurrency = key
-        every = groups.get(key, calls.iloc[0:0])
+        where = positions.get(key)
+        if where is None:
+            every = calls.iloc[0:0]
+        else:
+            every = calls if len(where) == len(calls) else calls.iloc[where]
         cancelled = every["status"] == CANCELLED
-        cell = every[~cancelled]  # the calls that finished: every figure below is theirs
-        ok = cell[cell["status"] == "ok"]
+        cell = every[~cancelled] if cancelled.any() else every  # the calls that finished: every figure is theirs
+        is_ok = cell["status"] == "ok"
+        ok = _only(cell, is_ok, ("latency_s", "ttft_s", "itl_s", "output_tokens", "end_s", "scheduled_s"))
         # An error answer took its time too; frames without http_status (hand-made) count every row.
-        answered = cell[cell["http_status"].notna()] if "http_status" in cell.columns else cell
-        timed = ok if len(ok) else cell
+        got = cell["http_status"].notna() if "http_status" in cell.columns else pd.Series(True, index=cell.index)
+        answered = _only(cell, got, ("latency_s", *TIMING_COLUMNS))
+        timed = ok if len(ok) else cell[["end_s", "scheduled_s"]]
         first, wall = totals.first, totals.wall_s
         rule = first.ideal
         ideal = ideal_wall_s(cell, rule, concurrency, Pace.of(totals))
@@ -346,13 +426,21 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
     return summary
 
 
+def _only(cell: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``mask`` in just these columns (those the cell has): a copy of what is needed, and
+    none when every row is kept (copy-on-write: selecting columns shares their data)."""
+    keep = mask.to_numpy(dtype=bool)
+    names = [c for c in columns if c in cell.columns]
+    return cell[names] if keep.all() else cell.loc[keep, names]
+
+
 def tally(calls: pd.DataFrame) -> pd.DataFrame:
     """Votes per cell; failed calls count under ``(error)`` so totals always match the rows.
 
     ``share`` is each answer's part of the cell's answers (errors excluded), with its 95 % Wilson
     interval ``share_low``–``share_high``: a survey's margin of error.
     """
-    answers = calls.assign(answer=calls["answer"].where(calls["status"] == "ok", ERROR_ANSWER))
+    answers = calls[KEY].assign(answer=calls["answer"].where(calls["status"] == "ok", ERROR_ANSWER))
     counts = answers.groupby(["scenario", "strategy", "concurrency", "answer"], sort=False).size()
     frame = counts.rename("count").reset_index()
     frame = add_shares(frame, KEY, ERROR_ANSWER)
@@ -381,9 +469,9 @@ def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
         labels = calls["endpoint"].astype(object).where(calls["endpoint"].notna(), "").astype(str)
     else:
         labels = pd.Series("", index=calls.index)
-    for (scenario, strategy, concurrency, endpoint), cell in calls.assign(endpoint=labels).groupby(
-        KEY + ["endpoint"], sort=False
-    ):
+    needed = [*KEY, "status", "http_status", "http_429s", "latency_s", "cost_usd"]
+    lean = calls[[c for c in needed if c in calls.columns]].assign(endpoint=labels)
+    for (scenario, strategy, concurrency, endpoint), cell in lean.groupby(KEY + ["endpoint"], sort=False):
         ok = cell[cell["status"] == "ok"]
         answered = cell[cell["http_status"].notna()]  # the summary's latency_* population
         rows.append(

@@ -60,6 +60,28 @@ def in_flight(starts: FloatArray, ends: FloatArray) -> tuple[FloatArray, npt.NDA
     return times[order], np.cumsum(deltas[order])
 
 
+ENVELOPE_BINS: Final = 4_000  # about the pixels of the time axis, several times over
+ENVELOPE_AT: Final = 50_000  # steps beyond which the in-flight line is drawn as its envelope
+
+
+def envelope(
+    times: FloatArray, counts: npt.NDArray[np.int64], bins: int = ENVELOPE_BINS
+) -> tuple[FloatArray, npt.NDArray[np.int64], bool]:
+    """The in-flight step line as the most in flight within each of ``bins`` equal slices of time, when
+    it has more steps than a picture can show (a million calls make two million steps); else as is."""
+    if len(times) <= ENVELOPE_AT:
+        return times, counts, False
+    edges = np.linspace(float(times[0]), float(times[-1]), bins + 1)
+    first = np.searchsorted(times, edges[:-1], side="left")
+    # Each slice's max over the steps inside it and the step already holding at its left edge.
+    holding = np.concatenate([[0], counts])[first]
+    starts = np.minimum(first, len(counts) - 1)
+    inside = np.maximum.reduceat(counts, starts)
+    has_steps = np.searchsorted(times, edges[1:], side="left") > first
+    top = np.where(has_steps, np.maximum(inside, holding), holding)
+    return edges[:-1], top.astype(np.int64), True
+
+
 def _kinds(cell: pd.DataFrame) -> list[str]:
     retried = cell["attempts"].fillna(1).to_numpy() > 1
     failed = (cell["status"] != "ok").to_numpy()
@@ -80,13 +102,17 @@ def timeline_figure(
 
     ``x_max`` puts several cells on one time scale, so their pictures compare side by side.
     """
-    cell = cell.sort_values("start_s", kind="stable").reset_index(drop=True)
+    # The four columns drawn, not the whole cell: a million-call cell is sorted, not copied whole.
+    cell = cell[["start_s", "end_s", "attempts", "status"]].sort_values("start_s", kind="stable")
+    cell = cell.reset_index(drop=True)
     starts = cell["start_s"].to_numpy(np.float64)
     ends = cell["end_s"].to_numpy(np.float64)
-    lanes = assign_lanes(starts, ends)
     times, counts = in_flight(starts, ends)
     peak = int(counts.max()) if len(counts) else 0
     shown = min(len(cell), max_bars)
+    # Greedy lanes in start order: the first ``shown`` calls' lanes depend on no later call.
+    lanes = assign_lanes(starts[:shown], ends[:shown])
+    times, counts, enveloped = envelope(times, counts)
     end = float(ends.max()) if len(ends) else 1.0
     wall = wall_s if wall_s is not None and np.isfinite(wall_s) else end
 
@@ -149,7 +175,8 @@ def timeline_figure(
         )
     top.set_title(title, fontsize=11)
 
-    bottom.step(times, counts, where="post", color="tab:blue", linewidth=0.9, label="in flight")
+    label = "in flight (max per bin)" if enveloped else "in flight"
+    bottom.step(times, counts, where="post", color="tab:blue", linewidth=0.9, label=label)
     bottom.fill_between(times, counts, step="post", color="tab:blue", alpha=0.15)
     bottom.axhline(concurrency, color="0.3", linestyle="--", linewidth=1, label=f"C = {concurrency}")
     bottom.set_ylim(0, max(peak, concurrency) * 1.15 + 0.5)

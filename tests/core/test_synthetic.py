@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 
 import pytest
 
@@ -68,12 +69,12 @@ def test_the_mock_honours_ignore_eos_with_exactly_max_tokens(mock_server: MockSe
     assert [o.completion_tokens for o in seen] == [40] * 4
 
 
-def _prefixes(cell_calls: tuple[Call, ...]) -> set[str]:
+def _prefixes(cell_calls: Sequence[Call]) -> set[str]:
     texts = [c.messages[0]["content"] for c in cell_calls]
     return {t.removeprefix("Request ")[:32] for t in texts}
 
 
-def _plan(seed: int) -> list[tuple[tuple[Call, ...], list[int]]]:
+def _plan(seed: int) -> list[tuple[Sequence[Call], list[int]]]:
     options = RunOptions.from_params({"prompt_tokens": 100, "calls": 6, "concurrency": "1,4", "seed": seed})
     cells = plan_for(options).cells
     return [(cell.calls, [len(c.messages[0]["content"]) for c in cell.calls]) for cell in cells]

@@ -74,12 +74,12 @@ def test_the_table_shows_each_row(toy_figures: list[Figure]) -> None:
 
 @pytest.mark.slow
 def test_the_scale_run_reports_rss_and_every_row() -> None:
-    result = run_scale(calls=300, concurrency=20)
+    result = run_scale(calls=300, concurrency=20, bare_calls=0, report=False)
     assert result.rows == 300
     assert result.unique_ids == 300
     assert 20 < result.peak_rss_mb < 400
     figures = scale_figures(result, client="aiohttp")
-    assert [f.passed for f in figures] == [True, True, True]
+    assert [f.passed for f in figures if f.passed is not None] == [True, True, True]
 
 
 def test_the_command_refuses_tiny_sizes_in_one_line() -> None:

@@ -23,8 +23,8 @@ from bench.core.records import CANCELLED, CallRecord
 from bench.engine.distributed.clock import ClockOffset, best_offset
 from bench.engine.distributed.cluster import RayUnavailable, import_ray
 from bench.engine.distributed.shares import peak_overlap, share_rate, split_calls, split_concurrency, worker_count
-from bench.engine.distributed.worker import CellWorker, ShareDone, ShareReady, ShareStarted
-from bench.engine.runner import CellMeta, CellSpec, Emit, RunnerConfig, StatsProbe
+from bench.engine.distributed.worker import CellWorker, RowBatch, ShareDone, ShareReady, ShareStarted
+from bench.engine.runner import CellMeta, CellSpec, Emit, EmitsRows, RunnerConfig, StatsProbe
 from strategies import STRATEGIES
 from strategies.arrivals import ArrivalShare, OpenLoop
 
@@ -313,17 +313,23 @@ class RayRunner:
     ) -> ShareDone:
         """Send ``pending`` to ``actor``, start its clock when the cell's starts, write its rows as they arrive."""
         calls = tuple(pending.values())
-        stream = actor.run_share.options(num_returns="streaming").remote(share, calls, self.flush_s, seed)
+        stream = actor.run_share.options(num_returns="streaming").remote(
+            share, calls, self.flush_s, seed, cell.spec.concurrency
+        )
         shift = 0.0
         async for ref in stream:
             item = await ref
             if isinstance(item, ShareReady):
-                actor.go.remote(await start_wall() + offset.offset_s)
+                starts = await start_wall()  # the cell's origin is fixed once this returns
+                actor.go.remote(starts + offset.offset_s, cell.origin_wall + offset.offset_s)
             elif isinstance(item, ShareStarted):
                 # the worker's origin on the driver's wall clock, minus the cell's origin
                 shift = item.origin_wall - offset.offset_s - cell.origin_wall
             elif isinstance(item, ShareDone):
                 return item
+            elif isinstance(item, RowBatch):
+                for record in self._write_batch(cell, item):
+                    pending.pop(record.call_id, None)
             else:
                 for record in item:
                     moved = dataclasses.replace(
@@ -337,6 +343,18 @@ class RayRunner:
                     if self._write(cell, moved):
                         pending.pop(record.call_id, None)
         raise WorkerLost(f"worker {label} ended its stream without a summary")
+
+    def _write_batch(self, cell: _Cell, batch: RowBatch) -> list[CallRecord]:
+        """A worker's batch, on the cell's clock and formatted already: appended as it is unless a row of it
+        was written before (a replacement worker's), then row by row; the records written."""
+        fresh = [record for record in batch.records if record.call_id not in cell.written]
+        if len(fresh) < len(batch.records) or not isinstance(cell.emit, EmitsRows):
+            return [record for record in batch.records if self._write(cell, record)]
+        for record in fresh:
+            cell.written.add(record.call_id)
+            cell.intervals.append((record.start_s, record.end_s))
+        cell.emit.rows(fresh, batch.text)
+        return fresh
 
     def _write(self, cell: _Cell, record: CallRecord) -> bool:
         if record.call_id in cell.written:

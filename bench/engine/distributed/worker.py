@@ -12,12 +12,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bench.core.calls import Call
-from bench.core.records import CallRecord
+from bench.core.records import CallRecord, format_rows
 from bench.engine.runner import CellMeta, CellSpec, RunnerConfig
 
 
@@ -34,13 +34,22 @@ class ShareStarted:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RowBatch:
+    """Rows as the driver writes them: on the cell's clock, stamped with the worker and the cell's C, and
+    formatted as calls.csv lines here (``text``), so that the driver appends them instead of formatting."""
+
+    records: list[CallRecord]
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ShareDone:
     meta: CellMeta
     fatal: str | None = None
     cpu_s: float = 0.0  # the worker process's CPU time over its share
 
 
-Item = ShareReady | ShareStarted | list[CallRecord] | ShareDone
+Item = ShareReady | ShareStarted | list[CallRecord] | RowBatch | ShareDone
 
 
 class CellWorker:
@@ -51,6 +60,7 @@ class CellWorker:
         self._stop = threading.Event()
         self._go = asyncio.Event()
         self._start_wall: float | None = None
+        self._cell_origin: float | None = None  # the cell's start on this worker's wall clock
         self._label = f"w{index}@{socket.gethostname()}:{os.getpid()}"
 
     async def label(self) -> str:
@@ -67,9 +77,12 @@ class CellWorker:
         self._stop.set()
         self._go.set()  # a share still waiting to start starts now, and sends nothing
 
-    async def go(self, start_wall: float) -> None:
-        """Start the waiting share's clock at ``start_wall`` (this worker's ``time.time``)."""
+    async def go(self, start_wall: float, cell_origin: float | None = None) -> None:
+        """Start the waiting share's clock at ``start_wall`` (this worker's ``time.time``); with
+        ``cell_origin`` (the cell's start, on this clock) the worker puts its rows on the cell's clock
+        and formats them itself (``RowBatch``)."""
         self._start_wall = start_wall
+        self._cell_origin = cell_origin
         self._go.set()
 
     async def _origin(self, ready: asyncio.Event) -> float:
@@ -83,13 +96,15 @@ class CellWorker:
         return t0
 
     async def run_share(
-        self, spec: CellSpec, calls: tuple[Call, ...], flush_s: float, seed: int = 0
+        self, spec: CellSpec, calls: Sequence[Call], flush_s: float, seed: int = 0, cell_concurrency: int | None = None
     ) -> AsyncIterator[Item]:
         """Yield ``ShareReady``, ``ShareStarted`` (once ``go`` is called), batches of rows every ``flush_s``,
-        then ``ShareDone``; ``seed`` draws the share's own open-loop arrivals."""
+        then ``ShareDone``; ``seed`` draws the share's own open-loop arrivals. Batches are ``RowBatch``es
+        when ``go`` gave the cell's origin and ``cell_concurrency`` is given, else lists of records."""
         self._stop.clear()
         self._go.clear()
         self._start_wall = None
+        self._cell_origin = None
         cpu = time.process_time()
         rows: list[CallRecord] = []
         ready, started = asyncio.Event(), asyncio.Event()
@@ -110,16 +125,39 @@ class CellWorker:
             yield ShareReady()
         if await self._first(task, started):
             yield ShareStarted(origin_wall=origin[0])
+        stamp = self._stamp(origin[0] if origin else None, cell_concurrency)
         while not task.done():
             await asyncio.wait({task}, timeout=flush_s)
             if rows:
                 batch = rows[:]
                 del rows[: len(batch)]
-                yield batch
+                yield stamp(batch)
         meta = task.result()
         if rows:
-            yield rows[:]
+            yield stamp(rows[:])
         yield ShareDone(meta=meta, fatal=runner.fatal, cpu_s=time.process_time() - cpu)
+
+    def _stamp(self, origin_wall: float | None, concurrency: int | None) -> Callable[[list[CallRecord]], Any]:
+        """How a batch leaves: on the cell's clock and formatted (a ``RowBatch``), or as it is."""
+        if origin_wall is None or self._cell_origin is None or concurrency is None:
+            return lambda batch: batch
+        shift, label = origin_wall - self._cell_origin, self._label  # the driver's shift, worked out here
+
+        def stamped(batch: list[CallRecord]) -> RowBatch:
+            moved = [
+                dataclasses.replace(
+                    record,
+                    concurrency=concurrency,
+                    scheduled_s=record.scheduled_s + shift,
+                    start_s=record.start_s + shift,
+                    end_s=record.end_s + shift,
+                    worker=label,
+                )
+                for record in batch
+            ]
+            return RowBatch(records=moved, text=format_rows(moved))
+
+        return stamped
 
     @staticmethod
     async def _first(task: asyncio.Future[CellMeta], event: asyncio.Event) -> bool:
