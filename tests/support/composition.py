@@ -75,14 +75,13 @@ def invoke(
         where = ["--resume", str(out)] if resume else ["--out", str(out)]
         return run_cli(["suite", str(suite_file), *where, "-q", *_flags(options, only=on_command_line)])
     if resume:
-        plots = [] if command == "tune" else ["--no-plots"]
-        return run_cli([command, "--resume", str(out), "-q", *plots])
+        return run_cli([command, "--resume", str(out), "-q", "--no-plots"])
     if command == "run":
         return run_cli(["run", *_flags(options), "--out", str(out), "--no-plots", "-q"])
     level_free = {k: v for k, v in options.items() if k != "concurrency"}  # the search picks the levels
     if command == "sweep":
         return run_cli(["sweep", *SWEEP, *_flags(level_free), "--out", str(out), "--no-plots", "-q"])
-    return run_cli(["tune", *TUNE, *_flags(level_free), "--out", str(out), "-q"])
+    return run_cli(["tune", *TUNE, *_flags(level_free), "--out", str(out), "--no-plots", "-q"])
 
 
 def run_cli(args: list[str]) -> Outcome:
