@@ -1,15 +1,15 @@
 """``bench run`` with ``adaptive`` and ``rate_limited`` against the mock speaking each provider's dialect.
 
 Every built-in profile with a request limit, scaled to RPM a minute (BLIND_RPM where nothing is stated; an
-override), a fixed 50 ms latency and a few hundred calls, run in this process. Judged by what the mock counted (``/stats``: 429s sent, admission times), never by the
-client's clock: each strategy must send no 429 it could have avoided and be admitted at >= 95 % of the limit.
-Groq's headers state requests per day, not per minute, so its run binds on tokens per minute (what its
-headers do state). Google's endpoint states nothing (no rate-limit headers, no retry-after): ``adaptive`` can
-only find the limit by being refused, then measures the refill between two 429s (``strategies/control.py``):
-its 429s are the probing it needs (a few, at the start), and the 95 % is judged on the run's second half,
-after the learning (over the whole 12 s run it reaches about 90 %). On a tokens-bound limit (Groq) ``adaptive``
-is refused once at the start (calls of unequal size while it drains the full bucket): one such 429 is
-allowed there, and known.
+override), a fixed 50 ms latency and a few hundred calls, run in this process. Judged by what the mock
+counted (``/stats``: 429s sent, admission times), never by the client's clock: each strategy must send no
+429 it could have avoided and be admitted at >= 95 % of the limit. Groq's headers state requests per day,
+not per minute, so its run binds on tokens per minute (what its headers do state). Google's endpoint states
+nothing (no rate-limit headers, no retry-after): ``adaptive`` can only find the limit by being refused, then
+measures the refill between two 429s (``strategies/control.py``): its 429s are the probing it needs (a
+few, at the start), and the 95 % is judged on the run's second half, after the learning (over the whole
+12 s run it reaches about 90 %). On a tokens-bound limit (Groq) ``adaptive`` is refused once at the start
+(calls of unequal size while it drains the full bucket): one such 429 is allowed there, and known.
 """
 
 from __future__ import annotations
