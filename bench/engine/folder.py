@@ -266,12 +266,10 @@ def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     def frame(columns: Sequence[str]) -> pd.DataFrame:
         return whole if whole is not None else read_calls(path, columns, unique=unique)
 
-    statuses = frame(("status",))["status"]
-    cancelled = int((statuses == CANCELLED).sum())
-    del statuses
+    calls = frame(SUMMARY_INPUT)  # status, start_s and end_s among them: what the two lines below read
+    cancelled = int((calls["status"] == CANCELLED).sum())
     kept -= cancelled  # a cancelled call is sent again by a resume: not kept
-    rebuild_lines(run_dir, frame(("status", "start_s", "end_s")))
-    calls = frame(SUMMARY_INPUT)
+    rebuild_lines(run_dir, calls)
     summary = summarize(calls, read_cell_lines(run_dir), run_id)
     del calls
     votes = tally(frame(TALLY_INPUT))
