@@ -164,12 +164,12 @@ def read_calls(path: Path, columns: Sequence[str] | None = None, *, unique: bool
     if unique:
         return frame
     keys = ["scenario", "strategy", "concurrency", "call_id"]
+    repeated = frame.duplicated(subset=keys, keep=False)  # one pass over the keys in the common case
+    if not repeated.any():
+        return frame  # every call once: no copy of a million rows for nothing
     if "status" in frame.columns:
-        superseded = (frame["status"] == CANCELLED) & frame.duplicated(subset=keys, keep=False)
-        if superseded.any():
-            frame = frame[~superseded].reset_index(drop=True)
-    twice = frame.duplicated(subset=keys)
-    return frame[~twice].reset_index(drop=True) if twice.any() else frame  # no copy of a million rows for nothing
+        frame = frame[~(repeated & (frame["status"] == CANCELLED))]
+    return frame[~frame.duplicated(subset=keys)].reset_index(drop=True)
 
 
 def _plain(column: pd.Series) -> pd.Series:
