@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,16 +37,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     A test that uses a module-scoped fixture goes with the rest of its module (the fixture is
     built once, not once per worker); the Ray tests under distributed/ go to one worker, those of another
-    module using ``ray_local`` to another (two Ray instances at most). Slow tests go to the front of the
-    queue so that none of them starts last.
+    module using ``ray_local`` with them (one Ray instance: each costs ~6 CPU-seconds to start, and its
+    daemons' polling while it lives). Slow tests go to the front of the queue so that none of them starts last.
     """
     if not hasattr(config, "workerinput"):
         return  # a plain run keeps the file order
     for item in items:
-        if item.nodeid.startswith(RAY_TESTS):
+        if item.nodeid.startswith(RAY_TESTS) or "ray_local" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("ray"))
-        elif "ray_local" in getattr(item, "fixturenames", ()):  # elsewhere: one more instance, for its module
-            item.add_marker(pytest.mark.xdist_group(f"ray:{item.nodeid.split('::', 1)[0]}"))
         elif any(fixture.scope == "module" for fixture in _fixture_defs(item)):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
@@ -86,12 +85,26 @@ def mock_server(_shared_mock_server: MockServer) -> MockServer:
     return _shared_mock_server
 
 
-@pytest.fixture(scope="session")
-def ray_local() -> Iterator[Any]:
-    """One real local Ray instance for the session (2 CPUs, no dashboard): no mock of Ray.
+@pytest.fixture
+def ray_local() -> Any:
+    """One real local Ray instance (2 CPUs, no dashboard): no mock of Ray.
 
-    A new instance, never a running cluster, on loopback (``LOOPBACK_ONLY_ENV`` above); every Ray test shares it."""
+    A new instance, never a running cluster, on loopback (``LOOPBACK_ONLY_ENV`` above). The Ray tests run one
+    after another on one worker (``pytest_collection_modifyitems``) and share it; it is shut down after the
+    last of them (``pytest_runtest_teardown``), not at the session's end, so that its daemons do not poll
+    for the rest of the run."""
     ray = pytest.importorskip("ray", reason='the Ray backend tests need the extra: pip install -e ".[ray]"')
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Shut the shared Ray instance down once the next test (if any) does not use it."""
+    if "ray_local" not in getattr(item, "fixturenames", ()):
+        return
+    if nextitem is not None and "ray_local" in getattr(nextitem, "fixturenames", ()):
+        return
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from bench.report.timeline import DPI
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TAIL_Q: Final = 0.99
 # Drawn bottom to top: the order a call lives them.
@@ -117,6 +117,8 @@ def excess_share(cell: pd.DataFrame, part: str) -> float:
 
 def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | None:
     """``breakdown_figure`` saved as PNG at ``path``; None for untraced calls."""
+    from bench.report.timeline import DPI
+
     fig = breakdown_figure(calls, scenario)
     if fig is None:
         return None
@@ -126,6 +128,10 @@ def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | Non
 
 def breakdown_figure(calls: pd.DataFrame, scenario: str) -> Figure | None:
     """Stacked bars per cell: the mean call, and the mean of the calls at or over p99; None untraced."""
+    from matplotlib.figure import Figure  # matplotlib costs ~0.5 s to import: only when plotting
+
+    from bench.report.timeline import DPI
+
     cells = _cells(calls)
     if not cells:
         return None

@@ -12,7 +12,7 @@ from bench.cli.run import fail_on_checks
 from bench.cli.ui import RunFailed
 from bench.engine.options import RunOptions
 from bench.engine.session import run_benchmark
-from tests.support.cli_runs import invoke_bench, read_rows, run_bench
+from tests.support.cli_runs import invoke_bench, read_rows
 
 LIMITED = ["--calls", "20", "--mock-rpm", "600", "--latency", "fixed:0.05", "--no-plots", "-q"]
 
@@ -72,7 +72,7 @@ def test_a_run_fails_only_when_no_call_succeeded(tmp_path: Path, error_rate: flo
 
 
 def test_a_bad_check_is_a_usage_error_before_anything_is_sent(tmp_path: Path) -> None:
-    done = run_bench(["run", "--calls", "5", "--check", "http_42 == 0", "--out", str(tmp_path / "run")], cwd=tmp_path)
+    done = invoke_bench(["run", "--calls", "5", "--check", "http_42 == 0", "--out", str(tmp_path / "run")])
     assert done.returncode == 2
     assert "unknown column 'http_42'" in done.stderr
     assert not (tmp_path / "run").exists()

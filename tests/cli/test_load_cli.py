@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli_runs import error_lines, read_rows, run_bench
+from tests.support.cli_runs import error_lines, invoke_bench, read_rows
 
 
 @pytest.mark.parametrize(
@@ -22,8 +22,11 @@ from tests.support.cli_runs import error_lines, read_rows, run_bench
         ),
     ],
 )
-def test_bad_load_flags_are_one_line_and_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
-    done = run_bench(["run", "--calls", "5", *args], cwd=tmp_path)
+def test_bad_load_flags_are_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = invoke_bench(["run", "--calls", "5", *args])
     assert done.returncode == 2
     (line,) = error_lines(done.stderr)
     assert says in line
@@ -34,7 +37,7 @@ def test_a_streamed_poisson_sweep_writes_one_cell_per_rate(tmp_path: Path) -> No
     out = tmp_path / "run"
     args = ["run", "--strategy", "poisson", "--rate", "50,100", "--calls", "40", "--stream", "--client", "aiohttp"]
     timing = ["--mock-ttft", "fixed:0.05", "--mock-itl", "fixed:0.005", "--mock-output-tokens", "fixed:10"]
-    done = run_bench([*args, *timing, "--no-plots", "-q", "--out", str(out)], cwd=tmp_path)
+    done = invoke_bench([*args, *timing, "--no-plots", "-q", "--out", str(out)])
     assert done.returncode == 0, done.stderr
     rows = read_rows(out)
     assert sorted({r["scenario"] for r in rows}) == ["rate-100", "rate-50"]

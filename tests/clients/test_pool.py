@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.clients.pool import EndpointSpecError, Router, label_all, parse_endpoint_spec
-from tests.support.cli_runs import bench_env, read_rows, run_bench
+from tests.support.cli_runs import invoke_bench, read_rows
 from tests.support.servers import MockServerFactory
 
 
@@ -66,7 +66,7 @@ def test_two_endpoints_each_receive_their_share_and_rows_say_which_answered(
     args = ["run", "--strategy", "semaphore", "--calls", "80", "--concurrency", "8", "--no-plots", "-q"]
     args += ["--endpoint", f"{a.base_url},key_env=KEY_A,rpm=100,label=a"]
     args += ["--endpoint", f"{b.base_url},key_env=KEY_B,rpm=300,label=b", "--out", str(tmp_path / "run")]
-    done = run_bench(args, cwd=tmp_path, env=bench_env(KEY_A="key-for-a-1234", KEY_B="key-for-b-5678"))
+    done = invoke_bench(args, env={"KEY_A": "key-for-a-1234", "KEY_B": "key-for-b-5678"})
 
     assert done.returncode == 0, done.stderr
     assert (a.stats().received, b.stats().received) == (20, 60)  # 1 : 3, no 401 retried elsewhere

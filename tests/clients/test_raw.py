@@ -14,7 +14,7 @@ from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.core.calls import Call, build_calls, calls_for_count, load_personas
 from bench.engine.runner import CellMeta, CellSpec, Runner
 from bench.mock import MockServer
-from tests.support.cli_runs import error_lines, read_rows, run_bench
+from tests.support.cli_runs import error_lines, invoke_bench, read_rows
 from tests.support.servers import MockServerFactory
 
 PEOPLE = load_personas()
@@ -137,7 +137,7 @@ def test_bench_run_with_a_raw_client_writes_every_row(tmp_path: Path) -> None:
         "--no-plots",
         "--quiet",
     ]
-    done = run_bench(args, cwd=tmp_path)
+    done = invoke_bench(args)  # in this process: the run is under test, not the entry point
     assert done.returncode == 0, done.stderr
     rows = read_rows(out)
     assert len(rows) == 60
@@ -148,8 +148,11 @@ def test_bench_run_with_a_raw_client_writes_every_row(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("client", ["aiohttp", "openai-aiohttp"])
-def test_threads_with_an_async_only_client_is_a_usage_error(tmp_path: Path, client: str) -> None:
-    done = run_bench(["run", "--strategy", "threads", "--calls", "5", "--client", client], cwd=tmp_path)
+def test_threads_with_an_async_only_client_is_a_usage_error(
+    tmp_path: Path, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = invoke_bench(["run", "--strategy", "threads", "--calls", "5", "--client", client])
     assert done.returncode == 2
     lines = error_lines(done.stderr)
     assert "Traceback" not in done.stderr
