@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bench.cli.run_checks import confirm_paid, guard_options
 from bench.cli.ui import BadInput, RunFailed, console
-from bench.mock.profile import Profile, ProfileError, Refusal, builtin_names, load_profile
+from bench.mock.profile import Profile, ProfileError, Quirks, Refusal, builtin_names, load_profile
 
 
 @click.group("profile")
@@ -57,7 +57,7 @@ def rows(p: Profile) -> list[tuple[str, str]]:
         ("limits", limits),
         ("429", _refusal(p.rate_limit)),
         ("rate-limit headers", headers if h.on == "never" else f"{headers}, {_on(h.on)}"),
-        ("connection", "close after each reply" if q.connection_close else "keep-alive"),
+        ("connection", _connection(q)),
         ("stream", f"usage {q.stream_usage}, {'data: [DONE]' if q.sse_done else 'no data: [DONE]'}"),
         ("unknown fields", "refused: " + _refusal(q.unknown_refusal) if q.unknown_fields == "reject" else "ignored"),
         ("/v1/models", "empty" if q.models == "empty" else "lists the models"),
@@ -70,6 +70,12 @@ def rows(p: Profile) -> list[tuple[str, str]]:
     if p.source:
         out.append(("source", " ".join(p.source.split())))
     return out
+
+
+def _connection(q: Quirks) -> str:
+    if not q.connection_close:
+        return "keep-alive"
+    return "close after each reply" if q.close_announced else "closed after each streamed reply, unannounced"
 
 
 def _on(on: str) -> str:
@@ -207,9 +213,15 @@ both recordings must match the original: RPM and TPM exactly, the burst depth wi
 dialect, the headers and the quirks exactly, output tokens exactly, the TTFT mean within -5 %/+30 % and its
 σ within 0.1 of what the mock drew for those calls, the ITL mean within -10 %/+30 % of it (the ITL's σ
 as recorded includes the client's read jitter and is not judged), and the replay's TTFT and ITL means
-within -20 %/+35 % and -20 %/+40 % of the original model (16 calls' sampling). A stand-in for llama.cpp's
-server (`tests/support/closing_server.py`: closes the connection after each streamed reply without saying
-so, usage on the last chunk) is recorded as `connection_close = true`, `stream_usage = "final-chunk"`.
+within -20 %/+35 % and -20 %/+40 % of the original model (16 calls' sampling). A connection the server
+closes after each streamed reply without a `Connection: close` header is recorded as
+`connection_close = true`, `close_announced = false`: the mock started with that file closes its streamed
+replies' connections the same way (JSON replies keep theirs), so a pooling client meets the stale
+connections it would meet on the real server. Recorded from llama.cpp's `llama-server` (a 2026-12-05
+build; `tests/mock/data/llama-cpp-recorded.toml`, lab note of that date): `connection_close = true`,
+`close_announced = false`, usage only when asked for (`stream_usage = "requested"`), `data: [DONE]`,
+unknown fields ignored, no rate-limit headers. A stand-in (`tests/support/closing_server.py`) streams
+as that build does.
 
 """
 
@@ -268,7 +280,7 @@ def _quirks(p: Profile) -> str:
     q = p.quirks
     out = []
     if q.connection_close:
-        out.append("closes connections")
+        out.append("closes connections" + ("" if q.close_announced else " unannounced"))
     if not q.sse_done:
         out.append("no [DONE]")
     if q.stream_usage != "requested":

@@ -69,6 +69,9 @@ class Headers:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Quirks:
     connection_close: bool = False
+    # False: the close comes unannounced (no ``Connection: close``), after streamed replies only, as
+    # llama.cpp's llama-server does: a client that pools the connection finds it stale on its next request.
+    close_announced: bool = True
     sse_done: bool = True
     stream_usage: str = "requested"
     models: str = "list"  # "empty": /v1/models answers an empty list
@@ -247,8 +250,8 @@ class _Reader:
         quirks = self.table(
             data,
             "quirks",
-            ("connection_close", "sse_done", "stream_usage", "models", "unknown_fields", "extra_fields")
-            + ("rejected_fields", "field_refusal", "unknown_refusal"),
+            ("connection_close", "close_announced", "sse_done", "stream_usage", "models", "unknown_fields")
+            + ("extra_fields", "rejected_fields", "field_refusal", "unknown_refusal"),
         )
         timing = self.table(data, "latency", TIMING_FIELDS)
         for name in timing:
@@ -279,6 +282,7 @@ class _Reader:
             faults=faults,
             quirks=Quirks(
                 connection_close=self.get(quirks, "quirks", "connection_close", bool, False),
+                close_announced=self.get(quirks, "quirks", "close_announced", bool, True),
                 sse_done=self.get(quirks, "quirks", "sse_done", bool, True),
                 stream_usage=self.choice(quirks, "quirks", "stream_usage", STREAM_USAGE, "requested"),
                 models=self.choice(quirks, "quirks", "models", ("list", "empty"), "list"),

@@ -175,8 +175,25 @@ def _cost(body: Mapping[str, Any]) -> int:
     return estimate_prompt_tokens(body["messages"]) + int(body.get("max_tokens") or 0)
 
 
+def _send(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One request; one that went on a kept-alive connection the server had closed (a closing server's FIN
+    trailing its last streamed reply) fails before any answer and is sent again, once, on a new one."""
+    connects = [0]
+
+    def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            connects[0] += 1
+
+    try:
+        return client.request(method, path, extensions={"trace": trace}, **kwargs)
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        if connects[0]:
+            raise  # a fresh connection that failed: the server's failure, not a stale connection
+        return client.request(method, path, **kwargs)
+
+
 def _models(client: httpx.Client, rec: Recording) -> None:
-    response = client.get("/models")
+    response = _send(client, "GET", "/models")
     _check_auth(response, rec)
     try:
         data = response.json().get("data") if response.status_code == 200 else None
@@ -313,7 +330,7 @@ def _read_stream(
 def _unknown_field(client: httpx.Client, rec: Recording, call: Call, model: str, secrets: _Secrets) -> None:
     body = _request(call, model, **{UNKNOWN_FIELD: True})
     for _ in range(RETRIES_429 + 1):
-        response = client.post("/chat/completions", json=body, headers={"x-bench-call-id": call.call_id})
+        response = _send(client, "POST", "/chat/completions", json=body, headers={"x-bench-call-id": call.call_id})
         _check_auth(response, rec)
         reply = _keep(rec, response, body)
         if response.status_code != 429:
@@ -620,6 +637,8 @@ def quirks(rec: Recording) -> tuple[dict[str, Any], list[str]]:
         out["connection_close"] = closes
         said = f"{rec.connects} new connections for {rec.streams} streamed calls"
         if closes and rec.connection_header_close < rec.streams:
+            # What hurts a pooling client: it keeps the connection and finds it stale on its next request.
+            out["close_announced"] = False
             said += " (closed without announcing it in a Connection: close header)"
         notes.append(said)
         out["sse_done"] = rec.done == rec.streams

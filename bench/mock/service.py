@@ -172,7 +172,8 @@ class MockService:
         finally:
             stats.in_flight -= 1
         stats.responded(response.status)
-        if self.dialect.quirks.connection_close and not response.prepared:
+        quirks = self.dialect.quirks
+        if quirks.connection_close and quirks.close_announced and not response.prepared:
             response.force_close()
         if response.status == 200 and call_id is not None:
             stats.completed_keys.add(call_id)
@@ -347,6 +348,7 @@ class MockService:
                 usage_in_final=quirks.stream_usage == "final-chunk",
                 done=quirks.sse_done,
                 close=quirks.connection_close,
+                announce_close=quirks.close_announced,
             )
         payload = r.completion_body(
             completion_id=completion_id,

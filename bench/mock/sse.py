@@ -22,18 +22,20 @@ async def stream_answer(
     usage_in_final: bool = False,
     done: bool = True,
     close: bool = False,
+    announce_close: bool = True,
 ) -> web.StreamResponse:
     """Send the answer as SSE ``chat.completion.chunk`` events, each piece at its offset in seconds.
 
     Offsets count from the first write and are kept on an absolute clock, so sleeping's own
     overhead does not pile up over a long answer. A profile's quirks: ``usage_in_final`` puts the usage
     on the finish chunk (no usage chunk of its own), ``done=False`` leaves out ``data: [DONE]``, ``close``
-    ends the connection after the stream.
+    ends the connection after the stream: with ``Connection: close``, or (``announce_close=False``, as
+    llama.cpp's server) unannounced, the socket closed right after the stream's last bytes.
     """
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
     response.headers["Cache-Control"] = "no-cache"
-    if close:
+    if close and announce_close:
         response.force_close()
     await response.prepare(request)
     with_usage = usage is not None and not usage_in_final
@@ -62,4 +64,6 @@ async def stream_answer(
     if done:
         await response.write(r.DONE_EVENT)
     await response.write_eof()
+    if close and not announce_close and request.transport is not None:
+        request.transport.close()  # the written bytes go first, then the FIN
     return response

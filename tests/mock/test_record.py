@@ -212,16 +212,33 @@ def test_recording_reads_each_dialect(
 
 
 @pytest.mark.slow
-def test_a_server_that_closes_after_each_streamed_reply_and_sends_usage_is_recorded_so(tmp_path: Path) -> None:
-    """The issue's llama.cpp criterion, against a stand-in (tests/support/closing_server.py)."""
+def test_a_server_that_closes_after_each_streamed_reply_unannounced_is_recorded_so(tmp_path: Path) -> None:
+    """The issue's llama.cpp criterion, against a stand-in that streams as llama-server does
+    (tests/support/closing_server.py; llama.cpp itself: tests/mock/test_llama_cpp_recording.py)."""
     with closing_server() as (url, counts):
         got = record(url, tmp_path / "local.toml", "--calls", "4")
-    assert counts["streams"] == 4
+    assert counts["streams"] == 5  # the timed calls and the one asking for usage
     assert got["quirks"]["connection_close"] is True
-    assert got["quirks"]["stream_usage"] == "final-chunk"
+    assert got["quirks"]["close_announced"] is False  # what a pooling client trips over
+    assert got["quirks"]["stream_usage"] == "requested"
     assert got["quirks"]["sse_done"] is True
+    assert got["quirks"]["unknown_fields"] == "ignore"
     assert "closed without announcing it" in got["source"]
     assert got["headers"] == {"on": "never"}
+    assert load_profile(str(tmp_path / "local.toml")).quirks.close_announced is False
+
+
+@pytest.mark.slow
+def test_a_probe_request_on_a_connection_the_server_had_closed_is_sent_again_on_a_new_one(tmp_path: Path) -> None:
+    """llama-server's FIN trails its last streamed bytes: a request sent at once on the pooled connection
+    meets it closed, before any answer. Held back 50 ms here, so that every such request does; each is sent
+    again on a new connection (the probe used to stop with 'Server disconnected without sending a response')."""
+    with closing_server(linger_s=0.05) as (url, counts):
+        got = record(url, tmp_path / "local.toml", "--calls", "3")
+    assert counts["chats"] == 3 + 1 + 1  # timed, usage asked for, the unknown field: each answered once
+    assert got["quirks"]["connection_close"] is True
+    assert got["quirks"]["unknown_fields"] == "ignore"
+    assert got["quirks"]["models"] == "list"
 
 
 def test_record_refuses_a_bad_endpoint_and_an_existing_file_in_one_line(tmp_path: Path) -> None:

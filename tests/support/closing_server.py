@@ -1,7 +1,13 @@
-"""A small OpenAI-compatible server that streams like llama.cpp's llama-server as the held-out runs met it:
-it closes the connection after every streamed reply (without announcing it in a ``Connection: close``
-header) and puts the usage on the stream's last chunk, unasked. Plain asyncio in a thread of the test's
-process; answers are fixed text. Used where llama.cpp itself is not available.
+"""A small OpenAI-compatible server that streams like llama.cpp's llama-server (a 2026-12-05 build,
+docs/lab/2026-12-05-llama-cpp.md): every reply says ``Keep-Alive: timeout=5, max=100``, yet the connection
+is closed right after each streamed reply (no ``Connection: close``); JSON replies keep it open. A stream
+starts with a role chunk, carries usage only when ``stream_options.include_usage`` asks for it (a chunk
+of its own, ``choices: []``) and ends with ``data: [DONE]``; unknown fields are ignored. Plain asyncio in
+a thread of the test's process; answers are fixed text. Used where llama.cpp itself is not available.
+
+``linger_s`` holds the close back that long after the stream's last bytes: a client that sends its next
+request on the pooled connection within it meets a stale connection for certain (llama.cpp's FIN trails
+by ~0.1 ms, so on a real server that is a race a client loses now and then).
 """
 
 from __future__ import annotations
@@ -16,7 +22,12 @@ from typing import Any
 ANSWER = ("Hello", " from", " the", " closing", " server", ".")
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counts: dict[str, int]) -> None:
+KEEP_ALIVE = "Keep-Alive: timeout=5, max=100\r\n"
+
+
+async def _handle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counts: dict[str, int], linger_s: float
+) -> None:
     counts["connections"] += 1
     try:
         while True:
@@ -29,10 +40,13 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
                 _json(writer, {"object": "list", "data": [{"id": "local", "object": "model"}]})
             elif method == "POST" and path.endswith("/chat/completions"):
                 request: dict[str, Any] = json.loads(body)
+                counts["chats"] += 1
                 if request.get("stream"):
                     await _stream(writer, request)
                     counts["streams"] += 1
-                    writer.close()  # as llama-server does after a streamed reply
+                    if linger_s:
+                        await asyncio.sleep(linger_s)
+                    writer.close()  # as llama-server does after a streamed reply, unannounced
                     return
                 _json(writer, _completion(request))
             else:
@@ -46,7 +60,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
 
 def _json(writer: asyncio.StreamWriter, payload: Any, status: int = 200) -> None:
     data = json.dumps(payload).encode()
-    head = f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    head = f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n{KEEP_ALIVE}\r\n"
     writer.write(head.encode() + data)
 
 
@@ -66,35 +80,41 @@ def _completion(request: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _stream(writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+    writer.write(
+        f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n{KEEP_ALIVE}\r\n".encode()
+    )
 
-    def event(choice: dict[str, Any], usage: dict[str, int] | None = None) -> None:
-        chunk: dict[str, Any] = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "choices": [choice]}
+    def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> None:
+        chunk: dict[str, Any] = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "choices": choices}
         if usage is not None:
             chunk["usage"] = usage
         data = f"data: {json.dumps(chunk)}\n\n".encode()
         writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
+    event([{"index": 0, "delta": {"role": "assistant", "content": None}, "finish_reason": None}])
     for piece in ANSWER:
-        event({"index": 0, "delta": {"content": piece}, "finish_reason": None})
+        event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
         await writer.drain()
         await asyncio.sleep(0.002)
-    event({"index": 0, "delta": {}, "finish_reason": "stop"}, _usage())
+    event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+    if (request.get("stream_options") or {}).get("include_usage"):
+        event([], _usage())
     done = b"data: [DONE]\n\n"
     writer.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
     await writer.drain()
 
 
 @contextmanager
-def closing_server() -> Iterator[tuple[str, dict[str, int]]]:
-    """``(base_url, counts)`` of a server running in a thread until the block ends."""
-    counts = {"connections": 0, "streams": 0}
+def closing_server(linger_s: float = 0.0) -> Iterator[tuple[str, dict[str, int]]]:
+    """``(base_url, counts)`` of a server running in a thread until the block ends: connections opened,
+    chat completions answered, streams among them."""
+    counts = {"connections": 0, "chats": 0, "streams": 0}
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        server = await asyncio.start_server(lambda r, w: _handle(r, w, counts), "127.0.0.1", 0)
+        server = await asyncio.start_server(lambda r, w: _handle(r, w, counts, linger_s), "127.0.0.1", 0)
         holder["port"] = server.sockets[0].getsockname()[1]
         holder["server"] = server
         started.set()
