@@ -52,6 +52,8 @@ class CellParts:
     mean: dict[str, float]
     tail: dict[str, float]
     tail_latency_s: float
+    calls: int = 0
+    opened: int = 0  # calls that opened a connection of their own (``connect_s`` > 0)
 
 
 def _stack_values(frame: pd.DataFrame) -> dict[str, float]:
@@ -82,6 +84,8 @@ def cell_parts(cell: pd.DataFrame) -> CellParts | None:
         mean=_stack_values(traced),
         tail=_stack_values(tail),
         tail_latency_s=float(tail["latency_s"].mean()),
+        calls=len(traced),
+        opened=int((traced["connect_s"].astype(float) > 0).sum()),
     )
 
 
@@ -101,11 +105,21 @@ def verdicts(calls: pd.DataFrame) -> list[str]:
             continue
         part = max(shares, key=lambda name: shares[name])
         what, advice = CLIENT_PARTS[part]
+        if part == "connect_s" and _server_closes(cell):
+            advice = (
+                f"{cell.opened} of {cell.calls} calls opened a connection: the server closes them, "
+                "so --warmup cannot help"
+            )
         lines.append(
             f"{what} is {100 * shares[part]:.0f} % of p99 latency at C={cell.concurrency} "
             f"({part}, {cell.strategy}): {advice}"
         )
     return lines
+
+
+def _server_closes(cell: CellParts) -> bool:
+    """More calls opened a connection than a pool of C ever needs, twice over: kept-alive ones were closed."""
+    return cell.opened > max(2 * cell.concurrency, cell.calls // 2)
 
 
 def excess_share(cell: pd.DataFrame, part: str) -> float:

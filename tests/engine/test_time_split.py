@@ -127,3 +127,31 @@ def test_no_trace_leaves_the_parts_empty_but_keeps_the_queue(mock_server: MockSe
     assert frame[[c for c in TIMING_COLUMNS if c != "queue_s"]].isna().all().all()
     assert frame["queue_s"].notna().all()
     assert verdicts(frame) == []
+
+
+@pytest.mark.parametrize(("opened", "says_closes"), [(40, True), (2, False)])
+def test_the_end_line_does_not_advise_warm_up_when_the_server_closes_every_connection(
+    opened: int, says_closes: bool
+) -> None:
+    # 40 calls at C = 1 whose time is mostly connection set-up: a pool of one opened once (and kept) is
+    # what --warmup saves; one opened for every call (a server closing each, as llama-server does) is not.
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "strategy": ["semaphore"] * n,
+            "concurrency": [1] * n,
+            "latency_s": [0.010] * n,
+            "prepare_s": [0.0001] * n,
+            "pool_wait_s": [0.0] * n,
+            "connect_s": [0.008 if i < opened else 0.0 for i in range(n)],
+            "ttfb_s": [0.0015] * n,
+            "server_s": [0.001] * n,
+            "body_s": [0.0004] * n,
+            "backoff_s": [0.0] * n,
+        }
+    )
+    frame.loc[frame["connect_s"] == 0, "latency_s"] = 0.002
+    (line,) = verdicts(frame)
+    assert "connect_s" in line
+    assert ("the server closes them" in line) is says_closes
+    assert ("--warmup" in line and "cannot help" not in line) is not says_closes
