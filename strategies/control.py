@@ -42,6 +42,8 @@ MAX_STEP_S: Final = 1.0  # one update never integrates more than this (e.g. afte
 # A ``reset-*`` longer than a minute is a long window (a day's budget), not a per-minute bucket: it
 # paces nothing while at least AMPLE_SHARE of its limit remains, and remaining/reset once less does.
 LONG_RESET_S: Final = 60.0
+LONG_IMPLIED_WINDOW_S: Final = 3600.0  # a reset whose refill implies a window this long is a long window's
+MIN_IMPLIED_RESET_S: Final = 2.0  # ... read only from a reset this long (whole-second rounding at most halves it)
 AMPLE_SHARE: Final = 0.1
 # OpenAI's buckets hold about a second; a 200 reporting a debt past this comes from a deeper bucket.
 DEEP_DEBT_S: Final = 2.0
@@ -272,8 +274,29 @@ def _count_at(log: list[tuple[float, int]], at: float) -> float:
 def _short_debt(info: RateLimitInfo) -> float | None:
     """The debt to steer: the longer ``reset-*`` wait of the per-minute buckets (long windows pace
     through ``_long_window_ceiling`` instead: their reset is how long until full, not a pace)."""
-    resets = [r for r in (info.reset_requests_s, info.reset_tokens_s) if r is not None and r <= LONG_RESET_S]
+    resets = [
+        reset
+        for reset, remaining, limit in (
+            (info.reset_requests_s, info.remaining_requests, info.limit_requests),
+            (info.reset_tokens_s, info.remaining_tokens, info.limit_tokens),
+        )
+        if reset is not None and not _is_long_window(reset, remaining, limit)
+    ]
     return max(resets) if resets else None
+
+
+def _is_long_window(reset: float, remaining: int | None, limit: int | None) -> bool:
+    """A window longer than a minute: its reset says so, or the window its refill implies does.
+
+    A day's budget (Groq's requests headers state the day) has a reset under a minute after its first few
+    requests: 6 s after one of 14,400 a day. Its refill gives it away: ``reset × limit / used`` is the window
+    (86,400 s; a minute's bucket gives 60). Read only from a reset of at least ``MIN_IMPLIED_RESET_S``, so
+    that a reset rounded up to whole seconds (one request of a large minute's limit) cannot imply an hour."""
+    if reset > LONG_RESET_S:
+        return True
+    if reset < MIN_IMPLIED_RESET_S or not limit or remaining is None or not 0 <= remaining < limit:
+        return False
+    return reset * limit / (limit - remaining) >= LONG_IMPLIED_WINDOW_S
 
 
 def _long_window_ceiling(info: RateLimitInfo, tokens_per_call: float) -> float | None:
@@ -283,7 +306,7 @@ def _long_window_ceiling(info: RateLimitInfo, tokens_per_call: float) -> float |
         (info.reset_requests_s, info.remaining_requests, info.limit_requests, 1.0),
         (info.reset_tokens_s, info.remaining_tokens, info.limit_tokens, max(1.0, tokens_per_call)),
     ):
-        if reset is not None and reset > LONG_RESET_S and remaining is not None:
+        if reset is not None and _is_long_window(reset, remaining, limit) and remaining is not None:
             if not (limit and remaining >= AMPLE_SHARE * limit):
                 rates.append(max(MIN_RPS, remaining / per_call / reset))
     return min(rates) if rates else None

@@ -228,12 +228,15 @@ as that build does.
 PAGE_ADAPTIVE = """## adaptive and rate_limited against each profile
 
 `tests/strategies/test_profile_rate_limits.py` runs both strategies through `bench run` against the mock
-speaking each built-in profile with a limit, scaled to 1,200 RPM, 250 calls, judged by the mock's own
-counts: no 429 it could have avoided, and at least 95 % of the limit admitted. Two profiles differ:
+speaking each built-in profile with a limit, scaled to 2,400 RPM (1,200 for the one that states nothing),
+250 calls, judged by the mock's own counts: no 429 it could have avoided, and at least 95 % of the limit
+admitted. Two profiles differ:
 
 - **groq**: its requests headers state the day (RPD), so the run binds on tokens per minute, which its
-  headers do state. The profile promises no start-up 429; `adaptive` meets one at the start of a
-  tokens-bound run (calls of unequal size while it drains the bucket that starts full), allowed there.
+  headers do state. A day's budget has a reset under a minute after its first requests (6 s after one of
+  14,400), which `adaptive` once took for a minute's bucket, and it was refused once at the start of each
+  run; it now tells the two apart by the window the refill implies (`reset × limit / used`: 86,400 s, not
+  60), and is refused nothing.
 - **google-openai-compat** sends no rate-limit header and no `retry-after`: nothing tells a client the
   limit before it is refused, so `adaptive` must be refused to find it. After the first 429 it measures
   the refill between two 429s at least 2 s and 60 admitted calls apart (the bucket is empty at each, so

@@ -16,7 +16,7 @@ from bench.clients.sdk import OpenAIAsyncClient
 from bench.core.calls import Call, build_calls, load_personas
 from bench.engine.runner import CellSender, CellSpec
 from strategies import Knobs
-from strategies.control import BLIND_INCREASE_PER_S, DECREASE, Controller
+from strategies.control import BLIND_INCREASE_PER_S, DECREASE, SETPOINT_S, Controller
 from tests.support.fakes import completion_body
 from tests.support.virtual_time import MAX_TOKENS, LimitedEndpoint, calls, run_strategy
 
@@ -306,3 +306,34 @@ def test_headers_that_contradict_themselves_do_not_throttle_adaptive() -> None:
         control.update(float(step), feedback)
         calm.update(float(step), None)
     assert control.rate == calm.rate  # a limit of 0 on a 200 answer says nothing: was 3 rpm
+
+
+@pytest.mark.parametrize(
+    ("limit", "remaining", "reset_s", "steered"),
+    [
+        pytest.param(14_400, 14_399, 6.0, False, id="a day's budget after one request (Groq's requests headers)"),
+        pytest.param(14_400, 14_391, 54.0, False, id="a day's budget after nine, still under a minute"),
+        pytest.param(2_400, 2_390, 0.25, True, id="a minute's bucket"),
+        pytest.param(2_400, 2_390, 2.0, True, id="a minute's bucket, its reset rounded up to whole seconds"),
+        pytest.param(10_000, 9_999, 1.0, True, id="one request of a large minute's limit, rounded up to 1 s"),
+    ],
+)
+def test_a_days_budget_is_not_steered_as_a_minutes_bucket(
+    limit: int, remaining: int, reset_s: float, steered: bool
+) -> None:
+    # A day's budget read as a minute's bucket once raised the setpoint to its 54 s reset: adaptive then
+    # ran at twice the tokens limit until refused (Groq, one 429 at the start of every run).
+    control = Controller(tokens_per_call=100.0)
+    info = RateLimitInfo(
+        at=0.0,
+        status=200,
+        limit_requests=limit,
+        remaining_requests=remaining,
+        reset_requests_s=reset_s,
+        limit_tokens=600_000,
+        remaining_tokens=599_000,
+        reset_tokens_s=0.1,
+    )
+    control._on_limits(info)
+    assert (control.debt_s == reset_s) is steered
+    assert control.setpoint_s <= SETPOINT_S
