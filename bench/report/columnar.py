@@ -9,7 +9,6 @@ calls.csv puts before a formula-like cell is taken off once, here, not on every 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -101,40 +100,6 @@ def write_columnar(calls_csv: Path) -> Path | None:
         partial.unlink(missing_ok=True)
         return None
     return target
-
-
-def rows_in(calls_csv: Path) -> int:
-    """calls.csv's rows, as its current columnar copy counts them (-1 without one)."""
-    copy = current(calls_csv)
-    if copy is None:
-        return -1
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(copy).metadata.num_rows)
-
-
-def distinct_rows(copy: Path, key: Sequence[str]) -> int:
-    """The rows of distinct ``key`` (a row written twice counts once), by sorting the key columns in Arrow:
-    about a third of what hashing a million ids in pandas costs (~130 MB against ~230 MB)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(copy, columns=list(key), use_threads=False)
-    rows = int(table.num_rows)
-    if rows < 2:
-        return rows
-    order = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in key])
-    same: Any = None
-    for name in key:
-        column = table.column(name)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = pc.fill_null(column, "")
-        column = column.take(order)
-        equal = pc.equal(column.slice(1), column.slice(0, len(column) - 1))
-        same = equal if same is None else pc.and_(same, equal)
-        del column
-    return rows - int(pc.sum(pc.cast(same, pa.int64())).as_py() or 0)
 
 
 def column_names(copy: Path) -> list[str]:

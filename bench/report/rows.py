@@ -145,8 +145,8 @@ class FrameRows:
 class ColumnarRows:
     """A run's columnar copy as ``CallRows``: key columns read once, a figure's columns when asked.
 
-    ``kept`` counts distinct calls (a row written twice counts once); a call written twice keeps the row
-    ``read_calls`` keeps (not a cancelled one; else the first)."""
+    A call written twice keeps the row ``read_calls`` keeps (not a cancelled one; then the first); ``kept``
+    counts the rows kept."""
 
     def __init__(self, copy: Path) -> None:
         import pyarrow.parquet as pq
@@ -197,7 +197,7 @@ class ColumnarRows:
         return ids
 
     def _keep(self, ids: np.ndarray) -> tuple[np.ndarray | None, int]:
-        """The rows to keep (None: all, no call is there twice) and the number of distinct calls.
+        """The rows to keep (None: all, no call is there twice) and how many they are.
 
         Each call id is hashed (64 bits) a batch at a time and the rows sorted by cell and hash: rows that
         tie are compared by their text, so a collision never merges two calls. About 30 bytes a row,
@@ -229,17 +229,15 @@ class ColumnarRows:
         for row, text in zip(rows.tolist(), texts, strict=True):
             groups.setdefault((int(ids[row]), text or ""), []).append(row)
         keep = np.ones(self.rows, dtype=bool)
-        repeats = 0
         for same in groups.values():
             if len(same) < 2:
                 continue  # a hash collision: two calls
-            repeats += len(same) - 1
             # Written twice or more: its cancelled rows go, then the first of the rest stays.
             rest = [row for row in same if not cancelled[row]]
             keep[same] = False
             if rest:
                 keep[rest[0]] = True
-        return keep, self.rows - repeats
+        return keep, int(keep.sum())
 
     def has(self, name: str) -> bool:
         return name in CALL_COLUMNS or name in self.names
