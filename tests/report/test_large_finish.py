@@ -10,6 +10,7 @@ import shutil
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,6 +36,7 @@ def record(scenario: str, strategy: str, concurrency: int, i: int, rng: np.rando
     latency = float(rng.lognormal(np.log(0.2), 0.4))
     start = i * 0.01 + float(rng.uniform(0, 0.005))
     ok = not (failed or timed_out)
+    parts: dict[str, Any] = {name: latency / 10 for name in TIMING_COLUMNS if not timed_out}
     return CallRecord(
         run_id="mixed",
         strategy=strategy,
@@ -61,7 +63,7 @@ def record(scenario: str, strategy: str, concurrency: int, i: int, rng: np.rando
         ttft_s=latency / 3 if ok and scenario == "open" else None,
         itl_s=0.01 if ok and scenario == "open" else None,
         output_tokens=12 if ok and scenario == "open" else None,
-        **{name: latency / 10 for name in TIMING_COLUMNS if not timed_out},
+        **parts,
         finish_reason="stop" if ok else "",
         served_model="gpt-4o-mini-2024" if i % 17 else "other-model",
         raw_answer="" if ok else "oops",
