@@ -224,6 +224,10 @@ class RunTables:
             return self.rows.view(names)
         return read_calls(self.path, names, unique=self.unique)
 
+    def source(self) -> CallRows:
+        """The calls' rows as a figure reads them a column at a time (a small run's: its frame)."""
+        return self.rows if self.rows is not None else FrameRows(self.calls)
+
     def first_error_if_none_ok(self) -> str | None:
         """The first error when there are rows and none is ok (errors are data, unless all are)."""
         if self.kept == 0 or (len(self.summary) and int(self.summary["ok"].sum()) > 0):

@@ -54,6 +54,7 @@ from bench.mock.process import MockStartError
 from bench.report.cells import CellsError, read_cell_lines
 from bench.report.checks import Verdict, evaluate, parse_checks
 from bench.report.junit import write_junit
+from bench.report.rows import CallRows
 from bench.report.summary import SUMMARY_COLUMNS, read_calls
 from strategies import STRATEGIES
 
@@ -112,6 +113,10 @@ class RunResult:
     def calls_of(self, columns: Sequence[str]) -> pd.DataFrame:
         """The calls' rows in just these columns (and their key): what a large run's console lines read."""
         return self.tables.columns(columns)
+
+    def call_rows(self) -> CallRows:
+        """The calls' rows read a column or two at a time (what a large run's console lines read)."""
+        return self.tables.source()
 
     @property
     def checks_failed(self) -> list[Verdict]:

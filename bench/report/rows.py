@@ -34,6 +34,7 @@ class Split:
     """Rows in groups: ``ids[i]`` is row i's group (0 … count-1); a group's rows keep their order."""
 
     def __init__(self, ids: np.ndarray, count: int) -> None:
+        self.ids = ids
         self.count = count
         self.rows = len(ids)
         self.order: np.ndarray | None = None
@@ -43,8 +44,9 @@ class Split:
         else:
             self.bounds = np.array([0, len(ids)] if count else [0])
 
-    def sizes(self) -> np.ndarray:
-        return np.diff(self.bounds)
+    def coarser(self, group: Sequence[int], count: int) -> Split:
+        """Groups of groups: ``group[g]`` is the new group of group g (rows keep their order)."""
+        return Split(np.asarray(group, dtype=np.int64)[self.ids] if len(self.ids) else self.ids, count)
 
     def pieces(self, frame: pd.DataFrame) -> list[pd.DataFrame]:
         """``frame`` (one row per row split) cut into its groups: one copy of its columns at most."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -106,18 +106,8 @@ SUMMARY_INPUT: Final = (
 )
 TALLY_INPUT: Final = (*IDENTITY, "status", "answer")
 ENDPOINT_INPUT: Final = (*IDENTITY, "endpoint", "status", "http_status", "http_429s", "latency_s", "cost_usd")
-# What the console says of a run's calls after its tables (bench.report.breakdown, .evidence).
-EVIDENCE_INPUT: Final = (
-    *KEY,
-    "status",
-    "http_status",
-    "error",
-    "start_s",
-    "latency_s",
-    "server_s",
-    *TIMING_COLUMNS,
-    *EVIDENCE_COLUMNS,
-)
+# What the console says of a run's failed calls after its tables (bench.report.evidence).
+EVIDENCE_INPUT: Final = (*KEY, "status", "error", *EVIDENCE_COLUMNS)
 
 
 def read_calls(path: Path, columns: Sequence[str] | None = None, *, unique: bool = False) -> pd.DataFrame:
@@ -185,18 +175,29 @@ def _plain(column: pd.Series) -> pd.Series:
     return column.where(~quoted, column.str.slice(1))
 
 
-def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
+def window_makespan(
+    latencies: Sequence[float] | np.ndarray, slots: int, earliest: Sequence[float] | np.ndarray | None = None
+) -> float:
     """When the last call ends if each starts as soon as one of ``slots`` is free (and not before
     ``earliest``), in the given order, with zero overhead."""
     free = [0.0] * max(1, min(slots, len(latencies)))
     finish = 0.0
-    for index, latency in enumerate(latencies):
+    for index, latency in enumerate(_floats(latencies)):
         start = heapq.heappop(free)
         if earliest is not None:
-            start = max(start, earliest[index])
+            start = max(start, float(earliest[index]))
         heapq.heappush(free, start + latency)
         finish = max(finish, start + latency)
     return finish
+
+
+def _floats(values: Sequence[float] | np.ndarray) -> Iterator[float]:
+    """``values`` as Python floats, a block at a time: a million latencies are not a million objects at once."""
+    if not isinstance(values, np.ndarray):
+        yield from values
+        return
+    for first in range(0, len(values), 65_536):
+        yield from values[first : first + 65_536].tolist()
 
 
 def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, pace: Pace | None = None) -> float:
@@ -215,19 +216,19 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, pace: Pace | N
     pace = pace or Pace()
     if len(cell) == 0:
         return math.nan
-    wanted = [c for c in ("start_s", "latency_s", "scheduled_s", "prompt_tokens") if c in cell.columns]
-    ordered = cell[wanted].sort_values("start_s", kind="stable")  # four columns, not the whole cell
-    latencies = [float(x) for x in ordered["latency_s"]]
+    order = np.argsort(cell["start_s"].to_numpy(dtype=float), kind="stable")  # the order the calls started
+    latencies = cell["latency_s"].to_numpy(dtype=float)[order]
     if rule == "serial":
-        return float(sum(latencies))
+        return float(sum(_floats(latencies)))
     if rule == "all":
-        return max(latencies)
+        return float(latencies.max())
     if rule == "batches":
-        return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
-    earliest = None
+        return float(sum(float(latencies[i : i + concurrency].max()) for i in range(0, len(latencies), concurrency)))
+    earliest: list[float] | np.ndarray | None = None
     if rule == "arrivals":  # open loop: no call can start before its arrival time
-        earliest = [float(x) for x in ordered["scheduled_s"]]
+        earliest = cell["scheduled_s"].to_numpy(dtype=float)[order]
     elif rule in ("paced", "endpoint"):
+        ordered = cell.iloc[order]
         earliest = [0.0] * len(latencies)
         rpm, tpm = pace.rpm, pace.tpm
         if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it

@@ -19,7 +19,7 @@ from bench.core.records import CALL_COLUMNS, CALLS_FILE, CANCELLED, CELLS_FILE, 
 from bench.engine.folder import RunTables, finish_tables
 from bench.engine.session import judge
 from bench.report import columnar
-from bench.report.breakdown import verdicts
+from bench.report.breakdown import _cells, cells_of
 from bench.report.cells import read_cell_lines
 from bench.report.evidence import failure_lines
 from bench.report.summary import EVIDENCE_INPUT, SUMMARY_INPUT, read_calls, summarize
@@ -119,10 +119,12 @@ def test_the_columnar_finish_writes_what_the_whole_frame_finish_writes(
     assert (by_columns.kept, by_columns.cancelled) == (by_frame.kept, by_frame.cancelled) == (900, 0)
     assert len(read_cell_lines(split)) == 3  # the lost line rebuilt
     assert sorted(by_columns.summary["calls"]) == [300, 300, 300]
-    # What the console says of the calls, from categories, is what it says from the frame.
+    # What the console says of the calls, from categories and a column at a time, is what it says from the frame.
     frame, view = by_frame.columns(EVIDENCE_INPUT), by_columns.columns(EVIDENCE_INPUT)
     assert failure_lines(view, "gpt-4o") == failure_lines(frame, "gpt-4o") != []
-    assert verdicts(view) == verdicts(frame)
+    parts = _cells(by_frame.calls)
+    assert cells_of(by_columns.source()) == cells_of(by_frame.source()) == parts
+    assert len(parts) == 3
 
 
 def test_a_cancelled_row_not_sent_again_stays_cancelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
