@@ -238,4 +238,4 @@ def test_a_resume_takes_cancelled_rows_out_without_holding_the_file(tmp_path: Pa
     assert dropped == 3
     expected = (",".join(CALL_COLUMNS) + "\r\n" + ok * 100).encode()
     assert path.read_bytes() == expected, "the rows kept changed"
-    assert peak < 2 * 2**20  # the rows as lists of cells took ~50 MB here
+    assert peak < 2 * 2**20  # the rows as lists of cells took 20 MiB here
