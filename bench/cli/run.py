@@ -141,9 +141,9 @@ def report_result(result: RunResult) -> None:
         console.print(spent, markup=False)
     for line in survey_lines(result.tally):
         console.print(line, markup=False)
-    calls = result.calls_of(EVIDENCE_INPUT)  # a million rows: only the columns these lines read
-    for line in verdicts(calls):  # when the client is where the time went
+    for line in verdicts(result.call_rows()):  # when the client is where the time went (a column at a time)
         console.print(line, markup=False)
+    calls = result.calls_of(EVIDENCE_INPUT)  # a million rows: only the columns these lines read
     for line in failure_lines(calls, result.options.client.model):
         console.print(line, markup=False)
     console.print(f"results: {run_dir}/ (calls.csv, summary.csv, summary.json, tally.csv, run.json)", markup=False)

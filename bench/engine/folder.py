@@ -10,7 +10,7 @@ import platform
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -38,13 +38,9 @@ from bench.engine.resume import missing_in_cell
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
-from bench.report.columnar import current, distinct_rows, is_large, rows_in, write_columnar
-from bench.report.evidence import served_models
+from bench.report.columnar import current, is_large, write_columnar
+from bench.report.rows import CallRows, ColumnarRows, FrameRows
 from bench.report.summary import (
-    ENDPOINT_INPUT,
-    IDENTITY,
-    SUMMARY_INPUT,
-    TALLY_INPUT,
     per_endpoint,
     read_calls,
     summarize,
@@ -211,6 +207,7 @@ class RunTables:
     cancelled: int = 0  # calls in flight at an interrupt (``cancelled`` rows)
     whole: pd.DataFrame | None = None
     unique: bool = False  # no row is there twice: a read of a few columns need not look
+    rows: ColumnarRows | None = field(default=None, repr=False)  # a large run's: its cells and kept rows
 
     @property
     def calls(self) -> pd.DataFrame:
@@ -223,7 +220,13 @@ class RunTables:
         """The calls' rows in these columns (and their key): the rows kept, or a read of just these."""
         if self.whole is not None:
             return self.whole
+        if self.rows is not None:  # text as categories: a million rows of codes, not of strings
+            return self.rows.view(names)
         return read_calls(self.path, names, unique=self.unique)
+
+    def source(self) -> CallRows:
+        """The calls' rows as a figure reads them a column at a time (a small run's: its frame)."""
+        return self.rows if self.rows is not None else FrameRows(self.calls)
 
     def first_error_if_none_ok(self) -> str | None:
         """The first error when there are rows and none is ok (errors are data, unless all are)."""
@@ -248,39 +251,44 @@ def finalize(run_dir: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     """(Re)write summary.csv and tally.csv (and endpoints.csv) from calls.csv and cells.jsonl.
 
-    A small calls.csv is read once, whole; a large one through its columnar copy, one figure's columns
-    at a time (``bench.report.summary``'s ``*_INPUT``), each frame dropped before the next is read. A cell
-    with rows and no line (cells.jsonl lost, a second Ctrl-C) gets a line rebuilt from its rows."""
+    A small calls.csv is read once, whole; a large one through its columnar copy, a few columns at a time
+    (``bench.report.rows``): its cell a row is kept, and each figure reads the columns it needs for every
+    cell, then drops them. A cell with rows and no line (cells.jsonl lost, a second Ctrl-C) gets a line
+    rebuilt from its rows."""
     path = run_dir / CALLS_FILE
     large = is_large(path)
-    whole = None if large else read_calls(path)
-    copy = None if whole is not None else current(path) or write_columnar(path)
+    copy = (current(path) or write_columnar(path)) if large else None
+    whole = read_calls(path) if copy is None else None  # without pyarrow a large run is read whole too
+    rows: CallRows
     if whole is not None:
-        kept = len(whole)
-    elif copy is not None:  # the key columns sorted in Arrow: a row written twice counts once
-        kept = distinct_rows(copy, IDENTITY)
-    else:  # no pyarrow: the ids alone, through pandas
-        kept = len(read_calls(path, IDENTITY))
-    unique = whole is None and kept == rows_in(path)  # then no later read need look for rows twice
-
-    def frame(columns: Sequence[str]) -> pd.DataFrame:
-        return whole if whole is not None else read_calls(path, columns, unique=unique)
-
-    calls = frame(SUMMARY_INPUT)  # status, start_s and end_s among them: what the two lines below read
-    cancelled = int((calls["status"] == CANCELLED).sum())
+        rows, kept, unique = FrameRows(whole), len(whole), False
+        rebuild_lines(run_dir, whole)
+    else:
+        assert copy is not None
+        columns = ColumnarRows(copy)
+        rows, kept, unique = columns, columns.kept, columns.unique  # a row written twice counts once
+        known = {line.key for line in read_cell_lines(run_dir)}
+        if any(key not in known for key in columns.keys):  # rare: read what a rebuilt line needs
+            rebuild_lines(run_dir, read_calls(path, ("status", "start_s", "end_s"), unique=unique))
+    cancelled = int((rows.frame(("status",))["status"] == CANCELLED).sum())
     kept -= cancelled  # a cancelled call is sent again by a resume: not kept
-    rebuild_lines(run_dir, calls)
-    summary = summarize(calls, read_cell_lines(run_dir), run_id)
-    del calls
-    votes = tally(frame(TALLY_INPUT))
-    note_served_models(run_dir, served_models(frame(("served_model",))))
+    summary = summarize(rows, read_cell_lines(run_dir), run_id)
+    votes = tally(rows)
+    note_served_models(run_dir, rows.texts("served_model"))
     summary.to_csv(run_dir / SUMMARY_FILE, index=False, float_format="%.6f")
     votes.to_csv(run_dir / TALLY_FILE, index=False)
-    endpoints = per_endpoint(frame(ENDPOINT_INPUT))
+    endpoints = per_endpoint(rows)
     if endpoints["endpoint"].nunique() > 1:  # several endpoints in one run: each one's share
         endpoints.to_csv(run_dir / ENDPOINTS_FILE, index=False, float_format="%.6f")
     return RunTables(
-        path=path, summary=summary, tally=votes, kept=kept, cancelled=cancelled, whole=whole, unique=unique
+        path=path,
+        summary=summary,
+        tally=votes,
+        kept=kept,
+        cancelled=cancelled,
+        whole=whole,
+        unique=unique,
+        rows=None if isinstance(rows, FrameRows) else rows,
     )
 
 

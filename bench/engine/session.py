@@ -54,6 +54,7 @@ from bench.mock.process import MockStartError
 from bench.report.cells import CellsError, read_cell_lines
 from bench.report.checks import Verdict, evaluate, parse_checks
 from bench.report.junit import write_junit
+from bench.report.rows import CallRows
 from bench.report.summary import SUMMARY_COLUMNS, read_calls
 from strategies import STRATEGIES
 
@@ -113,6 +114,10 @@ class RunResult:
         """The calls' rows in just these columns (and their key): what a large run's console lines read."""
         return self.tables.columns(columns)
 
+    def call_rows(self) -> CallRows:
+        """The calls' rows read a column or two at a time (what a large run's console lines read)."""
+        return self.tables.source()
+
     @property
     def checks_failed(self) -> list[Verdict]:
         return [verdict for verdict in self.verdicts if not verdict.passed]
@@ -168,7 +173,9 @@ def run_session(options: RunOptions, program: Program, hooks: RunHooks | None = 
     if resuming is None:
         lock = hold(run_dir)
     try:
-        return _run_locked(options, program, budget, run_dir, api_key, done, hooks)
+        handed = [done]  # handed over, not kept here: a resume's keys (~120 MB a million) go before the finish
+        del done
+        return _run_locked(options, program, budget, run_dir, api_key, handed, hooks)
     finally:
         lock.release()
 
@@ -189,9 +196,10 @@ def _run_locked(
     budget: RunPlan,
     run_dir: Path,
     api_key: str,
-    done: frozenset[str],
+    handed: list[frozenset[str]],
     hooks: RunHooks,
 ) -> RunResult:
+    done = handed.pop()  # the calls already in the folder (a resume's), let go once every cell has run
     groups = program.groups()
     resuming = options.resume is not None
     if not resuming:  # a resumed run keeps the run.json it started with (same options, checked)
@@ -233,6 +241,7 @@ def _run_locked(
             fatal = _run_group(program, group, budget, cells, run_dir, api_key, hooks)
             if fatal is not None:
                 break
+    cells.done = done = frozenset()
     tables = finish_tables(run_dir, run_dir.name)  # calls.csv read once, for every figure below
     verdicts = judge(run_dir, tables.summary, options.output.checks, options.output.junit)
     return RunResult(

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pandas as pd
 
+from bench.report.rows import CallRows
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -94,10 +96,58 @@ def _cells(calls: pd.DataFrame) -> list[CellParts]:
     return [parts for parts in found if parts is not None]
 
 
-def verdicts(calls: pd.DataFrame) -> list[str]:
+def cells_of(rows: CallRows) -> list[CellParts]:
+    """``_cells`` of a run's rows read a column or two at a time (a large run's): the same figures."""
+    groups: dict[tuple[str, int], int] = {}
+    mapping = [groups.setdefault((strategy, concurrency), len(groups)) for _, strategy, concurrency in rows.keys]
+    split = rows.cells.coarser(mapping, len(groups))
+    traced: list[np.ndarray] = []
+    tails: list[np.ndarray] = []
+    tail_latency: list[float] = []
+    for cell in split.pieces(rows.frame(("prepare_s", "latency_s"))):
+        keep = cell["prepare_s"].notna().to_numpy(dtype=bool)
+        latency = cell["latency_s"][keep]
+        cut = float(latency.quantile(TAIL_Q)) if len(latency) else math.nan
+        tail = (latency >= cut).to_numpy(dtype=bool)
+        traced.append(keep)
+        tails.append(tail)
+        tail_latency.append(float(latency[tail].mean()) if len(latency) else math.nan)
+    mean: list[dict[str, float]] = [{} for _ in groups]
+    slow: list[dict[str, float]] = [{} for _ in groups]
+    opened = [0 for _ in groups]
+    for name in ("prepare_s", "pool_wait_s", "connect_s", "body_s", "backoff_s"):
+        for index, cell in enumerate(split.pieces(rows.frame((name,)))):
+            values = cell[name][traced[index]]
+            mean[index][name] = float(values.astype(float).mean())
+            slow[index][name] = float(values[tails[index]].astype(float).mean())
+            if name == "connect_s":
+                opened[index] = int((values.astype(float) > 0).sum())
+    for index, cell in enumerate(split.pieces(rows.frame(("ttfb_s", "server_s")))):
+        for found, frame in ((mean, cell[traced[index]]), (slow, cell[traced[index]][tails[index]])):
+            ttfb = frame["ttfb_s"].astype(float)
+            server = frame["server_s"].astype(float).fillna(0.0).clip(upper=ttfb)
+            found[index]["server_s"] = float(server.mean())
+            found[index]["ttfb_rest_s"] = float((ttfb - server).mean())
+    order = [name for name, _, _ in STACK]
+    return [
+        CellParts(
+            strategy=strategy,
+            concurrency=concurrency,
+            mean={name: mean[index][name] for name in order},
+            tail={name: slow[index][name] for name in order},
+            tail_latency_s=tail_latency[index],
+            calls=int(traced[index].sum()),
+            opened=opened[index],
+        )
+        for (strategy, concurrency), index in groups.items()
+        if traced[index].any()
+    ]
+
+
+def verdicts(calls: pd.DataFrame | CallRows) -> list[str]:
     """One line per cell whose slowest calls spend most of their time in the client."""
     lines: list[str] = []
-    for cell in _cells(calls):
+    for cell in _cells(calls) if isinstance(calls, pd.DataFrame) else cells_of(calls):
         if not cell.tail_latency_s > 0:
             continue
         shares = {part: cell.tail[part] / cell.tail_latency_s for part in CLIENT_PARTS}

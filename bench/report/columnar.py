@@ -9,7 +9,6 @@ calls.csv puts before a formula-like cell is taken off once, here, not on every 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,6 +20,7 @@ PARQUET_FILE: Final = "calls.parquet"
 # About 100,000 rows: below it reading calls.csv takes a second or two and a copy would not pay.
 COLUMNAR_BYTES: Final = 20 * 1024 * 1024
 _META_KEY: Final = b"bench.csv_bytes"
+GROUP_ROWS: Final = 65_536  # rows a row group of the copy (at least)
 _FLOATS: Final = frozenset(
     name for name, kind in CallRecord.__annotations__.items() if "float" in str(kind) and name in CALL_COLUMNS
 )
@@ -81,13 +81,17 @@ def write_columnar(calls_csv: Path) -> Path | None:
     for name in header:
         types[name] = pa.float64() if name in _FLOATS else pa.int64() if name in _INTS else pa.string()
     convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True)
-    read = pacsv.ReadOptions(block_size=1 << 20, use_threads=False)  # 1 MB blocks: a flat, small peak
+    # 256 KB blocks read (the reader keeps a few dozen in flight: 1 MB blocks held ~40 MB), written as row
+    # groups of ~64k rows: the writer keeps every row group's metadata until it closes, and a million rows
+    # in groups of one block's rows (~1,200) made that ~100 MB.
+    read = pacsv.ReadOptions(block_size=1 << 18, use_threads=False)
     target = columnar_path(calls_csv)
     partial = target.with_name(target.name + ".partial")
     try:
         reader = pacsv.open_csv(calls_csv, read_options=read, convert_options=convert)
         schema = reader.schema.with_metadata({_META_KEY: str(size).encode()})
         with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
+            pending: list[Any] = []
             for batch in reader:
                 columns = []
                 for column in batch.columns:
@@ -95,46 +99,17 @@ def write_columnar(calls_csv: Path) -> Path | None:
                         quoted = pc.fill_null(pc.starts_with(column, "'"), False)
                         column = pc.if_else(quoted, pc.utf8_slice_codeunits(column, 1), column)
                     columns.append(column)
-                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+                pending.append(pa.RecordBatch.from_arrays(columns, schema=schema))
+                if sum(part.num_rows for part in pending) >= GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=GROUP_ROWS * 2)
+                    pending = []
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=GROUP_ROWS * 2)
         os.replace(partial, target)
     except (pa.ArrowInvalid, OSError, ValueError):
         partial.unlink(missing_ok=True)
         return None
     return target
-
-
-def rows_in(calls_csv: Path) -> int:
-    """calls.csv's rows, as its current columnar copy counts them (-1 without one)."""
-    copy = current(calls_csv)
-    if copy is None:
-        return -1
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(copy).metadata.num_rows)
-
-
-def distinct_rows(copy: Path, key: Sequence[str]) -> int:
-    """The rows of distinct ``key`` (a row written twice counts once), by sorting the key columns in Arrow:
-    about a third of what hashing a million ids in pandas costs (~130 MB against ~230 MB)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(copy, columns=list(key), use_threads=False)
-    rows = int(table.num_rows)
-    if rows < 2:
-        return rows
-    order = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in key])
-    same: Any = None
-    for name in key:
-        column = table.column(name)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = pc.fill_null(column, "")
-        column = column.take(order)
-        equal = pc.equal(column.slice(1), column.slice(0, len(column) - 1))
-        same = equal if same is None else pc.and_(same, equal)
-        del column
-    return rows - int(pc.sum(pc.cast(same, pa.int64())).as_py() or 0)
 
 
 def column_names(copy: Path) -> list[str]:

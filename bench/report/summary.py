@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from bench.core.margin import add_shares
 from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS
 from bench.report import columnar
-from bench.report.cells import CellLine, CellTotals, merge
+from bench.report.cells import CellKey, CellLine, CellTotals, merge
+from bench.report.rows import CallRows, FrameRows
 
 SUMMARY_COLUMNS: Final = (
     "run_id",
@@ -104,18 +106,8 @@ SUMMARY_INPUT: Final = (
 )
 TALLY_INPUT: Final = (*IDENTITY, "status", "answer")
 ENDPOINT_INPUT: Final = (*IDENTITY, "endpoint", "status", "http_status", "http_429s", "latency_s", "cost_usd")
-# What the console says of a run's calls after its tables (bench.report.breakdown, .evidence).
-EVIDENCE_INPUT: Final = (
-    *IDENTITY,
-    "status",
-    "http_status",
-    "error",
-    "start_s",
-    "latency_s",
-    "server_s",
-    *TIMING_COLUMNS,
-    *EVIDENCE_COLUMNS,
-)
+# What the console says of a run's failed calls after its tables (bench.report.evidence).
+EVIDENCE_INPUT: Final = (*KEY, "status", "error", *EVIDENCE_COLUMNS)
 
 
 def read_calls(path: Path, columns: Sequence[str] | None = None, *, unique: bool = False) -> pd.DataFrame:
@@ -183,18 +175,29 @@ def _plain(column: pd.Series) -> pd.Series:
     return column.where(~quoted, column.str.slice(1))
 
 
-def window_makespan(latencies: Sequence[float], slots: int, earliest: Sequence[float] | None = None) -> float:
+def window_makespan(
+    latencies: Sequence[float] | np.ndarray, slots: int, earliest: Sequence[float] | np.ndarray | None = None
+) -> float:
     """When the last call ends if each starts as soon as one of ``slots`` is free (and not before
     ``earliest``), in the given order, with zero overhead."""
     free = [0.0] * max(1, min(slots, len(latencies)))
     finish = 0.0
-    for index, latency in enumerate(latencies):
+    for index, latency in enumerate(_floats(latencies)):
         start = heapq.heappop(free)
         if earliest is not None:
-            start = max(start, earliest[index])
+            start = max(start, float(earliest[index]))
         heapq.heappush(free, start + latency)
         finish = max(finish, start + latency)
     return finish
+
+
+def _floats(values: Sequence[float] | np.ndarray) -> Iterator[float]:
+    """``values`` as Python floats, a block at a time: a million latencies are not a million objects at once."""
+    if not isinstance(values, np.ndarray):
+        yield from values
+        return
+    for first in range(0, len(values), 65_536):
+        yield from values[first : first + 65_536].tolist()
 
 
 def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, pace: Pace | None = None) -> float:
@@ -213,19 +216,19 @@ def ideal_wall_s(cell: pd.DataFrame, rule: str, concurrency: int, pace: Pace | N
     pace = pace or Pace()
     if len(cell) == 0:
         return math.nan
-    wanted = [c for c in ("start_s", "latency_s", "scheduled_s", "prompt_tokens") if c in cell.columns]
-    ordered = cell[wanted].sort_values("start_s", kind="stable")  # four columns, not the whole cell
-    latencies = [float(x) for x in ordered["latency_s"]]
+    order = np.argsort(cell["start_s"].to_numpy(dtype=float), kind="stable")  # the order the calls started
+    latencies = cell["latency_s"].to_numpy(dtype=float)[order]
     if rule == "serial":
-        return float(sum(latencies))
+        return float(sum(_floats(latencies)))
     if rule == "all":
-        return max(latencies)
+        return float(latencies.max())
     if rule == "batches":
-        return float(sum(max(latencies[i : i + concurrency]) for i in range(0, len(latencies), concurrency)))
-    earliest = None
+        return float(sum(float(latencies[i : i + concurrency].max()) for i in range(0, len(latencies), concurrency)))
+    earliest: list[float] | np.ndarray | None = None
     if rule == "arrivals":  # open loop: no call can start before its arrival time
-        earliest = [float(x) for x in ordered["scheduled_s"]]
+        earliest = cell["scheduled_s"].to_numpy(dtype=float)[order]
     elif rule in ("paced", "endpoint"):
+        ordered = cell.iloc[order]
         earliest = [0.0] * len(latencies)
         rpm, tpm = pace.rpm, pace.tpm
         if rule == "endpoint":  # paced to the endpoint's limit, known when the mock states it
@@ -319,15 +322,6 @@ def add_latency_growth(summary: pd.DataFrame) -> None:
             summary.loc[frame.index, "latency_growth"] = frame["latency_p50_s"] / base
 
 
-def _part_quantiles(calls: pd.DataFrame) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for column in TIMING_COLUMNS:  # a frame built in code may lack them (read_calls adds them)
-        values = calls[column].dropna() if column in calls.columns else pd.Series(dtype=float)
-        for name, q in (("p50", 0.50), ("p99", 0.99)):
-            found[f"{column.removesuffix('_s')}_{name}_s"] = _quantile(values, q)
-    return found
-
-
 def latency_stats(latencies: pd.Series, prefix: str) -> dict[str, float]:
     """Mean, p50, p95, p99 and max of one population, NaN when it is empty."""
     return {
@@ -339,81 +333,133 @@ def latency_stats(latencies: pd.Series, prefix: str) -> dict[str, float]:
     }
 
 
-def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]], run_id: str) -> pd.DataFrame:
-    """One row per cell, in the order the cells ran (``lines``: cells.jsonl's, typed or as parsed JSON)."""
+def summarize(
+    calls: pd.DataFrame | CallRows, lines: Iterable[CellLine | Mapping[str, Any]], run_id: str
+) -> pd.DataFrame:
+    """One row per cell, in the order the cells ran (``lines``: cells.jsonl's, typed or as parsed JSON).
+
+    ``calls`` is a frame, or a large run's rows read a few columns at a time (``bench.report.rows``):
+    each figure is computed from the columns it needs, for every cell, before the next are read."""
+    source = FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
     typed = [line if isinstance(line, CellLine) else CellLine.from_json(line) for line in lines]
+    merged = merge(typed)
+    position = {key: index for index, key in enumerate(source.keys)}
+
+    def cells(names: Sequence[str]) -> dict[CellKey, pd.DataFrame]:
+        """Each cell's rows (cancelled ones too) in these columns; a cell without rows gets none."""
+        frame = source.frame(names)
+        pieces = source.cells.pieces(frame) if merged else []
+        return {key: pieces[position[key]] if key in position else frame.iloc[0:0] for key in merged}
+
+    who: dict[CellKey, _Who] = {}
+    for key, every in cells(("status", "http_status")).items():
+        cancelled = (every["status"] == CANCELLED).to_numpy(dtype=bool)
+        cell = every[~cancelled] if cancelled.any() else every  # the calls that finished: every figure is theirs
+        # An error answer took its time too; frames without http_status (hand-made) count every row.
+        got = cell["http_status"].notna().to_numpy(dtype=bool) if "http_status" in cell.columns else None
+        who[key] = _Who(
+            every=len(every),
+            cancelled=cancelled,
+            ok=(cell["status"] == "ok").to_numpy(dtype=bool),
+            answered=np.ones(len(cell), dtype=bool) if got is None else got,
+        )
+    figures: dict[CellKey, dict[str, Any]] = {key: {} for key in merged}
+    for key, every in cells(("latency_s",)).items():
+        cell = who[key].finished(every)
+        figures[key].update(latency_stats(_only(cell, who[key].answered, ("latency_s",))["latency_s"], "latency"))
+        figures[key].update(latency_stats(_only(cell, who[key].ok, ("latency_s",))["latency_s"], "ok_latency"))
+    paces = [Pace.of(totals) for totals in merged.values()]
+    ideal_input = (  # what the cells' ideal bounds read: arrival times and prompt sizes only when they use them
+        "start_s",
+        "latency_s",
+        *(["scheduled_s"] if any(totals.first.ideal == "arrivals" for totals in merged.values()) else []),
+        *(["prompt_tokens"] if any(pace.tpm or pace.limit_tpm for pace in paces) else []),
+    )
+    for key, every in cells(ideal_input).items():
+        cell, totals = who[key].finished(every), merged[key]
+        figures[key]["ideal_wall_s"] = ideal_wall_s(cell, totals.first.ideal, key[2], Pace.of(totals))
+        figures[key]["sent_rps"] = _sent_rps(cell) if totals.first.rate else math.nan  # an open-loop cell's
+    for key, every in cells(("end_s", "scheduled_s")).items():
+        cell = who[key].finished(every)
+        ok = _only(cell, who[key].ok, ("end_s", "scheduled_s"))
+        timed = ok if len(ok) else cell[["end_s", "scheduled_s"]]
+        from_schedule = timed["end_s"] - timed["scheduled_s"]
+        figures[key]["sched_latency_p50_s"] = _quantile(from_schedule, 0.50)
+        figures[key]["sched_latency_p99_s"] = _quantile(from_schedule, 0.99)
+    for key, every in cells(("http_429s",)).items():
+        figures[key]["http_429"] = int(who[key].finished(every)["http_429s"].sum())
+    for key, every in cells(("attempts",)).items():
+        attempts = who[key].finished(every)["attempts"]
+        figures[key]["retries"] = int((attempts - 1).clip(lower=0).sum())
+        figures[key]["attempts"] = float(attempts.sum())
+    for key, every in cells(("cost_usd",)).items():
+        figures[key].update(_costs(who[key].finished(every)))
+    for key, every in cells(("reconnects",)).items():
+        cell = who[key].finished(every)
+        figures[key]["reconnects"] = int(cell["reconnects"].fillna(0).sum()) if "reconnects" in cell.columns else 0
+    for name in ("output_tokens", "ttft_s", "itl_s"):  # the ok calls' (e.g. TTFT: streamed calls only)
+        for key, every in cells((name,)).items():
+            figures[key][name] = _column(_only(who[key].finished(every), who[key].ok, (name,)), name)
+    for column in TIMING_COLUMNS:  # the same calls as latency_*; a frame built in code may lack them
+        for key, every in cells((column,)).items():
+            answered = _only(who[key].finished(every), who[key].answered, (column,))
+            values = answered[column].dropna() if column in answered.columns else pd.Series(dtype=float)
+            for name, q in (("p50", 0.50), ("p99", 0.99)):
+                figures[key][f"{column.removesuffix('_s')}_{name}_s"] = _quantile(values, q)
     rows: list[dict[str, Any]] = []
     serial_rps: dict[str, float] = {}  # per scenario: the throughput of its one-at-a-time cell
-    # Row positions per cell, not a copy of each cell: a one-cell run of a million rows is not copied.
-    positions = calls.groupby(KEY, sort=False).indices if len(calls) else {}
-    for key, totals in merge(typed).items():
+    for key, totals in merged.items():
         scenario, strategy, concurrency = key
-        where = positions.get(key)
-        if where is None:
-            every = calls.iloc[0:0]
-        else:
-            every = calls if len(where) == len(calls) else calls.iloc[where]
-        cancelled = every["status"] == CANCELLED
-        cell = every[~cancelled] if cancelled.any() else every  # the calls that finished: every figure is theirs
-        is_ok = cell["status"] == "ok"
-        ok = _only(cell, is_ok, ("latency_s", "ttft_s", "itl_s", "output_tokens", "end_s", "scheduled_s"))
-        # An error answer took its time too; frames without http_status (hand-made) count every row.
-        got = cell["http_status"].notna() if "http_status" in cell.columns else pd.Series(True, index=cell.index)
-        answered = _only(cell, got, ("latency_s", *TIMING_COLUMNS))
-        timed = ok if len(ok) else cell[["end_s", "scheduled_s"]]
+        found, counts = figures[key], who[key]
+        finished, ok = len(counts.ok), int(counts.ok.sum())
         first, wall = totals.first, totals.wall_s
-        rule = first.ideal
-        ideal = ideal_wall_s(cell, rule, concurrency, Pace.of(totals))
-        if rule == "serial" and wall > 0:
-            serial_rps.setdefault(scenario, len(ok) / wall)
-        from_schedule = timed["end_s"] - timed["scheduled_s"]
-        ttft, itl = _column(ok, "ttft_s"), _column(ok, "itl_s")
+        if first.ideal == "serial" and wall > 0:
+            serial_rps.setdefault(scenario, ok / wall)
+        tokens, ttft, itl = found["output_tokens"], found["ttft_s"], found["itl_s"]
         rows.append(
             {
                 "run_id": run_id,
                 "strategy": strategy,
                 "concurrency": concurrency,
-                "calls": len(every),
-                "ok": len(ok),
-                "errors": len(cell) - len(ok),
-                "http_429": int(cell["http_429s"].sum()),
-                "retries": int((cell["attempts"] - 1).clip(lower=0).sum()),
+                "calls": counts.every,
+                "ok": ok,
+                "errors": finished - ok,
+                "http_429": found["http_429"],
+                "retries": found["retries"],
                 "wall_s": wall,
-                "throughput_rps": len(ok) / wall if wall > 0 else math.nan,  # goodput: ok calls only
-                **latency_stats(answered["latency_s"], "latency"),
+                "throughput_rps": ok / wall if wall > 0 else math.nan,  # goodput: ok calls only
+                **{name: found[name] for name in LATENCY_STATS},
                 "max_in_flight": totals.max_in_flight,
                 "speedup_vs_sequential": math.nan,
                 "scenario": scenario,
                 "expected_calls": first.calls,
-                "ideal_wall_s": ideal,
-                "efficiency": ideal / wall if wall > 0 else math.nan,
-                "sched_latency_p50_s": _quantile(from_schedule, 0.50),
-                "sched_latency_p99_s": _quantile(from_schedule, 0.99),
+                "ideal_wall_s": found["ideal_wall_s"],
+                "efficiency": found["ideal_wall_s"] / wall if wall > 0 else math.nan,
+                "sched_latency_p50_s": found["sched_latency_p50_s"],
+                "sched_latency_p99_s": found["sched_latency_p99_s"],
                 "server_peak_in_flight": totals.server_peak,
                 "server_http_429": totals.server_429,
                 "server_retries": totals.server_retries,
                 "server_received": totals.server_received,
                 "interrupted": totals.interrupted,
                 "utilisation": utilisation(totals, wall),
-                **_costs(cell),
-                "error_rate": (len(cell) - len(ok)) / len(cell) if len(cell) else math.nan,
+                "cost_usd": found["cost_usd"],
+                "cost_per_1k_calls": found["cost_per_1k_calls"],
+                "error_rate": (finished - ok) / finished if finished else math.nan,
                 "learned_rpm": first.learned_rpm if first.learned_rpm else math.nan,
                 "offered_rps": first.rate if first.rate else math.nan,
-                "sent_rps": _sent_rps(cell) if first.rate else math.nan,  # an open-loop cell's sending rate
-                "attempts_rps": float(cell["attempts"].sum()) / wall if wall > 0 else math.nan,
-                "output_tokens_per_s": float(_column(ok, "output_tokens").sum()) / wall
-                if wall > 0 and len(_column(ok, "output_tokens"))
-                else math.nan,
+                "sent_rps": found["sent_rps"],
+                "attempts_rps": found["attempts"] / wall if wall > 0 else math.nan,
+                "output_tokens_per_s": float(tokens.sum()) / wall if wall > 0 and len(tokens) else math.nan,
                 "ttft_p50_s": _quantile(ttft, 0.50),
                 "ttft_p95_s": _quantile(ttft, 0.95),
                 "ttft_p99_s": _quantile(ttft, 0.99),
                 "itl_p50_s": _quantile(itl, 0.50),
                 "itl_p99_s": _quantile(itl, 0.99),
                 "latency_growth": math.nan,
-                **_part_quantiles(answered),  # the same calls as latency_*
-                **latency_stats(ok["latency_s"], "ok_latency"),
-                "reconnects": int(cell["reconnects"].fillna(0).sum()) if "reconnects" in cell.columns else 0,
-                "cancelled": int(cancelled.sum()),
+                **{name: found[name] for name in PART_STATS},
+                "reconnects": found["reconnects"],
+                "cancelled": int(counts.cancelled.sum()),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -426,24 +472,41 @@ def summarize(calls: pd.DataFrame, lines: Iterable[CellLine | Mapping[str, Any]]
     return summary
 
 
-def _only(cell: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> pd.DataFrame:
+LATENCY_STATS: Final = tuple(
+    f"{prefix}_{stat}_s" for prefix in ("latency", "ok_latency") for stat in ("mean", "p50", "p95", "p99", "max")
+)
+PART_STATS: Final = tuple(f"{column.removesuffix('_s')}_{q}_s" for column in TIMING_COLUMNS for q in ("p50", "p99"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Who:
+    """Which of a cell's rows were cancelled (of all of them); which finished rows were ok, got an answer."""
+
+    every: int
+    cancelled: np.ndarray
+    ok: np.ndarray
+    answered: np.ndarray
+
+    def finished(self, every: pd.DataFrame) -> pd.DataFrame:
+        return every[~self.cancelled] if self.cancelled.any() else every
+
+
+def _only(cell: pd.DataFrame, mask: pd.Series | np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
     """The rows of ``mask`` in just these columns (those the cell has): a copy of what is needed, and
     none when every row is kept (copy-on-write: selecting columns shares their data)."""
-    keep = mask.to_numpy(dtype=bool)
+    keep = np.asarray(mask, dtype=bool)
     names = [c for c in columns if c in cell.columns]
     return cell[names] if keep.all() else cell.loc[keep, names]
 
 
-def tally(calls: pd.DataFrame) -> pd.DataFrame:
+def tally(calls: pd.DataFrame | CallRows) -> pd.DataFrame:
     """Votes per cell; failed calls count under ``(error)`` so totals always match the rows.
 
     ``share`` is each answer's part of the cell's answers (errors excluded), with its 95 % Wilson
     interval ``share_low``–``share_high``: a survey's margin of error.
     """
-    answers = calls[KEY].assign(answer=calls["answer"].where(calls["status"] == "ok", ERROR_ANSWER))
-    counts = answers.groupby(["scenario", "strategy", "concurrency", "answer"], sort=False).size()
-    frame = counts.rename("count").reset_index()
-    frame = add_shares(frame, KEY, ERROR_ANSWER)
+    source = FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
+    frame = add_shares(source.answer_counts(ERROR_ANSWER), KEY, ERROR_ANSWER)
     return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)
 
 
@@ -462,16 +525,13 @@ ENDPOINT_COLUMNS: Final = (
 )
 
 
-def per_endpoint(calls: pd.DataFrame) -> pd.DataFrame:
+def per_endpoint(calls: pd.DataFrame | CallRows) -> pd.DataFrame:
     """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
+    source = FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
     rows: list[dict[str, Any]] = []
-    if "endpoint" in calls.columns:
-        labels = calls["endpoint"].astype(object).where(calls["endpoint"].notna(), "").astype(str)
-    else:
-        labels = pd.Series("", index=calls.index)
-    needed = [*KEY, "status", "http_status", "http_429s", "latency_s", "cost_usd"]
-    lean = calls[[c for c in needed if c in calls.columns]].assign(endpoint=labels)
-    for (scenario, strategy, concurrency, endpoint), cell in lean.groupby(KEY + ["endpoint"], sort=False):
+    keys, split = source.by_endpoint()
+    lean = source.frame(("status", "http_status", "http_429s", "latency_s", "cost_usd"))
+    for (scenario, strategy, concurrency, endpoint), cell in zip(keys, split.pieces(lean), strict=True):
         ok = cell[cell["status"] == "ok"]
         answered = cell[cell["http_status"].notna()]  # the summary's latency_* population
         rows.append(

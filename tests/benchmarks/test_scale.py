@@ -195,3 +195,47 @@ def test_a_ray_driver_appends_a_worker_s_formatted_batch_as_it_would_have_writte
         written[how] = path.read_text(encoding="utf-8").splitlines()
     assert written["batched"] == written["row by row"]
     assert len(written["batched"]) == 1 + 501
+
+
+def test_a_resume_takes_cancelled_rows_out_without_holding_the_file(tmp_path: Path) -> None:
+    from bench.core.records import CALL_COLUMNS, CallRecord, format_rows
+    from bench.engine.resume import drop_cancelled
+
+    def record(i: int, status: str) -> CallRecord:
+        return CallRecord(
+            run_id="r",
+            strategy="workers",
+            concurrency=8,
+            call_id=f"p{i:05d}-r000",
+            persona_id=i,
+            repeat=0,
+            scheduled_s=0.0,
+            start_s=0.0,
+            end_s=0.2,
+            latency_s=0.2,
+            status=status,  # type: ignore[arg-type]
+            http_status=200,
+            error="",
+            attempts=1,
+            prompt_tokens=120,
+            completion_tokens=12,
+            answer="Harris",
+        )
+
+    path = tmp_path / CALLS_FILE
+    ok = format_rows([record(i, "ok") for i in range(200)])
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(CALL_COLUMNS) + "\r\n")
+        for _ in range(100):  # 20,000 rows
+            handle.write(ok)
+        handle.write(format_rows([record(i, "cancelled") for i in range(3)]))
+    tracemalloc.start()
+    try:
+        dropped = drop_cancelled(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dropped == 3
+    expected = (",".join(CALL_COLUMNS) + "\r\n" + ok * 100).encode()
+    assert path.read_bytes() == expected, "the rows kept changed"
+    assert peak < 2 * 2**20  # the rows as lists of cells took 20 MiB here
