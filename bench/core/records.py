@@ -125,18 +125,23 @@ def _cell(value: Any, decimals: int = 6) -> Any:
 
 def _row_builder() -> Callable[[CallRecord], list[Any]]:
     """``csv_row``, written out column by column once: ``_cell`` of each column, inline (a row is built
-    per call: the hot path). Each column tests the type it is declared with first; any value still
-    takes the branch ``_cell`` would give it."""
+    per call: the hot path). Each column tests the type it is declared with first, by its exact class;
+    any other value takes the branch ``_cell`` would give it."""
     starts = frozenset(FORMULA_STARTS)  # every formula start is one character
     text = '("\'" + v if v[0] in _STARTS else v) if v else v'  # csv_safe, for a non-empty text
     cells = []
     for name in CALL_COLUMNS:
-        shown = {"float": f"f'{{v:.{_DECIMALS[name]}f}}'", "str": f"({text})"}
-        first, then = ("float", "str") if "float" in str(_TYPES[name]) else ("str", "float")
-        cells.append(
-            f"('' if (v := r.{name}) is None else {shown[first]} if isinstance(v, {first}) "
-            f"else {shown[then]} if isinstance(v, {then}) else v)"
-        )
+        number = f"f'{{v:.{_DECIMALS[name]}f}}'"
+        # any value: the rule as ``_cell`` applies it
+        rule = f"'' if v is None else {number} if isinstance(v, float) else ({text}) if isinstance(v, str) else v"
+        declared = str(_TYPES[name])
+        # the declared type first, by its exact class (no call); anything else takes the rule
+        if "float" in declared:
+            cells.append(f"({number} if (v := r.{name}).__class__ is float else {rule})")
+        elif declared.startswith("str") or declared == "Status":
+            cells.append(f"(({text}) if (v := r.{name}).__class__ is str else {rule})")
+        else:  # int columns (and ``int | str``): an int is written as it is
+            cells.append(f"(v if (v := r.{name}).__class__ is int else {rule})")
     source = "def csv_row(r):\n    return [\n        " + ",\n        ".join(cells) + ",\n    ]\n"
     names: dict[str, Any] = {"_STARTS": starts}
     exec(source, names)  # noqa: S102 - built above from the record's own column names
