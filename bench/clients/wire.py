@@ -239,12 +239,12 @@ class Bodies:
     of one Ask, so the text before and after them is kept for the last Ask seen (a workload has one).
     """
 
-    __slots__ = ("_ask", "_endpoint", "_parts", "_settings")
+    __slots__ = ("_endpoint", "_last", "_settings")
 
     def __init__(self, endpoint: Endpoint, settings: RequestSettings) -> None:
         self._endpoint, self._settings = endpoint, settings
-        self._ask: Ask | None = None
-        self._parts: tuple[str, str] | None = None
+        # (the Ask, its parts), one value read and replaced whole: the threads strategy shares a driver
+        self._last: tuple[Ask, tuple[str, str] | None] | None = None
 
     def _split(self, ask: Ask) -> tuple[str, str] | None:
         """The body's text before and after the messages; None when the Ask's fields name either key."""
@@ -260,11 +260,13 @@ class Bodies:
         return head, ("," + _ENCODER.encode(rest)[1:]) if rest else "}"
 
     def __call__(self, call: Call) -> bytes:
-        if call.ask is not self._ask:
-            self._ask, self._parts = call.ask, self._split(call.ask)
-        if self._parts is None:
+        last = self._last
+        if last is None or last[0] is not call.ask:
+            last = self._last = (call.ask, self._split(call.ask))
+        parts = last[1]
+        if parts is None:
             return request_body(self._endpoint, self._settings, call)
-        head, tail = self._parts
+        head, tail = parts
         return (head + _ENCODER.encode(call.messages) + tail).encode()
 
 
