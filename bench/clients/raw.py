@@ -7,15 +7,15 @@ they differ from the ``openai`` client only in the code that runs per call.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Mapping
 
 import aiohttp
 import httpx2
+from aiohttp.hdrs import CONTENT_ENCODING
 
-from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings
-from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_body, check_declared, meter
+from bench.clients.base import RETRY_COUNT_HEADER, AsyncChatClient, Endpoint, Outcome, RequestSettings, completed
+from bench.clients.bounds import ResponseTooLarge, bound_async, bound_sync, check_body, declared_length, meter
 from bench.clients.feedback import RateLimitFeedback
 from bench.clients.reconnect import MAX_RECONNECTS, PROBE, Probe, Reconnects
 from bench.clients.sdk import OpenAIAsyncClient, pool_limits
@@ -44,7 +44,7 @@ class _Observing:
         trace = self.tracer.end(call.call_id) if self.tracer is not None else None
         if reconnects == outcome.reconnects and trace is None:
             return outcome
-        return dataclasses.replace(outcome, reconnects=reconnects, trace=trace)
+        return completed(outcome, trace=trace, reconnects=reconnects)  # the Outcome ``run`` has just built
 
     def _begin(self, call: Call) -> None:
         if self.tracer is not None:
@@ -216,7 +216,12 @@ class AiohttpDriver(_Observing):
             return self._seen(Reply(200, response.headers, reader.body(), reader), headers)
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        check_declared(response.status, response.headers, self._max_bytes, None)
+        headers = response.headers
+        length = declared_length(headers)
+        if length is not None and length > self._max_bytes:
+            raise ResponseTooLarge(response.status, self._max_bytes)
+        if length is not None and CONTENT_ENCODING not in headers:
+            return await response.read()  # aiohttp reads the declared length and no more; nothing to inflate
         body = bytearray()
         async for chunk in response.content.iter_chunked(64 * 1024):
             body += chunk

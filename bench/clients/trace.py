@@ -32,6 +32,7 @@ from aiohttp.tracing import Trace
 
 from bench.clients.headers import CALL_ID_HEADER
 from bench.clients.reconnect import PROBE
+from bench.core.frozen import quick_init
 
 PREPARE: Final = "prepare"
 POOL_WAIT: Final = "pool_wait"
@@ -76,6 +77,7 @@ class CallTrace:
             self.marks.append((time.perf_counter(), part))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Parts:
     """One call's latency split into consecutive parts (seconds); they sum to ``end − start``."""
@@ -88,24 +90,27 @@ class Parts:
     backoff_s: float
 
 
+_PART_INDEX: Final[Mapping[str, int]] = {part: index for index, part in enumerate(PARTS)}
+
+
 def split(start: float, end: float, trace: CallTrace | None) -> Parts | None:
     """Each part's share of ``[start, end]``; None when no hook fired (nothing to say)."""
     if trace is None or not trace.marks:
         return None
-    totals = dict.fromkeys(PARTS, 0.0)
-    current, at = PREPARE, start
+    totals = [0.0] * len(PARTS)
+    index, at = 0, start  # PREPARE until the first mark
     for when, part in trace.marks:
-        when = min(max(when, at), end)  # clamp: a mark cannot fall outside the call or go back
-        totals[current] += when - at
-        current, at = part, when
-    totals[current] += end - at
+        # clamp: a mark cannot fall outside the call or go back
+        if when < at:
+            when = at
+        if when > end:
+            when = end
+        totals[index] += when - at
+        index, at = _PART_INDEX[part], when
+    totals[index] += end - at
+    prepare, pool_wait, connect, ttfb, body, backoff = totals
     return Parts(
-        prepare_s=totals[PREPARE],
-        pool_wait_s=totals[POOL_WAIT],
-        connect_s=totals[CONNECT],
-        ttfb_s=totals[TTFB],
-        body_s=totals[BODY],
-        backoff_s=totals[BACKOFF],
+        prepare_s=prepare, pool_wait_s=pool_wait, connect_s=connect, ttfb_s=ttfb, body_s=body, backoff_s=backoff
     )
 
 

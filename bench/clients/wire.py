@@ -232,17 +232,56 @@ class Tries:
         )
 
 
+class Bodies:
+    """``request_body`` for a workload's calls, the parts every call shares encoded once.
+
+    A body is ``{"model":…,"messages":[…],<the Ask's fields>}``: only the messages differ between the calls
+    of one Ask, so the text before and after them is kept for the last Ask seen (a workload has one).
+    """
+
+    __slots__ = ("_endpoint", "_last", "_settings")
+
+    def __init__(self, endpoint: Endpoint, settings: RequestSettings) -> None:
+        self._endpoint, self._settings = endpoint, settings
+        # (the Ask, its parts), one value read and replaced whole: the threads strategy shares a driver
+        self._last: tuple[Ask, tuple[str, str] | None] | None = None
+
+    def _split(self, ask: Ask) -> tuple[str, str] | None:
+        """The body's text before and after the messages; None when the Ask's fields name either key."""
+        rest: dict[str, Any] = ask.body()
+        if "model" in rest or "messages" in rest:  # they would replace the first keys in place
+            return None
+        if "temperature" not in rest and self._settings.temperature is not None:
+            rest["temperature"] = self._settings.temperature
+        if self._settings.stream:
+            rest["stream"] = True
+            rest["stream_options"] = {"include_usage": True}
+        head = '{"model":' + _ENCODER.encode(self._endpoint.model) + ',"messages":'
+        return head, ("," + _ENCODER.encode(rest)[1:]) if rest else "}"
+
+    def __call__(self, call: Call) -> bytes:
+        last = self._last
+        if last is None or last[0] is not call.ask:
+            last = self._last = (call.ask, self._split(call.ask))
+        parts = last[1]
+        if parts is None:
+            return request_body(self._endpoint, self._settings, call)
+        head, tail = parts
+        return (head + _ENCODER.encode(call.messages) + tail).encode()
+
+
 class RawRequest:
     """What every raw driver shares: the URL, per-call headers and the retry loop."""
 
     def __init__(self, endpoint: Endpoint, settings: RequestSettings) -> None:
         self._endpoint, self._settings = endpoint, settings
         self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
+        self._body = Bodies(endpoint, settings)
 
     async def run(
         self, call: Call, post: Callable[[bytes, dict[str, str]], Awaitable[Reply]], trace: Tracer | None = None
     ) -> Outcome:
-        body = request_body(self._endpoint, self._settings, call)
+        body = self._body(call)
         tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
             headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}
@@ -262,7 +301,7 @@ class RawRequest:
     def run_blocking(
         self, call: Call, post: Callable[[bytes, dict[str, str]], Reply], trace: Tracer | None = None
     ) -> Outcome:
-        body = request_body(self._endpoint, self._settings, call)
+        body = self._body(call)
         tries = Tries(self._settings, self._endpoint.api_key, call.ask)
         while True:
             headers = {CALL_ID_HEADER: call.call_id, RETRY_COUNT_HEADER: str(tries.retries), **call.ask.headers()}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import operator
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
+
+from bench.core.frozen import quick_init
 
 Status = Literal["ok", "error", "cancelled"]  # cancelled: in flight when the run was interrupted
 CANCELLED: Final = "cancelled"
@@ -29,6 +30,7 @@ SUMMARY_JSON_FILE: Final = "summary.json"
 SEARCH_FILE: Final = "search.jsonl"  # a sweep's or tune's cells as its search saw them: a resume decides alike
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallRecord:
     """What happened to one logical call (all SDK retries folded in).
@@ -121,24 +123,35 @@ def _cell(value: Any, decimals: int = 6) -> Any:
     return value
 
 
-# A row's values in column order, read in one call, and each column's float format (a row is written
-# per call: this is a hot path).
-_VALUES: Final = operator.attrgetter(*CALL_COLUMNS)
-_FLOAT_SPECS: Final = tuple(f".{_DECIMALS[name]}f" for name in CALL_COLUMNS)
+def _row_builder() -> Callable[[CallRecord], list[Any]]:
+    """``csv_row``, written out column by column once: ``_cell`` of each column, inline (a row is built
+    per call: the hot path). Each column tests the type it is declared with first, by its exact class;
+    any other value takes the branch ``_cell`` would give it."""
+    starts = frozenset(FORMULA_STARTS)  # every formula start is one character
+    text = '("\'" + v if v[0] in _STARTS else v) if v else v'  # csv_safe, for a non-empty text
+    cells = []
+    for name in CALL_COLUMNS:
+        number = f"f'{{v:.{_DECIMALS[name]}f}}'"
+        # any value: the rule as ``_cell`` applies it
+        rule = f"'' if v is None else {number} if isinstance(v, float) else ({text}) if isinstance(v, str) else v"
+        declared = str(_TYPES[name])
+        # the declared type first, by its exact class (no call); anything else takes the rule
+        if "float" in declared:
+            cells.append(f"({number} if (v := r.{name}).__class__ is float else {rule})")
+        elif declared.startswith("str") or declared == "Status":
+            cells.append(f"(({text}) if (v := r.{name}).__class__ is str else {rule})")
+        else:  # int columns (and ``int | str``): an int is written as it is
+            cells.append(f"(v if (v := r.{name}).__class__ is int else {rule})")
+    source = "def csv_row(r):\n    return [\n        " + ",\n        ".join(cells) + ",\n    ]\n"
+    names: dict[str, Any] = {"_STARTS": starts}
+    exec(source, names)  # noqa: S102 - built above from the record's own column names
+    built: Callable[[CallRecord], list[Any]] = names["csv_row"]
+    built.__doc__ = "The cells of ``record`` as calls.csv stores them: ``_cell`` of each column, in column order."
+    return built
 
 
-def csv_row(record: CallRecord) -> list[Any]:
-    """The cells of ``record`` as calls.csv stores them: ``_cell`` of each column, in column order."""
-    return [
-        ""
-        if value is None
-        else format(value, spec)
-        if isinstance(value, float)
-        else (csv_safe(value) if value else value)
-        if isinstance(value, str)
-        else value
-        for value, spec in zip(_VALUES(record), _FLOAT_SPECS, strict=True)
-    ]
+_TYPES: Final[dict[str, Any]] = {f.name: f.type for f in dataclasses.fields(CallRecord)}
+csv_row: Final = _row_builder()
 
 
 def format_rows(records: Iterable[CallRecord]) -> str:
@@ -160,7 +173,8 @@ class CallsWriter:
     (``read_calls``, resume's ``done_keys``) strip it (``csv_plain``), so ids still match.
 
     Rows reach the file a chunk at a time: at most ``FLUSH_ROWS`` rows, or ``FLUSH_S`` after the last
-    chunk (a slow run flushes every row, a fast one ~10 times a second, not 10,000). Closing (also on an
+    chunk (a slow run flushes every row, a fast one ~10 times a second, not 10,000); a chunk's rows are
+    formatted as CSV together (one ``writerows``). Closing (also on an
     interrupt) flushes the rest; a process killed outright loses at most its last chunk, which a resume
     sends again (a row on disk is a call that ended).
     """
@@ -172,7 +186,8 @@ class CallsWriter:
         self._writer = csv.writer(self._file)
         self._lock = threading.Lock()
         self.rows = 0
-        self._pending = 0
+        self._rows: list[list[Any]] = []  # rows not yet formatted: they go in one writerows per chunk
+        self._pending = 0  # rows in the file's buffer, not yet flushed
         self._flushed = time.monotonic()
         if not exists:
             self._writer.writerow(CALL_COLUMNS)
@@ -181,44 +196,55 @@ class CallsWriter:
     def write(self, record: CallRecord) -> None:
         row = csv_row(record)
         with self._lock:
-            self._writer.writerow(row)
+            self._rows.append(row)
             self.rows += 1
-            self._pending += 1
             self._maybe_flush()
 
     def write_many(self, records: Iterable[CallRecord]) -> None:
         """A batch of rows in one go."""
         rows = [csv_row(record) for record in records]
         with self._lock:
-            self._writer.writerows(rows)
+            self._rows.extend(rows)
             self.rows += len(rows)
-            self._pending += len(rows)
             self._maybe_flush()
 
     def write_text(self, text: str, rows: int) -> None:
         """``rows`` rows already formatted by ``format_rows`` (a Ray worker formats its own batch)."""
         with self._lock:
+            self._put_rows()
             self._file.write(text)
             self.rows += rows
             self._pending += rows
             self._maybe_flush()
 
+    def _put_rows(self) -> None:
+        """The rows held so far into the file's buffer, as CSV lines in one ``writerows`` (under ``_lock``)."""
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self._pending += len(rows)
+            self._writer.writerows(rows)
+
     def _maybe_flush(self) -> None:
         now = time.monotonic()
-        if self._pending >= FLUSH_ROWS or now - self._flushed >= FLUSH_S:
+        if self._pending + len(self._rows) >= FLUSH_ROWS or now - self._flushed >= FLUSH_S:
+            self._put_rows()
             self._file.flush()
             self._pending, self._flushed = 0, now
 
     def flush(self) -> None:
         with self._lock:
             if not self._file.closed:
+                self._put_rows()
                 self._file.flush()
                 self._pending, self._flushed = 0, time.monotonic()
 
     def close(self) -> None:
         with self._lock:
             if not self._file.closed:
-                self._file.close()
+                try:
+                    self._put_rows()
+                finally:
+                    self._file.close()
 
     def __enter__(self) -> CallsWriter:
         return self

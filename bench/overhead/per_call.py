@@ -85,7 +85,7 @@ def _ratio_figure(
         unit="×",
         op="≥",
         target=target,
-        detail=f"rounds {len(ratios)}: {spread(ratios)}; "
+        detail=f"rounds {len(ratios)}: {spread(ratios)} [{', '.join(f'{r:.2f}' for r in ratios)}]; "
         f"{statistics.median(m.rps for m in top):.0f} vs {statistics.median(m.rps for m in bottom):.0f} req/s; "
         f"CPU/call {cpu_top:.0f} vs {cpu_bottom:.0f} µs ({cpu_top / cpu_bottom:.2f}×)",
     )

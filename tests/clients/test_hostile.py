@@ -81,6 +81,15 @@ def test_a_body_over_max_response_bytes_is_an_error_row_not_a_memory_leak(
         assert server.bytes_sent < 256 * 1024**2  # of the 4 GiB it would have sent
 
 
+def test_a_small_compressed_body_is_capped_by_what_it_inflates_to() -> None:
+    # The aiohttp driver reads a body of declared length in one go: only when there is nothing to inflate.
+    settings = RequestSettings(timeout_s=30, max_retries=0, max_response_bytes=256 * 1024)
+    with HostileServer("gzip_bomb") as server:
+        outcome = complete(server, "aiohttp", settings)
+    assert (outcome.error, outcome.http_status) == ("response_too_large: body over 262144 bytes", 200)
+    assert server.bytes_sent < 64 * 1024  # what it sent was small; what it meant was not
+
+
 @pytest.mark.parametrize(("client", "blocking"), CLIENT_FORMS)
 def test_a_streamed_body_over_max_response_bytes_is_cut_too(client: str, blocking: bool) -> None:
     settings = RequestSettings(timeout_s=30, max_retries=0, max_response_bytes=256 * 1024, stream=True)

@@ -19,13 +19,15 @@ from bench.clients import CLIENTS
 from bench.clients.base import Endpoint, Outcome, RequestSettings
 from bench.clients.raw import AiohttpDriver, HttpxDriver, SyncHttpxDriver
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
-from bench.clients.wire import Reply, Tries, outcome_from_reply, request_body
-from bench.core.calls import build_calls, load_personas
+from bench.clients.wire import Bodies, Reply, Tries, outcome_from_reply, request_body
+from bench.core.ask import Ask
+from bench.core.calls import Call, build_calls, load_personas
 from tests.support.fakes import completion_body
 
 BASE = "http://fake.test/v1"
 KEY = "sk-" + "unit-test-canary-0123456789abcdef"  # built so no literal looks like a key
-CALL = build_calls(load_personas(limit=1))[0]
+CALLS = build_calls(load_personas(limit=3))
+CALL = CALLS[0]
 FAST = {"retry-after-ms": "1"}  # both clients honour it, so retries cost a millisecond
 Answer = Callable[[], httpx2.Response | Exception]
 
@@ -144,6 +146,34 @@ def test_the_body_is_the_sdks_even_with_a_temperature() -> None:
     sdk.close()
     assert json.loads(request_body(endpoint, settings, CALL)) == json.loads(seen[0])
     assert json.loads(seen[0])["temperature"] == 0.7
+
+
+ASKS = [
+    pytest.param(Ask(), id="default"),
+    pytest.param(Ask(response_format=None, temperature=0.2, seed=7, extra_body={"ignore_eos": True}), id="fields"),
+    pytest.param(Ask(extra_body={"temperature": 1.5, "stream": False}), id="extra-overrides-settings"),
+    pytest.param(Ask(extra_body={"model": "other", "top_p": 0.5}), id="extra-names-the-model"),
+    pytest.param(Ask(extra_body={"messages": []}), id="extra-names-the-messages"),
+]
+
+
+@pytest.mark.parametrize("ask", ASKS)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param(RequestSettings(), id="plain"),
+        pytest.param(RequestSettings(temperature=0.7, stream=True), id="streamed-warm"),
+    ],
+)
+def test_bodies_from_shared_parts_are_request_body_byte_for_byte(ask: Ask, settings: RequestSettings) -> None:
+    endpoint = Endpoint(base_url=BASE, api_key=KEY, model="modèle-ü")
+    bodies = Bodies(endpoint, settings)
+    calls = [Call(call_id=c.call_id, persona_id=c.persona_id, repeat=0, messages=c.messages, ask=ask) for c in CALLS]
+    words = ({"role": "user", "content": "Ça va? 投票 😀"},)
+    unicode = Call(call_id="u", persona_id="u", repeat=0, messages=words, ask=ask)
+    other = Call(call_id="o", persona_id="o", repeat=0, messages=CALL.messages)  # another Ask in between
+    for call in [*calls, unicode, other, *calls]:
+        assert bodies(call) == request_body(endpoint, settings, call)
 
 
 @pytest.mark.parametrize(

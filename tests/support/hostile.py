@@ -7,6 +7,7 @@ saw and sent, so tests judge the client by what the server observed, not by the 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import threading
 from collections.abc import Awaitable, Callable
@@ -168,6 +169,13 @@ async def _huge(server: HostileServer, headers: dict[str, str], writer: Writer) 
     raise ConnectionResetError  # close: the body is over when the connection is
 
 
+async def _gzip_bomb(server: HostileServer, headers: dict[str, str], writer: Writer) -> None:
+    """A 200 whose gzip body declares a few KiB and inflates to ``inflated`` bytes (4 MiB)."""
+    body = gzip.compress(b" " * server.options.get("inflated", 4 * 1024 * 1024))
+    fields = {"content-type": "application/json", "content-encoding": "gzip", "content-length": str(len(body))}
+    server.send(writer, head(200, "OK", fields) + body)
+
+
 def _json_reply(body: bytes, status: int = 200, reason: str = "OK", **extra: str) -> bytes:
     fields = {"content-type": "application/json", "content-length": str(len(body)), **extra}
     return head(status, reason, fields) + body
@@ -283,6 +291,7 @@ BEHAVIOURS: Final[dict[str, Callable[[HostileServer, dict[str, str], Writer], Aw
     "drip": _drip,
     "drip_head": _drip_head,
     "huge": _huge,
+    "gzip_bomb": _gzip_bomb,
     "echo_key": _echo_key,
     "broken_json": _broken_json,
     "redirect": _redirect,
