@@ -84,9 +84,11 @@ def test_an_interrupted_batch_run_resumes_without_a_second_batch(
         "lines_submitted": N,
         "batches_cancelled": 0,
     }
-    # From the first submission (before the interrupt) to the results; latency counts from the re-attach only.
+    # From the first submission (before the interrupt) to the results; latency counts from the re-attach only,
+    # which came after the interrupt and a new start (well over 0.1 s): shorter than that span, whatever the
+    # polling adds at the end.
     assert min(float(r["end_s"]) - float(r["scheduled_s"]) for r in rows) >= 4.0
-    assert max(float(r["latency_s"]) for r in rows) < 4.0
+    assert all(float(r["latency_s"]) < float(r["end_s"]) - float(r["scheduled_s"]) - 0.1 for r in rows)
 
 
 @pytest.mark.parametrize(
