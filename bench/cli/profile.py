@@ -228,9 +228,9 @@ as that build does.
 PAGE_ADAPTIVE = """## adaptive and rate_limited against each profile
 
 `tests/strategies/test_profile_rate_limits.py` runs both strategies through `bench run` against the mock
-speaking each built-in profile with a limit, scaled to 2,400 RPM (1,200 for the one that states nothing),
-250 calls, judged by the mock's own counts: no 429 it could have avoided, and at least 95 % of the limit
-admitted. Two profiles differ:
+speaking each built-in profile with a limit, scaled to 2,400 RPM and 150 calls (1,200 RPM and 250 calls for
+the one that states nothing), judged by the mock's own counts: no 429 it could have avoided, and at least
+95 % of the limit admitted. Two profiles differ:
 
 - **groq**: its requests headers state the day (RPD), so the run binds on tokens per minute, which its
   headers do state. A day's budget has a reset under a minute after its first requests (6 s after one of

@@ -1,7 +1,7 @@
 """The README's rate-limit table: semaphore, gather, rate_limited and adaptive against one mock limit.
 
 The mock allows 600 requests a minute and answers in 2.6 s on average (the talk's latency).
-CI runs a short version (``RATE_LIMIT_BENCH_CALLS``, default 100: ten seconds at the limit).
+CI runs a short version (``RATE_LIMIT_BENCH_CALLS``, default 60: six seconds at the limit).
 The README's figures come from 1,200 calls (two minutes at the limit), long enough for the
 utilisation targets to be judged, since the last call's latency and the first seconds weigh
 less:
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow  # benchmarks: figures, not the fast tier
 RPM = 600
 LATENCY = "lognormal:2.6,0.25"  # ≈ 26 calls in flight at the limit; C=50 lets semaphore offer twice it
 CONCURRENCY = 50
-CALLS = int(os.environ.get("RATE_LIMIT_BENCH_CALLS", "100"))
+CALLS = int(os.environ.get("RATE_LIMIT_BENCH_CALLS", "60"))
 LONG_ENOUGH = 1200  # calls: below this, the first seconds and the last call's latency weigh
 
 
