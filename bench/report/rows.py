@@ -91,7 +91,22 @@ def _first_order(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank[inverse], first[by_first]
 
 
-class FrameRows:
+class _KeyedRows:
+    """What both sources share: each cell's key, in first-seen order, and which cell each row is in."""
+
+    _keys: list[CellKey]
+    _cells: Split
+
+    @property
+    def keys(self) -> list[CellKey]:
+        return self._keys
+
+    @property
+    def cells(self) -> Split:
+        return self._cells
+
+
+class FrameRows(_KeyedRows):
     """A frame of calls in memory (``read_calls``'s, or one built in code) as ``CallRows``."""
 
     def __init__(self, calls: pd.DataFrame) -> None:
@@ -103,14 +118,6 @@ class FrameRows:
         else:
             ids, self._keys = np.array([], dtype=np.int64), []
         self._cells = Split(ids, len(self._keys))
-
-    @property
-    def keys(self) -> list[CellKey]:
-        return self._keys
-
-    @property
-    def cells(self) -> Split:
-        return self._cells
 
     def has(self, name: str) -> bool:
         return name in self.calls.columns
@@ -144,7 +151,7 @@ class FrameRows:
         return sorted({str(m) for m in self.calls[name].unique() if m == m and m})
 
 
-class ColumnarRows:
+class ColumnarRows(_KeyedRows):
     """A run's columnar copy as ``CallRows``: key columns read once, a figure's columns when asked.
 
     A call written twice keeps the row ``read_calls`` keeps (not a cancelled one; then the first); ``kept``
@@ -165,14 +172,6 @@ class ColumnarRows:
             ids = ids[self.keep]
         self._ids = ids
         self._cells = Split(ids, len(self._keys))
-
-    @property
-    def keys(self) -> list[CellKey]:
-        return self._keys
-
-    @property
-    def cells(self) -> Split:
-        return self._cells
 
     @property
     def unique(self) -> bool:

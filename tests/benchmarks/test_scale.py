@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from bench.core.calls import build_calls, calls_for_count, lazy_calls, lazy_calls_for_count, load_personas
-from bench.core.records import CALLS_FILE, CELLS_FILE
+from bench.core.records import CALLS_FILE, CELLS_FILE, CallRecord
 from bench.engine.folder import finish_tables
 from bench.engine.plan import matrix_cells
 from bench.engine.resume import missing_in_cell
@@ -143,33 +143,14 @@ def test_the_scale_benchmark_reports_rss_rows_and_the_bare_ratio(tmp_path: Path)
 
 def test_a_ray_driver_appends_a_worker_s_formatted_batch_as_it_would_have_written_each_row(tmp_path: Path) -> None:
     from bench.clients.base import Endpoint, RequestSettings
-    from bench.core.records import CallRecord, CallsWriter, format_rows
+    from bench.core.records import CallsWriter, format_rows
     from bench.engine.distributed.backend import RayRunner, _Cell
     from bench.engine.distributed.worker import RowBatch
     from bench.engine.folder import RowSink
     from bench.engine.runner import CellSpec, RunnerConfig
 
     def record(i: int) -> CallRecord:
-        return CallRecord(
-            run_id="r",
-            strategy="workers",
-            concurrency=8,
-            call_id=f"p{i:05d}-r000",
-            persona_id=i,
-            repeat=0,
-            scheduled_s=i / 10,
-            start_s=i / 10,
-            end_s=i / 10 + 0.2,
-            latency_s=0.2,
-            status="ok",
-            http_status=200,
-            error="=cmd" if i == 3 else "",
-            attempts=1,
-            prompt_tokens=120,
-            completion_tokens=12,
-            answer="Harris",
-            worker="w0@h:1",
-        )
+        return scale_record(i, at=i / 10, error="=cmd" if i == 3 else "", worker="w0@h:1")
 
     config = RunnerConfig(
         run_id="r", endpoint=Endpoint(base_url="http://x.test/v1", api_key="k"), settings=RequestSettings()
@@ -198,29 +179,11 @@ def test_a_ray_driver_appends_a_worker_s_formatted_batch_as_it_would_have_writte
 
 
 def test_a_resume_takes_cancelled_rows_out_without_holding_the_file(tmp_path: Path) -> None:
-    from bench.core.records import CALL_COLUMNS, CallRecord, format_rows
+    from bench.core.records import CALL_COLUMNS, format_rows
     from bench.engine.resume import drop_cancelled
 
     def record(i: int, status: str) -> CallRecord:
-        return CallRecord(
-            run_id="r",
-            strategy="workers",
-            concurrency=8,
-            call_id=f"p{i:05d}-r000",
-            persona_id=i,
-            repeat=0,
-            scheduled_s=0.0,
-            start_s=0.0,
-            end_s=0.2,
-            latency_s=0.2,
-            status=status,  # type: ignore[arg-type]
-            http_status=200,
-            error="",
-            attempts=1,
-            prompt_tokens=120,
-            completion_tokens=12,
-            answer="Harris",
-        )
+        return scale_record(i, status=status)
 
     path = tmp_path / CALLS_FILE
     ok = format_rows([record(i, "ok") for i in range(200)])
@@ -239,3 +202,27 @@ def test_a_resume_takes_cancelled_rows_out_without_holding_the_file(tmp_path: Pa
     expected = (",".join(CALL_COLUMNS) + "\r\n" + ok * 100).encode()
     assert path.read_bytes() == expected, "the rows kept changed"
     assert peak < 2 * 2**20  # the rows as lists of cells took 20 MiB here
+
+
+def scale_record(i: int, *, at: float = 0.0, status: str = "ok", error: str = "", worker: str = "") -> CallRecord:
+    """Call ``i``'s row: a workers cell at C = 8, 0.2 s from ``at``."""
+    return CallRecord(
+        run_id="r",
+        strategy="workers",
+        concurrency=8,
+        call_id=f"p{i:05d}-r000",
+        persona_id=i,
+        repeat=0,
+        scheduled_s=at,
+        start_s=at,
+        end_s=at + 0.2,
+        latency_s=0.2,
+        status=status,  # type: ignore[arg-type]
+        http_status=200,
+        error=error,
+        attempts=1,
+        prompt_tokens=120,
+        completion_tokens=12,
+        answer="Harris",
+        worker=worker,
+    )
