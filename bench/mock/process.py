@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from bench.mock.config import API_KEY_ENV, MockConfig
 from bench.mock.stats import ServerStats
+from bench.mock.zygote import ZYGOTE_ENV, request_fork
 
 READY_PREFIX: Final = "listening on "
 STOP_GRACE_S: Final = 5.0
@@ -47,7 +48,7 @@ class MockServer:
     def __init__(self, config: MockConfig | None = None, *, startup_timeout: float = 15.0) -> None:
         self.config = config or MockConfig()
         self.startup_timeout = startup_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | _Forked | None = None
         self._dir: Path | None = None
         self._url: str | None = None
         self._stderr_final = ""
@@ -72,13 +73,20 @@ class MockServer:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         if self.config.api_key is not None:
             env[API_KEY_ENV] = self.config.api_key
-        argv = [sys.executable, "-m", "bench.mock", *self.config.to_args(), "--watch-stdin"]
+        args = [*self.config.to_args(), "--watch-stdin"]
         with (self._dir / "stdout").open("wb") as out, (self._dir / "stderr").open("wb") as err:
             # stdin stays open: the server exits when it reads EOF, i.e. when this process dies.
             # Its own session: Ctrl-C in a terminal signals the whole foreground group, and the mock
             # must outlive the harness's own shutdown (calls in flight, /stats); ``stop`` ends it.
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env, start_new_session=True
+            zygote = os.environ.get(ZYGOTE_ENV)
+            forked = _fork(zygote, args, env, self._dir, out.fileno(), err.fileno()) if zygote else None
+            self._proc = forked or subprocess.Popen(
+                [sys.executable, "-m", "bench.mock", *args],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                env=env,
+                start_new_session=True,
             )
         try:
             deadline = time.monotonic() + self.startup_timeout
@@ -193,3 +201,58 @@ class MockServer:
     def __repr__(self) -> str:
         state = self._url if self.running else "stopped"
         return f"MockServer({state}, latency={self.config.latency!r})"
+
+
+class _Forked:
+    """A mock forked by the zygote (``bench.mock.zygote``), handled as ``subprocess.Popen`` handles its own.
+
+    Not this process's child: it is alive while its pid is (the zygote reaps it at once), and its exit code
+    is what it wrote to ``exit_file`` (-9 when it wrote none: killed)."""
+
+    def __init__(self, pid: int, stdin: Any, exit_file: Path) -> None:
+        self.pid = pid
+        self.stdin = stdin
+        self._exit_file = exit_file
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                try:
+                    self.returncode = int(self._exit_file.read_text() or "-9")
+                except (OSError, ValueError):
+                    self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("bench.mock", timeout or 0.0)
+            time.sleep(0.01)
+        return code
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _fork(zygote: str, args: list[str], env: dict[str, str], folder: Path, out: int, err: int) -> _Forked | None:
+    """A mock forked by the zygote at ``zygote``; None (start a new interpreter instead) if it does not answer."""
+    read_end, write_end = os.pipe()
+    exit_file = folder / "exit"
+    wanted = {API_KEY_ENV: env.get(API_KEY_ENV, "")}
+    try:
+        pid = request_fork(zygote, argv=args, env=wanted, exit_file=str(exit_file), fds=[read_end, out, err])
+    except (OSError, ValueError, KeyError):
+        os.close(write_end)
+        return None
+    finally:
+        os.close(read_end)
+    return _Forked(pid, os.fdopen(write_end, "wb"), exit_file)

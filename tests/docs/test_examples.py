@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.mock.zygote import ZYGOTE_ENV
 from tests.docs.runnable import ROOT, Block, runnable_blocks
 
 EXAMPLES = ROOT / "examples"
@@ -35,6 +36,7 @@ def _env() -> dict[str, str]:
     """This checkout's code first (as the editable install would give it), and no terminal."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env.pop("OPENAI_API_KEY", None)  # an example never reaches a paid endpoint
+    env.pop(ZYGOTE_ENV, None)  # the user's commands start the mock as users' do
     return env
 
 

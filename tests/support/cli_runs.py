@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.mock.zygote import ZYGOTE_ENV
+
 BENCH = [sys.executable, "-m", "bench"]
 
 
 def bench_env(**extra: str) -> dict[str, str]:
     """This environment without any real API key, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    # The zygote is for mocks started in the tests' own process: a ``bench`` process starts its own.
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", ZYGOTE_ENV)}
     env.update(extra)
     return env
 
