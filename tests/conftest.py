@@ -11,7 +11,7 @@ import pytest
 
 from bench.engine.distributed.cluster import LOOPBACK_ONLY_ENV
 from bench.mock import MockConfig, MockServer
-from bench.mock.zygote import ZYGOTE_ENV
+from bench.mock.fork import ZYGOTE_ENV
 from tests.support.servers import MockServerFactory
 
 # Tests reach no address but loopback: a Ray node started here (in this process or a child, which

@@ -18,8 +18,8 @@ from types import TracebackType
 from typing import Any, Final
 
 from bench.mock.config import API_KEY_ENV, MockConfig
+from bench.mock.fork import ZYGOTE_ENV, request_fork
 from bench.mock.stats import ServerStats
-from bench.mock.zygote import ZYGOTE_ENV, request_fork
 
 READY_PREFIX: Final = "listening on "
 STOP_GRACE_S: Final = 5.0

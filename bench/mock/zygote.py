@@ -19,21 +19,9 @@ import select
 import signal
 import socket
 import sys
-from typing import Any, Final
+from typing import Any
 
-ZYGOTE_ENV: Final = "BENCH_MOCK_ZYGOTE"
-_MAX_MESSAGE: Final = 1 << 16
-
-
-def request_fork(path: str, *, argv: list[str], env: dict[str, str], exit_file: str, fds: list[int]) -> int:
-    """Ask the zygote at ``path`` for a mock running ``argv`` on ``fds`` (stdin, stdout, stderr); its pid."""
-    message = json.dumps({"argv": argv, "env": env, "cwd": os.getcwd(), "exit_file": exit_file}).encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(10.0)
-        conn.connect(path)
-        socket.send_fds(conn, [message], fds)
-        reply = conn.recv(_MAX_MESSAGE)
-    return int(json.loads(reply)["pid"])
+from bench.mock.fork import MAX_MESSAGE
 
 
 def _child(request: dict[str, Any], fds: list[int]) -> None:
@@ -92,7 +80,7 @@ def serve(path: str) -> None:
                 continue
             conn, _ = listener.accept()
             with conn:
-                message, fds, _, _ = socket.recv_fds(conn, _MAX_MESSAGE, 3)
+                message, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
                 request = json.loads(message)
                 pid = os.fork()
                 if pid == 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.mock.zygote import ZYGOTE_ENV
+from bench.mock.fork import ZYGOTE_ENV
 from tests.docs.runnable import ROOT, Block, runnable_blocks
 
 EXAMPLES = ROOT / "examples"

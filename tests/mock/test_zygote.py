@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.mock import MockConfig, MockServer
-from bench.mock.zygote import ZYGOTE_ENV
+from bench.mock.fork import ZYGOTE_ENV
 
 
 def parent_of(pid: int) -> int:

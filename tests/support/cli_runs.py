@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.mock.zygote import ZYGOTE_ENV
+from bench.mock.fork import ZYGOTE_ENV
 
 BENCH = [sys.executable, "-m", "bench"]
 
