@@ -6,8 +6,9 @@ Unix socket, forks a child that runs the same command line ``python -m bench.moc
 process (own GIL, own event loop, its own session), with the caller's stdin, stdout and stderr passed as
 file descriptors, so ``--watch-stdin`` still ends it when the caller dies. ``MockServer`` uses it when
 ``ZYGOTE_ENV`` (``bench.mock.fork``) names the socket: the project's own tests set it for what runs in their
-process, and leave it out of the ``bench`` processes they start, which start a new interpreter as users' do. The child writes its exit code to the file the caller named (it is not the caller's child,
-so the caller cannot wait for it). The zygote exits when its stdin closes.
+process, and leave it out of the ``bench`` processes they start, which start a new interpreter as users'
+do. The child writes its exit code to the file the caller named (it is not the caller's child, so the
+caller cannot wait for it). The zygote exits when its stdin closes.
 """
 
 from __future__ import annotations
