@@ -62,8 +62,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
 
 def serve(path: str) -> None:
     """Fork a mock for each request on ``path`` until stdin closes."""
-    import aiohttp.web  # noqa: F401  (what each child would import: imported once, here)
-
+    # What each child would import (aiohttp with the server): imported once, here.
     import bench.mock.command  # noqa: F401
     import bench.mock.server  # noqa: F401
 

@@ -151,6 +151,11 @@ class FrameRows(_KeyedRows):
         return sorted({str(m) for m in self.calls[name].unique() if m == m and m})
 
 
+def as_rows(calls: pd.DataFrame | CallRows) -> CallRows:
+    """``calls`` as ``CallRows``: a frame in memory wrapped, rows read by columns as they are."""
+    return FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
+
+
 class ColumnarRows(_KeyedRows):
     """A run's columnar copy as ``CallRows``: key columns read once, a figure's columns when asked.
 

@@ -16,7 +16,7 @@ from bench.core.margin import add_shares
 from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS
 from bench.report import columnar
 from bench.report.cells import CellKey, CellLine, CellTotals, merge
-from bench.report.rows import CallRows, FrameRows
+from bench.report.rows import CallRows, as_rows
 
 SUMMARY_COLUMNS: Final = (
     "run_id",
@@ -340,7 +340,7 @@ def summarize(
 
     ``calls`` is a frame, or a large run's rows read a few columns at a time (``bench.report.rows``):
     each figure is computed from the columns it needs, for every cell, before the next are read."""
-    source = FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
+    source = as_rows(calls)
     typed = [line if isinstance(line, CellLine) else CellLine.from_json(line) for line in lines]
     merged = merge(typed)
     position = {key: index for index, key in enumerate(source.keys)}
@@ -505,7 +505,7 @@ def tally(calls: pd.DataFrame | CallRows) -> pd.DataFrame:
     ``share`` is each answer's part of the cell's answers (errors excluded), with its 95 % Wilson
     interval ``share_low``–``share_high``: a survey's margin of error.
     """
-    source = FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
+    source = as_rows(calls)
     frame = add_shares(source.answer_counts(ERROR_ANSWER), KEY, ERROR_ANSWER)
     return frame.sort_values(KEY + ["answer"], kind="stable")[list(TALLY_COLUMNS)].reset_index(drop=True)
 
@@ -527,7 +527,7 @@ ENDPOINT_COLUMNS: Final = (
 
 def per_endpoint(calls: pd.DataFrame | CallRows) -> pd.DataFrame:
     """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
-    source = FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
+    source = as_rows(calls)
     rows: list[dict[str, Any]] = []
     keys, split = source.by_endpoint()
     lean = source.frame(("status", "http_status", "http_429s", "latency_s", "cost_usd"))
