@@ -236,7 +236,12 @@ the one that states nothing), judged by the mock's own counts: no 429 it could h
   headers do state. A day's budget has a reset under a minute after its first requests (6 s after one of
   14,400), which `adaptive` once took for a minute's bucket, and it was refused once at the start of each
   run; it now tells the two apart by the window the refill implies (`reset × limit / used`: 86,400 s, not
-  60), and is refused nothing.
+  60), and is refused nothing. Scaled, Groq's minute of tokens would hold the whole run, so the scaled
+  mock holds a second's (`tokens_burst_seconds=1`). At Groq's own figures (30 RPM, 6,000 TPM; in virtual
+  time, `tests/strategies/test_profile_own_figures.py`) the tokens bucket must hold a minute: a second's is
+  100 tokens, less than one call (~250 with `max_tokens`), and every call, paced or not, waited for a full
+  bucket and was refused about once. There `rate_limited --tpm 6000` is refused nothing at 100 % of the
+  TPM, and `adaptive` once: the 30 RPM appear in no header, so it finds them by one 429.
 - **google-openai-compat** sends no rate-limit header and no `retry-after`: nothing tells a client the
   limit before it is refused, so `adaptive` must be refused to find it. After the first 429 it measures
   the refill between two 429s at least 2 s and 60 admitted calls apart (the bucket is empty at each, so

@@ -77,6 +77,12 @@ _RATE = click.FloatRange(0.0, 1.0)
     show_default=True,
     help="How many seconds of the rate limit the buckets hold.",
 )
+@click.option(
+    "--tokens-burst-seconds",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="The tokens bucket's depth in seconds, when not --burst-seconds (60: a minute's tokens at once).",
+)
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=None, help="Slots; the rest queue.")
 @click.option("--error-rate", type=_RATE, default=0.0, show_default=True, help="Fraction answered 500/503.")
 @click.option("--timeout-rate", type=_RATE, default=0.0, show_default=True, help="Fraction that hang.")

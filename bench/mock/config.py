@@ -26,6 +26,7 @@ class MockConfig:
     rpm: int | None = None
     tpm: int | None = None
     burst_seconds: float = 1.0
+    tokens_burst_seconds: float | None = None  # the tokens bucket's depth, when not burst_seconds
     max_concurrency: int | None = None
     error_rate: float = 0.0
     timeout_rate: float = 0.0
@@ -73,8 +74,10 @@ class MockConfig:
                 raise ValueError(f"{name} must be at least 1 (or unset), got {value}")
         if self.quota is not None and self.quota < 0:
             raise ValueError(f"quota must be 0 or more (or unset), got {self.quota}")
-        if not (math.isfinite(self.burst_seconds) and self.burst_seconds > 0):
-            raise ValueError(f"burst_seconds must be a positive number, got {self.burst_seconds}")
+        for name in ("burst_seconds", "tokens_burst_seconds"):
+            seconds = getattr(self, name)
+            if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"{name} must be a positive number, got {seconds}")
         for name in FAULT_FIELDS:
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:

@@ -5,7 +5,9 @@ be enforced as about one request per second, so a burst of 60 requests at t=0 is
 rejected even though the minute's budget is not spent. We model that with a token bucket that
 refills at ``limit / 60`` per second and holds ``burst_seconds`` worth of refill (at least one
 unit). It starts full, so a client may burst ``burst_seconds * limit / 60`` requests at once and
-is then held to the steady rate. A rejected (429) request consumes nothing.
+is then held to the steady rate. A rejected (429) request consumes nothing. The tokens bucket may hold
+more than the requests bucket (``tokens_burst_seconds``): a provider whose headers count the tokens left
+out of the minute's limit (Groq's) lets a client spend what they say is left.
 
 The tokens bucket charges a request its prompt tokens plus its ``max_tokens`` (OpenAI counts the
 completion budget at admission). A request larger than the bucket is admitted once the bucket is
@@ -134,9 +136,12 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         rpd: int | None = None,
         rpd_used: int = 0,
+        tokens_burst_seconds: float | None = None,
     ) -> None:
+        """``tokens_burst_seconds``: the tokens bucket's depth when it differs from ``burst_seconds``."""
+        tokens_burst = burst_seconds if tokens_burst_seconds is None else tokens_burst_seconds
         self.requests = TokenBucket(per_minute=rpm, burst_seconds=burst_seconds, clock=clock) if rpm else None
-        self.tokens = TokenBucket(per_minute=tpm, burst_seconds=burst_seconds, clock=clock) if tpm else None
+        self.tokens = TokenBucket(per_minute=tpm, burst_seconds=tokens_burst, clock=clock) if tpm else None
         self.daily = day_bucket(per_day=rpd, used=rpd_used, clock=clock) if rpd else None
         self._clock, self._rpd_used = clock, rpd_used
 

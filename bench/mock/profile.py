@@ -92,6 +92,7 @@ class Profile:
     tpm: int | None = None
     rpd: int | None = None
     burst_seconds: float | None = None
+    tokens_burst_seconds: float | None = None
     max_concurrency: int | None = None
     rate_limit: Refusal = field(default_factory=lambda: Refusal(status=429, retry_after=RETRY_HEADERS))
     headers: Headers = field(default_factory=Headers)
@@ -105,6 +106,7 @@ class Profile:
             "tpm": self.tpm,
             "rpd": self.rpd,
             "burst_seconds": self.burst_seconds,
+            "tokens_burst_seconds": self.tokens_burst_seconds,
             "max_concurrency": self.max_concurrency,
         }
 
@@ -233,10 +235,12 @@ class _Reader:
             if name not in top:
                 raise self.fail(name, f"unknown key (expected one of: {', '.join(top)})")
         refusal_keys = ("status", "body", "type", "code", "message", "retry_after", "finish_reason")
-        limits = self.table(data, "limits", ("rpm", "tpm", "rpd", "burst_seconds", "max_concurrency"))
-        burst = self.get(limits, "limits", "burst_seconds", (int, float), None)
-        if burst is not None and not burst > 0:
-            raise self.fail("limits.burst_seconds", f"must be a positive number, got {burst}")
+        depths = ("burst_seconds", "tokens_burst_seconds")
+        limits = self.table(data, "limits", ("rpm", "tpm", "rpd", *depths, "max_concurrency"))
+        burst, tokens_burst = (self.get(limits, "limits", name, (int, float), None) for name in depths)
+        for name, seconds in zip(depths, (burst, tokens_burst), strict=True):
+            if seconds is not None and not seconds > 0:
+                raise self.fail(f"limits.{name}", f"must be a positive number, got {seconds}")
         rate_limit = self.refusal(self.table(data, "rate_limit", refusal_keys), "rate_limit", 429, RETRY_HEADERS)
         headers = self.table(data, "headers", ("template", "fields", "reset_format", "on"))
         template: str = self.get(headers, "headers", "template", str, OPENAI_TEMPLATE)
@@ -271,6 +275,7 @@ class _Reader:
             tpm=self.positive(limits, "limits", "tpm"),
             rpd=self.positive(limits, "limits", "rpd"),
             burst_seconds=None if burst is None else float(burst),
+            tokens_burst_seconds=None if tokens_burst is None else float(tokens_burst),
             max_concurrency=self.positive(limits, "limits", "max_concurrency"),
             rate_limit=rate_limit,
             headers=Headers(

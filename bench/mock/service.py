@@ -56,6 +56,7 @@ class MockService:
             rpm=config.rpm,
             tpm=config.tpm,
             burst_seconds=config.burst_seconds,
+            tokens_burst_seconds=config.tokens_burst_seconds,
             rpd=config.rpd,
             rpd_used=config.rpd_used,
         )

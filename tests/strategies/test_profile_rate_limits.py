@@ -10,7 +10,8 @@ measures the refill between two 429s (``strategies/control.py``): its 429s are t
 few, at the start), and the 95 % is judged on the run's second half, after the learning (over the whole
 12 s run it reaches about 90 %). Groq's requests headers state a day's budget, whose reset is under a minute
 after its first requests (6 s after one of 14,400): ``adaptive`` tells it from a minute's bucket by the window its
-refill implies, and is refused nothing there either.
+refill implies, and is refused nothing there either. At the profiles' own figures (not scaled):
+``test_profile_own_figures``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def test_a_strategy_holds_a_profiles_limit_without_avoidable_429s(tmp_path: Path
     limit, calls = rpm_of(profile), calls_of(profile)
     tpm = round(limit * mean_call_tokens(calls)) if profile in TOKENS_BOUND else None
     rpm, mock_tpm = (10 * limit, tpm) if tpm else (limit, HEADROOM_TPM)
-    with MockServer(MockConfig(latency=LATENCY, profile=profile, rpm=rpm, tpm=mock_tpm)) as server:
+    # Scaled, Groq's minute of tokens would hold the whole run: the scaled bucket holds a second's (~40 calls).
+    config = MockConfig(latency=LATENCY, profile=profile, rpm=rpm, tpm=mock_tpm, tokens_burst_seconds=1.0)
+    with MockServer(config) as server:
         pace = ["--tpm", str(tpm)] if tpm else ["--rpm", str(limit)]
         args = ["run", "--strategy", strategy, "--concurrency", "50", "--calls", str(calls)]
         args += ["--endpoint", server.base_url, "--out", str(tmp_path / "run"), "--no-plots", "-q"]

@@ -79,6 +79,7 @@ class LimitedEndpoint:
         rpm: int | None = None,
         tpm: int | None = None,
         burst_seconds: float = 1.0,
+        tokens_burst_seconds: float | None = None,
         latency_s: float = 0.05,
         max_retries: int = 2,
         headers: Headers = "openai",
@@ -91,7 +92,9 @@ class LimitedEndpoint:
         injected 429s); ``used_s``: seconds of the requests bucket already spent by others at the start;
         ``daily``: (limit, remaining) of a day's request budget stated in the requests headers."""
         loop = asyncio.get_running_loop()
-        self.limiter = RateLimiter(rpm=rpm, tpm=tpm, burst_seconds=burst_seconds, clock=loop.time)
+        self.limiter = RateLimiter(
+            rpm=rpm, tpm=tpm, burst_seconds=burst_seconds, tokens_burst_seconds=tokens_burst_seconds, clock=loop.time
+        )
         if used_s and self.limiter.requests is not None:
             self.limiter.requests.take(used_s * self.limiter.requests.rate)
         self.daily = None
