@@ -37,7 +37,7 @@ from bench.clients.bounds import ResponseTooLarge, redirect_error
 from bench.clients.feedback import MAX_SERVER_WAIT_S, over_cap_note, retry_after_s
 from bench.clients.streaming import MalformedStream, SseReader, with_timing
 from bench.clients.trace import BACKOFF, PREPARE, Tracer
-from bench.core.ask import DEFAULT_ASK, Ask
+from bench.core.ask import DEFAULT_ASK, Ask, loads
 from bench.core.calls import Call
 
 STATUS_ERRORS: Final = {
@@ -90,7 +90,7 @@ def session_headers(endpoint: Endpoint) -> dict[str, str]:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError:
         return None
 
