@@ -106,5 +106,7 @@ class Reconnects:
             self._counts[call_id] = self._counts.get(call_id, 0) + 1
 
     def take(self, call_id: str) -> int:
+        if not self._counts:  # the usual case, without the lock: a call's own re-sends were added before it ends
+            return 0
         with self._lock:
             return self._counts.pop(call_id, 0)

@@ -95,6 +95,17 @@ _PART_INDEX: Final[Mapping[str, int]] = {part: index for index, part in enumerat
 
 def split(start: float, end: float, trace: CallTrace | None) -> Parts | None:
     """Each part's share of ``[start, end]``; None when no hook fired (nothing to say)."""
+    totals = shares(start, end, trace)
+    if totals is None:
+        return None
+    prepare, pool_wait, connect, ttfb, body, backoff = totals
+    return Parts(
+        prepare_s=prepare, pool_wait_s=pool_wait, connect_s=connect, ttfb_s=ttfb, body_s=body, backoff_s=backoff
+    )
+
+
+def shares(start: float, end: float, trace: CallTrace | None) -> list[float] | None:
+    """``split``'s parts as a list in ``PARTS`` order, for a caller that reads them all at once (the row)."""
     if trace is None or not trace.marks:
         return None
     totals = [0.0] * len(PARTS)
@@ -108,10 +119,7 @@ def split(start: float, end: float, trace: CallTrace | None) -> Parts | None:
         totals[index] += when - at
         index, at = _PART_INDEX[part], when
     totals[index] += end - at
-    prepare, pool_wait, connect, ttfb, body, backoff = totals
-    return Parts(
-        prepare_s=prepare, pool_wait_s=pool_wait, connect_s=connect, ttfb_s=ttfb, body_s=body, backoff_s=backoff
-    )
+    return totals
 
 
 class Tracer:

@@ -37,7 +37,7 @@ from bench.clients.bounds import ResponseTooLarge, redirect_error
 from bench.clients.feedback import MAX_SERVER_WAIT_S, over_cap_note, retry_after_s
 from bench.clients.streaming import MalformedStream, SseReader, with_timing
 from bench.clients.trace import BACKOFF, PREPARE, Tracer
-from bench.core.ask import DEFAULT_ASK, Ask
+from bench.core.ask import DEFAULT_ASK, Ask, loads
 from bench.core.calls import Call
 
 STATUS_ERRORS: Final = {
@@ -90,7 +90,7 @@ def session_headers(endpoint: Endpoint) -> dict[str, str]:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError:
         return None
 
@@ -211,10 +211,11 @@ class Tries:
         if reply.status >= 400 and self.retries < self.max_retries and _retryable(reply):
             return self._again(retry_after_s(reply.headers))
         outcome = outcome_from_reply(reply, self.retries + 1, self.http_429s, self.secret, self.ask)
-        note = over_cap_note(reply.status, reply.headers)
-        if note:
-            outcome = dataclasses.replace(outcome, error=outcome.error + note)
-        return with_timing(outcome, reply.stream, self.start)
+        if reply.status >= 400:  # (``over_cap_note`` says nothing of an answer)
+            note = over_cap_note(reply.status, reply.headers)
+            if note:
+                outcome = dataclasses.replace(outcome, error=outcome.error + note)
+        return outcome if reply.stream is None else with_timing(outcome, reply.stream, self.start)
 
     def judge_failure(self, exc: Exception) -> Outcome | float:
         name, retryable = failure_name(exc, self.secret)

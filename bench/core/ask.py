@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, Final, Literal
 
 MAX_TOKENS: Final = 120
@@ -16,6 +16,24 @@ Mode = Literal["json", "text", "none"]
 _THINK_RE: Final = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 _FENCE_RE: Final = re.compile(r"```(?:json)?\s*\n?(.*?)```", re.DOTALL | re.IGNORECASE)
 _SHOWN: Final = 40
+_DECODER: Final = json.JSONDecoder()  # what json.loads uses when given no options
+
+
+def loads(data: str | bytes) -> Any:
+    """``json.loads(data)``, the same value or the same error, quicker for the usual answer: a text that starts
+    with ``{`` and ends where its object does. ``json.loads`` would first guess a byte string's encoding (UTF-8
+    here: a ``{`` then a byte other than 0) and look for white space before and after (~1 µs of a 4 µs parse
+    of a chat completion); any other text is handed to it."""
+    if isinstance(data, bytes):
+        if data[:1] != b"{" or data[1:2] == b"\x00":  # a NUL second byte: UTF-16 or UTF-32, json.loads's to guess
+            return json.loads(data)
+        text = data.decode("utf-8", "surrogatepass")  # how json.loads decodes UTF-8
+    elif data[:1] == "{":
+        text = data
+    else:
+        return json.loads(data)
+    value, end = _DECODER.raw_decode(text)
+    return value if end == len(text) else json.loads(text)  # white space or more after the object
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -65,7 +83,7 @@ DEFAULT_ASK: Final = Ask()
 def _json_object(content: str) -> Any:
     """Strict JSON first; then, past a leading <think>…</think>, a fenced block or the first object."""
     try:
-        return json.loads(content)
+        return loads(content)
     except ValueError:
         pass
     text = _THINK_RE.sub("", content, count=1)
@@ -94,11 +112,17 @@ def _shown(value: Any) -> str:
 
 def match_choice(value: str, choices: tuple[str, ...]) -> str | None:
     """The choice ``value`` names, after trimming and case-folding (None when it names none)."""
-    folded = value.strip().casefold()
+    return _folded(tuple(choices)).get(value.strip().casefold())  # tuple(): the same tuple, or a list's
+
+
+@cache
+def _folded(choices: tuple[str, ...]) -> dict[str, str]:
+    """Each choice by its trimmed, case-folded name (the first choice, of two with one name); a workload has one
+    tuple of choices, so this is built once, not at every answer."""
+    named: dict[str, str] = {}
     for choice in choices:
-        if choice.strip().casefold() == folded:
-            return choice
-    return None
+        named.setdefault(choice.strip().casefold(), choice)
+    return named
 
 
 def first_choice_named(text: str, choices: tuple[str, ...]) -> str | None:

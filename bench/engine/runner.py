@@ -29,7 +29,7 @@ from bench.clients.batch import BatchAccess, BatchClient, BatchLedger, OpenAIBat
 from bench.clients.feedback import RateLimitFeedback, ReportsRateLimits
 from bench.clients.pool import Lane, PooledClient, RoutedEndpoint, split_limit, stated_total
 from bench.clients.sdk import OpenAIAsyncClient, OpenAISyncClient
-from bench.clients.trace import split
+from bench.clients.trace import shares
 from bench.core.calls import Call
 from bench.core.prices import Price, call_cost
 from bench.core.records import CANCELLED, CANCELLED_ERROR, CallRecord, Status
@@ -208,6 +208,9 @@ def internal_error(exc: Exception, secret: str) -> Outcome:
     return Outcome(ok=False, http_status=None, error=error)
 
 
+_NO_PARTS: Final[tuple[None, ...]] = (None,) * 6  # a row's time split when no hook fired (``--no-trace``)
+
+
 class CellSender:
     """Implements ``strategies.base.Sender``: times one call, counts in-flight, emits its row."""
 
@@ -303,7 +306,8 @@ class CellSender:
         with self._lock:
             self.sent += 1
             self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            if self.in_flight > self.peak_in_flight:
+                self.peak_in_flight = self.in_flight
             self._tokens += 1
             token = self._tokens
             start = time.perf_counter()
@@ -360,7 +364,8 @@ class CellSender:
                 self.dropped += 1
                 return record
             self._emit(record)
-            self.finished_s = end_s if self.finished_s is None else max(self.finished_s, end_s)
+            if self.finished_s is None or end_s > self.finished_s:
+                self.finished_s = end_s
         if outcome.http_status in FATAL_STATUSES and self._on_fatal is not None and not _batch_file(outcome):
             self._on_fatal(self._fatal_reason(outcome.http_status, record.endpoint))
         return record
@@ -386,7 +391,8 @@ class CellSender:
         status: Status | None = None,
     ) -> CallRecord:
         spec, secret = self._spec, self._secret
-        parts = split(self.t0 + start_s, self.t0 + end_s, outcome.trace)
+        parts = shares(self.t0 + start_s, self.t0 + end_s, outcome.trace)
+        prepare_s, pool_wait_s, connect_s, ttfb_s, body_s, backoff_s = _NO_PARTS if parts is None else parts
         tokens_in, tokens_out = outcome.prompt_tokens, outcome.completion_tokens
         # Text from the endpoint scrubbed of the key; most of it is empty (no error, no raw answer).
         error, answer, raw_answer = outcome.error, outcome.answer, outcome.raw_answer
@@ -418,12 +424,12 @@ class CellSender:
             output_tokens=outcome.output_tokens,
             decode_s=outcome.decode_s,
             queue_s=max(0.0, start_s - scheduled_s),
-            prepare_s=parts.prepare_s if parts else None,
-            pool_wait_s=parts.pool_wait_s if parts else None,
-            connect_s=parts.connect_s if parts else None,
-            ttfb_s=parts.ttfb_s if parts else None,
-            body_s=parts.body_s if parts else None,
-            backoff_s=parts.backoff_s if parts else None,
+            prepare_s=prepare_s,
+            pool_wait_s=pool_wait_s,
+            connect_s=connect_s,
+            ttfb_s=ttfb_s,
+            body_s=body_s,
+            backoff_s=backoff_s,
             finish_reason=scrub(outcome.finish_reason, secret),
             served_model=scrub(outcome.served_model, secret),
             raw_answer=scrub(raw_answer, secret) if raw_answer else raw_answer,

@@ -1,7 +1,8 @@
 """``bench overhead --per-call``: what the harness costs a call, next to bare loops sending the same requests.
 
 (a) the SDK path ÷ a bare ``AsyncOpenAI`` loop and (b) ``--client aiohttp`` ÷ a bare aiohttp loop, both at
-zero latency and C = 64, where the client process is the bottleneck; (j) the SDK path with its default
+zero latency and C = 64, where the client process is the bottleneck; (b) again ÷ a bare aiohttp loop that also
+writes each call's calls.csv row (what the harness costs beyond keeping the rows); (j) the SDK path with its default
 hooks (the time split) ÷ the bare SDK loop at 0.2 s latency, 1,000 calls, C = 100; (k) TTFT p50 and p99
 of the harness and of a bare aiohttp loop (its own process) streaming the same calls at the same time
 from a mock with a TTFT model. Every figure is the median over interleaved rounds, with the spread
@@ -34,6 +35,7 @@ from bench.overhead.figures import MODEL, Figure
 from bench.overhead.measure import (
     Measurement,
     bare_aiohttp_loop,
+    bare_aiohttp_rows_loop,
     bare_openai_loop,
     harness_cell,
     median_cpu_us,
@@ -73,7 +75,7 @@ def _paired(top: Sequence[Measurement], bottom: Sequence[Measurement]) -> list[f
 
 
 def _ratio_figure(
-    key: str, what: str, setup: str, top: list[Measurement], bottom: list[Measurement], target: float
+    key: str, what: str, setup: str, top: list[Measurement], bottom: list[Measurement], target: float | None
 ) -> Figure:
     ratios = _paired(top, bottom)
     cpu_top, cpu_bottom = median_cpu_us(top), median_cpu_us(bottom)
@@ -83,7 +85,7 @@ def _ratio_figure(
         setup=setup,
         value=statistics.median(ratios),
         unit="×",
-        op="≥",
+        op="≥" if target is not None else "",
         target=target,
         detail=f"rounds {len(ratios)}: {spread(ratios)} [{', '.join(f'{r:.2f}' for r in ratios)}]; "
         f"{statistics.median(m.rps for m in top):.0f} vs {statistics.median(m.rps for m in bottom):.0f} req/s; "
@@ -196,6 +198,7 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
             "harness-openai": partial(harness_cell, zero, zero_calls, "semaphore", c0, MODEL, "openai", sdk),
             "bare-aiohttp": partial(bare_aiohttp_loop, zero, many, c0, MODEL),
             "harness-aiohttp": partial(harness_cell, zero, many, "semaphore", c0, MODEL, "aiohttp", sdk),
+            "bare-aiohttp-rows": partial(bare_aiohttp_rows_loop, zero, many, c0, MODEL),
             "sched-bare": partial(bare_openai_loop, fixed, sched, cs, MODEL),
             "sched-hooks": partial(harness_cell, fixed, sched, "semaphore", cs, MODEL, "openai", sdk),
             "sched-no-trace": partial(harness_cell, fixed, sched, "semaphore", cs, MODEL, "openai", no_trace),
@@ -223,6 +226,14 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
             r["harness-aiohttp"],
             r["bare-aiohttp"],
             0.9,
+        ),
+        _ratio_figure(
+            "b",
+            "  the same ÷ a bare aiohttp loop writing the same rows",
+            "same rounds",
+            r["harness-aiohttp"],
+            r["bare-aiohttp-rows"],
+            None,  # no target of its own: it says how much of (b)'s gap is the rows themselves
         ),
         _ratio_figure(
             "j",
