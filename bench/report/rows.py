@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS
+from bench.report.columnar import lean_allocators
 
 KEY: Final = ["scenario", "strategy", "concurrency"]
 CellKey = tuple[str, str, int]
@@ -165,6 +166,7 @@ class ColumnarRows(_KeyedRows):
     def __init__(self, copy: Path) -> None:
         import pyarrow.parquet as pq
 
+        lean_allocators()
         self.copy = copy
         self.names = set(pq.read_schema(copy).names)
         missing = [name for name in (*KEY, "call_id", "status") if name not in self.names]
