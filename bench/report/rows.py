@@ -29,6 +29,15 @@ EndpointKey = tuple[str, str, int, str]
 TEXT: Final = ("error", "answer", "scenario", "finish_reason", "served_model", "raw_answer")
 TIMES: Final = ("scheduled_s", "start_s", "end_s", "latency_s")
 BATCH_ROWS: Final = 65_536
+_CELL_MIX: Final = np.uint64(0x9E3779B97F4A7C15)  # a cell's number spread over 64 bits (Fibonacci hashing)
+
+
+def _call_hashes(ids: Any) -> np.ndarray:
+    """64-bit hashes of an Arrow column of call ids (null as empty)."""
+    import pyarrow.compute as pc
+
+    texts = pc.fill_null(ids, "").to_numpy(zero_copy_only=False)
+    return np.asarray(pd.util.hash_array(texts, categorize=False), dtype=np.uint64)
 
 
 class Split:
@@ -173,6 +182,211 @@ class ColumnarRows(_KeyedRows):
         if missing:
             raise ValueError(f"{copy}: missing column(s) {', '.join(missing)}")
         self.rows = int(pq.ParquetFile(copy).metadata.num_rows)
+        self.checked_repeats = False  # whether two rows' hashes tied and the rows were compared
+        ids = self._cell_ids()
+        self.keep, self.kept = self._keep(ids)
+        if self.keep is not None:
+            ids = ids[self.keep]
+        self._ids = ids
+        self._cells = Split(ids, len(self._keys))
+
+    @property
+    def unique(self) -> bool:
+        return self.keep is None
+
+    def _cell_ids(self) -> np.ndarray:
+        """Each row's cell, numbered in the order the cells first come (a batch of rows at a time)."""
+        import pyarrow.parquet as pq
+
+        found: dict[CellKey, int] = {}
+        ids = np.empty(self.rows, dtype=np.int32)
+        at = 0
+        for batch in pq.ParquetFile(self.copy).iter_batches(BATCH_ROWS, columns=KEY, use_threads=False):
+            part = batch.to_pandas()
+            part["scenario"] = part["scenario"].fillna("")
+            grouped = part.groupby(KEY, sort=False)
+            local = grouped.ngroup().to_numpy()
+            local, first = _first_order(local)
+            firsts = part[KEY].iloc[first].itertuples(index=False)
+            mapping = np.array([found.setdefault(cell_key(row), len(found)) for row in firsts], dtype=np.int32)
+            ids[at : at + len(part)] = mapping[local]
+            at += len(part)
+        self._keys = list(found)
+        return ids
+
+    def _keep(self, ids: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """The rows to keep (None: all, no call is there twice) and how many they are.
+
+        Each row's call id and cell are hashed (64 bits) a batch at a time and the hashes sorted in place:
+        when no two are equal, no call is there twice (8 bytes a row, then nothing; the common case). Else
+        ``_repeats`` finds which rows are repeats, exactly."""
+        import pyarrow.parquet as pq
+
+        hashes = np.empty(self.rows, dtype=np.uint64)
+        at = 0
+        for batch in pq.ParquetFile(self.copy).iter_batches(BATCH_ROWS, columns=["call_id"], use_threads=False):
+            part = _call_hashes(batch.column(0))
+            part += ids[at : at + len(part)].astype(np.uint64) * _CELL_MIX  # the same id in two cells: two calls
+            hashes[at : at + len(part)] = part
+            at += len(part)
+        hashes.sort()
+        repeated = bool(len(hashes) > 1 and (hashes[1:] == hashes[:-1]).any())
+        del hashes
+        self.checked_repeats = repeated
+        if not repeated:
+            return None, self.rows
+        return self._repeats(ids)
+
+    def _repeats(self, ids: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """``_keep`` when two hashes tie: the rows sorted by cell and hash, and rows that tie compared by
+        their text, so a collision never merges two calls (about 30 bytes a row)."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        hashes = np.empty(self.rows, dtype=np.uint64)
+        cancelled = np.empty(self.rows, dtype=bool)
+        at = 0
+        for batch in pq.ParquetFile(self.copy).iter_batches(
+            BATCH_ROWS, columns=["call_id", "status"], use_threads=False
+        ):
+            part = _call_hashes(batch.column(0))
+            hashes[at : at + len(part)] = part
+            stopped = pc.fill_null(pc.equal(batch.column(1), CANCELLED), False)
+            cancelled[at : at + len(part)] = stopped.to_numpy(zero_copy_only=False)
+            at += len(part)
+        order = np.lexsort((hashes, ids))  # by cell, then hash; ties keep the file's order
+        ties = (hashes[order][1:] == hashes[order][:-1]) & (ids[order][1:] == ids[order][:-1])
+        del hashes
+        if not ties.any():
+            return None, self.rows
+        tied = np.flatnonzero(ties)
+        rows = np.unique(np.concatenate((order[tied], order[tied + 1])))  # in the file's order
+        del order, ties
+        texts = pq.read_table(self.copy, columns=["call_id"], use_threads=False).column(0).take(rows).to_pylist()
+        groups: dict[tuple[int, str], list[int]] = {}
+        for row, text in zip(rows.tolist(), texts, strict=True):
+            groups.setdefault((int(ids[row]), text or ""), []).append(row)
+        keep = np.ones(self.rows, dtype=bool)
+        for same in groups.values():
+            if len(same) < 2:
+                continue  # a hash collision: two calls
+            # Written twice or more: its cancelled rows go, then the first of the rest stays.
+            rest = [row for row in same if not cancelled[row]]
+            keep[same] = False
+            if rest:
+                keep[rest[0]] = True
+        if keep.all():
+            return None, self.rows
+        return keep, int(keep.sum())
+
+    def has(self, name: str) -> bool: ...
+
+    def frame(self, names: Sequence[str]) -> pd.DataFrame: ...  # every row in these columns (those it has)
+
+    def by_endpoint(self) -> tuple[list[EndpointKey], Split]: ...  # the rows by cell and endpoint that answered
+
+    def answer_counts(self, error_answer: str) -> pd.DataFrame: ...  # KEY, answer, count (not ok: error_answer)
+
+    def texts(self, name: str) -> list[str]: ...  # the distinct values of a text column, empty ones aside
+
+
+def cell_key(raw: Sequence[Any]) -> CellKey:
+    return (str(raw[0]), str(raw[1]), int(raw[2]))
+
+
+def _first_order(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``ids`` renumbered in the order each first appears (as pandas' ``sort=False``), and a first row of each."""
+    if not len(ids):
+        return ids.astype(np.int64), np.array([], dtype=np.int64)
+    uniques, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniques), dtype=np.int64)
+    by_first = np.argsort(first, kind="stable")
+    rank[by_first] = np.arange(len(uniques))
+    return rank[inverse], first[by_first]
+
+
+class _KeyedRows:
+    """What both sources share: each cell's key, in first-seen order, and which cell each row is in."""
+
+    _keys: list[CellKey]
+    _cells: Split
+
+    @property
+    def keys(self) -> list[CellKey]:
+        return self._keys
+
+    @property
+    def cells(self) -> Split:
+        return self._cells
+
+
+class FrameRows(_KeyedRows):
+    """A frame of calls in memory (``read_calls``'s, or one built in code) as ``CallRows``."""
+
+    def __init__(self, calls: pd.DataFrame) -> None:
+        self.calls = calls
+        if len(calls):
+            ids = calls.groupby(KEY, sort=False).ngroup().to_numpy()
+            ids, first = _first_order(ids)
+            self._keys = [cell_key(row) for row in calls[KEY].iloc[first].itertuples(index=False)]
+        else:
+            ids, self._keys = np.array([], dtype=np.int64), []
+        self._cells = Split(ids, len(self._keys))
+
+    def has(self, name: str) -> bool:
+        return name in self.calls.columns
+
+    def frame(self, names: Sequence[str]) -> pd.DataFrame:
+        return self.calls[[name for name in names if name in self.calls.columns]]
+
+    def _endpoint_labels(self) -> pd.Series:
+        calls = self.calls
+        if "endpoint" in calls.columns:
+            return calls["endpoint"].astype(object).where(calls["endpoint"].notna(), "").astype(str)
+        return pd.Series("", index=calls.index)
+
+    def by_endpoint(self) -> tuple[list[EndpointKey], Split]:
+        lean = self.calls[KEY].assign(endpoint=self._endpoint_labels())
+        if not len(lean):
+            return [], Split(np.array([], dtype=np.int64), 0)
+        ids, first = _first_order(lean.groupby([*KEY, "endpoint"], sort=False).ngroup().to_numpy())
+        keys = [(*cell_key(row[:3]), str(row[3])) for row in lean.iloc[first].itertuples(index=False)]
+        return keys, Split(ids, len(keys))
+
+    def answer_counts(self, error_answer: str) -> pd.DataFrame:
+        calls = self.calls
+        answers = calls[KEY].assign(answer=calls["answer"].where(calls["status"] == "ok", error_answer))
+        counts = answers.groupby([*KEY, "answer"], sort=False).size()
+        return counts.rename("count").reset_index()
+
+    def texts(self, name: str) -> list[str]:
+        if name not in self.calls.columns:
+            return []
+        return sorted({str(m) for m in self.calls[name].unique() if m == m and m})
+
+
+def as_rows(calls: pd.DataFrame | CallRows) -> CallRows:
+    """``calls`` as ``CallRows``: a frame in memory wrapped, rows read by columns as they are."""
+    return FrameRows(calls) if isinstance(calls, pd.DataFrame) else calls
+
+
+class ColumnarRows(_KeyedRows):
+    """A run's columnar copy as ``CallRows``: key columns read once, a figure's columns when asked.
+
+    A call written twice keeps the row ``read_calls`` keeps (not a cancelled one; then the first); ``kept``
+    counts the rows kept."""
+
+    def __init__(self, copy: Path) -> None:
+        import pyarrow.parquet as pq
+
+        lean_allocators()
+        self.copy = copy
+        self.names = set(pq.read_schema(copy).names)
+        missing = [name for name in (*KEY, "call_id", "status") if name not in self.names]
+        if missing:
+            raise ValueError(f"{copy}: missing column(s) {', '.join(missing)}")
+        self.rows = int(pq.ParquetFile(copy).metadata.num_rows)
+        self.checked_repeats = False  # whether two rows' hashes tied and the rows were compared
         ids = self._cell_ids()
         self.keep, self.kept = self._keep(ids)
         if self.keep is not None:

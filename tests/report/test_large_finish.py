@@ -224,11 +224,12 @@ def test_finishing_200k_calls_stays_under_a_budget_the_whole_frame_exceeds(
     run = columnar_run(tmp_path / "run", 200_000)
     path = run / CALLS_FILE
     assert columnar.current(path) is not None
-    # Arrow's buffers are not traced: they come from a pool of their own here, whose peak counts too (the
-    # system pool lives as long as the process, so buffers outliving the test are safe; its peak since the
-    # process began is at least this finish's: an upper bound).
+    # Arrow's buffers are not traced: they come from a pool of their own here, whose peak counts too (no
+    # other test uses jemalloc's pool, which lives as long as the process: buffers outliving the test are
+    # safe, and its peak since the process began is this finish's).
+    columnar.lean_allocators()  # once a process: it would set the pool below aside
     default = pa.default_memory_pool()
-    pool = pa.system_memory_pool()
+    pool = pa.jemalloc_memory_pool()
     pa.set_memory_pool(pool)
     try:
         tables: list[RunTables] = []
