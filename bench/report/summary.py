@@ -526,27 +526,42 @@ ENDPOINT_COLUMNS: Final = (
 
 
 def per_endpoint(calls: pd.DataFrame | CallRows) -> pd.DataFrame:
-    """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
+    """One row per cell and endpoint that answered: each endpoint's share, errors and latency (a column at a
+    time: a large run's rows are read for one figure, split by endpoint, and dropped before the next)."""
     source = as_rows(calls)
-    rows: list[dict[str, Any]] = []
     keys, split = source.by_endpoint()
-    lean = source.frame(("status", "http_status", "http_429s", "latency_s", "cost_usd"))
-    for (scenario, strategy, concurrency, endpoint), cell in zip(keys, split.pieces(lean), strict=True):
-        ok = cell[cell["status"] == "ok"]
-        answered = cell[cell["http_status"].notna()]  # the summary's latency_* population
-        rows.append(
-            {
-                "scenario": scenario,
-                "strategy": strategy,
-                "concurrency": concurrency,
-                "endpoint": endpoint,
-                "calls": len(cell),
-                "ok": len(ok),
-                "errors": len(cell) - len(ok),
-                "http_429": int(cell["http_429s"].sum()),
-                "latency_p50_s": _quantile(answered["latency_s"], 0.50),
-                "latency_p95_s": _quantile(answered["latency_s"], 0.95),
-                "cost_usd": _costs(cell)["cost_usd"],
-            }
-        )
+
+    def pieces(name: str) -> list[pd.DataFrame]:
+        return split.pieces(source.frame((name,)))
+
+    found: list[dict[str, Any]] = [{} for _ in keys]
+    for figures, cell in zip(found, pieces("status"), strict=True):
+        figures["calls"] = len(cell)
+        figures["ok"] = int((cell["status"] == "ok").sum())
+    # The summary's latency_* population: calls that got an HTTP answer.
+    answered = [cell["http_status"].notna().to_numpy(dtype=bool) for cell in pieces("http_status")]
+    for figures, cell in zip(found, pieces("http_429s"), strict=True):
+        figures["http_429"] = int(cell["http_429s"].sum())
+    for figures, got, cell in zip(found, answered, pieces("latency_s"), strict=True):
+        latency = cell["latency_s"][got]
+        figures["latency_p50_s"] = _quantile(latency, 0.50)
+        figures["latency_p95_s"] = _quantile(latency, 0.95)
+    for figures, cell in zip(found, pieces("cost_usd"), strict=True):
+        figures["cost_usd"] = _costs(cell)["cost_usd"]
+    rows = [
+        {
+            "scenario": scenario,
+            "strategy": strategy,
+            "concurrency": concurrency,
+            "endpoint": endpoint,
+            "calls": figures["calls"],
+            "ok": figures["ok"],
+            "errors": figures["calls"] - figures["ok"],
+            "http_429": figures["http_429"],
+            "latency_p50_s": figures["latency_p50_s"],
+            "latency_p95_s": figures["latency_p95_s"],
+            "cost_usd": figures["cost_usd"],
+        }
+        for (scenario, strategy, concurrency, endpoint), figures in zip(keys, found, strict=True)
+    ]
     return pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS))
