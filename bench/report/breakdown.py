@@ -96,11 +96,17 @@ def _cells(calls: pd.DataFrame) -> list[CellParts]:
     return [parts for parts in found if parts is not None]
 
 
-def cells_of(rows: CallRows) -> list[CellParts]:
-    """``_cells`` of a run's rows read a column or two at a time (a large run's): the same figures."""
+def cells_of(rows: CallRows, scenario: str | None = None) -> list[CellParts]:
+    """``_cells`` of a run's rows (of one ``scenario``'s, when given) read a column or two at a time (a large
+    run's): the same figures."""
     groups: dict[tuple[str, int], int] = {}
-    mapping = [groups.setdefault((strategy, concurrency), len(groups)) for _, strategy, concurrency in rows.keys]
-    split = rows.cells.coarser(mapping, len(groups))
+    mine = [scenario is None or key[0] == scenario for key in rows.keys]
+    for (_, strategy, concurrency), wanted in zip(rows.keys, mine, strict=True):
+        if wanted:
+            groups.setdefault((strategy, concurrency), len(groups))
+    # Other scenarios' rows in a group of their own, after these (read, then left out).
+    mapping = [groups[key[1:]] if wanted else len(groups) for key, wanted in zip(rows.keys, mine, strict=True)]
+    split = rows.cells.coarser(mapping, len(groups) + (not all(mine)))
     traced: list[np.ndarray] = []
     tails: list[np.ndarray] = []
     tail_latency: list[float] = []
@@ -112,9 +118,9 @@ def cells_of(rows: CallRows) -> list[CellParts]:
         traced.append(keep)
         tails.append(tail)
         tail_latency.append(float(latency[tail].mean()) if len(latency) else math.nan)
-    mean: list[dict[str, float]] = [{} for _ in groups]
-    slow: list[dict[str, float]] = [{} for _ in groups]
-    opened = [0 for _ in groups]
+    mean: list[dict[str, float]] = [{} for _ in range(split.count)]
+    slow: list[dict[str, float]] = [{} for _ in range(split.count)]
+    opened = [0 for _ in range(split.count)]
     for name in ("prepare_s", "pool_wait_s", "connect_s", "body_s", "backoff_s"):
         for index, cell in enumerate(split.pieces(rows.frame((name,)))):
             values = cell[name][traced[index]]
@@ -179,8 +185,9 @@ def excess_share(cell: pd.DataFrame, part: str) -> float:
     return float(traced[part].sum()) / excess if excess > 0 else math.nan
 
 
-def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | None:
-    """``breakdown_figure`` saved as PNG at ``path``; None for untraced calls."""
+def plot_breakdown(calls: pd.DataFrame | CallRows, scenario: str, path: Path) -> Path | None:
+    """``breakdown_figure`` saved as PNG at ``path``; None for untraced calls. ``calls``: the scenario's rows,
+    or a large run's rows read a column at a time (the scenario's taken from them)."""
     from bench.report.timeline import DPI
 
     fig = breakdown_figure(calls, scenario)
@@ -190,13 +197,13 @@ def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | Non
     return path
 
 
-def breakdown_figure(calls: pd.DataFrame, scenario: str) -> Figure | None:
+def breakdown_figure(calls: pd.DataFrame | CallRows, scenario: str) -> Figure | None:
     """Stacked bars per cell: the mean call, and the mean of the calls at or over p99; None untraced."""
     from matplotlib.figure import Figure  # matplotlib costs ~0.5 s to import: only when plotting
 
     from bench.report.timeline import DPI
 
-    cells = _cells(calls)
+    cells = _cells(calls) if isinstance(calls, pd.DataFrame) else cells_of(calls, scenario)
     if not cells:
         return None
     width = max(8.0, 1.3 * len(cells) * 2 + 1)

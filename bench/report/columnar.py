@@ -95,6 +95,14 @@ def current(calls_csv: Path) -> Path | None:
         return None
 
 
+def large_copy(calls_csv: Path) -> Path | None:
+    """A large calls.csv's columnar copy (made now if missing or stale); None for a small one, or without
+    pyarrow, or when the CSV holds what the copy's types refuse."""
+    if not is_large(calls_csv):
+        return None
+    return current(calls_csv) or write_columnar(calls_csv)
+
+
 def write_columnar(calls_csv: Path) -> Path | None:
     """Stream calls.csv into calls.parquet (a block at a time: memory does not grow with the rows); None
     when pyarrow is missing or the CSV holds what its types refuse (the reports then read the CSV)."""

@@ -15,6 +15,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import StrMethodFormatter
 
 from bench.report.breakdown import plot_breakdown
+from bench.report.rows import CallRows
 from bench.report.timeline import DPI, MAX_BARS, write_timeline
 
 PERCENTILES: Final = (("latency_p50_s", "p50"), ("latency_p95_s", "p95"), ("latency_p99_s", "p99"))
@@ -267,10 +268,13 @@ def write_plots(
     timelines: bool = True,
     max_bars: int = MAX_BARS,
     order: Mapping[str, int] | None = None,
+    rows: CallRows | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Every plot for every scenario into ``out_dir``; returns the files and notes on what was skipped.
 
     ``order`` ranks strategies (legend order and colour); the caller knows it, this module names none.
+    ``rows``: a large run's rows, read a column at a time for the parts of the time (``calls`` then holds
+    only ``summary.PLOT_INPUT``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = with_ranks(summary, order or {})
@@ -289,7 +293,8 @@ def write_plots(
             continue
         mine = calls[calls["scenario"] == scenario]
         written.append(plot_cdf(mine, frame, str(scenario), out_dir / f"{name}-latency-cdf.png"))
-        breakdown = plot_breakdown(mine, str(scenario), out_dir / f"{name}-where-the-time-went.png")
+        parts = mine if rows is None else rows  # a large run's parts: a column at a time
+        breakdown = plot_breakdown(parts, str(scenario), out_dir / f"{name}-where-the-time-went.png")
         if breakdown is not None:  # None: calls without parts (--no-trace)
             written.append(breakdown)
         if not timelines:

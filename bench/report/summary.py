@@ -106,6 +106,8 @@ SUMMARY_INPUT: Final = (
 )
 TALLY_INPUT: Final = (*IDENTITY, "status", "answer")
 ENDPOINT_INPUT: Final = (*IDENTITY, "endpoint", "status", "http_status", "http_429s", "latency_s", "cost_usd")
+# What a large run's latency CDFs and timelines read of every call (the parts of the time: a column at a time).
+PLOT_INPUT: Final = (*KEY, "status", "latency_s", "start_s", "end_s", "attempts")
 # What the console says of a run's failed calls after its tables (bench.report.evidence).
 EVIDENCE_INPUT: Final = (*KEY, "status", "error", *EVIDENCE_COLUMNS)
 
