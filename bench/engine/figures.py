@@ -27,7 +27,6 @@ def write_run_plots(
     from bench.report.tables import PLOTS_DIR, load_run
 
     order = {name: cls.traits.order for name, cls in STRATEGIES.items()}
-    rows = None
     if calls is None:  # a large run's: the columns the plots read, the parts of the time a column at a time
         data = load_run(run_dir)
         calls, rows = data.calls, data.rows
