@@ -202,7 +202,7 @@ class ColumnarRows(_KeyedRows):
         if missing:
             raise ValueError(f"{copy}: missing column(s) {', '.join(missing)}")
         self.rows = int(pq.ParquetFile(copy).metadata.num_rows)
-        self.checked_repeats = False  # whether two rows' hashes tied and the rows were compared
+        self.compared = False  # whether two rows' hashes tied and the rows were compared
         ids = self._cell_ids()
         self.keep, self.kept = self._keep(ids)
         if self.keep is not None:
@@ -252,7 +252,7 @@ class ColumnarRows(_KeyedRows):
         hashes.sort()
         repeated = bool(len(hashes) > 1 and (hashes[1:] == hashes[:-1]).any())
         del hashes
-        self.checked_repeats = repeated
+        self.compared = repeated
         if not repeated:
             return None, self.rows
         return self._repeats(ids)
