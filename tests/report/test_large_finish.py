@@ -266,7 +266,9 @@ def test_a_run_with_no_call_written_twice_sorts_no_row(tmp_path: Path, monkeypat
         run = columnar_run(tmp_path / f"run{size}", size)
         peaks.append(traced_peak(lambda: rows_module.ColumnarRows(run / columnar.PARQUET_FILE)))  # noqa: B023
         found = rows_module.ColumnarRows(run / columnar.PARQUET_FILE)
-        assert found.unique and found.kept == size and not found.compared
+        assert found.unique
+        assert found.kept == size
+        assert not found.compared
     # What grows with the rows: a cell number (4 bytes) and a hash (8) a row; a batch of ids does not.
     assert peaks[1] - peaks[0] < 80_000 * 16
 
@@ -283,13 +285,17 @@ def test_hashes_that_tie_never_merge_two_calls(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(columnar, "COLUMNAR_BYTES", 1)
     monkeypatch.setattr(rows_module, "_call_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))
     found = finish_tables(split, "mixed")
-    assert found.rows is not None and found.rows.compared and not found.rows.unique
+    assert found.rows is not None
+    assert found.rows.compared
+    assert not found.rows.unique
     assert (found.kept, found.cancelled) == (expected.kept, expected.cancelled) == (900, 0)
     for name in ("summary.csv", "tally.csv", "endpoints.csv"):
         assert filecmp.cmp(whole / name, split / name, shallow=False), name
     one = columnar_run(tmp_path / "one", 3_000)  # no call twice: every tie a collision, every row kept
     rows = rows_module.ColumnarRows(one / columnar.PARQUET_FILE)
-    assert rows.compared and rows.unique and rows.kept == 3_000
+    assert rows.compared
+    assert rows.unique
+    assert rows.kept == 3_000
 
 
 def test_a_report_on_a_large_run_reads_the_plots_columns_and_the_rest_a_column_at_a_time(
@@ -307,11 +313,16 @@ def test_a_report_on_a_large_run_reads_the_plots_columns_and_the_rest_a_column_a
     monkeypatch.setattr(columnar, "COLUMNAR_BYTES", 1)
     finish_tables(split, "mixed")
     large = load_run(split)
-    assert small.rows is None and large.rows is not None and small.calls is not None and large.calls is not None
+    assert small.rows is None
+    assert large.rows is not None
+    assert small.calls is not None
+    assert large.calls is not None
     assert list(large.calls.columns) == list(PLOT_INPUT)  # not every column of every row
     assert len(large.calls) == len(small.calls) == 900
     assert verdicts(large.rows) == verdicts(small.calls)
     for scenario in ("main", "open"):  # the parts of the time, a scenario's cells at a time
         assert cells_of(large.rows, scenario) == _cells(small.calls[small.calls["scenario"] == scenario]) != []
     answers = large.answers()
-    assert answers is not None and len(answers) == 900 and {"persona_id", "status", "answer"} <= set(answers.columns)
+    assert answers is not None
+    assert len(answers) == 900
+    assert {"persona_id", "status", "answer"} <= set(answers.columns)

@@ -242,4 +242,4 @@ def test_a_large_cells_cdf_is_drawn_through_a_bounded_number_of_steps() -> None:
     assert (ys[0], ys[-1]) == (0.0, 1.0)
     picked = np.searchsorted(ok, xs[1:], side="right")  # each step at the share of calls up to it
     assert np.allclose(ys[1:], picked / len(ok))
-    assert "(6000 errors left out)" in line.get_label()
+    assert "(6000 errors left out)" in str(line.get_label())
