@@ -308,6 +308,32 @@ class ColumnarRows(_KeyedRows):
         source = pq.ParquetFile(self.copy, read_dictionary=[name] if text_codes else None)
         return source.read(columns=[name], use_threads=False).column(0)
 
+    def _numbers(self, name: str) -> np.ndarray | None:
+        """A column of 8-byte numbers read a row group at a time into one array, typed as Arrow gives it to
+        pandas (integers with a null as floats); None when it is not one or its row groups do not count their
+        nulls. Reading the column whole, then converting it, held it twice."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(self.copy)
+        kind = source.schema_arrow.field(name).type
+        if kind not in (pa.float64(), pa.int64()):
+            return None
+        index = source.schema_arrow.get_field_index(name)
+        nulls = False
+        for group in range(source.metadata.num_row_groups):
+            stats = source.metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_null_count:
+                return None
+            nulls = nulls or stats.null_count > 0
+        values = np.empty(self.rows, dtype=np.float64 if kind == pa.float64() or nulls else np.int64)
+        at = 0
+        for group in range(source.metadata.num_row_groups):
+            for chunk in source.read_row_group(group, columns=[name], use_threads=False).column(0).chunks:
+                values[at : at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+                at += len(chunk)
+        return values if at == self.rows else None
+
     def _kept(self, values: np.ndarray) -> np.ndarray:
         return values if self.keep is None else values[self.keep]
 
@@ -321,7 +347,11 @@ class ColumnarRows(_KeyedRows):
             if name in TEXT:
                 return pd.Series([""] * len(self._ids), dtype=object)
             raise ValueError(f"{self.copy}: missing column(s) {name}")
-        values = self._read(name).to_pandas(self_destruct=True)
+        numbers = self._numbers(name)
+        if numbers is not None:
+            values = pd.Series(numbers, copy=False)
+        else:
+            values = self._read(name).to_pandas(self_destruct=True)
         if name in TIMES:
             numbers = pd.to_numeric(values, errors="coerce")
             if numbers.isna().any():
