@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS
-from bench.report.columnar import lean_allocators
+from bench.report.columnar import give_back, lean_allocators
 
 KEY: Final = ["scenario", "strategy", "concurrency"]
 CellKey = tuple[str, str, int]
@@ -365,6 +365,7 @@ class ColumnarRows(_KeyedRows):
         return values.reset_index(drop=True)
 
     def frame(self, names: Sequence[str]) -> pd.DataFrame:
+        give_back()
         return pd.DataFrame({name: self.column(name) for name in dict.fromkeys(names)}, copy=False)
 
     def view(self, names: Sequence[str]) -> pd.DataFrame:
