@@ -16,6 +16,10 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
     os._exit(130)
 
 
+# Arrow's buffers from the system allocator (read once, when pyarrow loads; see columnar.lean_allocators):
+# a large run's finish then gives back what each step freed instead of holding it for the next.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
 _STARTING = signal.getsignal(signal.SIGINT)
 if _STARTING is signal.default_int_handler:
     signal.signal(signal.SIGINT, _interrupted_while_starting)

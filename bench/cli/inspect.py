@@ -42,12 +42,12 @@ def report(run_dir: Path, no_plots: bool, no_timelines: bool, by: tuple[str, ...
     answers = [tally_table(data.tally, data.summary)] if data.tally is not None and len(data.tally) else []
     for table in answers:
         console.print(table)
-    lines = verdicts(data.calls) if data.calls is not None else []
+    lines = verdicts(data.rows if data.rows is not None else data.calls) if data.calls is not None else []
     for line in lines:
         console.print(line, markup=False)
     crosstabs, notes = print_breakdowns(data, by, plots=not no_plots)
     if not no_plots:
-        print_plots(run_dir, data.summary, data.calls, timelines=not no_timelines)
+        print_plots(run_dir, data.summary, data.calls, timelines=not no_timelines, rows=data.rows)
     if html:
         console.print(f"report: {write_page(data, tables, answers + crosstabs, lines + notes)}", markup=False)
 

@@ -25,11 +25,12 @@ def print_breakdowns(data: RunData, columns: Sequence[str], *, plots: bool) -> t
 
     if not columns:
         return [], []
-    if data.calls is None:
+    calls = data.answers()
+    if calls is None:
         raise BadInput(f"{data.run_dir}: no calls.csv, so no answers to break down")
     try:
         personas = read_personas(data.run_dir)
-        frames = {column: tally_by(data.calls, personas.frame, column) for column in columns}
+        frames = {column: tally_by(calls, personas.frame, column) for column in columns}
     except CrosstabError as exc:
         raise BadInput(str(exc)) from None
     tables: list[FittedTable] = []

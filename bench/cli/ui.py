@@ -20,6 +20,8 @@ from bench.engine.errors import OptionsError, RunError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bench.report.rows import ColumnarRows
+
 EXIT_INTERRUPTED = 130
 # emoji=False: text from users and servers is printed as it is (rich would turn "file:100:" into
 # "file💯"); markup in such text is escaped or printed with markup=False.
@@ -114,14 +116,20 @@ class OneLineErrors(click.Group):
 
 
 def print_plots(
-    run_dir: Path, summary: pd.DataFrame, calls: pd.DataFrame | None = None, *, timelines: bool = True
+    run_dir: Path,
+    summary: pd.DataFrame,
+    calls: pd.DataFrame | None = None,
+    *,
+    timelines: bool = True,
+    rows: ColumnarRows | None = None,
 ) -> None:
-    """Write DIR/plots/*.png (calls read from DIR when not given) and say where; failures only warn."""
+    """Write DIR/plots/*.png (calls read from DIR when not given; ``rows``: a large run's, a column at a
+    time) and say where; failures only warn."""
     from bench.engine.figures import write_run_plots
     from bench.report.tables import PLOTS_DIR
 
     try:
-        written, notes = write_run_plots(run_dir, summary, calls, timelines=timelines)
+        written, notes = write_run_plots(run_dir, summary, calls, timelines=timelines, rows=rows)
     except Exception as exc:  # the CSVs are written; a failing plot must not turn into a traceback
         errors.print(f"[yellow]warning:[/] plots not written: {type(exc).__name__}: {escape(str(exc))}")
         return

@@ -38,7 +38,7 @@ from bench.engine.resume import missing_in_cell
 from bench.engine.runner import CellMeta, CellRunner, CellSpec, Runner
 from bench.report.cells import read_cell_lines
 from bench.report.checks import Verdict
-from bench.report.columnar import current, is_large, write_columnar
+from bench.report.columnar import large_copy
 from bench.report.rows import CallRows, ColumnarRows, FrameRows
 from bench.report.summary import (
     per_endpoint,
@@ -256,8 +256,7 @@ def finish_tables(run_dir: Path, run_id: str) -> RunTables:
     cell, then drops them. A cell with rows and no line (cells.jsonl lost, a second Ctrl-C) gets a line
     rebuilt from its rows."""
     path = run_dir / CALLS_FILE
-    large = is_large(path)
-    copy = (current(path) or write_columnar(path)) if large else None
+    copy = large_copy(path)
     whole = read_calls(path) if copy is None else None  # without pyarrow a large run is read whole too
     rows: CallRows
     if whole is not None:

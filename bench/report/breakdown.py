@@ -8,10 +8,12 @@ mean: the two stacks the plot draws. ``ttfb_s`` is drawn as the server's reporte
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -96,38 +98,63 @@ def _cells(calls: pd.DataFrame) -> list[CellParts]:
     return [parts for parts in found if parts is not None]
 
 
-def cells_of(rows: CallRows) -> list[CellParts]:
-    """``_cells`` of a run's rows read a column or two at a time (a large run's): the same figures."""
+def _rows(frame: Any, keep: np.ndarray) -> Any:
+    """The rows of ``keep`` (a frame or series): no copy when it keeps them all (a large run's usual case)."""
+    return frame if keep.all() else frame[keep]
+
+
+def cells_of(rows: CallRows, scenario: str | None = None) -> list[CellParts]:
+    """``_cells`` of a run's rows (of one ``scenario``'s, when given) read a column or two at a time (a large
+    run's): the same figures."""
     groups: dict[tuple[str, int], int] = {}
-    mapping = [groups.setdefault((strategy, concurrency), len(groups)) for _, strategy, concurrency in rows.keys]
-    split = rows.cells.coarser(mapping, len(groups))
+    mine = [scenario is None or key[0] == scenario for key in rows.keys]
+    for (_, strategy, concurrency), wanted in zip(rows.keys, mine, strict=True):
+        if wanted:
+            groups.setdefault((strategy, concurrency), len(groups))
+    # Other scenarios' rows in a group of their own, after these (read, then left out).
+    mapping = [groups[key[1:]] if wanted else len(groups) for key, wanted in zip(rows.keys, mine, strict=True)]
+    split = rows.cells.coarser(mapping, len(groups) + (not all(mine)))
     traced: list[np.ndarray] = []
     tails: list[np.ndarray] = []
     tail_latency: list[float] = []
-    for cell in split.pieces(rows.frame(("prepare_s", "latency_s"))):
+
+    def each(names: tuple[str, ...], figure: Callable[[int, pd.DataFrame], None]) -> None:
+        """``figure`` of every group's rows in these columns, which go before the next are read."""
+        for index, cell in enumerate(split.pieces(rows.frame(names))):
+            figure(index, cell)
+
+    def tail_of(cell: pd.DataFrame) -> None:
         keep = cell["prepare_s"].notna().to_numpy(dtype=bool)
-        latency = cell["latency_s"][keep]
+        latency = _rows(cell["latency_s"], keep)
         cut = float(latency.quantile(TAIL_Q)) if len(latency) else math.nan
         tail = (latency >= cut).to_numpy(dtype=bool)
         traced.append(keep)
         tails.append(tail)
         tail_latency.append(float(latency[tail].mean()) if len(latency) else math.nan)
-    mean: list[dict[str, float]] = [{} for _ in groups]
-    slow: list[dict[str, float]] = [{} for _ in groups]
-    opened = [0 for _ in groups]
-    for name in ("prepare_s", "pool_wait_s", "connect_s", "body_s", "backoff_s"):
-        for index, cell in enumerate(split.pieces(rows.frame((name,)))):
-            values = cell[name][traced[index]]
-            mean[index][name] = float(values.astype(float).mean())
-            slow[index][name] = float(values[tails[index]].astype(float).mean())
-            if name == "connect_s":
-                opened[index] = int((values.astype(float) > 0).sum())
-    for index, cell in enumerate(split.pieces(rows.frame(("ttfb_s", "server_s")))):
-        for found, frame in ((mean, cell[traced[index]]), (slow, cell[traced[index]][tails[index]])):
+
+    each(("prepare_s", "latency_s"), lambda index, cell: tail_of(cell))
+    mean: list[dict[str, float]] = [{} for _ in range(split.count)]
+    slow: list[dict[str, float]] = [{} for _ in range(split.count)]
+    opened = [0 for _ in range(split.count)]
+
+    def part(name: str, index: int, cell: pd.DataFrame) -> None:
+        values = _rows(cell[name], traced[index])
+        mean[index][name] = float(values.astype(float).mean())
+        slow[index][name] = float(values[tails[index]].astype(float).mean())
+        if name == "connect_s":
+            opened[index] = int((values.astype(float) > 0).sum())
+
+    def server(index: int, cell: pd.DataFrame) -> None:
+        every = _rows(cell, traced[index])
+        for found, frame in ((mean, every), (slow, every[tails[index]])):
             ttfb = frame["ttfb_s"].astype(float)
             server = frame["server_s"].astype(float).fillna(0.0).clip(upper=ttfb)
             found[index]["server_s"] = float(server.mean())
             found[index]["ttfb_rest_s"] = float((ttfb - server).mean())
+
+    for name in ("prepare_s", "pool_wait_s", "connect_s", "body_s", "backoff_s"):
+        each((name,), functools.partial(part, name))
+    each(("ttfb_s", "server_s"), server)
     order = [name for name, _, _ in STACK]
     return [
         CellParts(
@@ -179,8 +206,9 @@ def excess_share(cell: pd.DataFrame, part: str) -> float:
     return float(traced[part].sum()) / excess if excess > 0 else math.nan
 
 
-def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | None:
-    """``breakdown_figure`` saved as PNG at ``path``; None for untraced calls."""
+def plot_breakdown(calls: pd.DataFrame | CallRows, scenario: str, path: Path) -> Path | None:
+    """``breakdown_figure`` saved as PNG at ``path``; None for untraced calls. ``calls``: the scenario's rows,
+    or a large run's rows read a column at a time (the scenario's taken from them)."""
     from bench.report.timeline import DPI
 
     fig = breakdown_figure(calls, scenario)
@@ -190,13 +218,13 @@ def plot_breakdown(calls: pd.DataFrame, scenario: str, path: Path) -> Path | Non
     return path
 
 
-def breakdown_figure(calls: pd.DataFrame, scenario: str) -> Figure | None:
+def breakdown_figure(calls: pd.DataFrame | CallRows, scenario: str) -> Figure | None:
     """Stacked bars per cell: the mean call, and the mean of the calls at or over p99; None untraced."""
     from matplotlib.figure import Figure  # matplotlib costs ~0.5 s to import: only when plotting
 
     from bench.report.timeline import DPI
 
-    cells = _cells(calls)
+    cells = _cells(calls) if isinstance(calls, pd.DataFrame) else cells_of(calls, scenario)
     if not cells:
         return None
     width = max(8.0, 1.3 * len(cells) * 2 + 1)

@@ -15,9 +15,11 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import StrMethodFormatter
 
 from bench.report.breakdown import plot_breakdown
+from bench.report.rows import CallRows
 from bench.report.timeline import DPI, MAX_BARS, write_timeline
 
 PERCENTILES: Final = (("latency_p50_s", "p50"), ("latency_p95_s", "p95"), ("latency_p99_s", "p99"))
+CDF_STEPS: Final = 20_000  # the most steps a latency CDF line is drawn through
 ALPHAS: Final = (1.0, 0.65, 0.35)  # p50 darkest
 MARKERS: Final = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -204,16 +206,30 @@ def plot_speedup(summary: pd.DataFrame, scenario: str, path: Path) -> Path | Non
     return _save(fig, path)
 
 
+def _where(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+    """The rows of ``mask``: the frame itself when they are all of it (a large run's one cell, no copy)."""
+    keep = mask.to_numpy(dtype=bool)
+    return frame if keep.all() else frame[keep]
+
+
 def _cdf_line(axis: Axes, cell: pd.DataFrame, label: str, line_colour: object) -> None:
-    """Empirical CDF of a cell's successful calls (all calls when none succeeded)."""
-    ok = cell[cell["status"] == "ok"]
-    latencies = np.sort((ok if len(ok) else cell)["latency_s"].to_numpy())
+    """Empirical CDF of a cell's successful calls (all calls when none succeeded), drawn through at most
+    ``CDF_STEPS`` of its steps, evenly spaced in rank (the last one included): a million calls are a line
+    of 20,000 steps, as a picture shows them, not of two million points."""
+    is_ok = (cell["status"] == "ok").to_numpy(dtype=bool)
+    ok = int(is_ok.sum())
+    latency = cell["latency_s"].to_numpy()
+    latencies = np.sort(latency[is_ok] if ok else latency)
+    del latency
     if not len(latencies):
         return
-    if len(cell) > len(ok):
-        label += f" ({len(cell) - len(ok)} errors left out)" if len(ok) else " (all errors)"
-    xs = np.concatenate([latencies[:1], latencies])
-    ys = np.arange(len(xs)) / len(latencies)
+    if len(cell) > ok:
+        label += f" ({len(cell) - ok} errors left out)" if ok else " (all errors)"
+    ranks = np.arange(len(latencies))
+    if len(latencies) > CDF_STEPS:
+        ranks = np.unique(np.linspace(0, len(latencies) - 1, CDF_STEPS).round().astype(np.int64))
+    xs = np.concatenate([latencies[:1], latencies[ranks]])
+    ys = np.concatenate([[0.0], (ranks + 1) / len(latencies)])
     axis.step(xs, ys, where="post", color=line_colour, label=label)
 
 
@@ -234,7 +250,7 @@ def plot_cdf(calls: pd.DataFrame, summary: pd.DataFrame, scenario: str, path: Pa
         shades = np.linspace(0.1, 0.85, max(2, len(cells)))
         for shade, row in zip(shades, cells.sort_values("concurrency").to_dict("records"), strict=False):
             level = int(row["concurrency"])
-            cell = calls[(calls["strategy"] == row["strategy"]) & (calls["concurrency"] == level)]
+            cell = _where(calls, (calls["strategy"] == row["strategy"]) & (calls["concurrency"] == level))
             if strategy is None:
                 _cdf_line(axis, cell, f"{row['strategy']} C={level}", colour(int(row["rank"])))
             else:
@@ -267,10 +283,13 @@ def write_plots(
     timelines: bool = True,
     max_bars: int = MAX_BARS,
     order: Mapping[str, int] | None = None,
+    rows: CallRows | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Every plot for every scenario into ``out_dir``; returns the files and notes on what was skipped.
 
     ``order`` ranks strategies (legend order and colour); the caller knows it, this module names none.
+    ``rows``: a large run's rows, read a column at a time for the parts of the time (``calls`` then holds
+    only ``summary.PLOT_INPUT``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = with_ranks(summary, order or {})
@@ -287,9 +306,10 @@ def write_plots(
         if calls is None:
             notes.append(f"{scenario}: no latency CDF or timelines (no calls.csv)")
             continue
-        mine = calls[calls["scenario"] == scenario]
+        mine = _where(calls, calls["scenario"] == scenario)
         written.append(plot_cdf(mine, frame, str(scenario), out_dir / f"{name}-latency-cdf.png"))
-        breakdown = plot_breakdown(mine, str(scenario), out_dir / f"{name}-where-the-time-went.png")
+        parts = mine if rows is None else rows  # a large run's parts: a column at a time
+        breakdown = plot_breakdown(parts, str(scenario), out_dir / f"{name}-where-the-time-went.png")
         if breakdown is not None:  # None: calls without parts (--no-trace)
             written.append(breakdown)
         if not timelines:
@@ -299,7 +319,7 @@ def write_plots(
         x_max = None if is_sweep(frame) else float(frame["wall_s"].max())
         for _, row in frame.iterrows():
             strategy, level = str(row["strategy"]), int(row["concurrency"])
-            cell = mine[(mine["strategy"] == strategy) & (mine["concurrency"] == level)]
+            cell = _where(mine, (mine["strategy"] == strategy) & (mine["concurrency"] == level))
             if not len(cell):
                 continue
             path = out_dir / f"{name}-timeline-{safe_name(strategy)}-c{level}.png"

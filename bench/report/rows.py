@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.records import CALL_COLUMNS, CANCELLED, TIMING_COLUMNS
+from bench.report.columnar import give_back, lean_allocators
 
 KEY: Final = ["scenario", "strategy", "concurrency"]
 CellKey = tuple[str, str, int]
@@ -28,6 +29,15 @@ EndpointKey = tuple[str, str, int, str]
 TEXT: Final = ("error", "answer", "scenario", "finish_reason", "served_model", "raw_answer")
 TIMES: Final = ("scheduled_s", "start_s", "end_s", "latency_s")
 BATCH_ROWS: Final = 65_536
+_CELL_MIX: Final = np.uint64(0x9E3779B97F4A7C15)  # a cell's number spread over 64 bits (Fibonacci hashing)
+
+
+def _call_hashes(ids: Any) -> np.ndarray:
+    """64-bit hashes of an Arrow column of call ids (null as empty)."""
+    import pyarrow.compute as pc
+
+    texts = pc.fill_null(ids, "").to_numpy(zero_copy_only=False)
+    return np.asarray(pd.util.hash_array(texts, categorize=False), dtype=np.uint64)
 
 
 class Split:
@@ -89,6 +99,26 @@ def _first_order(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     by_first = np.argsort(first, kind="stable")
     rank[by_first] = np.arange(len(uniques))
     return rank[inverse], first[by_first]
+
+
+def _pairs_in_order(cells: np.ndarray, codes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_first_order`` of ``cells * width + codes`` (a row's cell and a code under ``width``), a block of
+    rows at a time: 4 bytes a row for the groups, where sorting every row's pair took ~50."""
+    groups = np.empty(len(cells), dtype=np.int32)
+    seen: dict[int, int] = {}
+    firsts: list[int] = []
+    for at in range(0, len(cells), BATCH_ROWS):
+        pairs = cells[at : at + BATCH_ROWS].astype(np.int64) * width + codes[at : at + BATCH_ROWS]
+        uniques, first, inverse = np.unique(pairs, return_index=True, return_inverse=True)
+        mapping = np.empty(len(uniques), dtype=np.int32)
+        for index in np.argsort(first, kind="stable").tolist():  # in the order each first comes
+            value = int(uniques[index])
+            if value not in seen:
+                seen[value] = len(seen)
+                firsts.append(at + int(first[index]))
+            mapping[index] = seen[value]
+        groups[at : at + len(pairs)] = mapping[inverse.reshape(-1)]
+    return groups, np.array(firsts, dtype=np.int64)
 
 
 class _KeyedRows:
@@ -165,12 +195,14 @@ class ColumnarRows(_KeyedRows):
     def __init__(self, copy: Path) -> None:
         import pyarrow.parquet as pq
 
+        lean_allocators()
         self.copy = copy
         self.names = set(pq.read_schema(copy).names)
         missing = [name for name in (*KEY, "call_id", "status") if name not in self.names]
         if missing:
             raise ValueError(f"{copy}: missing column(s) {', '.join(missing)}")
         self.rows = int(pq.ParquetFile(copy).metadata.num_rows)
+        self.compared = False  # whether two rows' hashes tied and the rows were compared
         ids = self._cell_ids()
         self.keep, self.kept = self._keep(ids)
         if self.keep is not None:
@@ -205,9 +237,29 @@ class ColumnarRows(_KeyedRows):
     def _keep(self, ids: np.ndarray) -> tuple[np.ndarray | None, int]:
         """The rows to keep (None: all, no call is there twice) and how many they are.
 
-        Each call id is hashed (64 bits) a batch at a time and the rows sorted by cell and hash: rows that
-        tie are compared by their text, so a collision never merges two calls. About 30 bytes a row,
-        where a hash table of the ids in Arrow took over 200."""
+        Each row's call id and cell are hashed (64 bits) a batch at a time and the hashes sorted in place:
+        when no two are equal, no call is there twice (8 bytes a row, then nothing; the common case). Else
+        ``_repeats`` finds which rows are repeats, exactly."""
+        import pyarrow.parquet as pq
+
+        hashes = np.empty(self.rows, dtype=np.uint64)
+        at = 0
+        for batch in pq.ParquetFile(self.copy).iter_batches(BATCH_ROWS, columns=["call_id"], use_threads=False):
+            part = _call_hashes(batch.column(0))
+            part += ids[at : at + len(part)].astype(np.uint64) * _CELL_MIX  # the same id in two cells: two calls
+            hashes[at : at + len(part)] = part
+            at += len(part)
+        hashes.sort()
+        repeated = bool(len(hashes) > 1 and (hashes[1:] == hashes[:-1]).any())
+        del hashes
+        self.compared = repeated
+        if not repeated:
+            return None, self.rows
+        return self._repeats(ids)
+
+    def _repeats(self, ids: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """``_keep`` when two hashes tie: the rows sorted by cell and hash, and rows that tie compared by
+        their text, so a collision never merges two calls (about 30 bytes a row)."""
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
@@ -217,11 +269,11 @@ class ColumnarRows(_KeyedRows):
         for batch in pq.ParquetFile(self.copy).iter_batches(
             BATCH_ROWS, columns=["call_id", "status"], use_threads=False
         ):
-            texts = pc.fill_null(batch.column(0), "").to_numpy(zero_copy_only=False)
-            hashes[at : at + len(texts)] = pd.util.hash_array(texts, categorize=False)
+            part = _call_hashes(batch.column(0))
+            hashes[at : at + len(part)] = part
             stopped = pc.fill_null(pc.equal(batch.column(1), CANCELLED), False)
-            cancelled[at : at + len(texts)] = stopped.to_numpy(zero_copy_only=False)
-            at += len(texts)
+            cancelled[at : at + len(part)] = stopped.to_numpy(zero_copy_only=False)
+            at += len(part)
         order = np.lexsort((hashes, ids))  # by cell, then hash; ties keep the file's order
         ties = (hashes[order][1:] == hashes[order][:-1]) & (ids[order][1:] == ids[order][:-1])
         del hashes
@@ -243,6 +295,8 @@ class ColumnarRows(_KeyedRows):
             keep[same] = False
             if rest:
                 keep[rest[0]] = True
+        if keep.all():
+            return None, self.rows
         return keep, int(keep.sum())
 
     def has(self, name: str) -> bool:
@@ -253,6 +307,32 @@ class ColumnarRows(_KeyedRows):
 
         source = pq.ParquetFile(self.copy, read_dictionary=[name] if text_codes else None)
         return source.read(columns=[name], use_threads=False).column(0)
+
+    def _numbers(self, name: str) -> np.ndarray | None:
+        """A column of 8-byte numbers read a row group at a time into one array, typed as Arrow gives it to
+        pandas (integers with a null as floats); None when it is not one or its row groups do not count their
+        nulls. Reading the column whole, then converting it, held it twice."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(self.copy)
+        kind = source.schema_arrow.field(name).type
+        if kind not in (pa.float64(), pa.int64()):
+            return None
+        index = source.schema_arrow.get_field_index(name)
+        nulls = False
+        for group in range(source.metadata.num_row_groups):
+            stats = source.metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_null_count:
+                return None
+            nulls = nulls or stats.null_count > 0
+        values = np.empty(self.rows, dtype=np.float64 if kind == pa.float64() or nulls else np.int64)
+        at = 0
+        for group in range(source.metadata.num_row_groups):
+            for chunk in source.read_row_group(group, columns=[name], use_threads=False).column(0).chunks:
+                values[at : at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+                at += len(chunk)
+        return values if at == self.rows else None
 
     def _kept(self, values: np.ndarray) -> np.ndarray:
         return values if self.keep is None else values[self.keep]
@@ -267,7 +347,11 @@ class ColumnarRows(_KeyedRows):
             if name in TEXT:
                 return pd.Series([""] * len(self._ids), dtype=object)
             raise ValueError(f"{self.copy}: missing column(s) {name}")
-        values = self._read(name).to_pandas(self_destruct=True)
+        numbers = self._numbers(name)
+        if numbers is not None:
+            values = pd.Series(numbers, copy=False)
+        else:
+            values = self._read(name).to_pandas(self_destruct=True)
         if name in TIMES:
             numbers = pd.to_numeric(values, errors="coerce")
             if numbers.isna().any():
@@ -281,6 +365,7 @@ class ColumnarRows(_KeyedRows):
         return values.reset_index(drop=True)
 
     def frame(self, names: Sequence[str]) -> pd.DataFrame:
+        give_back()
         return pd.DataFrame({name: self.column(name) for name in dict.fromkeys(names)}, copy=False)
 
     def view(self, names: Sequence[str]) -> pd.DataFrame:
@@ -321,7 +406,7 @@ class ColumnarRows(_KeyedRows):
 
     def by_endpoint(self) -> tuple[list[EndpointKey], Split]:
         codes, labels = self.codes("endpoint")
-        ids, first = _first_order(self._ids.astype(np.int64) * len(labels) + codes)
+        ids, first = _pairs_in_order(self._ids, codes, len(labels))
         keys = [(*self._keys[int(self._ids[row])], labels[int(codes[row])]) for row in first]
         return keys, Split(ids, len(keys))
 
@@ -334,9 +419,9 @@ class ColumnarRows(_KeyedRows):
             ok = np.zeros(len(status), dtype=bool)
         if error_answer not in labels:
             labels.append(error_answer)
-        answers = np.where(ok, answers, labels.index(error_answer))
-        pairs = self._ids.astype(np.int64) * len(labels) + answers
-        ids, first = _first_order(pairs)
+        answers = np.where(ok, answers, np.int32(labels.index(error_answer)))
+        del status, ok
+        ids, first = _pairs_in_order(self._ids, answers, len(labels))
         counts = np.bincount(ids, minlength=len(first)) if len(first) else np.zeros(0, dtype=np.int64)
         keys = [self._keys[int(self._ids[row])] for row in first]
         return pd.DataFrame(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -106,6 +106,8 @@ SUMMARY_INPUT: Final = (
 )
 TALLY_INPUT: Final = (*IDENTITY, "status", "answer")
 ENDPOINT_INPUT: Final = (*IDENTITY, "endpoint", "status", "http_status", "http_429s", "latency_s", "cost_usd")
+# What a large run's latency CDFs and timelines read of every call (the parts of the time: a column at a time).
+PLOT_INPUT: Final = (*KEY, "status", "latency_s", "start_s", "end_s", "attempts")
 # What the console says of a run's failed calls after its tables (bench.report.evidence).
 EVIDENCE_INPUT: Final = (*KEY, "status", "error", *EVIDENCE_COLUMNS)
 
@@ -351,23 +353,67 @@ def summarize(
         pieces = source.cells.pieces(frame) if merged else []
         return {key: pieces[position[key]] if key in position else frame.iloc[0:0] for key in merged}
 
-    who: dict[CellKey, _Who] = {}
-    for key, every in cells(("status", "http_status")).items():
-        cancelled = (every["status"] == CANCELLED).to_numpy(dtype=bool)
-        cell = every[~cancelled] if cancelled.any() else every  # the calls that finished: every figure is theirs
-        # An error answer took its time too; frames without http_status (hand-made) count every row.
-        got = cell["http_status"].notna().to_numpy(dtype=bool) if "http_status" in cell.columns else None
-        who[key] = _Who(
-            every=len(every),
-            cancelled=cancelled,
-            ok=(cell["status"] == "ok").to_numpy(dtype=bool),
-            answered=np.ones(len(cell), dtype=bool) if got is None else got,
-        )
+    who = {key: _Who.of(every) for key, every in cells(("status", "http_status")).items()}
     figures: dict[CellKey, dict[str, Any]] = {key: {} for key in merged}
-    for key, every in cells(("latency_s",)).items():
-        cell = who[key].finished(every)
-        figures[key].update(latency_stats(_only(cell, who[key].answered, ("latency_s",))["latency_s"], "latency"))
-        figures[key].update(latency_stats(_only(cell, who[key].ok, ("latency_s",))["latency_s"], "ok_latency"))
+
+    def each(names: Sequence[str], figure: Callable[[CellKey, pd.DataFrame], dict[str, Any]]) -> None:
+        """``figure`` of every cell's finished rows in these columns, then the columns go (what a figure
+        keeps is its numbers: nothing of a cell's rows outlives it)."""
+        for key, every in cells(names).items():
+            figures[key].update(figure(key, who[key].finished(every)))
+
+    def latency(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:
+        return {
+            **latency_stats(_only(cell, who[key].answered, ("latency_s",))["latency_s"], "latency"),
+            **latency_stats(_only(cell, who[key].ok, ("latency_s",))["latency_s"], "ok_latency"),
+        }
+
+    def ideal(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:
+        totals = merged[key]
+        return {
+            "ideal_wall_s": ideal_wall_s(cell, totals.first.ideal, key[2], Pace.of(totals)),
+            "sent_rps": _sent_rps(cell) if totals.first.rate else math.nan,  # an open-loop cell's
+        }
+
+    def scheduled(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:
+        ok = _only(cell, who[key].ok, ("end_s", "scheduled_s"))
+        timed = ok if len(ok) else cell[["end_s", "scheduled_s"]]
+        from_schedule = timed["end_s"] - timed["scheduled_s"]
+        return {
+            "sched_latency_p50_s": _quantile(from_schedule, 0.50),
+            "sched_latency_p99_s": _quantile(from_schedule, 0.99),
+        }
+
+    def attempts(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:
+        tries = cell["attempts"]
+        return {"retries": int((tries - 1).clip(lower=0).sum()), "attempts": float(tries.sum())}
+
+    def reconnects(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:
+        return {"reconnects": int(cell["reconnects"].fillna(0).sum()) if "reconnects" in cell.columns else 0}
+
+    def tokens(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:
+        values = _column(_only(cell, who[key].ok, ("output_tokens",)), "output_tokens")
+        return {"output_tokens": float(values.sum()) if len(values) else math.nan}
+
+    def streamed(name: str) -> Callable[[CellKey, pd.DataFrame], dict[str, Any]]:
+        qs = (0.50, 0.95, 0.99) if name == "ttft_s" else (0.50, 0.99)  # the ok calls' (streamed calls only)
+
+        def figure(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:
+            values = _column(_only(cell, who[key].ok, (name,)), name)
+            prefix = name.removesuffix("_s")
+            return {f"{prefix}_p{round(100 * q)}_s": _quantile(values, q) for q in qs}
+
+        return figure
+
+    def part(column: str) -> Callable[[CellKey, pd.DataFrame], dict[str, Any]]:
+        def figure(key: CellKey, cell: pd.DataFrame) -> dict[str, Any]:  # the same calls as latency_*
+            answered = _only(cell, who[key].answered, (column,))
+            values = answered[column].dropna() if column in answered.columns else pd.Series(dtype=float)
+            return {f"{column.removesuffix('_s')}_{name}_s": _quantile(values, q) for name, q in PART_QS}
+
+        return figure
+
+    each(("latency_s",), latency)
     paces = [Pace.of(totals) for totals in merged.values()]
     ideal_input = (  # what the cells' ideal bounds read: arrival times and prompt sizes only when they use them
         "start_s",
@@ -375,37 +421,17 @@ def summarize(
         *(["scheduled_s"] if any(totals.first.ideal == "arrivals" for totals in merged.values()) else []),
         *(["prompt_tokens"] if any(pace.tpm or pace.limit_tpm for pace in paces) else []),
     )
-    for key, every in cells(ideal_input).items():
-        cell, totals = who[key].finished(every), merged[key]
-        figures[key]["ideal_wall_s"] = ideal_wall_s(cell, totals.first.ideal, key[2], Pace.of(totals))
-        figures[key]["sent_rps"] = _sent_rps(cell) if totals.first.rate else math.nan  # an open-loop cell's
-    for key, every in cells(("end_s", "scheduled_s")).items():
-        cell = who[key].finished(every)
-        ok = _only(cell, who[key].ok, ("end_s", "scheduled_s"))
-        timed = ok if len(ok) else cell[["end_s", "scheduled_s"]]
-        from_schedule = timed["end_s"] - timed["scheduled_s"]
-        figures[key]["sched_latency_p50_s"] = _quantile(from_schedule, 0.50)
-        figures[key]["sched_latency_p99_s"] = _quantile(from_schedule, 0.99)
-    for key, every in cells(("http_429s",)).items():
-        figures[key]["http_429"] = int(who[key].finished(every)["http_429s"].sum())
-    for key, every in cells(("attempts",)).items():
-        attempts = who[key].finished(every)["attempts"]
-        figures[key]["retries"] = int((attempts - 1).clip(lower=0).sum())
-        figures[key]["attempts"] = float(attempts.sum())
-    for key, every in cells(("cost_usd",)).items():
-        figures[key].update(_costs(who[key].finished(every)))
-    for key, every in cells(("reconnects",)).items():
-        cell = who[key].finished(every)
-        figures[key]["reconnects"] = int(cell["reconnects"].fillna(0).sum()) if "reconnects" in cell.columns else 0
-    for name in ("output_tokens", "ttft_s", "itl_s"):  # the ok calls' (e.g. TTFT: streamed calls only)
-        for key, every in cells((name,)).items():
-            figures[key][name] = _column(_only(who[key].finished(every), who[key].ok, (name,)), name)
-    for column in TIMING_COLUMNS:  # the same calls as latency_*; a frame built in code may lack them
-        for key, every in cells((column,)).items():
-            answered = _only(who[key].finished(every), who[key].answered, (column,))
-            values = answered[column].dropna() if column in answered.columns else pd.Series(dtype=float)
-            for name, q in (("p50", 0.50), ("p99", 0.99)):
-                figures[key][f"{column.removesuffix('_s')}_{name}_s"] = _quantile(values, q)
+    each(ideal_input, ideal)
+    each(("end_s", "scheduled_s"), scheduled)
+    each(("http_429s",), lambda key, cell: {"http_429": int(cell["http_429s"].sum())})
+    each(("attempts",), attempts)
+    each(("cost_usd",), lambda key, cell: _costs(cell))
+    each(("reconnects",), reconnects)
+    each(("output_tokens",), tokens)
+    for name in ("ttft_s", "itl_s"):
+        each((name,), streamed(name))
+    for column in TIMING_COLUMNS:  # a frame built in code may lack them
+        each((column,), part(column))
     rows: list[dict[str, Any]] = []
     serial_rps: dict[str, float] = {}  # per scenario: the throughput of its one-at-a-time cell
     for key, totals in merged.items():
@@ -415,7 +441,6 @@ def summarize(
         first, wall = totals.first, totals.wall_s
         if first.ideal == "serial" and wall > 0:
             serial_rps.setdefault(scenario, ok / wall)
-        tokens, ttft, itl = found["output_tokens"], found["ttft_s"], found["itl_s"]
         rows.append(
             {
                 "run_id": run_id,
@@ -450,12 +475,12 @@ def summarize(
                 "offered_rps": first.rate if first.rate else math.nan,
                 "sent_rps": found["sent_rps"],
                 "attempts_rps": found["attempts"] / wall if wall > 0 else math.nan,
-                "output_tokens_per_s": float(tokens.sum()) / wall if wall > 0 and len(tokens) else math.nan,
-                "ttft_p50_s": _quantile(ttft, 0.50),
-                "ttft_p95_s": _quantile(ttft, 0.95),
-                "ttft_p99_s": _quantile(ttft, 0.99),
-                "itl_p50_s": _quantile(itl, 0.50),
-                "itl_p99_s": _quantile(itl, 0.99),
+                "output_tokens_per_s": found["output_tokens"] / wall if wall > 0 else math.nan,
+                "ttft_p50_s": found["ttft_p50_s"],
+                "ttft_p95_s": found["ttft_p95_s"],
+                "ttft_p99_s": found["ttft_p99_s"],
+                "itl_p50_s": found["itl_p50_s"],
+                "itl_p99_s": found["itl_p99_s"],
                 "latency_growth": math.nan,
                 **{name: found[name] for name in PART_STATS},
                 "reconnects": found["reconnects"],
@@ -475,6 +500,7 @@ def summarize(
 LATENCY_STATS: Final = tuple(
     f"{prefix}_{stat}_s" for prefix in ("latency", "ok_latency") for stat in ("mean", "p50", "p95", "p99", "max")
 )
+PART_QS: Final = (("p50", 0.50), ("p99", 0.99))
 PART_STATS: Final = tuple(f"{column.removesuffix('_s')}_{q}_s" for column in TIMING_COLUMNS for q in ("p50", "p99"))
 
 
@@ -486,6 +512,20 @@ class _Who:
     cancelled: np.ndarray
     ok: np.ndarray
     answered: np.ndarray
+
+    @classmethod
+    def of(cls, every: pd.DataFrame) -> _Who:
+        """A cell's rows in ``status`` and ``http_status`` (those a frame built in code has)."""
+        cancelled = (every["status"] == CANCELLED).to_numpy(dtype=bool)
+        cell = every[~cancelled] if cancelled.any() else every  # the calls that finished: every figure is theirs
+        # An error answer took its time too; frames without http_status (hand-made) count every row.
+        got = cell["http_status"].notna().to_numpy(dtype=bool) if "http_status" in cell.columns else None
+        return cls(
+            every=len(every),
+            cancelled=cancelled,
+            ok=(cell["status"] == "ok").to_numpy(dtype=bool),
+            answered=np.ones(len(cell), dtype=bool) if got is None else got,
+        )
 
     def finished(self, every: pd.DataFrame) -> pd.DataFrame:
         return every[~self.cancelled] if self.cancelled.any() else every
@@ -526,27 +566,42 @@ ENDPOINT_COLUMNS: Final = (
 
 
 def per_endpoint(calls: pd.DataFrame | CallRows) -> pd.DataFrame:
-    """One row per cell and endpoint that answered: each endpoint's share, errors and latency."""
+    """One row per cell and endpoint that answered: each endpoint's share, errors and latency (a column at a
+    time: a large run's rows are read for one figure, split by endpoint, and dropped before the next)."""
     source = as_rows(calls)
-    rows: list[dict[str, Any]] = []
     keys, split = source.by_endpoint()
-    lean = source.frame(("status", "http_status", "http_429s", "latency_s", "cost_usd"))
-    for (scenario, strategy, concurrency, endpoint), cell in zip(keys, split.pieces(lean), strict=True):
-        ok = cell[cell["status"] == "ok"]
-        answered = cell[cell["http_status"].notna()]  # the summary's latency_* population
-        rows.append(
-            {
-                "scenario": scenario,
-                "strategy": strategy,
-                "concurrency": concurrency,
-                "endpoint": endpoint,
-                "calls": len(cell),
-                "ok": len(ok),
-                "errors": len(cell) - len(ok),
-                "http_429": int(cell["http_429s"].sum()),
-                "latency_p50_s": _quantile(answered["latency_s"], 0.50),
-                "latency_p95_s": _quantile(answered["latency_s"], 0.95),
-                "cost_usd": _costs(cell)["cost_usd"],
-            }
-        )
+
+    def pieces(name: str) -> list[pd.DataFrame]:
+        return split.pieces(source.frame((name,)))
+
+    found: list[dict[str, Any]] = [{} for _ in keys]
+    for figures, cell in zip(found, pieces("status"), strict=True):
+        figures["calls"] = len(cell)
+        figures["ok"] = int((cell["status"] == "ok").sum())
+    # The summary's latency_* population: calls that got an HTTP answer.
+    answered = [cell["http_status"].notna().to_numpy(dtype=bool) for cell in pieces("http_status")]
+    for figures, cell in zip(found, pieces("http_429s"), strict=True):
+        figures["http_429"] = int(cell["http_429s"].sum())
+    for figures, got, cell in zip(found, answered, pieces("latency_s"), strict=True):
+        latency = cell["latency_s"][got]
+        figures["latency_p50_s"] = _quantile(latency, 0.50)
+        figures["latency_p95_s"] = _quantile(latency, 0.95)
+    for figures, cell in zip(found, pieces("cost_usd"), strict=True):
+        figures["cost_usd"] = _costs(cell)["cost_usd"]
+    rows = [
+        {
+            "scenario": scenario,
+            "strategy": strategy,
+            "concurrency": concurrency,
+            "endpoint": endpoint,
+            "calls": figures["calls"],
+            "ok": figures["ok"],
+            "errors": figures["calls"] - figures["ok"],
+            "http_429": figures["http_429"],
+            "latency_p50_s": figures["latency_p50_s"],
+            "latency_p95_s": figures["latency_p95_s"],
+            "cost_usd": figures["cost_usd"],
+        }
+        for (scenario, strategy, concurrency, endpoint), figures in zip(keys, found, strict=True)
+    ]
     return pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS))

@@ -10,8 +10,10 @@ import pandas as pd
 from rich.text import Text
 
 from bench.core.records import CALLS_FILE, SUMMARY_FILE, TALLY_FILE
+from bench.report.columnar import large_copy
 from bench.report.fit import Column, FittedTable
-from bench.report.summary import read_calls
+from bench.report.rows import ColumnarRows
+from bench.report.summary import PLOT_INPUT, read_calls
 
 PLOTS_DIR: Final = "plots"
 
@@ -54,7 +56,14 @@ class RunData:
     run_dir: Path
     summary: pd.DataFrame
     tally: pd.DataFrame | None
-    calls: pd.DataFrame | None
+    calls: pd.DataFrame | None  # a large run's: only ``PLOT_INPUT``, text as categories
+    rows: ColumnarRows | None = None  # a large run's, read a column at a time (the parts of the time)
+
+    def answers(self) -> pd.DataFrame | None:
+        """The calls with what a breakdown by persona reads (a large run's read now: persona, status, answer)."""
+        if self.rows is None:
+            return self.calls
+        return read_calls(self.run_dir / CALLS_FILE, ("persona_id", "status", "answer"), unique=self.rows.unique)
 
 
 def read_summary(run_dir: Path) -> pd.DataFrame:
@@ -118,13 +127,19 @@ def load_run(run_dir: Path) -> RunData:
     summary = read_summary(run_dir)
     tally_path, calls_path = run_dir / TALLY_FILE, run_dir / CALLS_FILE
     tally = read_tally(tally_path) if tally_path.is_file() else None
+    rows: ColumnarRows | None = None
     try:
-        calls = read_calls(calls_path) if calls_path.is_file() else None
+        copy = large_copy(calls_path) if calls_path.is_file() else None
+        if copy is not None:  # a large run: the columns the plots read, and the rest a column at a time
+            rows = ColumnarRows(copy)
+            calls: pd.DataFrame | None = rows.view(PLOT_INPUT)
+        else:
+            calls = read_calls(calls_path) if calls_path.is_file() else None
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:  # a binary file: name it
         raise ReportError(f"{calls_path}: unreadable ({str(exc).splitlines()[0][:160]})") from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
-    return RunData(run_dir=run_dir, summary=summary, tally=tally, calls=calls)
+    return RunData(run_dir=run_dir, summary=summary, tally=tally, calls=calls, rows=rows)
 
 
 def _num(value: Any, digits: int = 2, suffix: str = "") -> str:

@@ -52,12 +52,22 @@ def assign_lanes(starts: FloatArray, ends: FloatArray) -> npt.NDArray[np.int64]:
 def in_flight(starts: FloatArray, ends: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     """Calls in flight as a step function: count[i] holds from times[i] until times[i + 1].
 
-    At equal times ends count before starts, as in ``assign_lanes``.
+    At equal times ends count before starts, as in ``assign_lanes``. The ends and the starts are sorted
+    apart and merged by position (each one's place: those of its own kind before it, and those of the other
+    kind before it), a byte a step: a million calls' two million steps, not sorted together as 8-byte pairs.
     """
-    times = np.concatenate([ends, starts]).astype(np.float64)
-    deltas = np.concatenate([-np.ones(len(ends), np.int64), np.ones(len(starts), np.int64)])
-    order = np.lexsort((deltas, times))  # by time, then -1 before +1
-    return times[order], np.cumsum(deltas[order])
+    ends = np.sort(np.asarray(ends, dtype=np.float64))
+    starts = np.sort(np.asarray(starts, dtype=np.float64))
+    times = np.empty(len(ends) + len(starts), dtype=np.float64)
+    steps = np.empty(len(times), dtype=np.int8)
+    at = np.searchsorted(starts, ends, side="left")  # the starts before an end: those strictly earlier
+    at += np.arange(len(ends))
+    times[at], steps[at] = ends, -1
+    at = np.searchsorted(ends, starts, side="right")  # the ends before a start: those at or before it
+    at += np.arange(len(starts))
+    times[at], steps[at] = starts, 1
+    del at
+    return times, np.cumsum(steps, dtype=np.int64)
 
 
 ENVELOPE_BINS: Final = 4_000  # about the pixels of the time axis, several times over

@@ -224,11 +224,12 @@ def test_finishing_200k_calls_stays_under_a_budget_the_whole_frame_exceeds(
     run = columnar_run(tmp_path / "run", 200_000)
     path = run / CALLS_FILE
     assert columnar.current(path) is not None
-    # Arrow's buffers are not traced: they come from a pool of their own here, whose peak counts too (the
-    # system pool lives as long as the process, so buffers outliving the test are safe; its peak since the
-    # process began is at least this finish's: an upper bound).
+    # Arrow's buffers are not traced: they come from a pool of their own here, whose peak counts too (no
+    # other test uses jemalloc's pool, which lives as long as the process: buffers outliving the test are
+    # safe, and its peak since the process began is this finish's).
+    columnar.lean_allocators()  # once a process: it would set the pool below aside
     default = pa.default_memory_pool()
-    pool = pa.system_memory_pool()
+    pool = pa.jemalloc_memory_pool()
     pa.set_memory_pool(pool)
     try:
         tables: list[RunTables] = []
@@ -248,3 +249,80 @@ def test_finishing_200k_calls_stays_under_a_budget_the_whole_frame_exceeds(
         f"{in_arrow / mib:.0f} MiB Arrow held + {old / mib:.0f} MiB traced summarising it"
     )
     assert python + arrow < BUDGET_MB * mib < in_arrow + old
+
+
+def test_a_run_with_no_call_written_twice_sorts_no_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check for repeats is one 8-byte hash a row, sorted in place; rows are sorted and compared (~30
+    bytes a row) only when two hashes tie."""
+    from bench.report import rows as rows_module
+
+    def compared(self: rows_module.ColumnarRows, ids: np.ndarray) -> None:
+        raise AssertionError("rows compared in a run with no call written twice")
+
+    monkeypatch.setattr(rows_module.ColumnarRows, "_repeats", compared)
+    monkeypatch.setattr(rows_module, "BATCH_ROWS", 2_000)  # what a batch holds, small beside what grows
+    peaks = []
+    for size in (20_000, 100_000):
+        run = columnar_run(tmp_path / f"run{size}", size)
+        peaks.append(traced_peak(lambda: rows_module.ColumnarRows(run / columnar.PARQUET_FILE)))  # noqa: B023
+        found = rows_module.ColumnarRows(run / columnar.PARQUET_FILE)
+        assert found.unique
+        assert found.kept == size
+        assert not found.compared
+    # What grows with the rows: a cell number (4 bytes) and a hash (8) a row; a batch of ids does not.
+    assert peaks[1] - peaks[0] < 80_000 * 16
+
+
+def test_hashes_that_tie_never_merge_two_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every hash equal (as if each call collided with every other): the rows are compared by their text,
+    the calls written twice found and no other, and the tables are those of the whole-frame finish."""
+    from bench.report import rows as rows_module
+
+    whole = mixed_run(tmp_path / "whole" / "run")
+    split = tmp_path / "split" / "run"
+    shutil.copytree(whole, split)
+    expected = finish_tables(whole, "mixed")
+    monkeypatch.setattr(columnar, "COLUMNAR_BYTES", 1)
+    monkeypatch.setattr(rows_module, "_call_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))
+    found = finish_tables(split, "mixed")
+    assert found.rows is not None
+    assert found.rows.compared
+    assert not found.rows.unique
+    assert (found.kept, found.cancelled) == (expected.kept, expected.cancelled) == (900, 0)
+    for name in ("summary.csv", "tally.csv", "endpoints.csv"):
+        assert filecmp.cmp(whole / name, split / name, shallow=False), name
+    one = columnar_run(tmp_path / "one", 3_000)  # no call twice: every tie a collision, every row kept
+    rows = rows_module.ColumnarRows(one / columnar.PARQUET_FILE)
+    assert rows.compared
+    assert rows.unique
+    assert rows.kept == 3_000
+
+
+def test_a_report_on_a_large_run_reads_the_plots_columns_and_the_rest_a_column_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.report.breakdown import verdicts
+    from bench.report.summary import PLOT_INPUT
+    from bench.report.tables import load_run
+
+    whole = mixed_run(tmp_path / "whole" / "run")
+    split = tmp_path / "split" / "run"
+    shutil.copytree(whole, split)
+    finish_tables(whole, "mixed")
+    small = load_run(whole)
+    monkeypatch.setattr(columnar, "COLUMNAR_BYTES", 1)
+    finish_tables(split, "mixed")
+    large = load_run(split)
+    assert small.rows is None
+    assert large.rows is not None
+    assert small.calls is not None
+    assert large.calls is not None
+    assert list(large.calls.columns) == list(PLOT_INPUT)  # not every column of every row
+    assert len(large.calls) == len(small.calls) == 900
+    assert verdicts(large.rows) == verdicts(small.calls)
+    for scenario in ("main", "open"):  # the parts of the time, a scenario's cells at a time
+        assert cells_of(large.rows, scenario) == _cells(small.calls[small.calls["scenario"] == scenario]) != []
+    answers = large.answers()
+    assert answers is not None
+    assert len(answers) == 900
+    assert {"persona_id", "status", "answer"} <= set(answers.columns)

@@ -208,3 +208,38 @@ def test_a_report_on_a_sweep_that_sent_nothing_prints_no_warning(tmp_path: Path)
     assert report.returncode == 0
     assert report.stderr == ""  # not even "warning: plots not written"
     assert (run_dir / "plots" / "stopped-throughput.png").is_file()
+
+
+def test_in_flight_merges_ends_before_starts_as_one_sort_of_both_would() -> None:
+    rng = np.random.default_rng(4)
+    starts = np.round(rng.uniform(0, 5, 3000), 1)  # ties everywhere: ends before starts at one time
+    ends = starts + np.round(rng.uniform(0, 1, 3000), 1)
+    times, counts = in_flight(starts, ends)
+    joint = np.concatenate([ends, starts])
+    deltas = np.concatenate([-np.ones(len(ends), np.int64), np.ones(len(starts), np.int64)])
+    order = np.lexsort((deltas, joint))
+    assert np.array_equal(times, joint[order])
+    assert np.array_equal(counts, np.cumsum(deltas[order]))
+
+
+def test_a_large_cells_cdf_is_drawn_through_a_bounded_number_of_steps() -> None:
+    from matplotlib.figure import Figure
+
+    from bench.report.plots import CDF_STEPS, _cdf_line
+
+    rng = np.random.default_rng(5)
+    n = 3 * CDF_STEPS
+    cell = pd.DataFrame(
+        {"status": np.where(np.arange(n) % 10 == 0, "error", "ok"), "latency_s": rng.lognormal(0, 1, n)}
+    )
+    axis = Figure().subplots()
+    _cdf_line(axis, cell, "big", "black")
+    (line,) = axis.get_lines()
+    xs, ys = (np.asarray(values, dtype=float) for values in line.get_data())
+    ok = np.sort(cell["latency_s"][cell["status"] == "ok"].to_numpy())
+    assert len(xs) <= CDF_STEPS + 1 < len(ok)
+    assert (xs[0], xs[1], xs[-1]) == (ok[0], ok[0], ok[-1])  # from the fastest call to the slowest
+    assert (ys[0], ys[-1]) == (0.0, 1.0)
+    picked = np.searchsorted(ok, xs[1:], side="right")  # each step at the share of calls up to it
+    assert np.allclose(ys[1:], picked / len(ok))
+    assert "(6000 errors left out)" in str(line.get_label())
