@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from bench.mock import MockConfig, MockServer
 from bench.mock.latency import LatencyModel
 from bench.mock.profile import load_profile
@@ -63,8 +65,12 @@ def _exchange(sock: socket.socket, body: dict[str, Any], *, read_to_close: bool)
     return text, rest
 
 
-def test_the_mock_replaying_it_closes_streamed_replies_unannounced_and_sends_usage_only_when_asked() -> None:
-    with MockServer(MockConfig(profile=str(RECORDED))) as server:
+@pytest.mark.parametrize("profile", [str(RECORDED), "llamacpp"], ids=["recorded", "built-in"])
+def test_the_mock_replaying_it_closes_streamed_replies_unannounced_and_sends_usage_only_when_asked(
+    profile: str,
+) -> None:
+    """The recording, and the built-in ``llamacpp`` profile that follows it."""
+    with MockServer(MockConfig(profile=profile)) as server:
         address = urlsplit(server.base_url)
         host, port = address.hostname or "127.0.0.1", address.port or 80
 
