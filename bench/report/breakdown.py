@@ -45,6 +45,9 @@ CLIENT_PARTS: Final = {
     "backoff_s": ("retry back-off", "stay under the rate limit (rate_limited, adaptive) or lower C"),
 }
 DOMINANT: Final = 0.5  # the client parts together are at least this share of the tail's latency
+# ... and the part advised on is at least this share of the mean call's: a tail of one or two calls (a small
+# cell's p99) held up once (the client's first request, built cold) is no reason to change the client or C.
+MEAN_SHARE: Final = 0.1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,7 +175,8 @@ def cells_of(rows: CallRows, scenario: str | None = None) -> list[CellParts]:
 
 
 def verdicts(calls: pd.DataFrame | CallRows) -> list[str]:
-    """One line per cell whose slowest calls spend most of their time in the client."""
+    """One line per cell whose slowest calls spend most of their time in the client (in a part that weighs
+    on the mean call too)."""
     lines: list[str] = []
     for cell in _cells(calls) if isinstance(calls, pd.DataFrame) else cells_of(calls):
         if not cell.tail_latency_s > 0:
@@ -181,6 +185,8 @@ def verdicts(calls: pd.DataFrame | CallRows) -> list[str]:
         if sum(shares.values()) < DOMINANT:
             continue
         part = max(shares, key=lambda name: shares[name])
+        if cell.mean[part] < MEAN_SHARE * sum(cell.mean.values()):
+            continue
         what, advice = CLIENT_PARTS[part]
         if part == "connect_s" and _server_closes(cell):
             advice = (

@@ -38,6 +38,13 @@ def test_each_client_part_has_its_own_remedy(part: str, words: str) -> None:
     assert words in line
 
 
+def test_one_slow_first_call_is_no_reason_to_change_the_client() -> None:
+    """A small cell's p99 is its slowest call: the SDK's first request, built cold, spent 0.3 s preparing."""
+    calls = cell("adaptive", 50, prepare_s=0.001)
+    calls.loc[0, ["prepare_s", "latency_s"]] = (0.3, 0.503)
+    assert verdicts(calls) == []
+
+
 def test_a_cell_whose_time_is_the_servers_gets_no_line() -> None:
     assert verdicts(cell("semaphore", 50, pool_wait_s=0.05)) == []
 
