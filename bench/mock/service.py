@@ -110,7 +110,11 @@ class MockService:
         detail = request.query.get("detail", "") not in ("", "0", "false")
         config = self.config  # the limits, so that reports can say how close a run came to them
         limits = ServerLimits(
-            rpm=config.rpm, tpm=config.tpm, burst_seconds=config.burst_seconds, max_concurrency=config.max_concurrency
+            rpm=config.rpm,
+            tpm=config.tpm,
+            burst_seconds=config.burst_seconds,
+            max_concurrency=config.max_concurrency,
+            tokens_burst_seconds=config.tokens_burst_seconds,
         )
         snapshot = self.stats.snapshot(detail=detail, limits=limits, batches=self.batches.counts())
         if self.profile_faults:

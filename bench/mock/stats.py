@@ -26,6 +26,7 @@ class ServerLimits:
     tpm: int | None = None
     burst_seconds: float = 1.0
     max_concurrency: int | None = None
+    tokens_burst_seconds: float | None = None  # the tokens bucket's depth, when not burst_seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +100,7 @@ class ServerStats:
                 "tpm": limits.tpm,
                 "burst_seconds": limits.burst_seconds,
                 "max_concurrency": limits.max_concurrency,
+                "tokens_burst_seconds": limits.tokens_burst_seconds,
             }
         if self.batches is not None:
             out["batches"] = dict(self.batches)

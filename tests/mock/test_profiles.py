@@ -261,6 +261,20 @@ def test_groq_states_the_day_in_requests_headers_and_retry_after_only_on_429s(
         create(server, logprobs=True)
 
 
+def test_groq_at_its_own_tpm_admits_what_its_tokens_headers_say_is_left(mock_server_factory: MockServerFactory) -> None:
+    """6,000 TPM held for a minute: twenty 250-token requests at once fit (a second's 100 tokens held none)."""
+    server = mock_server_factory(latency="zero", profile="groq", rpm=6000)  # requests out of the way
+    big = {**ASK, "max_tokens": 240}  # ~250 tokens charged: prompt and max_tokens
+    statuses = [post(server, big).status_code for _ in range(20)]
+    assert statuses == [200] * 20
+    stats = server.stats()
+    assert stats.http_429 == 0
+    assert stats.limits is not None
+    assert (stats.limits.tpm, stats.limits.tokens_burst_seconds) == (6000, 60.0)
+    left = int(post(server, big).headers["x-ratelimit-remaining-tokens"])
+    assert left < 6000 - 20 * 240  # what was spent, counted out of the minute's limit
+
+
 @pytest.mark.slow
 def test_vllm_ignores_unknown_fields_and_sends_no_rate_limit_headers(mock_server_factory: MockServerFactory) -> None:
     server = mock_server_factory(latency="zero", profile="vllm")
