@@ -322,7 +322,8 @@ class CellSender:
         end = time.perf_counter()
         start_s, end_s = start - self.t0, end - self.t0
         scheduled = start_s if scheduled_s is None else scheduled_s
-        return self._write(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s, token=token)
+        record = self._record(call, outcome, scheduled_s=scheduled, start_s=start_s, end_s=end_s)
+        return self._write(record, outcome, token=token)
 
     def record(
         self,
@@ -336,24 +337,14 @@ class CellSender:
     ) -> CallRecord | None:
         with self._lock:
             self.sent += 1
-        return self._write(
-            call, outcome, scheduled_s=scheduled_s, start_s=start_s, end_s=end_s, price_factor=price_factor
-        )
-
-    def _write(
-        self,
-        call: Call,
-        outcome: Outcome,
-        *,
-        scheduled_s: float,
-        start_s: float,
-        end_s: float,
-        price_factor: float = 1.0,
-        token: int | None = None,
-    ) -> CallRecord:
         record = self._record(
             call, outcome, scheduled_s=scheduled_s, start_s=start_s, end_s=end_s, price_factor=price_factor
         )
+        return self._write(record, outcome)
+
+    def _write(self, record: CallRecord, outcome: Outcome, *, token: int | None = None) -> CallRecord:
+        """Emit ``record`` (the row of ``outcome``) unless its call was already written as cancelled."""
+        end_s = record.end_s
         with self._lock:  # held while writing, so that no row lands after ``abandon`` returns
             if token is not None:  # a call this sender timed: still open unless written as cancelled
                 if self._open.pop(token, None) is None:

@@ -11,6 +11,7 @@ import pytest
 from bench.clients.base import Outcome
 from bench.core.frozen import quick_init
 from bench.core.records import CALL_COLUMNS, CallRecord
+from tests.support.fakes import RECORD_FIELDS
 
 
 def plain_twin(cls: type[Any]) -> type[Any]:
@@ -19,26 +20,7 @@ def plain_twin(cls: type[Any]) -> type[Any]:
     return dataclasses.make_dataclass(cls.__name__, fields, frozen=True, slots=True, kw_only=True)
 
 
-ROW: dict[str, Any] = {
-    "run_id": "r",
-    "strategy": "semaphore",
-    "concurrency": 8,
-    "call_id": "p00001-r000",
-    "persona_id": "=cmd",
-    "repeat": 0,
-    "scheduled_s": 0.25,
-    "start_s": 0.5,
-    "end_s": 1.0,
-    "latency_s": 0.5,
-    "status": "ok",
-    "http_status": 200,
-    "error": "",
-    "attempts": 1,
-    "prompt_tokens": 12,
-    "completion_tokens": None,
-    "answer": "Harris",
-    "ttfb_s": 0.4,
-}
+ROW: dict[str, Any] = RECORD_FIELDS | {"persona_id": "=cmd", "ttfb_s": 0.4}
 
 
 @pytest.mark.parametrize(

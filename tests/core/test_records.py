@@ -10,29 +10,11 @@ import pytest
 
 from bench.core import records
 from bench.core.records import _DECIMALS, CALL_COLUMNS, CallRecord, CallsWriter, _cell, csv_row, format_rows
+from tests.support.fakes import RECORD_FIELDS
 
 
 def record(**changes: object) -> CallRecord:
-    fields: dict[str, object] = {
-        "run_id": "r",
-        "strategy": "semaphore",
-        "concurrency": 8,
-        "call_id": "p00001-r000",
-        "persona_id": 1,
-        "repeat": 0,
-        "scheduled_s": 0.25,
-        "start_s": 0.5,
-        "end_s": 1.0,
-        "latency_s": 0.5,
-        "status": "ok",
-        "http_status": 200,
-        "error": "",
-        "attempts": 1,
-        "prompt_tokens": 12,
-        "completion_tokens": None,
-        "answer": "Harris",
-        "cost_usd": 1.234e-7,
-    }
+    fields: dict[str, object] = RECORD_FIELDS | {"cost_usd": 1.234e-7}
     fields.update(changes)
     return CallRecord(**fields)  # type: ignore[arg-type]
 

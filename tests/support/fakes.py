@@ -14,6 +14,27 @@ import httpx2
 
 from bench.clients.base import CALL_ID_HEADER
 
+# A call's row as CallRecord's keywords: one successful call (tests add or change fields).
+RECORD_FIELDS: dict[str, Any] = {
+    "run_id": "r",
+    "strategy": "semaphore",
+    "concurrency": 8,
+    "call_id": "p00001-r000",
+    "persona_id": 1,
+    "repeat": 0,
+    "scheduled_s": 0.25,
+    "start_s": 0.5,
+    "end_s": 1.0,
+    "latency_s": 0.5,
+    "status": "ok",
+    "http_status": 200,
+    "error": "",
+    "attempts": 1,
+    "prompt_tokens": 12,
+    "completion_tokens": None,
+    "answer": "Harris",
+}
+
 
 def completion_body(content: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
     return {
