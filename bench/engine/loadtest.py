@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -85,9 +85,33 @@ class SearchProgram:
 
     async def drive(self, group: Group, cells: Cells) -> None:
         work = self.options.workload
+        if work.rpm is not None or work.tpm is not None:  # rate_limited's pace, as a plan's cells carry it
+            cells = PacedCells(cells, work.rpm, work.tpm)
         if work.synthetic:  # each level's prompts its own, as in a plan: no prefix cache answers from another
             cells = SaltedCells(cells, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, self.options.mock.seed)
         self.found = await self.search(cells, self.pool)
+
+
+@dataclass(frozen=True)
+class PacedCells:
+    """``Cells`` whose cells carry the run's ``--rpm``/``--tpm`` (a search builds cells of a level alone)."""
+
+    inner: Cells
+    rpm: float | None
+    tpm: float | None
+
+    async def run(self, spec: CellSpec) -> None:
+        await self.inner.run(replace(spec, rpm=self.rpm, tpm=self.tpm))
+
+    def row(self, spec: CellSpec) -> pd.Series:
+        return self.inner.row(spec)
+
+    def summary(self) -> pd.DataFrame:
+        return self.inner.summary()
+
+    @property
+    def stopping(self) -> bool:
+        return self.inner.stopping
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def planned_calls(suite: Suite) -> int:
     """How many calls the suite would make, counted from its options before a single call is built."""
     total = 0
     for exp in suite.experiments:
-        first = {k: v for k, v in {**exp.params, "latency": exp.latency[0], "rpm": exp.rpm[0]}.items() if v is not None}
+        axes = {"latency": exp.latency[0], "rpm": exp.rpm[0], "tpm": exp.tpm[0]}
+        first = {k: v for k, v in {**exp.params, **axes}.items() if v is not None}
         work = _options(exp.where, first).workload
         levels = len(work.concurrency or (1,)) * len(work.rate or (1,))
         per_group = checks.workload_size(work.calls, work.personas, work.repeats, len(work.strategies), levels)

@@ -136,3 +136,18 @@ async def test_a_synthetic_load_test_sends_each_level_prompts_of_its_own() -> No
     first, second = ([m["content"] for c in spec.calls for m in c.messages] for spec in inner.sent)
     assert not set(first) & set(second)  # no prompt answered from another level's prefix cache
     assert [len(text) for text in first] == [len(text) for text in second]
+
+
+@pytest.mark.slow
+def test_a_sweep_of_rate_limited_paces_every_level_to_the_given_rpm(tmp_path: Path) -> None:
+    """A search builds each level's cell alone: ``--rpm`` must reach it (it once crashed: "needs --rpm")."""
+    out = tmp_path / "sweep"
+    args = ["sweep", "--strategy", "rate_limited", "--rpm", "1200", "--mock-rpm", "1200", "--latency", "zero"]
+    flags = ["--ceiling", "4", "--levels", "2", "--calls", "40", "--client", "aiohttp", "--no-plots", "-q"]
+    done = invoke_bench([*args, *flags, "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    cells = read_cells(out)
+    assert {cell["concurrency"] for cell in cells} >= {1, 4}
+    # 40 calls at once would empty the mock's 20-request bucket: paced at its rate, none is refused.
+    assert all(cell["server"]["http_429"] == 0 for cell in cells)
+    assert all(cell["server"]["received"] == 40 for cell in cells)

@@ -232,6 +232,15 @@ def test_matrix_gives_each_repetition_and_mock_limit_its_own_server_and_scenario
     assert len(keys) == len(set(keys)) == 8 * 6
 
 
+@pytest.mark.parametrize("pace", ["tpm = 6000", "tpm = [6000, 12000]"])
+def test_rate_limited_paced_by_tokens_alone_is_planned(pace: str) -> None:
+    """``tpm`` without ``rpm`` paces ``rate_limited`` (the call count was once planned with ``rpm`` only)."""
+    suite = parse_suite(suite_text("calls = 4", RATE + pace), source=Path("t.toml"))
+    cells = [cell for group in expand(suite) for cell in group.cells]
+    assert {cell.tpm for cell in cells} == ({6000} if pace == "tpm = 6000" else {6000, 12000})
+    assert {cell.rpm for cell in cells} == {None}
+
+
 def test_url_endpoint_runs_without_a_mock() -> None:
     text = suite_text(URL + "\ncalls = 4", 'strategies = ["gather", "sequential"]')
     suite = parse_suite(text, source=Path("u.toml"))
