@@ -113,6 +113,17 @@ def _bystander() -> Iterator[MockServer]:
     yield from _server(batch_delay="fixed:0.01")
 
 
+@pytest.fixture(scope="session")
+def _limited() -> Iterator[MockServer]:
+    yield from _server(rpm=PACED_RPM)  # a bucket of 10 requests, refilled at 10 a second
+
+
+@pytest.fixture
+def limited(_limited: MockServer) -> MockServer:
+    _limited.reset_stats()
+    return _limited
+
+
 @pytest.fixture
 def server_a(_server_a: MockServer) -> MockServer:
     _server_a.reset_stats()
@@ -260,6 +271,24 @@ def test_calls_are_shared_between_endpoints_by_their_stated_rpm(
     assert set(answered) == {"a", "b"}
     assert (server_a.stats().received, server_b.stats().received) == (answered["a"], answered["b"])
     assert answered["b"] / len(rows) == pytest.approx(0.75, abs=0.05)  # 600 : 1800
+
+
+# -- 5. pacing ----------------------------------------------------------------------------------
+
+
+PACED_RPM: Final = 600
+
+
+@pytest.mark.parametrize("command", commands(*EVERY))
+def test_rate_limited_is_paced_to_its_rpm_in_every_cell(command: Command, limited: MockServer, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    options = {**ON_A_SERVER, "endpoint": limited.base_url, "strategy": "rate_limited", "rpm": PACED_RPM}
+    rows = ran(invoke(command, options, out=out), out)
+
+    # 12 calls at once would empty the server's 10-request bucket; paced at its rate, none is refused.
+    assert all(r["status"] == "ok" for r in rows), Counter(r["error"] for r in rows)
+    assert sum(int(r["http_429s"]) for r in rows) == 0  # the SDK's hidden retries counted too
+    assert {r["strategy"] for r in rows} == {"rate_limited"}
 
 
 # -- 6. warm-up ---------------------------------------------------------------------------------

@@ -226,18 +226,23 @@ def parse_suite(text: str, *, source: Path) -> Suite:
             if url and key in table.data:
                 raise table.fail(key, 'applies only to endpoint = "mock"')
         own = _paths(table.options(frozenset({"name", "repetitions", *SERVER_AXES, *CELL_AXES})), source)
+
+        def axis(key: str, *, whole: bool, table: _Table = table) -> tuple[Any, ...]:
+            """The experiment's own values, else the suite's (``[suite]`` sets every option for all)."""
+            return (table if key in table.data else top).axis(key, whole=whole)
+
         laid = {k: v for k, v in base.items() if not (k in WORKLOAD_KEYS and WORKLOAD_KEYS & set(own))}
         experiment = Experiment(
             name=table.text("name", f"exp{index}"),
             index=index,
             params={**laid, **own},
             repetitions=table.whole("repetitions", repetitions),
-            latency=table.axis("latency", whole=False),
-            mock_rpm=table.axis("mock_rpm", whole=True),
-            mock_tpm=table.axis("mock_tpm", whole=True),
-            mock_max_concurrency=table.axis("mock_max_concurrency", whole=True),
-            rpm=table.axis("rpm", whole=False),
-            tpm=table.axis("tpm", whole=False),
+            latency=axis("latency", whole=False),
+            mock_rpm=axis("mock_rpm", whole=True),
+            mock_tpm=axis("mock_tpm", whole=True),
+            mock_max_concurrency=axis("mock_max_concurrency", whole=True),
+            rpm=axis("rpm", whole=False),
+            tpm=axis("tpm", whole=False),
         )
         if experiment.name in [e.name for e in experiments]:
             raise table.fail("name", f"'{experiment.name}' is already used by an earlier experiment")

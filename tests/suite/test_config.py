@@ -241,6 +241,17 @@ def test_rate_limited_paced_by_tokens_alone_is_planned(pace: str) -> None:
     assert {cell.rpm for cell in cells} == {None}
 
 
+def test_axes_under_suite_reach_every_experiment_that_does_not_set_them() -> None:
+    """``[suite]`` sets every option for all: an axis there was dropped (the experiment's unset one won)."""
+    top = 'calls = 4\nrpm = 600\nmock_rpm = 900\nlatency = "fixed:0.1"'
+    own = RATE + 'latency = ["zero"]'
+    suite = parse_suite(suite_text(top, own), source=Path("a.toml"))
+    (group,) = expand(suite)
+    assert group.mock is not None
+    assert (group.mock.rpm, group.mock.latency) == (900, "zero")  # the experiment's own latency wins
+    assert {cell.rpm for cell in group.cells} == {600}
+
+
 def test_url_endpoint_runs_without_a_mock() -> None:
     text = suite_text(URL + "\ncalls = 4", 'strategies = ["gather", "sequential"]')
     suite = parse_suite(text, source=Path("u.toml"))
