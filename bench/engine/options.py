@@ -236,8 +236,9 @@ class RunOptions:
     backend: BackendOptions = field(default_factory=BackendOptions)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
-        """Validate flat options (unknown names and bad values: OptionsError naming the flag)."""
+    def from_params(cls, params: Mapping[str, Any], *, workload: bool = True) -> RunOptions:
+        """Validate flat options (unknown names and bad values: OptionsError naming the flag) and how they
+        combine (``check``; without ``workload``, not how the strategies and the workload do)."""
         values = read_all(params)
         values.update(values.pop("endpoint"))  # endpoint and endpoints, read together
         groups = {
@@ -245,12 +246,19 @@ class RunOptions:
             for group, prefix, kind in GROUP_TYPES
         }
         options = cls(**groups, resume=values["resume"])
-        options.check()
+        options.check(workload=workload)
         return options
 
-    def check(self) -> None:
-        """What no single option says wrong, but their combination does."""
-        work, client, mock = self.workload, self.client, self.mock
+    def check(self, *, workload: bool = True) -> None:
+        """What no single option says wrong, but their combination does; with ``workload``, how the strategies
+        and the workload combine too (a suite's run-wide options leave that to each experiment's)."""
+        if workload:
+            self._check_workload()
+        self._check_run()
+
+    def _check_workload(self) -> None:
+        """The strategies with the workload, the pace, the rate, the endpoints and the backend."""
+        work, client = self.workload, self.client
         if work.calls is not None and work.personas_or_repeats:
             raise OptionsError("use either --calls or --personas/--repeats, not both")
         paced = [name for name in work.strategies if STRATEGIES[name].traits.needs_rate]
@@ -270,14 +278,6 @@ class RunOptions:
             raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")
         if work.rate and not open_loop:
             raise OptionsError("--rate applies only to open-loop strategies (constant, poisson)", hint="--rate")
-        if not client.is_mock and mock.timing_set:
-            raise OptionsError("the --mock-ttft/--mock-itl/--mock-output-tokens flags apply only to --endpoint mock")
-        if mock.latency is not None and not client.is_mock:
-            raise OptionsError("--latency applies only to --endpoint mock", hint="--latency")
-        if not client.is_mock and not client.endpoint.startswith(("http://", "https://")):
-            raise OptionsError(f"'{client.endpoint}' is neither 'mock' nor an http(s) URL", hint="--endpoint")
-        if not client.is_mock and (problem := url_problem(client.endpoint)) is not None:
-            raise OptionsError(problem, hint="--endpoint")
         levels = len(work.concurrency or ()) or 1
         total = checks.workload_size(work.calls, work.personas, work.repeats, len(work.strategies), levels)
         if self.guard.max_calls is not None and total > self.guard.max_calls:
@@ -288,6 +288,26 @@ class RunOptions:
             check_plan_size(total)
         except WorkloadError as exc:
             raise OptionsError(str(exc)) from None
+        if len(client.endpoints) > 1:
+            one_only = [n for n in work.strategies if STRATEGIES[n].traits.blocking or STRATEGIES[n].traits.batch]
+            if one_only:
+                raise OptionsError(f"{', '.join(one_only)} sends to one endpoint only", hint="--endpoint")
+        if self.backend.backend == "ray":  # the Batch API lives in the local runner
+            local_only = [n for n in work.strategies if STRATEGIES[n].traits.batch]
+            if local_only:
+                raise OptionsError(f"{local_only[0]} runs on --backend local only", hint="--backend")
+
+    def _check_run(self) -> None:
+        """The endpoint with the mock's options, and the backend's."""
+        client, mock, backend = self.client, self.mock, self.backend
+        if not client.is_mock and mock.timing_set:
+            raise OptionsError("the --mock-ttft/--mock-itl/--mock-output-tokens flags apply only to --endpoint mock")
+        if mock.latency is not None and not client.is_mock:
+            raise OptionsError("--latency applies only to --endpoint mock", hint="--latency")
+        if not client.is_mock and not client.endpoint.startswith(("http://", "https://")):
+            raise OptionsError(f"'{client.endpoint}' is neither 'mock' nor an http(s) URL", hint="--endpoint")
+        if not client.is_mock and (problem := url_problem(client.endpoint)) is not None:
+            raise OptionsError(problem, hint="--endpoint")
         if not client.is_mock and any(mock.faults):
             raise OptionsError("the --mock-*-rate flags apply only to --endpoint mock")
         if not client.is_mock and mock.limits_set:
@@ -299,17 +319,8 @@ class RunOptions:
             raise OptionsError("--mock-batch-delay applies only to --endpoint mock")
         if not client.is_mock and (mock.profile is not None or mock.profile_faults):
             raise OptionsError("--mock-profile and --mock-fault apply only to --endpoint mock", hint="--mock-profile")
-        if len(client.endpoints) > 1:
-            one_only = [n for n in work.strategies if STRATEGIES[n].traits.blocking or STRATEGIES[n].traits.batch]
-            if one_only:
-                raise OptionsError(f"{', '.join(one_only)} sends to one endpoint only", hint="--endpoint")
-        backend = self.backend
         if backend.backend == "local" and (backend.workers != 1 or backend.ray_address is not None):
             raise OptionsError("--workers and --ray-address need --backend ray")
-        if backend.backend == "ray":  # the Batch API lives in the local runner
-            local_only = [n for n in work.strategies if STRATEGIES[n].traits.batch]
-            if local_only:
-                raise OptionsError(f"{local_only[0]} runs on --backend local only", hint="--backend")
         if client.is_mock:
             mock.config()  # the mock's own checks (latency spec, fault rates adding up to at most 1)
 

@@ -62,10 +62,10 @@ class SuitePlan:
         return PlanProgram(label=self.suite.name, plan_groups=self.groups, kind="suite", extra=extra)
 
 
-def _options(where: str, params: Mapping[str, Any]) -> RunOptions:
+def _options(where: str, params: Mapping[str, Any], *, workload: bool = True) -> RunOptions:
     """``params`` read as ``bench run`` reads its flags; an error names the suite key, in one line."""
     try:
-        return RunOptions.from_params(params)
+        return RunOptions.from_params(params, workload=workload)
     except OptionsError as exc:
         key = key_of(exc.hint)
         raise SuiteError(f"{where}.{key}: {exc}" if key else f"{where}: {exc}") from None
@@ -171,7 +171,8 @@ def plan_suite(path: Path) -> SuitePlan:
 
 def plan_parsed(suite: Suite, text: str, path: Path) -> SuitePlan:
     """Check and expand a parsed suite."""
-    options = _options("suite", {**suite.params, **suite.session})
+    # How [suite]'s strategies and workload combine (--rate with open-loop ones, …) is each experiment's to say.
+    options = _options("suite", {**suite.params, **suite.session}, workload=False)
     groups = expand(suite)
     try:
         check_plan_size(sum(len(c.calls) for g in groups for c in g.cells), "the suite")

@@ -252,6 +252,13 @@ def test_axes_under_suite_reach_every_experiment_that_does_not_set_them() -> Non
     assert {cell.rpm for cell in group.cells} == {600}
 
 
+def test_a_rate_under_suite_reaches_the_open_loop_experiment() -> None:
+    """[suite]'s options alone have no open-loop strategy: how they combine is each experiment's to say."""
+    text = suite_text('calls = 10\nrate = [20]\nlatency = "zero"', 'strategies = ["poisson"]')
+    (group,) = plan_text(text).groups  # type: ignore[attr-defined]
+    assert [(cell.strategy, cell.rate) for cell in group.cells] == [("poisson", 20)]
+
+
 def test_url_endpoint_runs_without_a_mock() -> None:
     text = suite_text(URL + "\ncalls = 4", 'strategies = ["gather", "sequential"]')
     suite = parse_suite(text, source=Path("u.toml"))
