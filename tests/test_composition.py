@@ -291,6 +291,13 @@ def test_rate_limited_is_paced_to_its_rpm_in_every_cell(command: Command, limite
     assert {r["strategy"] for r in rows} == {"rate_limited"}
 
 
+@pytest.mark.parametrize("command", commands(*EVERY))
+def test_a_pace_no_strategy_keeps_is_refused(command: Command, bystander: Bystander, tmp_path: Path) -> None:
+    """--rpm/--tpm pace rate_limited only: with semaphore alone they would do nothing, silently."""
+    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "tpm": 60_000}
+    assert_refused(invoke(command, options, out=tmp_path / "run"), "pace rate_limited only", bystander)
+
+
 # -- 6. warm-up ---------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from bench.core.records import RUN_FILE
 from bench.core.synthetic import synthetic_ask, synthetic_calls
 from bench.engine.errors import OptionsError, RunError
 from bench.engine.guard import is_local
-from bench.engine.options import RunOptions
+from bench.engine.options import NOT_PACED, RunOptions
 from bench.engine.plan import RunPlan, salted_synthetic
 from bench.engine.program import DEFAULT_PROMPT_TOKENS, Cells, Group, check_cells_can_run, workload_people
 from bench.engine.runner import CellSpec
@@ -153,6 +153,10 @@ def check_strategy(options: RunOptions, strategy: str) -> None:
     if strategy not in STRATEGIES:
         raise OptionsError(f"unknown strategy '{strategy}' (choose from {', '.join(STRATEGIES)})", hint="--strategy")
     traits = STRATEGIES[strategy].traits
+    work = options.workload
+    if (work.rpm or work.tpm) and not traits.needs_rate:
+        said = NOT_PACED.replace("add it to --strategy", "search it")
+        raise OptionsError(said, hint="--rpm" if work.rpm else "--tpm")
     if traits.batch:
         raise OptionsError(
             f"{strategy} sends one batch file whatever the level: a load test has nothing to search", hint="--strategy"
