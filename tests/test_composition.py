@@ -410,6 +410,15 @@ def test_batch_api_has_no_place_in_a_load_test(command: Command, bystander: Byst
 
 
 @pytest.mark.parametrize("command", commands(*PLANNED))
+@pytest.mark.parametrize(("option", "said"), [({"client": "aiohttp"}, "--client"), ({"warmup": True}, "--warmup")])
+def test_batch_api_alone_has_no_chat_client_to_choose_or_warm(
+    command: Command, option: dict[str, Any], said: str, bystander: Bystander, tmp_path: Path
+) -> None:
+    options = {**ON_A_SERVER, "strategy": "batch_api", "endpoint": bystander.base_url, **option}
+    assert_refused(invoke(command, options, out=tmp_path / "run"), said, bystander)
+
+
+@pytest.mark.parametrize("command", commands(*PLANNED))
 def test_batch_api_cannot_stream(command: Command, bystander: Bystander, tmp_path: Path) -> None:
     options = {**ON_A_SERVER, "strategy": "batch_api", "stream": True, "endpoint": bystander.base_url}
     assert_refused(invoke(command, options, out=tmp_path / "run"), "batch_api", bystander)

@@ -296,6 +296,12 @@ class RunOptions:
             one_only = [n for n in work.strategies if STRATEGIES[n].traits.blocking or STRATEGIES[n].traits.batch]
             if one_only:
                 raise OptionsError(f"{', '.join(one_only)} sends to one endpoint only", hint="--endpoint")
+        if work.strategies and all(STRATEGIES[n].traits.batch for n in work.strategies):
+            # a batch file goes through the SDK's Batch API: no chat client to choose or to warm
+            if client.client != "openai":
+                raise OptionsError(f"{work.strategies[0]} sends through the SDK's Batch API: drop --client")
+            if client.warmup:
+                raise OptionsError(f"{work.strategies[0]} opens no chat connection to warm: drop --warmup")
         if self.backend.backend == "ray":  # the Batch API lives in the local runner
             local_only = [n for n in work.strategies if STRATEGIES[n].traits.batch]
             if local_only:
