@@ -93,15 +93,16 @@ class SearchProgram:
 
 
 @dataclass(frozen=True)
-class PacedCells:
-    """``Cells`` whose cells carry the run's ``--rpm``/``--tpm`` (a search builds cells of a level alone)."""
+class _CellsAround:
+    """``Cells`` that change each cell before ``inner`` runs it, and read everything else from ``inner``."""
 
     inner: Cells
-    rpm: float | None
-    tpm: float | None
 
     async def run(self, spec: CellSpec) -> None:
-        await self.inner.run(replace(spec, rpm=self.rpm, tpm=self.tpm))
+        await self.inner.run(self.changed(spec))
+
+    def changed(self, spec: CellSpec) -> CellSpec:
+        raise NotImplementedError
 
     def row(self, spec: CellSpec) -> pd.Series:
         return self.inner.row(spec)
@@ -115,26 +116,25 @@ class PacedCells:
 
 
 @dataclass(frozen=True)
-class SaltedCells:
+class PacedCells(_CellsAround):
+    """``Cells`` whose cells carry the run's ``--rpm``/``--tpm`` (a search builds cells of a level alone)."""
+
+    rpm: float | None
+    tpm: float | None
+
+    def changed(self, spec: CellSpec) -> CellSpec:
+        return replace(spec, rpm=self.rpm, tpm=self.tpm)
+
+
+@dataclass(frozen=True)
+class SaltedCells(_CellsAround):
     """``Cells`` whose synthetic calls are rebuilt per cell (``bench.engine.plan.salted_synthetic``)."""
 
-    inner: Cells
     prompt_tokens: int
     seed: int
 
-    async def run(self, spec: CellSpec) -> None:
-        salted = salted_synthetic(RunPlan(label="cell", cells=(spec,)), self.prompt_tokens, self.seed)
-        await self.inner.run(salted.cells[0])
-
-    def row(self, spec: CellSpec) -> pd.Series:
-        return self.inner.row(spec)
-
-    def summary(self) -> pd.DataFrame:
-        return self.inner.summary()
-
-    @property
-    def stopping(self) -> bool:
-        return self.inner.stopping
+    def changed(self, spec: CellSpec) -> CellSpec:
+        return salted_synthetic(RunPlan(label="cell", cells=(spec,)), self.prompt_tokens, self.seed).cells[0]
 
 
 def measures_this_machine(options: RunOptions) -> str | None:
