@@ -155,8 +155,7 @@ def check_strategy(options: RunOptions, strategy: str) -> None:
     traits = STRATEGIES[strategy].traits
     work = options.workload
     if (work.rpm or work.tpm) and not traits.needs_rate:
-        said = NOT_PACED.replace("add it to --strategy", "search it")
-        raise OptionsError(said, hint="--rpm" if work.rpm else "--tpm")
+        raise OptionsError(f"{NOT_PACED}: search it, or drop them", hint="--rpm" if work.rpm else "--tpm")
     if traits.batch:
         raise OptionsError(
             f"{strategy} sends one batch file whatever the level: a load test has nothing to search", hint="--strategy"

@@ -30,7 +30,7 @@ from bench.mock.latency import DEFAULT_LATENCY
 from bench.survey.spec import Overrides
 from strategies import STRATEGIES
 
-NOT_PACED: Final = "--rpm/--tpm pace rate_limited only: add it to --strategy, or drop them"
+NOT_PACED: Final = "--rpm/--tpm pace rate_limited only"  # each command says what to do instead
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,7 +270,8 @@ class RunOptions:
                 f"{paced[0]} needs --rpm and/or --tpm (or rpm=/tpm= on every --endpoint)", hint="--strategy"
             )
         if (work.rpm or work.tpm) and work.strategies and not paced:  # () is the talk's plan, or a load test's
-            raise OptionsError(NOT_PACED, hint="--rpm" if work.rpm else "--tpm")
+            said = f"{NOT_PACED}: add it to --strategy, or drop them"
+            raise OptionsError(said, hint="--rpm" if work.rpm else "--tpm")
         if work.synthetic and (
             work.personas_or_repeats or work.personas_file is not None or work.workload is not None or work.question
         ):
