@@ -298,6 +298,25 @@ def test_a_pace_no_strategy_keeps_is_refused(command: Command, bystander: Bystan
     assert_refused(invoke(command, options, out=tmp_path / "run"), "pace rate_limited only", bystander)
 
 
+@pytest.mark.parametrize("workload", [{}, {"calls": 12}], ids=["the-talk", "the-default-strategy"])
+@pytest.mark.parametrize("command", commands("run", "sweep", "tune", "api"))
+def test_a_pace_with_no_strategy_named_is_refused(
+    command: Command, workload: dict[str, Any], bystander: Bystander, tmp_path: Path
+) -> None:
+    """No --strategy: the talk's plan (or the default semaphore) has no strategy a pace would pace."""
+    options = {"endpoint": bystander.base_url, "rpm": PACED_RPM, **workload}
+    assert_refused(invoke(command, options, out=tmp_path / "run"), "pace rate_limited only", bystander)
+
+
+@pytest.mark.parametrize("command", commands(*EVERY))
+def test_a_cap_on_arrivals_without_an_open_loop_strategy_is_refused(
+    command: Command, bystander: Bystander, tmp_path: Path
+) -> None:
+    """--max-in-flight caps constant/poisson's arrivals; a closed loop's window is its concurrency."""
+    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "max_in_flight": 8}
+    assert_refused(invoke(command, options, out=tmp_path / "run"), "max-in-flight", bystander)
+
+
 # -- 6. warm-up ---------------------------------------------------------------------------------
 
 

@@ -21,8 +21,8 @@ from bench.engine import checks
 from bench.engine.errors import OptionsError
 from bench.engine.guard import url_problem
 from bench.engine.schema import DEFAULT_KEY_ENV as DEFAULT_KEY_ENV
+from bench.engine.schema import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT_S, read_all
 from bench.engine.schema import DEFAULT_MODEL as DEFAULT_MODEL
-from bench.engine.schema import DEFAULT_TIMEOUT_S, read_all
 from bench.engine.schema import PARAM_NAMES as PARAM_NAMES
 from bench.engine.schema import SESSION_OPTIONS as SESSION_OPTIONS
 from bench.mock.config import DEFAULT_BATCH_DELAY, MockConfig
@@ -46,7 +46,7 @@ class WorkloadOptions:
     rpm: float | None = None
     tpm: float | None = None
     rate: tuple[float, ...] | None = None  # arrivals per second for open-loop strategies (one cell each)
-    max_in_flight: int = 1000  # their safety cap
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # their safety cap
     prompt_tokens: int | None = None  # a synthetic load: prompts of about N tokens, no JSON mode
     output_tokens: int | None = None  # max_tokens = M (with ignore_eos unless no_ignore_eos)
     no_ignore_eos: bool = False
@@ -269,7 +269,8 @@ class RunOptions:
             raise OptionsError(
                 f"{paced[0]} needs --rpm and/or --tpm (or rpm=/tpm= on every --endpoint)", hint="--strategy"
             )
-        if (work.rpm or work.tpm) and work.strategies and not paced:  # () is the talk's plan, or a load test's
+        # No strategy named: the talk's plan, the default semaphore or a load test's closed loop, none paced.
+        if (work.rpm or work.tpm) and not paced:
             said = f"{NOT_PACED}: add it to --strategy, or drop them"
             raise OptionsError(said, hint="--rpm" if work.rpm else "--tpm")
         if work.synthetic and (
@@ -283,6 +284,10 @@ class RunOptions:
             raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")
         if work.rate and not open_loop:
             raise OptionsError("--rate applies only to open-loop strategies (constant, poisson)", hint="--rate")
+        if work.max_in_flight != DEFAULT_MAX_IN_FLIGHT and not open_loop:  # a closed loop's window is its C
+            raise OptionsError(
+                "--max-in-flight caps open-loop strategies (constant, poisson) only: drop it", hint="--max-in-flight"
+            )
         levels = len(work.concurrency or ()) or 1
         total = checks.workload_size(work.calls, work.personas, work.repeats, len(work.strategies), levels)
         if self.guard.max_calls is not None and total > self.guard.max_calls:

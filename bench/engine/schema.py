@@ -30,6 +30,7 @@ from strategies import STRATEGIES, StrategyError, parse_strategies
 DEFAULT_MODEL: Final = "gpt-4o-mini"
 DEFAULT_KEY_ENV: Final = "OPENAI_API_KEY"
 DEFAULT_STRATEGY: Final = "semaphore"
+DEFAULT_MAX_IN_FLIGHT: Final = 1000  # open-loop cells' cap on calls in flight
 
 # The help groups, in the order ``--help`` shows them.
 GROUPS: Final = ("workload", "strategies", "load shape", "endpoint", "mock", "output", "checks", "distributed")
@@ -469,8 +470,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         name="max_in_flight",
         group="load shape",
-        read=_whole(1, 1000),
-        default=1000,
+        read=_whole(1, DEFAULT_MAX_IN_FLIGHT),
+        default=DEFAULT_MAX_IN_FLIGHT,
         help="Safety cap on calls in flight for constant/poisson.",
     ),
     # endpoint: where calls go, how they are sent, what guards a paid one

@@ -25,7 +25,7 @@ from bench.engine.options import RunOptions
 from bench.engine.plan import is_open_loop
 from bench.engine.program import Cells
 from bench.engine.runner import CellSpec
-from bench.engine.schema import DEFAULT_STRATEGY
+from bench.engine.schema import DEFAULT_MAX_IN_FLIGHT, DEFAULT_STRATEGY
 from bench.engine.session import RunHooks, RunResult
 from bench.report.knee import hides_saturation, knee_index, levels
 
@@ -91,7 +91,7 @@ async def sweep_run(
     count: int,
     ceiling: int,
     per_level: int,
-    max_in_flight: int = 1000,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     refine: int = 6,
 ) -> pd.DataFrame:
     """Run the sweep; the summary of every cell (what ran before an interrupt, when interrupted)."""

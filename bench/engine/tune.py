@@ -26,7 +26,7 @@ from bench.engine.options import RunOptions
 from bench.engine.plan import is_open_loop
 from bench.engine.program import Cells
 from bench.engine.runner import CellSpec
-from bench.engine.schema import DEFAULT_STRATEGY
+from bench.engine.schema import DEFAULT_MAX_IN_FLIGHT, DEFAULT_STRATEGY
 from bench.engine.session import RunHooks, RunResult
 from bench.report.summary import SUMMARY_COLUMNS
 
@@ -227,7 +227,7 @@ async def tune_run(
     per_level: int = 0,
     start: float = 1.0,
     limit: float = 1024.0,
-    max_in_flight: int = 1000,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     on_cell: Callable[[Tried], None] | None = None,
 ) -> TuneResult:
     """Search ``strategy``'s concurrency (or rate, for open-loop strategies); an interrupt ends it with what it has."""
