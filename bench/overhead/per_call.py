@@ -1,9 +1,10 @@
 """``bench overhead --per-call``: what the harness costs a call, next to bare loops sending the same requests.
 
 (a) the SDK path ÷ a bare ``AsyncOpenAI`` loop and (b) ``--client aiohttp`` ÷ a bare aiohttp loop, both at
-zero latency and C = 64, where the client process is the bottleneck; (b) again ÷ a bare aiohttp loop that also
-writes each call's calls.csv row (what the harness costs beyond keeping the rows); (j) the SDK path with its default
-hooks (the time split) ÷ the bare SDK loop at 0.2 s latency, 1,000 calls, C = 100; (k) TTFT p50 and p99
+zero latency and C = 64, where the client process is the bottleneck; (b) again with ``--no-trace`` (what the
+time split costs) and ÷ a bare aiohttp loop that also writes each call's calls.csv row (what the harness costs
+beyond keeping the rows); (j) the SDK path with its default hooks (the time split) ÷ the bare SDK loop at 0.2 s
+latency, 1,000 calls, C = 100; (k) TTFT p50 and p99
 of the harness and of a bare aiohttp loop (its own process) streaming the same calls at the same time
 from a mock with a TTFT model. Every figure is the median over interleaved rounds, with the spread
 (lowest–highest round) and the CPU per call (process time: it moves less than wall time on a shared
@@ -198,6 +199,7 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
             "harness-openai": partial(harness_cell, zero, zero_calls, "semaphore", c0, MODEL, "openai", sdk),
             "bare-aiohttp": partial(bare_aiohttp_loop, zero, many, c0, MODEL),
             "harness-aiohttp": partial(harness_cell, zero, many, "semaphore", c0, MODEL, "aiohttp", sdk),
+            "harness-aiohttp-no-trace": partial(harness_cell, zero, many, "semaphore", c0, MODEL, "aiohttp", no_trace),
             "bare-aiohttp-rows": partial(bare_aiohttp_rows_loop, zero, many, c0, MODEL),
             "sched-bare": partial(bare_openai_loop, fixed, sched, cs, MODEL),
             "sched-hooks": partial(harness_cell, fixed, sched, "semaphore", cs, MODEL, "openai", sdk),
@@ -226,6 +228,14 @@ def measure_per_call(plan: PerCallPlan) -> list[Figure]:
             r["harness-aiohttp"],
             r["bare-aiohttp"],
             0.9,
+        ),
+        _ratio_figure(
+            "b",
+            "  the same with --no-trace (no time split)",
+            "same rounds",
+            r["harness-aiohttp-no-trace"],
+            r["bare-aiohttp"],
+            None,  # the default path is the one with a target: this says what the time split costs of (b)'s gap
         ),
         _ratio_figure(
             "b",
