@@ -132,6 +132,12 @@ class Workload:
             raise WorkloadError(f"{where}: response_format text needs choices (or parse = false)")
         if self.format == "json_schema" and not self.choices and self.schema is None:
             raise WorkloadError(f"{where}: response_format json_schema needs choices or a schema")
+        if self.format == "json_object" and "json" not in f"{self.system} {self.question}".casefold():
+            # OpenAI answers such a request with a 400 (JSON mode must be asked for in the messages)
+            raise WorkloadError(
+                f"{where}: response_format json_object needs the word JSON in the system or question text "
+                "(OpenAI refuses the request otherwise): say how to answer, or give choices"
+            )
 
     def respondents(self, table: PersonaTable) -> list[Respondent]:
         """Each row's messages: the templates filled from its columns (missing columns refused first)."""
@@ -199,7 +205,7 @@ def placeholders(template: str, key: str, where: str) -> list[str]:
             shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
             raise WorkloadError(
                 f"{where}: the {key} template has '{{{shown[:60]}}}': only plain {{column}} placeholders are "
-                "allowed (no format specs, indexing, attributes or conversions)"
+                "allowed (no format specs, indexing, attributes or conversions; write {{ and }} for braces)"
             )
         names.append(name)
     return names
@@ -349,12 +355,17 @@ class Overrides:
 
 def resolve(path: Path | None, overrides: Overrides) -> Workload:
     """The workload a run asks: a file (or, with ``--question`` alone, a blank one) with the flags laid over."""
-    if path is None and overrides.question is not None:
+    blank = path is None and overrides.question is not None
+    if blank:
         base = Workload(name="question", source="--question", system="{persona}", question=overrides.question)
     else:
         base = load_workload(path)
     changes: dict[str, Any] = {k: v for k, v in dataclasses.asdict(overrides).items() if v is not None}
+    if blank:
+        changes.pop("question")  # the blank workload's own
     if not changes:
+        if blank:
+            base.check()
         return base
     if "response_format" in changes:
         changes["response_format"] = _format_of(changes["response_format"], "--response-format")
@@ -363,4 +374,10 @@ def resolve(path: Path | None, overrides: Overrides) -> Workload:
     flags = " ".join(f"--{k.replace('_', '-')}" for k in changes)
     workload = dataclasses.replace(base, source=f"{base.source} with {flags}", **changes)
     workload.check()
+    if base.choices and "choices" in changes and "question" not in changes and workload.format != "json_schema":
+        # the question still asks for the file's answers; only a json_schema's enum tells the model new ones
+        raise WorkloadError(
+            f"--choices without --question: {base.source}'s question asks for {', '.join(base.choices)} "
+            f"in {workload.format}: give --question too, or --response-format json_schema"
+        )
     return workload

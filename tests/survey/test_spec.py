@@ -112,12 +112,18 @@ def test_a_template_column_the_table_lacks_is_named_with_template_and_file(tmp_p
 
 def test_flags_lay_over_the_file_and_a_question_alone_starts_blank(tmp_path: Path) -> None:
     path = write(tmp_path, "cats.toml", CATS)
-    changed = resolve(path, Overrides(choices=("a", "b"), max_tokens=5, response_format="text"))
+    changed = resolve(path, Overrides(question="A or b?", choices=("a", "b"), max_tokens=5, response_format="text"))
     assert (changed.choices, changed.max_tokens, changed.format, changed.system) == (
         ("a", "b"),
         5,
         "text",
         "You are {first_name}, living in a {home}.",
+    )
+    enum = resolve(path, Overrides(choices=("a", "b")))  # json_schema: the enum tells the model the new answers
+    assert (enum.choices, enum.format, enum.question) == (
+        ("a", "b"),
+        "json_schema",
+        "Would you adopt a cat, {first_name}?",
     )
     blank = resolve(None, Overrides(question="Tea, {name}?", choices=("yes", "no")))
     assert (blank.system, blank.answer_field, blank.format) == ("{persona}", "answer", "json_schema")
@@ -149,3 +155,46 @@ def test_only_plain_column_placeholders_are_allowed_and_the_template_is_named(tm
     assert "w.toml: the question template has" in message
     assert "only plain {column} placeholders" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("path_text", "overrides", "fragment"),
+    [
+        pytest.param(
+            None,
+            Overrides(question="Which pet?"),
+            "--question: response_format json_object needs the word JSON",
+            id="question-alone",
+        ),
+        pytest.param('question = "Which pet?"\n', Overrides(), "needs the word JSON", id="file-json-object"),
+        pytest.param(
+            None, Overrides(choices=("a", "b")), "--choices without --question", id="choices-over-the-election"
+        ),
+        pytest.param(
+            CATS,
+            Overrides(choices=("a", "b"), response_format="text"),
+            "asks for yes, no, unsure in text",
+            id="choices-text",
+        ),
+    ],
+)
+def test_a_workload_no_model_could_answer_is_refused_before_any_call(
+    tmp_path: Path, path_text: str | None, overrides: Overrides, fragment: str
+) -> None:
+    """JSON mode the messages never ask for (OpenAI answers such a request with a 400), or choices the question
+    does not ask for in a format (json_object, text) where only the question tells the model its answers."""
+    path = None if path_text is None else write(tmp_path, "w.toml", path_text)
+    with pytest.raises(WorkloadError) as caught:
+        resolve(path, overrides)
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_json_mode_the_question_asks_for_and_the_elections_own_choices_pass() -> None:
+    asked = resolve(None, Overrides(question='Which pet? Answer as JSON: {{"answer": "cat" or "dog"}}'))
+    assert (asked.format, asked.source) == ("json_object", "--question")
+    assert resolve(None, Overrides(choices=("Harris", "Trump", "Stein"), response_format="json_schema")).choices == (
+        "Harris",
+        "Trump",
+        "Stein",
+    )
