@@ -27,6 +27,8 @@ def retry_count_of(value: str | None) -> int:
 
 
 MAX_COMPLETION_TOKENS = 16_384  # gpt-4o-mini's output limit, as OpenAI states it in its 400
+# OpenAI's 400 for JSON mode that no message asks for (profiles with ``json_mode_word``).
+JSON_MODE_WORD = "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
 
 
 def _text(content: Any) -> str:
@@ -74,6 +76,7 @@ class ChatRequest:
     ignore_eos: bool = False  # vLLM's extra: write all max_tokens
     shape: AnswerShape = VOTE
     keys: frozenset[str] = frozenset()  # the body's top-level fields (a profile may refuse some)
+    json_mode_unasked: bool = False  # JSON mode (json_object) that no message asks for by the word "json"
 
     @classmethod
     def parse(
@@ -96,19 +99,23 @@ class ChatRequest:
             raise BadRequest("Missing required parameter: 'messages'.")
         max_tokens = _max_tokens(body)
         options = body.get("stream_options")
+        texts = [_text(m.get("content")) for m in messages]
+        response_format = body.get("response_format")
+        json_mode = isinstance(response_format, dict) and response_format.get("type") == "json_object"
         return cls(
             request_id=request_id,
             call_id=call_id,
             retry_count=retry_count,
             model=model,
             messages=messages,
-            prompt_tokens=estimate_prompt_tokens([{"content": _text(m.get("content"))} for m in messages]),
+            prompt_tokens=estimate_prompt_tokens([{"content": text} for text in texts]),
             max_tokens=max_tokens,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
             ignore_eos=body.get("ignore_eos") is True,
-            shape=shape_of(body.get("response_format"), answer_hint, messages),
+            shape=shape_of(response_format, answer_hint, messages),
             keys=frozenset(body),
+            json_mode_unasked=json_mode and not any("json" in text.casefold() for text in texts),
         )
 
     def persona_key(self) -> str:

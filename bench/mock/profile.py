@@ -76,6 +76,7 @@ class Quirks:
     stream_usage: str = "requested"
     models: str = "list"  # "empty": /v1/models answers an empty list
     unknown_fields: str = "ignore"  # "reject": fields outside OPENAI_FIELDS + extra_fields are refused
+    json_mode_word: bool = False  # JSON mode refused (400) unless a message says "json", as OpenAI does
     extra_fields: frozenset[str] = frozenset()
     rejected_fields: frozenset[str] = frozenset()  # known fields the provider refuses
     field_refusal: Refusal = field(default_factory=lambda: Refusal(status=400, type="invalid_request_error"))
@@ -255,7 +256,7 @@ class _Reader:
             data,
             "quirks",
             ("connection_close", "close_announced", "sse_done", "stream_usage", "models", "unknown_fields")
-            + ("extra_fields", "rejected_fields", "field_refusal", "unknown_refusal"),
+            + ("json_mode_word", "extra_fields", "rejected_fields", "field_refusal", "unknown_refusal"),
         )
         timing = self.table(data, "latency", TIMING_FIELDS)
         for name in timing:
@@ -292,6 +293,7 @@ class _Reader:
                 stream_usage=self.choice(quirks, "quirks", "stream_usage", STREAM_USAGE, "requested"),
                 models=self.choice(quirks, "quirks", "models", ("list", "empty"), "list"),
                 unknown_fields=self.choice(quirks, "quirks", "unknown_fields", ("ignore", "reject"), "ignore"),
+                json_mode_word=self.get(quirks, "quirks", "json_mode_word", bool, False),
                 extra_fields=frozenset(self.names(quirks, "quirks", "extra_fields")),
                 rejected_fields=frozenset(self.names(quirks, "quirks", "rejected_fields")),
                 field_refusal=self.refusal(field_refusal, "quirks.field_refusal", 400),

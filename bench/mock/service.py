@@ -17,7 +17,7 @@ from aiohttp import web
 from bench.mock import responses as r
 from bench.mock.answers import AnswerBook
 from bench.mock.batches import BatchDesk, Headers
-from bench.mock.chat import BadRequest, ChatRequest, retry_count_of, shape
+from bench.mock.chat import JSON_MODE_WORD, BadRequest, ChatRequest, retry_count_of, shape
 from bench.mock.config import MockConfig
 from bench.mock.dialect import Dialect, wait_seconds
 from bench.mock.draws import uniform
@@ -200,6 +200,8 @@ class MockService:
         fields = self.dialect.refused_fields(chat.keys)
         if fields is not None:
             return self.json_response(fields[0], fields[1], request_id)
+        if chat.json_mode_unasked and self.dialect.quirks.json_mode_word:
+            return self.json_response(400, self.dialect.error(400, JSON_MODE_WORD, "invalid_request_error"), request_id)
         refused = self._profile_fault(chat) or self._admit(chat)
         if refused is not None:
             return refused

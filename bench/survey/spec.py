@@ -355,9 +355,9 @@ class Overrides:
 
 def resolve(path: Path | None, overrides: Overrides) -> Workload:
     """The workload a run asks: a file (or, with ``--question`` alone, a blank one) with the flags laid over."""
-    blank = path is None and overrides.question is not None
-    if blank:
-        base = Workload(name="question", source="--question", system="{persona}", question=overrides.question)
+    question, blank = overrides.question, False
+    if path is None and question is not None:
+        base, blank = Workload(name="question", source="--question", system="{persona}", question=question), True
     else:
         base = load_workload(path)
     changes: dict[str, Any] = {k: v for k, v in dataclasses.asdict(overrides).items() if v is not None}

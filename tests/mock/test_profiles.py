@@ -31,7 +31,7 @@ def sdk(server: MockServer) -> openai.OpenAI:
 def create(server: MockServer, **extra: Any) -> Any:
     """One chat completion through the SDK (no retries), its client closed after."""
     with sdk(server) as client:
-        return client.chat.completions.create(**ASK, **extra)
+        return client.chat.completions.create(**{**ASK, **extra})
 
 
 def create_raw(server: MockServer) -> Any:
@@ -154,6 +154,27 @@ def test_openai_tier1_sends_openai_headers_on_every_reply_and_its_429(mock_serve
     limits = server.stats().limits
     assert limits is not None
     assert limits.tpm == 200_000
+
+
+@pytest.mark.parametrize("profile", ["openai-tier1", "openai-tier5", None])
+def test_json_mode_no_message_asks_for_is_a_400_from_openai_profiles_only(
+    mock_server_factory: MockServerFactory, profile: str | None
+) -> None:
+    """OpenAI refuses ``response_format: json_object`` unless a message says "json"; the profiles that play
+    OpenAI do too (a client tested against them meets the 400 before production does), the bare mock does not."""
+    server = mock_server_factory(latency="zero", profile=profile)
+    json_mode = {"response_format": {"type": "json_object"}}
+    asked = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": "hi"}]
+    assert create(server, **{**json_mode, "messages": asked}).choices  # a message says it: answered
+    if profile is None:
+        assert create(server, **json_mode).choices
+        return
+    with pytest.raises(openai.BadRequestError) as info:
+        create(server, **json_mode)
+    assert info.value.status_code == 400
+    assert info.value.type == "invalid_request_error"
+    assert "must contain the word 'json'" in info.value.message
+    assert server.stats().received == 2  # the refusal is counted as received, like any answered request
 
 
 def test_openai_tier5_states_its_high_limits(mock_server_factory: MockServerFactory) -> None:
