@@ -12,8 +12,8 @@ set a worker), so the cells spread over the xdist workers instead of queueing be
 How each command is told (``tests/support/composition.py``): flags for ``bench run``, ``bench sweep``
 and ``bench tune`` (``--endpoint``/``--check`` repeated); for a suite, the axes (strategies,
 concurrency, latency, rate) in one ``[[experiment]]``, every other option under ``[suite]`` by its
-snake_case name, ``--check``/``--junit`` on its command line (or ``checks``/``junit`` keys); keywords
-for ``bench.run``. A resume is ``bench run|sweep|tune --resume DIR`` alone, ``bench suite FILE
+snake_case name, ``--check``/``--junit``/``--cancel-on-interrupt`` on its command line (or ``checks``/``junit``
+keys); keywords for ``bench.run``. A resume is ``bench run|sweep|tune --resume DIR`` alone, ``bench suite FILE
 --resume DIR``, ``bench.run(resume=DIR)``. A refusal's line names what it refuses (``batch_api``,
 ``rate``, the unknown option).
 """
@@ -306,6 +306,24 @@ def test_a_pace_with_no_strategy_named_is_refused(
     """No --strategy: the talk's plan (or the default semaphore) has no strategy a pace would pace."""
     options = {"endpoint": bystander.base_url, "rpm": PACED_RPM, **workload}
     assert_refused(invoke(command, options, out=tmp_path / "run"), "pace rate_limited only", bystander)
+
+
+@pytest.mark.parametrize("command", commands(*EVERY))
+def test_keeping_ignore_eos_off_without_output_tokens_is_refused(
+    command: Command, bystander: Bystander, tmp_path: Path
+) -> None:
+    """--no-ignore-eos turns off the ignore_eos that --output-tokens sends; without it there is none to turn off."""
+    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "no_ignore_eos": True}
+    assert_refused(invoke(command, options, out=tmp_path / "run"), "--no-ignore-eos", bystander)
+
+
+@pytest.mark.parametrize("command", commands(*PLANNED))
+def test_cancelling_batch_jobs_with_no_batch_api_strategy_is_refused(
+    command: Command, bystander: Bystander, tmp_path: Path
+) -> None:
+    """--cancel-on-interrupt cancels the Batch API jobs an interrupt leaves running: a run of semaphore has none."""
+    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "cancel_on_interrupt": True}
+    assert_refused(invoke(command, options, out=tmp_path / "run"), "--cancel-on-interrupt", bystander)
 
 
 @pytest.mark.parametrize("command", commands(*EVERY))

@@ -269,8 +269,7 @@ class RunOptions:
             raise OptionsError(
                 f"{paced[0]} needs --rpm and/or --tpm (or rpm=/tpm= on every --endpoint)", hint="--strategy"
             )
-        # No strategy named: the talk's plan, the default semaphore or a load test's closed loop, none paced.
-        if (work.rpm or work.tpm) and not paced:
+        if (work.rpm or work.tpm) and work.strategies and not paced:  # () is the talk's plan, or a load test's
             said = f"{NOT_PACED}: add it to --strategy, or drop them"
             raise OptionsError(said, hint="--rpm" if work.rpm else "--tpm")
         if work.synthetic and (
@@ -284,10 +283,8 @@ class RunOptions:
             raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")
         if work.rate and not open_loop:
             raise OptionsError("--rate applies only to open-loop strategies (constant, poisson)", hint="--rate")
-        if work.max_in_flight != DEFAULT_MAX_IN_FLIGHT and not open_loop:  # a closed loop's window is its C
-            raise OptionsError(
-                "--max-in-flight caps open-loop strategies (constant, poisson) only: drop it", hint="--max-in-flight"
-            )
+        if work.no_ignore_eos and not work.output_tokens:  # ignore_eos is sent only with --output-tokens
+            raise OptionsError("--no-ignore-eos applies with --output-tokens only: drop it", hint="--no-ignore-eos")
         levels = len(work.concurrency or ()) or 1
         total = checks.workload_size(work.calls, work.personas, work.repeats, len(work.strategies), levels)
         if self.guard.max_calls is not None and total > self.guard.max_calls:

@@ -27,10 +27,10 @@ from bench.core.personas import load_table
 from bench.core.synthetic import lazy_synthetic, synthetic_ask
 from bench.engine import checks
 from bench.engine.errors import OptionsError
-from bench.engine.options import RunOptions
+from bench.engine.options import NOT_PACED, RunOptions
 from bench.engine.plan import RunPlan, matrix_cells, salted_synthetic, talk_plan, with_rates
 from bench.engine.runner import CellSpec
-from bench.engine.schema import DEFAULT_STRATEGY
+from bench.engine.schema import DEFAULT_MAX_IN_FLIGHT, DEFAULT_STRATEGY
 from bench.mock.config import MockConfig
 from bench.survey.spec import resolve
 from strategies import STRATEGIES
@@ -213,6 +213,24 @@ def check_cells_can_run(options: RunOptions, strategies: Iterable[str]) -> None:
     batch = sorted(name for name in names if STRATEGIES[name].traits.batch)
     if batch and options.client.stream:
         raise OptionsError(f"{batch[0]} sends batch files, which do not stream: drop --stream", hint="--stream")
+    work = options.workload
+    # the strategies the cells run: with no --strategy, the talk's plan or the default semaphore
+    if (work.rpm or work.tpm) and not any(STRATEGIES[name].traits.needs_rate for name in names):
+        raise OptionsError(f"{NOT_PACED}: add it to --strategy, or drop them", hint="--rpm" if work.rpm else "--tpm")
+    if work.max_in_flight != DEFAULT_MAX_IN_FLIGHT and not any(STRATEGIES[name].traits.open_loop for name in names):
+        raise OptionsError(  # a closed loop's window is its concurrency
+            "--max-in-flight caps open-loop strategies (constant, poisson) only: drop it", hint="--max-in-flight"
+        )
+    check_cancel_on_interrupt(options, names)
+
+
+def check_cancel_on_interrupt(options: RunOptions, strategies: Iterable[str]) -> None:
+    """``--cancel-on-interrupt`` cancels Batch API jobs: refused where no strategy sends one."""
+    if options.output.cancel_on_interrupt and not any(STRATEGIES[name].traits.batch for name in strategies):
+        raise OptionsError(
+            "--cancel-on-interrupt cancels batch_api's jobs, and no strategy here sends one: drop it",
+            hint="--cancel-on-interrupt",
+        )
 
 
 def talk_program(options: RunOptions) -> PlanProgram:

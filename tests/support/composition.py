@@ -40,7 +40,7 @@ TUNE: Final = ("--slo", "latency_p99_s<=5", "--max-level", "4")
 # Where each option goes in a suite file: the axes in the experiment, what the command itself
 # takes on its command line, the rest under [suite].
 _AXES: Final = frozenset({"strategy", "strategies", "concurrency", "latency", "rate"})
-_SUITE_FLAGS: Final = frozenset({"checks", "junit", "dry_run"})
+_SUITE_FLAGS: Final = frozenset({"checks", "junit", "dry_run", "cancel_on_interrupt"})
 # Flags that repeat on the command line (one value each); the API keyword when it differs.
 _REPEATED: Final = {"endpoints": "--endpoint", "checks": "--check"}
 _API_NAMES: Final = {"endpoints": "endpoint"}
