@@ -418,6 +418,36 @@ def test_the_aiohttp_client_sends_every_call(command: Command, relay: HeaderRela
     assert all("aiohttp/" in agent and "OpenAI" not in agent for agent in agents), agents
 
 
+# -- 9b. synthetic loads ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", commands(*EVERY))
+def test_a_temperature_reaches_every_request_of_a_synthetic_load(
+    command: Command, relay: HeaderRelay, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    options = {**ON_A_SERVER, "endpoint": relay.base_url, "prompt_tokens": 32, "temperature": 0.3}
+    rows = ran(invoke(command, options, out=out), out)
+
+    bodies = [json.loads(seen.body) for seen in relay.posts()]
+    assert len(bodies) == len(rows) > 0
+    assert {body.get("temperature") for body in bodies} == {0.3}  # was dropped: no temperature at all
+    assert all("response_format" not in body for body in bodies)  # still a synthetic load
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("choices", ["a", "b"]), ("system", "You are brief."), ("max_tokens", 5), ("response_format", "text")],
+)
+@pytest.mark.parametrize("command", commands("run", "api", "sweep"))
+def test_a_synthetic_load_refuses_the_survey_flags_it_would_drop(
+    command: Command, flag: str, value: Any, bystander: Bystander, tmp_path: Path
+) -> None:
+    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "prompt_tokens": 32, flag: value}
+    refusal = invoke(command, options, out=tmp_path / "run")
+    assert_refused(refusal, f"make their own prompts: drop --{flag.replace('_', '-')}", bystander)
+
+
 # -- 10. open-loop arrivals ---------------------------------------------------------------------
 
 

@@ -33,11 +33,19 @@ def synthetic_prompt(index: int, tokens: int, salt: str = "") -> str:
     return " ".join(words)
 
 
-def synthetic_ask(output_tokens: int | None, *, ignore_eos: bool = True) -> Ask:
+def synthetic_ask(output_tokens: int | None, *, ignore_eos: bool = True, temperature: float | None = None) -> Ask:
     """No response format (a load test should not switch on guided decoding), no answer to read;
-    ``max_tokens`` = ``output_tokens`` with vLLM's ``ignore_eos`` so that the server writes them all."""
+    ``max_tokens`` = ``output_tokens`` with vLLM's ``ignore_eos`` so that the server writes them all; the
+    sampling ``temperature`` when one is given."""
     extra = {"ignore_eos": True} if output_tokens is not None and ignore_eos else {}
-    return Ask(response_format=None, max_tokens=output_tokens or MAX_TOKENS, extra_body=extra, choices=(), mode="none")
+    return Ask(
+        response_format=None,
+        max_tokens=output_tokens or MAX_TOKENS,
+        temperature=temperature,
+        extra_body=extra,
+        choices=(),
+        mode="none",
+    )
 
 
 def lazy_synthetic(count: int, prompt_tokens: int, ask: Ask, salt: str = "") -> CallSeq:

@@ -169,7 +169,7 @@ def call_pool(options: RunOptions) -> tuple[Call, ...]:
     """The calls each level takes its cell from: the workload's (its personas and question), or synthetic."""
     work = options.workload
     if work.synthetic:
-        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos)
+        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos, temperature=work.temperature)
         return tuple(synthetic_calls(POOL_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask))
     people, ask = workload_people(options)
     return tuple(calls_for_count(people, POOL_CALLS, ask or DEFAULT_ASK))

@@ -92,6 +92,21 @@ class WorkloadOptions:
     def personas_or_repeats(self) -> bool:
         return self.personas is not None or self.repeats is not None
 
+    def survey_flags(self) -> tuple[tuple[str, bool], ...]:
+        """The persona and workload flags, each with whether it was given (a synthetic load takes none)."""
+        return (
+            ("--personas", self.personas is not None),
+            ("--repeats", self.repeats is not None),
+            ("--personas-file", self.personas_file is not None),
+            ("--id-column", self.id_column is not None),
+            ("--workload", self.workload is not None),
+            ("--question", self.question is not None),
+            ("--choices", self.choices is not None),
+            ("--system", self.system is not None),
+            ("--max-tokens", self.max_tokens is not None),
+            ("--response-format", self.response_format is not None),
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class ClientOptions:
@@ -272,12 +287,11 @@ class RunOptions:
         if (work.rpm or work.tpm) and work.strategies and not paced:  # () is the talk's plan, or a load test's
             said = f"{NOT_PACED}: add it to --strategy, or drop them"
             raise OptionsError(said, hint="--rpm" if work.rpm else "--tpm")
-        if work.synthetic and (
-            work.personas_or_repeats or work.personas_file is not None or work.workload is not None or work.question
-        ):
-            raise OptionsError(
-                "--prompt-tokens/--output-tokens make their own prompts: drop the persona and workload flags"
-            )
+        survey = [flag for flag, given in work.survey_flags() if given]
+        if work.synthetic and survey:  # (a temperature applies to synthetic prompts too)
+            instead = " (--output-tokens sets their max_tokens)" if survey[0] == "--max-tokens" else ""
+            said = f"--prompt-tokens/--output-tokens make their own prompts: drop {survey[0]}{instead}"
+            raise OptionsError(said, hint=survey[0])
         open_loop = [name for name in work.strategies if STRATEGIES[name].traits.open_loop]
         if open_loop and not work.rate:
             raise OptionsError(f"{open_loop[0]} needs --rate R[,R…] (arrivals per second)", hint="--strategy")

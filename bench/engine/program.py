@@ -137,7 +137,7 @@ def build_plan(
     if work.is_default and default_calls is None:
         return talk_plan(people, ask)
     if work.synthetic:
-        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos)
+        ask = synthetic_ask(work.output_tokens, ignore_eos=not work.no_ignore_eos, temperature=work.temperature)
         calls = lazy_synthetic(work.calls or DEFAULT_CALLS, work.prompt_tokens or DEFAULT_PROMPT_TOKENS, ask)
     elif work.personas_or_repeats:
         count = work.personas if work.personas is not None else len(people)

@@ -190,6 +190,7 @@ class SeenRequest:
     method: str
     path: str
     user_agent: str
+    body: bytes = b""
 
 
 class HeaderRelay:
@@ -247,7 +248,9 @@ class HeaderRelay:
                 fields = (line.partition(":") for line in lines[1:] if line)
                 headers = {k.strip().lower(): v.strip() for k, _, v in fields}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.seen.append(SeenRequest(method=method, path=path, user_agent=headers.get("user-agent", "")))
+                self.seen.append(
+                    SeenRequest(method=method, path=path, user_agent=headers.get("user-agent", ""), body=body)
+                )
                 up_writer.write(head + body)
                 await up_writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
