@@ -78,6 +78,12 @@ class MockConfig:
             seconds = getattr(self, name)
             if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
                 raise ValueError(f"{name} must be a positive number, got {seconds}")
+        if self.rpd_used and self.rpd is None:
+            raise ValueError("rpd_used needs rpd: there is no day's budget to have spent")
+        if self.burst_seconds != 1.0 and not (self.rpm or self.tpm):
+            raise ValueError("burst_seconds sizes the rpm/tpm buckets: give rpm or tpm (or a profile with limits)")
+        if self.tokens_burst_seconds is not None and not self.tpm:
+            raise ValueError("tokens_burst_seconds sizes the tpm bucket: give tpm (or a profile with one)")
         for name in FAULT_FIELDS:
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
