@@ -14,8 +14,10 @@ class OptionsError(ValueError):
         self.hint = hint
 
     def describe(self) -> str:
-        """The message as a person reads it: ``Invalid value for '--x': …`` when a flag is named."""
-        return f"Invalid value for '{self.hint}': {self}" if self.hint else str(self)
+        """The message as a person reads it: ``Invalid value for '--x': …`` when a flag is to blame and the
+        message does not name it already (``--rpm/--tpm pace rate_limited only`` needs no prefix)."""
+        message = str(self)
+        return f"Invalid value for '{self.hint}': {message}" if self.hint and self.hint not in message else message
 
 
 class RunError(RuntimeError):

@@ -74,3 +74,13 @@ def test_every_api_keyword_is_read_by_the_one_reader() -> None:
 
 def test_the_options_page_is_made_from_the_schema() -> None:
     assert (ROOT / "docs" / "options.md").read_text(encoding="utf-8") == markdown()
+
+
+def test_a_refusal_names_its_flag_once() -> None:
+    """``Invalid value for '--x':`` only when the message does not already say which flag it refuses."""
+    assert OptionsError("must be greater than 0", hint="--timeout").describe() == (
+        "Invalid value for '--timeout': must be greater than 0"
+    )
+    said = "--rpm/--tpm pace rate_limited only: add it to --strategy, or drop them"
+    assert OptionsError(said, hint="--rpm").describe() == said
+    assert OptionsError("no hint").describe() == "no hint"
