@@ -308,31 +308,30 @@ def test_a_pace_with_no_strategy_named_is_refused(
     assert_refused(invoke(command, options, out=tmp_path / "run"), "pace rate_limited only", bystander)
 
 
-@pytest.mark.parametrize("command", commands(*EVERY))
-def test_keeping_ignore_eos_off_without_output_tokens_is_refused(
-    command: Command, bystander: Bystander, tmp_path: Path
+# An option with no effect without another: (option, value, what the refusal names, the commands that take it).
+IDLE_OPTIONS: Final = (
+    # --no-ignore-eos turns off the ignore_eos that --output-tokens sends: without it there is none
+    ("no_ignore_eos", True, "--no-ignore-eos", EVERY),
+    # --cancel-on-interrupt cancels the Batch API jobs an interrupt leaves running: semaphore has none
+    ("cancel_on_interrupt", True, "--cancel-on-interrupt", PLANNED),
+    # --max-in-flight caps constant/poisson's arrivals: a closed loop's window is its concurrency
+    ("max_in_flight", 8, "max-in-flight", EVERY),
+)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named", "command"),
+    [
+        pytest.param(option, value, named, *param.values, id=f"{option}-{param.id}", marks=param.marks)
+        for option, value, named, where in IDLE_OPTIONS
+        for param in commands(*where)
+    ],
+)
+def test_an_option_without_what_it_acts_on_is_refused(
+    option: str, value: Any, named: str, command: Command, bystander: Bystander, tmp_path: Path
 ) -> None:
-    """--no-ignore-eos turns off the ignore_eos that --output-tokens sends; without it there is none to turn off."""
-    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "no_ignore_eos": True}
-    assert_refused(invoke(command, options, out=tmp_path / "run"), "--no-ignore-eos", bystander)
-
-
-@pytest.mark.parametrize("command", commands(*PLANNED))
-def test_cancelling_batch_jobs_with_no_batch_api_strategy_is_refused(
-    command: Command, bystander: Bystander, tmp_path: Path
-) -> None:
-    """--cancel-on-interrupt cancels the Batch API jobs an interrupt leaves running: a run of semaphore has none."""
-    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "cancel_on_interrupt": True}
-    assert_refused(invoke(command, options, out=tmp_path / "run"), "--cancel-on-interrupt", bystander)
-
-
-@pytest.mark.parametrize("command", commands(*EVERY))
-def test_a_cap_on_arrivals_without_an_open_loop_strategy_is_refused(
-    command: Command, bystander: Bystander, tmp_path: Path
-) -> None:
-    """--max-in-flight caps constant/poisson's arrivals; a closed loop's window is its concurrency."""
-    options = {**ON_A_SERVER, "endpoint": bystander.base_url, "max_in_flight": 8}
-    assert_refused(invoke(command, options, out=tmp_path / "run"), "max-in-flight", bystander)
+    options = {**ON_A_SERVER, "endpoint": bystander.base_url, option: value}
+    assert_refused(invoke(command, options, out=tmp_path / "run"), named, bystander)
 
 
 # -- 6. warm-up ---------------------------------------------------------------------------------
