@@ -192,9 +192,10 @@ PAGE_RECORD = """## Recording a profile
 profile the mock replays. It says what it will send first, and asks before sending to a paid
 (non-loopback) endpoint (`--yes` to go on without asking; `--max-calls` caps it). It sends GET `/models`,
 N streamed calls one at a time (timed), one call with `stream_options` only if usage never comes unasked,
-one call carrying an unknown field and, with `--burst`, waves of 20 calls at once after the buckets
-refill, stopping at the first 429 (at most `--burst-max`, 60). A 429 met on the way is waited out
-(`retry-after`, at most 10 s) and the call sent again.
+one call carrying an unknown field, one in JSON mode that no message asks for (its own prompt, 16 tokens at
+most) and, with `--burst`, waves of 20 calls at once after the buckets refill, stopping at the first 429
+(at most `--burst-max`, 60). A 429 met on the way is waited out (`retry-after`, at most 10 s) and the call
+sent again.
 
 It keeps: the rate-limit header family, fields, reset format (duration, seconds, RFC 3339) and whether the
 headers come on every reply or only on 429s; the limits they state (a requests reset hours away is a day's
@@ -203,7 +204,8 @@ before the first 429); the 429's status, body shape, type, code, retry headers a
 name, the wait and the limit made placeholders, org ids scrubbed); whether the server opens a fresh
 connection for each streamed call (counted, not taken from a `Connection: close` header), ends streams
 with `data: [DONE]`, sends usage unasked, when asked, or never, refuses the unknown field (with its status
-and body) and lists models; and the timing as latency specs (`[latency]`: `ttft`, `itl`, `output_tokens`,
+and body), refuses JSON mode that no message asks for (`json_mode_word`: a 400 that says "json", as OpenAI's
+does) and lists models; and the timing as latency specs (`[latency]`: `ttft`, `itl`, `output_tokens`,
 `latency`), lognormals fitted robustly (median and interquartile range of the logs). It never stores the
 key, the prompts or the answers: a text holding any of them is dropped. What it could not observe is
 written in the file's `source`.

@@ -1,7 +1,8 @@
 """``bench profile record``: a small probe of an endpoint, written as a profile the mock replays.
 
 What it sends (``ProbePlan``): GET /models; ``calls`` streamed calls one after another, timed; one call
-with ``stream_options`` when usage never came unasked; one call carrying an unknown field; with ``burst``,
+with ``stream_options`` when usage never came unasked; one call carrying an unknown field; one in JSON mode
+that no message asks for (a prompt of its own, 16 tokens at most); with ``burst``,
 waves of calls sent at once after the buckets refill, stopping at the first 429 (at most ``burst_max``).
 What it keeps: rate-limit header names, value formats and limits, statuses, error body shapes and wording
 (the model's name, the wait and the limit made placeholders; org ids scrubbed), whether the server closes
@@ -29,6 +30,8 @@ from bench.core.calls import Call, estimate_prompt_tokens
 from bench.mock.latency import MAX_SIGMA
 
 UNKNOWN_FIELD: Final = "bench_probe_unknown_field"
+# JSON mode asked for by response_format alone: no message says "json" (the probe's one prompt of its own)
+JSON_MODE_PROBE: Final = {"role": "user", "content": "Say hello."}
 WAVE: Final = 20  # burst calls sent at once
 RETRIES_429: Final = 3  # a probe call refused for the rate is sent again after the wait, this many times
 MAX_REFILL_WAIT_S: Final = 10.0  # the longest the burst waits for the buckets to refill
@@ -57,14 +60,15 @@ class ProbePlan:
 
     @property
     def most_calls(self) -> int:
-        """The most chat completions the probe may send: the timed ones, two probes, the burst."""
-        return self.calls + 2 + (self.burst_max if self.burst else 0)
+        """The most chat completions the probe may send: the timed ones, three probes, the burst."""
+        return self.calls + 3 + (self.burst_max if self.burst else 0)
 
     def describe(self) -> str:
         burst = f", then at most {self.burst_max} at once in waves of {WAVE} up to the first 429" if self.burst else ""
         return (
             f"GET /models; {self.calls} streamed calls one at a time; one with stream_options (only if usage "
-            f"never comes unasked); one with an unknown field{burst}: at most {self.most_calls} calls"
+            f"never comes unasked); one with an unknown field; one in JSON mode no message asks for{burst}: at "
+            f"most {self.most_calls} calls"
         )
 
 
@@ -113,6 +117,7 @@ class Recording:
     models: str | None = None
     unknown: Refused | None = None  # None with unknown_probed: the field was ignored
     unknown_probed: bool = False
+    json_mode_word: bool | None = None  # a 400 for JSON mode no message asks for; None: not judged
     refusal: Refused | None = None  # the first 429
     burst_admitted: int | None = None
     burst_sent: int = 0
@@ -157,6 +162,7 @@ def record(
             if rec.usage_unasked == 0:
                 rec.usage_asked = _stream(client, rec, next(todo), model, secrets, ask_usage=True, timed=False)
             _unknown_field(client, rec, next(todo), model, secrets)
+            _json_mode(client, rec, next(todo), model, secrets)
             _models(client, rec)  # last: a fresh connection for each streamed call then means the server closed it
         if plan.burst:
             asyncio.run(
@@ -327,26 +333,50 @@ def _read_stream(
     return usage
 
 
-def _unknown_field(client: httpx.Client, rec: Recording, call: Call, model: str, secrets: _Secrets) -> None:
-    body = _request(call, model, **{UNKNOWN_FIELD: True})
+def _probe(
+    client: httpx.Client, rec: Recording, call: Call, body: dict[str, Any], secrets: _Secrets
+) -> tuple[httpx.Response, Reply] | None:
+    """One probe request, sent again after the wait while it is refused for the rate; None when it always was."""
     for _ in range(RETRIES_429 + 1):
         response = _send(client, "POST", "/chat/completions", json=body, headers={"x-bench-call-id": call.call_id})
         _check_auth(response, rec)
         reply = _keep(rec, response, body)
         if response.status_code != 429:
-            break
+            return response, reply
         if rec.refusal is None:
             rec.refusal = _refused(response, reply, secrets, rec.model)
         time.sleep(_wait_s(reply))
-    else:
+    return None
+
+
+def _unknown_field(client: httpx.Client, rec: Recording, call: Call, model: str, secrets: _Secrets) -> None:
+    answered = _probe(client, rec, call, _request(call, model, **{UNKNOWN_FIELD: True}), secrets)
+    if answered is None:
         rec.notes.append("the unknown-field probe was rate limited: unknown fields not judged")
         return
+    response, reply = answered
     rec.unknown_probed = True
     if 400 <= response.status_code < 500:
         rec.unknown = _refused(response, reply, secrets, rec.model, field_name=UNKNOWN_FIELD)
     elif response.status_code != 200:
         rec.unknown_probed = False
         rec.notes.append(f"the unknown-field probe answered {response.status_code}: unknown fields not judged")
+
+
+def _json_mode(client: httpx.Client, rec: Recording, call: Call, model: str, secrets: _Secrets) -> None:
+    """JSON mode that no message asks for (no word "json"): OpenAI refuses it with a 400, others answer."""
+    body = {"model": model, "messages": [JSON_MODE_PROBE], "max_tokens": 16, "response_format": {"type": "json_object"}}
+    answered = _probe(client, rec, call, body, secrets)
+    if answered is None:
+        rec.notes.append("the JSON-mode probe was rate limited: JSON mode not judged")
+        return
+    response = answered[0]
+    if response.status_code == 200:
+        rec.json_mode_word = False
+    elif response.status_code == 400 and "json" in _error_message(response).casefold():
+        rec.json_mode_word = True
+    else:
+        rec.notes.append(f"the JSON-mode probe answered {response.status_code}: JSON mode not judged")
 
 
 async def _burst(
@@ -449,6 +479,14 @@ def _body(data: Any) -> tuple[str, str, str | int | None, str]:
     if "param" not in error and isinstance(code, int):
         return "llamacpp", str(error.get("type") or ""), None, message
     return "openai", str(error.get("type") or ""), code, message
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The wording of an error answer (empty when its body is not JSON)."""
+    try:
+        return _body(response.json())[3]
+    except ValueError:
+        return ""
 
 
 def _template(message: str, model: str, reply: Reply) -> str:
@@ -656,6 +694,8 @@ def quirks(rec: Recording) -> tuple[dict[str, Any], list[str]]:
         out["models"] = rec.models
     if rec.unknown_probed:
         out["unknown_fields"] = "reject" if rec.unknown is not None else "ignore"
+    if rec.json_mode_word is not None:
+        out["json_mode_word"] = rec.json_mode_word
     return out, notes
 
 

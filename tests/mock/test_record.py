@@ -135,6 +135,7 @@ def test_a_recorded_profile_replays_the_original_limits_dialect_quirks_and_timin
             "stream_usage": "requested",
             "models": "list",
             "unknown_fields": "ignore",
+            "json_mode_word": True,  # OpenAI's 400 for JSON mode no message asks for, recorded and replayed
         }
         timing, drawn = got["latency"], served(config)
         assert timing["output_tokens"] == "fixed:8"
@@ -199,6 +200,11 @@ def test_recording_reads_each_dialect(
     assert got["quirks"]["sse_done"] is q.sse_done
     assert got["quirks"]["models"] == q.models
     assert got["quirks"]["unknown_fields"] == q.unknown_fields
+    if "response_format" in q.rejected_fields:  # refused as a field: nothing said of JSON mode
+        assert "json_mode_word" not in got["quirks"]
+        assert "the JSON-mode probe answered 422: JSON mode not judged" in got["source"]
+    else:
+        assert got["quirks"]["json_mode_word"] is q.json_mode_word
     expected_usage = {"requested": "requested", "final-chunk": "final-chunk", "never": "never"}[q.stream_usage]
     assert got["quirks"]["stream_usage"] == expected_usage
     if profile == "transformers-serve":
@@ -235,7 +241,7 @@ def test_a_probe_request_on_a_connection_the_server_had_closed_is_sent_again_on_
     again on a new connection (the probe used to stop with 'Server disconnected without sending a response')."""
     with closing_server(linger_s=0.05) as (url, counts):
         got = record(url, tmp_path / "local.toml", "--calls", "3")
-    assert counts["chats"] == 3 + 1 + 1  # timed, usage asked for, the unknown field: each answered once
+    assert counts["chats"] == 3 + 1 + 1 + 1  # timed, usage asked for, the unknown field, JSON mode: once each
     assert got["quirks"]["connection_close"] is True
     assert got["quirks"]["unknown_fields"] == "ignore"
     assert got["quirks"]["models"] == "list"
@@ -265,8 +271,8 @@ def test_record_asks_before_probing_a_paid_endpoint(tmp_path: Path) -> None:
     args = ["profile", "record", "--endpoint", "https://api.example.invalid/v1", "--model", "gpt-4o-mini"]
     result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "p.toml"), "--burst"], env={"OPENAI_API_KEY": "k"})
     assert result.exit_code == 2
-    assert "at most 72 calls" in result.output  # what it will send is said first
-    assert "refusing to send 72 calls" in result.output
+    assert "at most 73 calls" in result.output  # what it will send is said first
+    assert "refusing to send 73 calls" in result.output
     assert not (tmp_path / "p.toml").exists()
 
 
