@@ -61,6 +61,10 @@ def rows(p: Profile) -> list[tuple[str, str]]:
         ("stream", f"usage {q.stream_usage}, {'data: [DONE]' if q.sse_done else 'no data: [DONE]'}"),
         ("unknown fields", "refused: " + _refusal(q.unknown_refusal) if q.unknown_fields == "reject" else "ignored"),
         ("JSON mode", "refused (400) unless a message says json" if q.json_mode_word else "taken as asked"),
+        (
+            "strict schemas",
+            "refused (400) unless every object is closed and requires all its keys" if q.strict_schemas else "taken",
+        ),
         ("/v1/models", "empty" if q.models == "empty" else "lists the models"),
     ]
     if q.rejected_fields:
@@ -302,6 +306,8 @@ def _quirks(p: Profile) -> str:
         out.append(f"{len(q.rejected_fields)} fields refused")
     if q.json_mode_word:
         out.append("JSON mode needs 'json' in a message")
+    if q.strict_schemas:
+        out.append("strict schemas checked")
     if q.models == "empty":
         out.append("empty /v1/models")
     return ", ".join(out)

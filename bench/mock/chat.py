@@ -77,6 +77,7 @@ class ChatRequest:
     shape: AnswerShape = VOTE
     keys: frozenset[str] = frozenset()  # the body's top-level fields (a profile may refuse some)
     json_mode_unasked: bool = False  # JSON mode (json_object) that no message asks for by the word "json"
+    strict_schema_problem: str | None = None  # what OpenAI's strict mode refuses in a json_schema (None: nothing)
 
     @classmethod
     def parse(
@@ -116,6 +117,7 @@ class ChatRequest:
             shape=shape_of(response_format, answer_hint, messages),
             keys=frozenset(body),
             json_mode_unasked=json_mode and not any("json" in text.casefold() for text in texts),
+            strict_schema_problem=strict_schema_problem(response_format),
         )
 
     def persona_key(self) -> str:
@@ -131,3 +133,52 @@ def shape(content: str, max_tokens: int) -> tuple[str, int, str]:
     if 0 < max_tokens < completion_tokens:
         return content[: max_tokens * 4], max_tokens, "length"
     return content, completion_tokens, "stop"
+
+
+def strict_schema_problem(response_format: Any) -> str | None:
+    """What OpenAI's strict Structured Outputs refuse in a ``json_schema`` response format sent with
+    ``strict: true``, as its 400 words it: an object without ``additionalProperties: false``, or with a
+    property missing from ``required``. None when the schema meets both (or is not strict)."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict) or spec.get("strict") is not True:
+        return None
+    name = spec.get("name", "")
+    problem = _strict_problem(spec.get("schema"), ())
+    return None if problem is None else f"Invalid schema for response_format '{name}': {problem}"
+
+
+def _strict_problem(schema: Any, context: tuple[str, ...], depth: int = 0) -> str | None:
+    if not isinstance(schema, dict) or depth > 32:
+        return None
+    where = f"In context={context!r}, "
+    if schema.get("type") == "object" or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return where + "'additionalProperties' is required to be supplied and to be false."
+        properties = schema.get("properties") or {}
+        required = schema.get("required")
+        missing = [key for key in properties if not isinstance(required, list) or key not in required]
+        if missing:
+            return (
+                where + "'required' is required to be supplied and to be an array including every key in "
+                f"properties. Missing '{missing[0]}'."
+            )
+        for key, sub in properties.items() if isinstance(properties, dict) else ():
+            found = _strict_problem(sub, (*context, "properties", str(key)), depth + 1)
+            if found is not None:
+                return found
+    children: list[tuple[Any, tuple[str, ...]]] = [(schema.get("items"), (*context, "items"))]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(combinator)
+        if isinstance(options, list):
+            children += [(option, (*context, combinator, str(i))) for i, option in enumerate(options)]
+    for defs in ("$defs", "definitions"):
+        table = schema.get(defs)
+        if isinstance(table, dict):
+            children += [(sub, (*context, defs, str(key))) for key, sub in table.items()]
+    for sub, at in children:
+        found = _strict_problem(sub, at, depth + 1)
+        if found is not None:
+            return found
+    return None

@@ -77,6 +77,7 @@ class Quirks:
     models: str = "list"  # "empty": /v1/models answers an empty list
     unknown_fields: str = "ignore"  # "reject": fields outside OPENAI_FIELDS + extra_fields are refused
     json_mode_word: bool = False  # JSON mode refused (400) unless a message says "json", as OpenAI does
+    strict_schemas: bool = False  # strict json_schema refused (400) unless every object is closed and all required
     extra_fields: frozenset[str] = frozenset()
     rejected_fields: frozenset[str] = frozenset()  # known fields the provider refuses
     field_refusal: Refusal = field(default_factory=lambda: Refusal(status=400, type="invalid_request_error"))
@@ -256,7 +257,8 @@ class _Reader:
             data,
             "quirks",
             ("connection_close", "close_announced", "sse_done", "stream_usage", "models", "unknown_fields")
-            + ("json_mode_word", "extra_fields", "rejected_fields", "field_refusal", "unknown_refusal"),
+            + ("json_mode_word", "strict_schemas", "extra_fields", "rejected_fields", "field_refusal")
+            + ("unknown_refusal",),
         )
         timing = self.table(data, "latency", TIMING_FIELDS)
         for name in timing:
@@ -294,6 +296,7 @@ class _Reader:
                 models=self.choice(quirks, "quirks", "models", ("list", "empty"), "list"),
                 unknown_fields=self.choice(quirks, "quirks", "unknown_fields", ("ignore", "reject"), "ignore"),
                 json_mode_word=self.get(quirks, "quirks", "json_mode_word", bool, False),
+                strict_schemas=self.get(quirks, "quirks", "strict_schemas", bool, False),
                 extra_fields=frozenset(self.names(quirks, "quirks", "extra_fields")),
                 rejected_fields=frozenset(self.names(quirks, "quirks", "rejected_fields")),
                 field_refusal=self.refusal(field_refusal, "quirks.field_refusal", 400),

@@ -200,8 +200,12 @@ class MockService:
         fields = self.dialect.refused_fields(chat.keys)
         if fields is not None:
             return self.json_response(fields[0], fields[1], request_id)
-        if chat.json_mode_unasked and self.dialect.quirks.json_mode_word:
+        quirks = self.dialect.quirks
+        if chat.json_mode_unasked and quirks.json_mode_word:
             return self.json_response(400, self.dialect.error(400, JSON_MODE_WORD, "invalid_request_error"), request_id)
+        if chat.strict_schema_problem is not None and quirks.strict_schemas:
+            refusal = self.dialect.error(400, chat.strict_schema_problem, "invalid_request_error")
+            return self.json_response(400, refusal, request_id)
         refused = self._profile_fault(chat) or self._admit(chat)
         if refused is not None:
             return refused

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import openai
@@ -175,6 +175,47 @@ def test_json_mode_no_message_asks_for_is_a_400_from_openai_profiles_only(
     assert info.value.type == "invalid_request_error"
     assert "must contain the word 'json'" in info.value.message
     assert server.stats().received == 2  # the refusal is counted as received, like any answered request
+
+
+def _strict(schema: dict[str, Any], strict: bool = True) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "pets", "strict": strict, "schema": schema}}
+
+
+CLOSED: Final = {"type": "object", "properties": {"pet": {"type": "string"}}, "required": ["pet"]}
+
+
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        pytest.param(CLOSED, "In context=(), 'additionalProperties' is required", id="open-object"),
+        pytest.param({**CLOSED, "additionalProperties": False, "required": []}, "Missing 'pet'", id="not-all-required"),
+        pytest.param(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"home": {"type": "object", "properties": {}}},
+                "required": ["home"],
+            },
+            "In context=('properties', 'home'), 'additionalProperties'",
+            id="nested-open-object",
+        ),
+    ],
+)
+def test_a_strict_schema_openai_would_refuse_is_a_400_from_openai_profiles_only(
+    mock_server_factory: MockServerFactory, schema: dict[str, Any], says: str
+) -> None:
+    """Strict Structured Outputs take only closed objects that require every key; OpenAI's profiles refuse the
+    rest as OpenAI does, while the bare mock answers, and a closed schema or ``strict: false`` is answered."""
+    openai_like, bare = mock_server_factory(latency="zero", profile="openai-tier1"), mock_server_factory(latency="zero")
+    with pytest.raises(openai.BadRequestError) as info:
+        create(openai_like, response_format=_strict(schema))
+    assert info.value.status_code == 400
+    assert says in info.value.message
+    assert "Invalid schema for response_format 'pets': In context=" in info.value.message
+    assert create(openai_like, response_format=_strict(schema, strict=False)).choices
+    closed = {**CLOSED, "additionalProperties": False}
+    assert create(openai_like, response_format=_strict(closed)).choices
+    assert create(bare, response_format=_strict(schema)).choices
 
 
 def test_openai_tier5_states_its_high_limits(mock_server_factory: MockServerFactory) -> None:
