@@ -334,6 +334,14 @@ def test_an_option_without_what_it_acts_on_is_refused(
     assert_refused(invoke(command, options, out=tmp_path / "run"), named, bystander)
 
 
+@pytest.mark.parametrize("command", commands(*EVERY))
+def test_the_mocks_batch_delay_with_no_batch_api_cell_is_refused(command: Command, tmp_path: Path) -> None:
+    """--mock-batch-delay is how long the built-in mock takes over a batch file: a run of semaphore sends none."""
+    refusal = invoke(command, {**BASE, "mock_batch_delay": "fixed:0.1"}, out=tmp_path / "run")
+    assert_refused(refusal, "--mock-batch-delay")
+    assert not (tmp_path / "run" / "calls.csv").exists()
+
+
 # -- 6. warm-up ---------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ def suite(suite_file: Path | None, dry_run: bool, **params: Any) -> None:
     [[experiment]] for one); `bench suite --resume DIR` sends what an interrupted suite left unsent.
     """
     from bench.engine.options import RunOptions  # pandas, the SDK: only when a suite starts
-    from bench.engine.program import check_cancel_on_interrupt
+    from bench.engine.program import check_batch_only
     from bench.engine.session import RunHooks, run_session
     from bench.report.tables import scenario_tables
     from bench.suite.config import SuiteError
@@ -49,7 +49,7 @@ def suite(suite_file: Path | None, dry_run: bool, **params: Any) -> None:
     except (SuiteError, OSError) as exc:
         raise BadInput(str(exc)) from None
     options = session_options(plan, session, resuming)
-    check_cancel_on_interrupt(options, {cell.strategy for cell in plan.cells})
+    check_batch_only(options, {cell.strategy for cell in plan.cells})
     if "api_key_env" in chosen:
         options = dataclasses.replace(
             options, client=dataclasses.replace(options.client, api_key_env=chosen["api_key_env"])

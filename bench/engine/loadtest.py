@@ -24,7 +24,14 @@ from bench.engine.errors import OptionsError, RunError
 from bench.engine.guard import is_local
 from bench.engine.options import NOT_PACED, RunOptions
 from bench.engine.plan import RunPlan, salted_synthetic
-from bench.engine.program import DEFAULT_PROMPT_TOKENS, Cells, Group, check_cells_can_run, workload_people
+from bench.engine.program import (
+    DEFAULT_PROMPT_TOKENS,
+    Cells,
+    Group,
+    check_batch_only,
+    check_cells_can_run,
+    workload_people,
+)
 from bench.engine.runner import CellSpec
 from bench.engine.schema import SEARCHED
 from bench.engine.session import RunHooks, RunResult, resume_options, run_session
@@ -163,6 +170,7 @@ def check_strategy(options: RunOptions, strategy: str) -> None:
     if traits.needs_rate and not (options.workload.rpm or options.workload.tpm or options.client.states_limits):
         raise OptionsError(f"{strategy} needs --rpm/--tpm or the endpoint's limits: --endpoint 'URL,rpm=R'")
     check_cells_can_run(options, [strategy])
+    check_batch_only(options, [strategy])
 
 
 def call_pool(options: RunOptions) -> tuple[Call, ...]:

@@ -221,19 +221,24 @@ def check_cells_can_run(options: RunOptions, strategies: Iterable[str]) -> None:
         raise OptionsError(  # a closed loop's window is its concurrency
             "--max-in-flight caps open-loop strategies (constant, poisson) only: drop it", hint="--max-in-flight"
         )
-    check_cancel_on_interrupt(options, names)
 
 
-def check_cancel_on_interrupt(options: RunOptions, strategies: Iterable[str]) -> None:
-    """``--cancel-on-interrupt`` cancels Batch API jobs: refused where no strategy sends one."""
-    if options.output.cancel_on_interrupt and not any(STRATEGIES[name].traits.batch for name in strategies):
-        raise OptionsError(
-            "--cancel-on-interrupt cancels batch_api's jobs, and no strategy here sends one: drop it",
-            hint="--cancel-on-interrupt",
-        )
+def check_batch_only(options: RunOptions, strategies: Iterable[str]) -> None:
+    """The options that act on Batch API jobs alone, refused where no strategy of the whole run sends one (a
+    suite's: any experiment's, as the mock and the session are shared)."""
+    if any(STRATEGIES[name].traits.batch for name in strategies):
+        return
+    batch_only = (
+        ("--cancel-on-interrupt", "cancels batch_api's jobs", options.output.cancel_on_interrupt),
+        ("--mock-batch-delay", "is how long the mock takes over a batch", options.mock.batch_delay is not None),
+    )
+    for flag, what, given in batch_only:
+        if given:
+            raise OptionsError(f"{flag} {what}, and no strategy here sends one: drop it", hint=flag)
 
 
 def talk_program(options: RunOptions) -> PlanProgram:
     """``bench run``'s program: one group of the plan the options name."""
     plan = plan_for(options)
+    check_batch_only(options, {cell.strategy for cell in plan.cells})
     return PlanProgram(label=plan.label, plan_groups=(Group(options=options, cells=plan.cells),))
