@@ -284,9 +284,6 @@ class RunOptions:
             raise OptionsError(
                 f"{paced[0]} needs --rpm and/or --tpm (or rpm=/tpm= on every --endpoint)", hint="--strategy"
             )
-        if (work.rpm or work.tpm) and work.strategies and not paced:  # () is the talk's plan, or a load test's
-            said = f"{NOT_PACED}: add it to --strategy, or drop them"
-            raise OptionsError(said, hint="--rpm" if work.rpm else "--tpm")
         survey = [flag for flag, given in work.survey_flags() if given]
         if work.synthetic and survey:  # (a temperature applies to synthetic prompts too)
             instead = " (--output-tokens sets their max_tokens)" if survey[0] == "--max-tokens" else ""
