@@ -76,8 +76,7 @@ class ChatRequest:
     ignore_eos: bool = False  # vLLM's extra: write all max_tokens
     shape: AnswerShape = VOTE
     keys: frozenset[str] = frozenset()  # the body's top-level fields (a profile may refuse some)
-    json_mode_unasked: bool = False  # JSON mode (json_object) that no message asks for by the word "json"
-    strict_schema_problem: str | None = None  # what OpenAI's strict mode refuses in a json_schema (None: nothing)
+    response_format: Any = None  # as sent (the profiles that check it read it only then)
 
     @classmethod
     def parse(
@@ -100,25 +99,27 @@ class ChatRequest:
             raise BadRequest("Missing required parameter: 'messages'.")
         max_tokens = _max_tokens(body)
         options = body.get("stream_options")
-        texts = [_text(m.get("content")) for m in messages]
         response_format = body.get("response_format")
-        json_mode = isinstance(response_format, dict) and response_format.get("type") == "json_object"
         return cls(
             request_id=request_id,
             call_id=call_id,
             retry_count=retry_count,
             model=model,
             messages=messages,
-            prompt_tokens=estimate_prompt_tokens([{"content": text} for text in texts]),
+            prompt_tokens=estimate_prompt_tokens([{"content": _text(m.get("content"))} for m in messages]),
             max_tokens=max_tokens,
             stream=body.get("stream") is True,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
             ignore_eos=body.get("ignore_eos") is True,
             shape=shape_of(response_format, answer_hint, messages),
             keys=frozenset(body),
-            json_mode_unasked=json_mode and not any("json" in text.casefold() for text in texts),
-            strict_schema_problem=strict_schema_problem(response_format),
+            response_format=response_format,
         )
+
+    def json_mode_unasked(self) -> bool:
+        """JSON mode (``json_object``) that no message asks for by the word "json" (OpenAI refuses it)."""
+        kind = self.response_format.get("type") if isinstance(self.response_format, dict) else None
+        return kind == "json_object" and not any("json" in _text(m.get("content")).casefold() for m in self.messages)
 
     def persona_key(self) -> str:
         return persona_key(self.messages)

@@ -17,7 +17,7 @@ from aiohttp import web
 from bench.mock import responses as r
 from bench.mock.answers import AnswerBook
 from bench.mock.batches import BatchDesk, Headers
-from bench.mock.chat import JSON_MODE_WORD, BadRequest, ChatRequest, retry_count_of, shape
+from bench.mock.chat import JSON_MODE_WORD, BadRequest, ChatRequest, retry_count_of, shape, strict_schema_problem
 from bench.mock.config import MockConfig
 from bench.mock.dialect import Dialect, wait_seconds
 from bench.mock.draws import uniform
@@ -200,12 +200,12 @@ class MockService:
         fields = self.dialect.refused_fields(chat.keys)
         if fields is not None:
             return self.json_response(fields[0], fields[1], request_id)
-        quirks = self.dialect.quirks
-        if chat.json_mode_unasked and quirks.json_mode_word:
+        quirks = self.dialect.quirks  # checks of the response format only for the profiles that make them
+        if quirks.json_mode_word and chat.json_mode_unasked():
             return self.json_response(400, self.dialect.error(400, JSON_MODE_WORD, "invalid_request_error"), request_id)
-        if chat.strict_schema_problem is not None and quirks.strict_schemas:
-            refusal = self.dialect.error(400, chat.strict_schema_problem, "invalid_request_error")
-            return self.json_response(400, refusal, request_id)
+        problem = strict_schema_problem(chat.response_format) if quirks.strict_schemas else None
+        if problem is not None:
+            return self.json_response(400, self.dialect.error(400, problem, "invalid_request_error"), request_id)
         refused = self._profile_fault(chat) or self._admit(chat)
         if refused is not None:
             return refused
