@@ -92,20 +92,19 @@ class WorkloadOptions:
     def personas_or_repeats(self) -> bool:
         return self.personas is not None or self.repeats is not None
 
-    def survey_flags(self) -> tuple[tuple[str, bool], ...]:
-        """The persona and workload flags, each with whether it was given (a synthetic load takes none)."""
-        return (
-            ("--personas", self.personas is not None),
-            ("--repeats", self.repeats is not None),
-            ("--personas-file", self.personas_file is not None),
-            ("--id-column", self.id_column is not None),
-            ("--workload", self.workload is not None),
-            ("--question", self.question is not None),
-            ("--choices", self.choices is not None),
-            ("--system", self.system is not None),
-            ("--max-tokens", self.max_tokens is not None),
-            ("--response-format", self.response_format is not None),
-        )
+    def survey_flags(self) -> list[tuple[str, bool]]:
+        """The persona and workload flags, each with whether it was given (a synthetic load takes none but a
+        temperature): the persona table's, ``--workload``, and every flag laid over a workload file."""
+        given = {
+            "personas": self.personas,
+            "repeats": self.repeats,
+            "personas_file": self.personas_file,
+            "id_column": self.id_column,
+            "workload": self.workload,
+            **asdict(self.overrides()),
+        }
+        given.pop("temperature")
+        return [(f"--{name.replace('_', '-')}", value is not None) for name, value in given.items()]
 
 
 @dataclass(frozen=True, kw_only=True)
